@@ -12,7 +12,20 @@ import importlib
 __version__ = "0.1.0"
 
 # public name -> module that defines it
-_EXPORTS: dict[str, str] = {}
+_EXPORTS: dict[str, str] = {
+    "load_omi": "skpercept.datasets",
+    "omi_attributes": "skpercept.datasets",
+    "to_rating_classes": "skpercept.datasets",
+    "consensus_pairs": "skpercept.datasets",
+    "sample_comparisons": "skpercept.datasets",
+    "rating_frame": "skpercept.datasets",
+    "load_perception_xlsx": "skpercept.datasets",
+    "BadRowsWarning": "skpercept.datasets",
+    "ImageDisjointSplit": "skpercept.model_selection",
+    "UserDisjointSplit": "skpercept.model_selection",
+    "JudgmentGroupedSplit": "skpercept.model_selection",
+    "image_disjoint_train_test_split": "skpercept.model_selection",
+}
 
 __all__ = sorted(_EXPORTS)
 
