@@ -25,6 +25,18 @@ _EXPORTS: dict[str, str] = {
     "UserDisjointSplit": "skpercept.model_selection",
     "JudgmentGroupedSplit": "skpercept.model_selection",
     "image_disjoint_train_test_split": "skpercept.model_selection",
+    "rating_comparison_consistency": "skpercept.quality",
+    "transitivity_violations": "skpercept.quality",
+    "random_rater_scores": "skpercept.quality",
+    "labeling_speed": "skpercept.quality",
+    "agreement_matrix": "skpercept.quality",
+    "AgreementResult": "skpercept.quality",
+    "krippendorff_alpha": "skpercept.quality",
+    "fleiss_kappa": "skpercept.quality",
+    "filter_raters": "skpercept.quality",
+    "rater_weights": "skpercept.quality",
+    "plot_rater_scores": "skpercept.quality",
+    "plot_agreement": "skpercept.quality",
 }
 
 __all__ = sorted(_EXPORTS)
