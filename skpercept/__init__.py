@@ -37,6 +37,11 @@ _EXPORTS: dict[str, str] = {
     "rater_weights": "skpercept.quality",
     "plot_rater_scores": "skpercept.quality",
     "plot_agreement": "skpercept.quality",
+    "UserEncoder": "skpercept.users",
+    "PairFeatures": "skpercept.pairs",
+    "swap_halves": "skpercept.pairs",
+    "noise_ceiling": "skpercept.reliability",
+    "pair_order_ceiling": "skpercept.reliability",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,530 @@
+"""Metrics and scorers for human judgments: pairs, ratings, calibration, reliability.
+
+Conventions shared by every metric here:
+
+- ``y_true`` and the prediction may be 1-D, or 2-D with one column per attribute (e.g.
+  attractive / smart / trustworthy). ``NaN`` marks a missing label: those entries are ignored
+  (masked), never imputed. Shapes must match exactly, or a ValueError says how they differ.
+- ``multioutput='uniform_average'`` (default) returns the mean over attributes of the
+  per-attribute score; ``'raw_values'`` returns one score per attribute. An attribute without
+  a single label is NaN in the raw values and left out of the average.
+- Pair labels follow the pair contract: ``1`` where the LEFT item is preferred, ``0`` where the
+  right is, soft labels in ``[0, 1]`` (e.g. the share of raters preferring left; ``0.5`` = tie).
+
+:func:`noise_ceiling` (defined in :mod:`skpercept.reliability`) says how well any model can
+do on a given set of ratings. Scorers (``pairwise_accuracy_scorer``, ``neg_brier_scorer``,
+... or :func:`get_scorer`) plug into ``scoring=`` of ``GridSearchCV`` / ``cross_val_score``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score, make_scorer
+from sklearn.metrics import get_scorer as _sklearn_get_scorer
+
+# the reliability side lives in its own module; re-exported so all metrics are found here
+from skpercept.reliability import noise_ceiling, pair_order_ceiling
+
+__all__ = [
+    "METRICS", "brier_score", "expected_calibration_error", "get_scorer", "kendall_tau",
+    "kendall_tau_scorer", "neg_brier_scorer", "neg_ece_scorer", "neg_rating_mae_scorer",
+    "noise_ceiling", "pair_order_ceiling", "pairwise_accuracy", "pairwise_accuracy_scorer",
+    "per_user_report", "quadratic_weighted_kappa", "qwk_scorer", "rating_mae", "spearman_rho",
+    "spearman_rho_scorer",
+]
+
+_MULTIOUTPUT = ("uniform_average", "raw_values")
+
+
+# -- input handling -------------------------------------------------------------------------
+def _as_float(y, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric (NaN for missing); got {y!r:.80}.") from exc
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D (one column per attribute), got shape "
+                         f"{arr.shape}.")
+    return arr
+
+
+def _paired(y_true, y_pred, pred_name: str = "y_pred") -> tuple[np.ndarray, np.ndarray, bool]:
+    """Both as (n, k) float arrays of equal shape; also whether the input was 1-D."""
+    t, p = _as_float(y_true, "y_true"), _as_float(y_pred, pred_name)
+    if t.ndim == 2 and p.ndim == 1 and t.shape[1] == 1:
+        t = t[:, 0]
+    if p.ndim == 2 and t.ndim == 1 and p.shape[1] == 1:
+        p = p[:, 0]
+    if t.shape != p.shape:
+        raise ValueError(
+            f"y_true and {pred_name} have different shapes: {t.shape} vs {p.shape}; they must "
+            "have one row per sample and the same columns (attributes)."
+        )
+    if t.shape[0] == 0:
+        raise ValueError("y_true is empty: at least one sample is required.")
+    one_d = t.ndim == 1
+    return (t[:, None], p[:, None], True) if one_d else (t, p, False)
+
+
+def _check_unit(arr: np.ndarray, name: str, what: str) -> None:
+    bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise ValueError(
+            f"{name} must be {what} in [0, 1]; got {float(arr[bad][0])!r} at row {row}."
+        )
+
+
+def _reduce(values: np.ndarray, multioutput: str, one_d: bool):
+    if multioutput not in _MULTIOUTPUT:
+        raise ValueError(f"multioutput must be one of {_MULTIOUTPUT}, got {multioutput!r}.")
+    values = np.asarray(values, dtype=np.float64)
+    if multioutput == "raw_values":
+        return values
+    if one_d or np.isnan(values).all():  # all undefined (e.g. constant scores): NaN, no warning
+        return float(values[0]) if one_d else float("nan")
+    return float(np.nanmean(values))
+
+
+def _no_labels_error() -> ValueError:
+    return ValueError("No non-missing labels: every entry of y_true (or the prediction) is NaN.")
+
+
+def _per_column(t: np.ndarray, p: np.ndarray, fn: Callable) -> np.ndarray:
+    out = np.full(t.shape[1], np.nan)
+    keep = ~np.isnan(t) & ~np.isnan(p)
+    if not keep.any():
+        raise _no_labels_error()
+    for j in range(t.shape[1]):
+        if keep[:, j].any():
+            out[j] = fn(t[keep[:, j], j], p[keep[:, j], j])
+    return out
+
+
+# -- pairs and item scores ------------------------------------------------------------------
+def pairwise_accuracy(y_true, y_pred, *, multioutput: str = "uniform_average"):
+    """Share of pairs ordered as the raters ordered them.
+
+    Each pair earns ``y`` if the model prefers left (``y_pred > 0.5``), ``1 - y`` if it prefers
+    right (``y_pred < 0.5``) and ``0.5`` if it abstains (``y_pred == 0.5``). For hard labels
+    this is plain accuracy; for a soft label ``y`` (the share of raters preferring left) it is
+    the expected accuracy against one rater drawn at random, so a tie (``y = 0.5``) earns 0.5
+    whatever the model says.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,) or (n_pairs, n_attributes)
+        1 = left preferred, 0 = right, values in between = soft labels, NaN = missing.
+    y_pred : array-like of the same shape
+        Predicted labels (0/1) or probabilities ``P(left ≻ right)``.
+    multioutput : {'uniform_average', 'raw_values'}, default='uniform_average'
+
+    Returns
+    -------
+    score : float or ndarray of shape (n_attributes,)
+
+    Examples
+    --------
+    >>> from skpercept.metrics import pairwise_accuracy
+    >>> pairwise_accuracy([1, 0, 1, 0.5], [0.9, 0.2, 0.4, 0.7])
+    0.625
+    """
+    t, p, one_d = _paired(y_true, y_pred)
+    _check_unit(t, "y_true", "a pair label")
+    _check_unit(p, "y_pred", "a label or probability")
+
+    def credit(y, q):
+        return np.mean(y * (q > 0.5) + (1 - y) * (q < 0.5) + 0.5 * (q == 0.5))
+
+    return _reduce(_per_column(t, p, credit), multioutput, one_d)
+
+
+def _correlation(fn: Callable) -> Callable:
+    def corr(y, s):
+        if len(y) < 2 or np.ptp(y) == 0 or np.ptp(s) == 0:
+            return np.nan  # undefined for fewer than two distinct values
+        return fn(y, s).statistic
+
+    return corr
+
+
+def kendall_tau(y_true, y_score, *, multioutput: str = "uniform_average"):
+    """Kendall's τ-b between consensus values and predicted item scores.
+
+    Use it to compare ``score_items`` output with per-item mean ratings (or Bradley–Terry
+    scores): only the order matters, not the scale.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_items,) or (n_items, n_attributes)
+        Consensus per item; NaN = missing.
+    y_score : array-like of the same shape
+        Predicted item scores.
+    multioutput : {'uniform_average', 'raw_values'}, default='uniform_average'
+
+    Returns
+    -------
+    tau : float or ndarray
+        NaN for an attribute with fewer than two distinct values.
+
+    Examples
+    --------
+    >>> from skpercept.metrics import kendall_tau
+    >>> round(kendall_tau([1, 2, 3, 4], [0.1, 0.3, 0.2, 0.9]), 3)
+    0.667
+    """
+    t, s, one_d = _paired(y_true, y_score, "y_score")
+    return _reduce(_per_column(t, s, _correlation(stats.kendalltau)), multioutput, one_d)
+
+
+def spearman_rho(y_true, y_score, *, multioutput: str = "uniform_average"):
+    """Spearman's ρ between consensus values and predicted item scores (see kendall_tau).
+
+    Examples
+    --------
+    >>> from skpercept.metrics import spearman_rho
+    >>> round(spearman_rho([1, 2, 3, 4], [0.1, 0.3, 0.2, 0.9]), 3)
+    0.8
+    """
+    t, s, one_d = _paired(y_true, y_score, "y_score")
+    return _reduce(_per_column(t, s, _correlation(stats.spearmanr)), multioutput, one_d)
+
+
+# -- ratings --------------------------------------------------------------------------------
+def rating_mae(y_true, y_pred, *, multioutput: str = "uniform_average"):
+    """Mean absolute error of ratings, ignoring missing (NaN) labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.metrics import rating_mae
+    >>> rating_mae([[1, 4], [2, np.nan]], [[2, 4], [2, 1]])  # attribute MAEs 0.5 and 0
+    0.25
+    """
+    t, p, one_d = _paired(y_true, y_pred)
+    return _reduce(_per_column(t, p, lambda a, b: np.mean(np.abs(a - b))), multioutput, one_d)
+
+
+def quadratic_weighted_kappa(
+    y_true, y_pred, *, labels=None, multioutput: str = "uniform_average"
+):
+    """Cohen's kappa with quadratic weights (agreement on an ordinal scale, chance-corrected).
+
+    A thin NaN-masking, multi-attribute wrapper of
+    ``sklearn.metrics.cohen_kappa_score(weights='quadratic')``. Weights use the *positions*
+    of the levels in ``labels``, so pass the full scale (e.g. ``labels=[1, 2, 3, 4]``) to keep
+    scores comparable across folds that miss a level. Predictions must be rating levels:
+    round a regressor's output first.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,) or (n_samples, n_attributes)
+    labels : array-like or None, default=None
+        The rating levels; default: those present in ``y_true`` or ``y_pred``.
+    multioutput : {'uniform_average', 'raw_values'}, default='uniform_average'
+
+    Examples
+    --------
+    >>> from skpercept.metrics import quadratic_weighted_kappa
+    >>> quadratic_weighted_kappa([1, 2, 3, 4], [1, 2, 3, 4])
+    1.0
+    """
+    t, p, one_d = _paired(y_true, y_pred)
+    frac = ~np.isnan(p) & (p != np.round(p))
+    if frac.any() and labels is None:
+        raise ValueError(
+            "quadratic_weighted_kappa needs rating levels, but y_pred has non-integer values "
+            f"(e.g. {p[frac][0]!r}); round the predictions or pass labels=."
+        )
+    kappa = _per_column(
+        t, p, lambda a, b: cohen_kappa_score(a, b, labels=labels, weights="quadratic")
+    )
+    return _reduce(kappa, multioutput, one_d)
+
+
+# -- probabilities --------------------------------------------------------------------------
+def _proba_outputs(y_true, y_prob, labels) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """Split into per-attribute (labels, probabilities) with rows of missing labels removed.
+
+    Probabilities come out as 1-D ``P(y = 1)`` (binary, soft labels allowed) or as an
+    ``(n, n_classes)`` matrix with labels turned into column indices (multi-class).
+    """
+    t = np.asarray(y_true, dtype=object if labels is not None else None)
+    one_d = t.ndim == 1
+    if isinstance(y_prob, (list, tuple)) and len(y_prob) and np.ndim(y_prob[0]) == 2:
+        outputs = [np.asarray(q, dtype=np.float64) for q in y_prob]  # sklearn multi-output
+    else:
+        q = np.asarray(y_prob, dtype=np.float64)
+        if q.shape == t.shape or (one_d and q.ndim == 2 and q.shape[1] == 1 and t.ndim == 1):
+            q = q.reshape(t.shape)
+            outputs = [q] if one_d else [q[:, j] for j in range(q.shape[1])]
+        elif one_d and q.ndim == 2:
+            outputs = [q]
+        elif q.ndim == 3:
+            outputs = [q[:, j, :] for j in range(q.shape[1])]
+        else:
+            raise ValueError(
+                f"y_prob of shape {q.shape} does not fit y_true of shape {t.shape}: expected "
+                "the same shape (binary), (n_samples, n_classes) for 1-D y_true, or "
+                "(n_samples, n_attributes, n_classes)."
+            )
+    cols = [t] if one_d else [t[:, j] for j in range(t.shape[1])]
+    if len(cols) != len(outputs):
+        raise ValueError(f"y_true has {len(cols)} attribute(s) but y_prob has {len(outputs)}.")
+    return [_one_output(y, q, labels) for y, q in zip(cols, outputs)], one_d
+
+
+def _one_output(y: np.ndarray, q: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
+    if len(y) != len(q):
+        raise ValueError(f"y_true has {len(y)} samples but y_prob has {len(q)}.")
+    if len(y) == 0:
+        raise ValueError("y_true is empty: at least one sample is required.")
+    missing = pd.isna(y)
+    if q.ndim == 1 or q.shape[1] == 1:
+        q = q.reshape(-1)
+        if labels is not None:  # hard labels given by name: positive class is labels[1]
+            y = np.where(missing, np.nan, y == np.asarray(labels, dtype=object)[1])
+        y = y.astype(np.float64)
+        _check_unit(y, "y_true", "a binary (or soft) label")  # before masking: true row numbers
+        _check_unit(q, "y_prob", "a probability")
+        return y[~missing], q[~missing]
+    y, q = y[~missing], q[~missing]
+    n_classes = q.shape[1]
+    if labels is None:
+        present = np.unique(y)
+        if len(present) == n_classes:
+            labels = present
+        elif np.isin(present, np.arange(n_classes)).all():
+            labels = np.arange(n_classes)
+        else:
+            raise ValueError(
+                f"Cannot tell which of the {n_classes} probability columns belongs to which of "
+                f"the labels {present.tolist()}; pass labels= (the classifier's classes_), e.g. "
+                "get_scorer('neg_brier_score', labels=[1, 2, 3, 4])."
+            )
+    labels = np.asarray(labels)
+    if len(labels) != n_classes:
+        raise ValueError(f"labels has {len(labels)} entries but y_prob has {n_classes} columns.")
+    index = {label: i for i, label in enumerate(labels.tolist())}
+    try:
+        codes = np.array([index[v] for v in y.tolist()], dtype=np.int64)
+    except KeyError as exc:
+        raise ValueError(f"y_true contains {exc.args[0]!r}, not one of labels {labels.tolist()}.")
+    if len(q) and (q.min() < 0 or q.max() > 1):
+        raise ValueError("y_prob must contain probabilities in [0, 1].")
+    if n_classes == 2:  # same numbers as the 1-D P(second class) form of the same model
+        return codes.astype(np.float64), q[:, 1]
+    return codes, q
+
+
+def _proba_metric(y_true, y_prob, labels, multioutput, binary: Callable, multi: Callable):
+    outputs, one_d = _proba_outputs(y_true, y_prob, labels)
+    if all(len(y) == 0 for y, _ in outputs):
+        raise _no_labels_error()
+    values = [
+        np.nan if len(y) == 0 else (binary(y, q) if q.ndim == 1 else multi(y, q))
+        for y, q in outputs
+    ]
+    return _reduce(np.array(values), multioutput, one_d)
+
+
+def brier_score(y_true, y_prob, *, labels=None, multioutput: str = "uniform_average"):
+    """Brier score: mean squared error of predicted probabilities (lower is better).
+
+    Binary: ``mean((p - y)²)`` with ``p = P(y = 1)`` (for pairs, ``P(left ≻ right)``) and soft
+    labels allowed, in [0, 1]. Multi-class (an ``(n, n_classes)`` matrix): the sum over classes
+    of the squared error against the one-hot label, averaged over samples, in [0, 2].
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_attributes)
+        Labels; NaN = missing.
+    y_prob : array-like
+        Same shape as ``y_true`` (binary); ``(n_samples, n_classes)`` for 1-D ``y_true``;
+        ``(n_samples, n_attributes, n_classes)`` or a list of ``(n_samples, n_classes)``
+        arrays for several attributes.
+    labels : array-like or None, default=None
+        Class of each probability column (a classifier's ``classes_``). Inferred when all
+        classes occur in ``y_true`` or labels are ``0..n_classes-1``; otherwise required.
+    multioutput : {'uniform_average', 'raw_values'}, default='uniform_average'
+
+    Examples
+    --------
+    >>> from skpercept.metrics import brier_score
+    >>> brier_score([1, 0], [0.8, 0.4])
+    0.1
+    """
+    return _proba_metric(
+        y_true, y_prob, labels, multioutput,
+        binary=lambda y, q: float(np.mean((q - y) ** 2)),
+        multi=lambda y, q: float(np.mean(np.sum((q - np.eye(q.shape[1])[y]) ** 2, axis=1))),
+    )
+
+
+def _binned_gap(confidence: np.ndarray, outcome: np.ndarray, n_bins: int) -> float:
+    bins = np.minimum((confidence * n_bins).astype(np.int64), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.bincount(bins, weights=outcome, minlength=n_bins) - np.bincount(
+        bins, weights=confidence, minlength=n_bins
+    )
+    return float(np.sum(np.abs(gap)) / count.sum())
+
+
+def expected_calibration_error(
+    y_true, y_prob, *, n_bins: int = 10, labels=None, multioutput: str = "uniform_average"
+):
+    """Expected calibration error over ``n_bins`` equal-width probability bins (lower is better).
+
+    ``ECE = Σ_b (n_b / n) · |observed_b − predicted_b|``. Binary (and pairs): the bins are over
+    ``p = P(y = 1)``, and observed is the mean (soft) label, i.e. the calibration of
+    ``P(left ≻ right)`` itself. Multi-class: top-label ECE, bins over the highest probability,
+    observed = the share of samples whose most probable class is right.
+
+    Parameters
+    ----------
+    y_true, y_prob, labels, multioutput
+        As in :func:`brier_score`.
+    n_bins : int, default=10
+        Number of equal-width bins on [0, 1]; the last bin includes 1.
+
+    Examples
+    --------
+    >>> from skpercept.metrics import expected_calibration_error
+    >>> expected_calibration_error([1, 0, 1, 1], [0.9, 0.9, 0.2, 0.3], n_bins=2)
+    0.575
+    """
+    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+
+    def multi(y, q):
+        top = q.argmax(axis=1)
+        return _binned_gap(q.max(axis=1), (top == y).astype(np.float64), n_bins)
+
+    return _proba_metric(
+        y_true, y_prob, labels, multioutput,
+        binary=lambda y, q: _binned_gap(q, y, n_bins), multi=multi,
+    )
+
+
+# -- per person -----------------------------------------------------------------------------
+def per_user_report(
+    y_true, y_pred, users, *, metrics: Mapping[str, Callable] | Sequence[str] | None = None
+) -> pd.DataFrame:
+    """One row per user: number of labels and each metric on that user's rows only.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,) or (n_samples, n_attributes)
+        NaN in ``y_true`` = missing label.
+    users : array-like of shape (n_samples,)
+        The user of each row; a missing user id is an error.
+    metrics : dict of name -> callable, list of metric names, or None
+        Callables take ``(y_true, y_pred)``. Names are those of :data:`METRICS`.
+        Default: ``{'pairwise_accuracy': pairwise_accuracy}``.
+
+    Returns
+    -------
+    report : DataFrame
+        Indexed by user (sorted), columns ``n_labels`` then one per metric. A user without any
+        non-missing label gets ``n_labels = 0`` and NaN metrics.
+
+    Examples
+    --------
+    >>> from skpercept.metrics import per_user_report
+    >>> report = per_user_report([1, 0, 1, 1], [1, 1, 1, 0], ["ann", "ann", "bob", "bob"])
+    >>> report  # doctest: +NORMALIZE_WHITESPACE
+          n_labels  pairwise_accuracy
+    user
+    ann          2                0.5
+    bob          2                0.5
+    """
+    if metrics is None:
+        metrics = {"pairwise_accuracy": pairwise_accuracy}
+    elif not isinstance(metrics, Mapping):
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise ValueError(f"Unknown metric(s) {unknown}; known: {sorted(METRICS)}.")
+        metrics = {m: METRICS[m] for m in metrics}
+    t = np.asarray(y_true, dtype=object)
+    p = np.asarray(y_pred, dtype=object)
+    u = pd.Series(np.asarray(users, dtype=object).reshape(-1))
+    if not len(t) == len(p) == len(u):
+        raise ValueError(
+            f"y_true, y_pred and users must have the same length; got {len(t)}, {len(p)}, "
+            f"{len(u)}."
+        )
+    if u.isna().any():
+        raise ValueError(f"users has a missing id (NaN/None) at row {int(u.isna().argmax())}.")
+    rows = {}
+    for user, idx in u.groupby(u, sort=True).indices.items():
+        n = int(np.sum(~pd.isna(t[idx])))
+        row = {"n_labels": n}
+        for name, fn in metrics.items():
+            row[name] = fn(t[idx].astype(np.float64), p[idx].astype(np.float64)) if n else np.nan
+        rows[user] = row
+    report = pd.DataFrame.from_dict(rows, orient="index")
+    report.index.name = "user"
+    return report
+
+
+# -- scorers --------------------------------------------------------------------------------
+METRICS: dict[str, Callable] = {
+    "pairwise_accuracy": pairwise_accuracy,
+    "kendall_tau": kendall_tau,
+    "spearman_rho": spearman_rho,
+    "rating_mae": rating_mae,
+    "quadratic_weighted_kappa": quadratic_weighted_kappa,
+    "brier_score": brier_score,
+    "expected_calibration_error": expected_calibration_error,
+}
+
+# name -> (metric, greater_is_better, response_method)
+_SCORER_SPECS: dict[str, tuple[Callable, bool, str]] = {
+    "pairwise_accuracy": (pairwise_accuracy, True, "predict"),
+    "kendall_tau": (kendall_tau, True, "predict"),
+    "spearman_rho": (spearman_rho, True, "predict"),
+    "neg_rating_mae": (rating_mae, False, "predict"),
+    "quadratic_weighted_kappa": (quadratic_weighted_kappa, True, "predict"),
+    "neg_brier_score": (brier_score, False, "predict_proba"),
+    "neg_expected_calibration_error": (expected_calibration_error, False, "predict_proba"),
+}
+
+
+def get_scorer(name: str, **kwargs):
+    """A scorer for ``scoring=`` by name, with optional metric keyword arguments.
+
+    skpercept's names: ``'pairwise_accuracy'``, ``'kendall_tau'``, ``'spearman_rho'``,
+    ``'neg_rating_mae'``, ``'quadratic_weighted_kappa'``, ``'neg_brier_score'``,
+    ``'neg_expected_calibration_error'`` (the last two call ``predict_proba``). Any other name
+    is looked up in :func:`sklearn.metrics.get_scorer`.
+
+    Parameters
+    ----------
+    name : str
+    **kwargs
+        Passed to the metric, e.g. ``labels=[1, 2, 3, 4]`` or ``n_bins=15``.
+
+    Examples
+    --------
+    >>> from skpercept.metrics import get_scorer
+    >>> scorer = get_scorer("neg_brier_score", labels=[1, 2, 3, 4])
+    """
+    if name not in _SCORER_SPECS:
+        if kwargs:
+            raise ValueError(f"{name!r} is not a skpercept scorer; it takes no kwargs here.")
+        return _sklearn_get_scorer(name)
+    fn, greater, method = _SCORER_SPECS[name]
+    return make_scorer(fn, greater_is_better=greater, response_method=method, **kwargs)
+
+
+pairwise_accuracy_scorer = get_scorer("pairwise_accuracy")
+kendall_tau_scorer = get_scorer("kendall_tau")
+spearman_rho_scorer = get_scorer("spearman_rho")
+neg_rating_mae_scorer = get_scorer("neg_rating_mae")
+qwk_scorer = get_scorer("quadratic_weighted_kappa")
+neg_brier_scorer = get_scorer("neg_brier_score")
+neg_ece_scorer = get_scorer("neg_expected_calibration_error")
