@@ -1,0 +1,88 @@
+"""DlibFaceEmbedder: real dlib descriptors on shipped OMI faces, fallbacks, base-class policies."""
+
+from __future__ import annotations
+
+import copy
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.base import clone
+
+pytest.importorskip("dlib")
+from skpercept.datasets import load_omi  # noqa: E402
+from skpercept.demo import dlib_available  # noqa: E402
+from skpercept.embed import BadImageWarning, ImageLoadError  # noqa: E402
+from skpercept.embed.dlib import DlibFaceEmbedder, NoFaceWarning  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not dlib_available(), reason="needs skpercept[face]")
+
+
+@pytest.fixture(scope="module")
+def faces() -> list[str]:
+    return load_omi(["smart"]).images["image"].tolist()[:2]
+
+
+@pytest.fixture(scope="module")
+def fitted(faces) -> DlibFaceEmbedder:
+    """Loading dlib's models takes seconds; tests share one fitted embedder (copied shallowly)."""
+    return DlibFaceEmbedder(num_workers=0, normalize=False).fit(faces)
+
+
+def variant(fitted: DlibFaceEmbedder, **params) -> DlibFaceEmbedder:
+    return copy.copy(fitted).set_params(**params)
+
+
+def test_descriptors_of_real_faces(fitted, faces, tmp_path):
+    mirrored = tmp_path / "mirror.png"
+    Image.open(faces[0]).transpose(Image.FLIP_LEFT_RIGHT).save(mirrored)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoFaceWarning)  # OMI portraits: a face in every image
+        X = fitted.transform(faces + [str(mirrored)])
+    assert X.shape == (3, 128) and X.dtype == np.float32 and np.isfinite(X).all()
+    # a face is nearer to its own mirror image than to another person
+    assert np.linalg.norm(X[2] - X[0]) < np.linalg.norm(X[1] - X[0])
+    assert np.abs(X[0] - X[1]).max() > 0.01
+
+
+def test_no_face_falls_back_to_whole_image_with_warning(fitted):
+    blank = np.full((80, 80, 3), 127, dtype=np.uint8)
+    with pytest.warns(NoFaceWarning, match="1 of the images"):
+        X = fitted.transform([blank])
+    assert X.shape == (1, 128) and np.isfinite(X).all()
+
+
+def test_bad_images_follow_on_error(fitted, faces, tmp_path):
+    missing = str(tmp_path / "nope.jpg")
+    with pytest.raises(ImageLoadError, match="nope.jpg"):
+        fitted.transform([faces[0], missing])
+    with pytest.warns(BadImageWarning, match="nope.jpg"):
+        X = variant(fitted, on_error="nan").transform([missing, faces[0]])
+    assert np.isnan(X[0]).all() and np.isfinite(X[1]).all()
+
+
+def test_cache_flip_pickle_and_clone(fitted, faces, tmp_path):
+    emb = variant(fitted, cache_dir=tmp_path / "cache", tta=True)
+    first = emb.transform(faces[:1])
+    plain = fitted.transform(faces[:1])
+    assert not np.allclose(first, plain)  # flip averaging changes the vector
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+    joblib.dump(emb, tmp_path / "e.joblib")
+    loaded = joblib.load(tmp_path / "e.joblib")
+    assert "_model" not in loaded.__dict__  # dlib's models are not pickled, only rebuilt
+    np.testing.assert_array_equal(loaded.transform(faces[:1]), first)  # served by the cache
+    assert clone(emb).get_params()["tta"] is True
+
+
+def test_parameter_errors():
+    with pytest.raises(ValueError, match="CPU only"):
+        DlibFaceEmbedder(device="cuda").fit(["x.jpg"])
+    with pytest.raises(ValueError, match="landmarks"):
+        DlibFaceEmbedder(landmarks=7).fit(["x.jpg"])
+    with pytest.raises(ValueError, match="upsample"):
+        DlibFaceEmbedder(upsample=-1).fit(["x.jpg"])
+    with pytest.raises(FileNotFoundError, match="dlib model file"):
+        DlibFaceEmbedder(models_dir="/nonexistent").fit(["x.jpg"])
