@@ -1,0 +1,167 @@
+"""Saving fitted heads: joblib for everyday use, a safe format for files you did not make.
+
+Which one to use
+----------------
+* **joblib / pickle** (``joblib.dump(pipeline, "model.joblib")``) is the normal path: it saves
+  anything (a whole Pipeline with its embedder, PairFeatures, UserEncoder and head), reloads
+  with identical predictions, and a head trained with ``device='cuda'`` loads on a CPU-only
+  machine (skorch maps its tensors to the CPU, with a ``DeviceWarning``). But unpickling runs
+  code chosen by whoever wrote the file: **only load pickles you made or trust.**
+* **safetensors + JSON** (:func:`save_safe` / :func:`load_safe`) stores one skpercept head
+  (:class:`~skpercept.rating.RatingClassifier`, :class:`~skpercept.rating.RatingRegressor`,
+  :class:`~skpercept.ranking.PairwiseRanker`): its weights as safetensors and its parameters
+  and fitted attributes as JSON inside the same file. Loading executes no code from the file,
+  so it is the format to share models or accept them from others. It does not hold the
+  preprocessing steps of a Pipeline or the training history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from skpercept._utils import resolve_device
+
+_FORMAT = "skpercept-head"
+_VERSION = 1
+# Only these classes can be rebuilt from a file: the name in the file selects, never imports.
+_ESTIMATORS = {
+    "RatingClassifier": ("skpercept.rating", "RatingClassifier"),
+    "RatingRegressor": ("skpercept.rating", "RatingRegressor"),
+    "PairwiseRanker": ("skpercept.ranking", "PairwiseRanker"),
+}
+_ARRAY_ATTRS = ("y_mean_", "y_scale_", "feature_names_in_")
+_SCALAR_ATTRS = ("n_features_in_", "n_outputs_", "n_half_features_", "_single_output")
+
+
+def _encode_array(a: np.ndarray) -> dict:
+    a = np.asarray(a)
+    if a.dtype.kind not in "biufUO":
+        raise TypeError(f"cannot store an array of dtype {a.dtype} in the safe format.")
+    values = a.tolist()
+    json.dumps(values)  # object arrays must hold JSON scalars; fail here, not at load time
+    return {"dtype": a.dtype.str if a.dtype.kind != "O" else "object", "values": values}
+
+
+def _decode_array(d: dict) -> np.ndarray:
+    dtype = np.dtype(object) if d["dtype"] == "object" else np.dtype(d["dtype"])
+    if dtype.kind not in "biufUO":
+        raise ValueError(f"unsupported dtype {d['dtype']!r} in file.")
+    return np.asarray(d["values"], dtype=dtype)
+
+
+def save_safe(estimator: Any, path: str | os.PathLike) -> None:
+    """Save a fitted skpercept head as one safetensors file (weights + JSON metadata).
+
+    Parameters
+    ----------
+    estimator : RatingClassifier, RatingRegressor or PairwiseRanker
+        Fitted. The ``callbacks`` parameter is not saved (callbacks are arbitrary objects).
+    path : str or path-like
+        Destination file, conventionally ``*.safetensors``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skpercept.rating import RatingRegressor
+    >>> from skpercept.persistence import save_safe, load_safe
+    >>> X, y = np.random.RandomState(0).normal(size=(50, 4)), np.arange(50.0)
+    >>> reg = RatingRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "head.safetensors")
+    >>> save_safe(reg, path)
+    >>> np.allclose(load_safe(path).predict(X), reg.predict(X))
+    True
+    """
+    from safetensors.torch import save_file
+    from sklearn.utils.validation import check_is_fitted
+
+    name = type(estimator).__name__
+    if _ESTIMATORS.get(name) != (type(estimator).__module__, name):
+        raise TypeError(f"save_safe stores skpercept heads {sorted(_ESTIMATORS)}; got {name}. Use joblib.")
+    check_is_fitted(estimator, "net_")
+    params = estimator.get_params(deep=False)
+    params["callbacks"] = None
+    if params.get("classes") is not None:
+        c = params["classes"]
+        per_output = isinstance(c, (list, tuple)) and len(c) > 0 and all(np.ndim(ci) == 1 for ci in c)
+        params["classes"] = {"per_output": per_output,
+                             "values": [_encode_array(ci) for ci in c] if per_output else _encode_array(c)}
+    fitted: dict[str, Any] = {}
+    for attr in _SCALAR_ATTRS:
+        if hasattr(estimator, attr):
+            value = getattr(estimator, attr)
+            fitted[attr] = value.item() if isinstance(value, np.generic) else value
+    for attr in _ARRAY_ATTRS:
+        if hasattr(estimator, attr):
+            fitted[attr] = _encode_array(getattr(estimator, attr))
+    if hasattr(estimator, "classes_"):
+        c = estimator.classes_
+        fitted["classes_"] = ([_encode_array(ci) for ci in c] if isinstance(c, list)
+                              else {"single": _encode_array(c)})
+    config = {"format": _FORMAT, "version": _VERSION, "estimator": name, "params": params, "fitted": fitted}
+    state = {k: v.detach().cpu().contiguous() for k, v in estimator.net_.module_.state_dict().items()}
+    save_file(state, os.fspath(path), metadata={"skpercept": json.dumps(config)})
+
+
+def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
+    """Load a head saved by :func:`save_safe`; no code from the file is executed.
+
+    Parameters
+    ----------
+    path : str or path-like
+    device : str, default='cpu'
+        Where to put the weights (``'cpu'``, ``'cuda'``, ``'auto'``). The estimator's
+        ``device`` parameter keeps its saved value for later refits.
+
+    Returns
+    -------
+    estimator : fitted RatingClassifier, RatingRegressor or PairwiseRanker
+    """
+    import importlib
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(os.fspath(path), framework="pt") as f:
+        metadata = f.metadata() or {}
+    if "skpercept" not in metadata:
+        raise ValueError(f"{os.fspath(path)!r} is not a skpercept safe file (no 'skpercept' metadata).")
+    config = json.loads(metadata["skpercept"])
+    if config.get("format") != _FORMAT or config.get("version", 0) > _VERSION:
+        raise ValueError(f"{os.fspath(path)!r}: unsupported format {config.get('format')!r} "
+                         f"version {config.get('version')!r}.")
+    name = config["estimator"]
+    if name not in _ESTIMATORS:
+        raise ValueError(f"{os.fspath(path)!r} names an unknown estimator {name!r}.")
+    module_name, cls_name = _ESTIMATORS[name]
+    cls = getattr(importlib.import_module(module_name), cls_name)
+
+    params = dict(config["params"])
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    if isinstance(params.get("classes"), dict):
+        c = params["classes"]
+        params["classes"] = [_decode_array(ci) for ci in c["values"]] if c["per_output"] else _decode_array(c["values"])
+    estimator = cls(**params)
+    fitted = config["fitted"]
+    for attr in _SCALAR_ATTRS:
+        if attr in fitted:
+            setattr(estimator, attr, fitted[attr])
+    for attr in _ARRAY_ATTRS:
+        if attr in fitted:
+            setattr(estimator, attr, _decode_array(fitted[attr]))
+    if "classes_" in fitted:
+        c = fitted["classes_"]
+        estimator.classes_ = _decode_array(c["single"]) if isinstance(c, dict) else [_decode_array(ci) for ci in c]
+
+    target = resolve_device(device)
+    net = estimator._build_net(int(estimator.n_features_in_), None, [], device=target)
+    net.initialize()
+    net.module_.load_state_dict(load_file(os.fspath(path), device="cpu"))
+    net.module_.to(target)
+    net.module_.eval()
+    estimator.net_ = net
+    return estimator

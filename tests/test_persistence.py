@@ -1,0 +1,116 @@
+"""Saving heads: joblib round trips, CUDA-trained nets loading on CPU, the safe format."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from unittest import mock
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skpercept.persistence import load_safe, save_safe
+from skpercept.ranking import PairwiseRanker
+from skpercept.rating import RatingClassifier, RatingRegressor
+
+FAST = dict(hidden_layer_sizes=(8,), lr=0.03, max_epochs=3, batch_size=32, early_stopping=False,
+            device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 6))
+    y = np.digitize(X[:, 0], [-0.5, 0.5]) + 1
+    Y = np.column_stack([X[:, 0] * 10, X[:, 1]])
+    Y[::3, 1] = np.nan
+    return X, {
+        "clf": RatingClassifier(classes=[[1, 2, 3], [1, 2, 3, 4]], loss="corn", **FAST).fit(
+            X, np.column_stack([y, np.where(X[:, 2] > 1, 4, y)])),
+        "reg": RatingRegressor(batch_norm=True, **FAST).fit(X, Y),
+        "rank": PairwiseRanker(**FAST).fit(X, (X[:, 0] > X[:, 3]).astype(float)),
+    }
+
+
+def _outputs(est, X):
+    if isinstance(est, RatingRegressor):
+        return [est.predict(X)]
+    proba = est.predict_proba(X)
+    return [est.predict(X), *(proba if isinstance(proba, list) else [proba])]
+
+
+def test_joblib_pipeline_round_trip(fitted, tmp_path):
+    X, _ = fitted
+    pipe = make_pipeline(StandardScaler(), RatingClassifier(**FAST)).fit(X, (X[:, 0] > 0).astype(int))
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict_proba(X), pipe.predict_proba(X))
+
+
+@pytest.mark.parametrize("name", ["clf", "reg", "rank"])
+def test_safe_format_round_trip(fitted, tmp_path, name):
+    X, estimators = fitted
+    est = estimators[name]
+    save_safe(est, tmp_path / "head.safetensors")
+    loaded = load_safe(tmp_path / "head.safetensors")
+    assert type(loaded) is type(est)
+    assert loaded.get_params()["hidden_layer_sizes"] == est.hidden_layer_sizes
+    for a, b in zip(_outputs(loaded, X), _outputs(est, X)):
+        np.testing.assert_array_equal(a, b)
+    if name == "rank":
+        np.testing.assert_array_equal(loaded.score_items(X[:, :3]), est.score_items(X[:, :3]))
+
+
+def test_safe_format_rejects_foreign_files(tmp_path):
+    from safetensors.torch import save_file
+    import torch
+
+    save_file({"w": torch.zeros(2)}, tmp_path / "plain.safetensors")
+    with pytest.raises(ValueError, match="not a skpercept safe file"):
+        load_safe(tmp_path / "plain.safetensors")
+    config = {"format": "skpercept-head", "version": 1, "estimator": "os.system", "params": {}, "fitted": {}}
+    save_file({"w": torch.zeros(2)}, tmp_path / "evil.safetensors", metadata={"skpercept": json.dumps(config)})
+    with pytest.raises(ValueError, match="unknown estimator 'os.system'"):
+        load_safe(tmp_path / "evil.safetensors")
+    with pytest.raises(TypeError, match="Use joblib"):
+        save_safe(StandardScaler().fit(np.zeros((2, 2))), tmp_path / "x.safetensors")
+
+
+def test_cuda_trained_head_unpickles_on_cpu_only_machine(fitted):
+    """The mechanism without a GPU: a net whose device says 'cuda' is mapped to CPU on load."""
+    from skorch.exceptions import DeviceWarning
+
+    X, estimators = fitted
+    est = estimators["rank"]
+    expected = est.predict_proba(X)
+    est.net_.device = "cuda"  # as if trained with device='cuda'
+    try:
+        payload = pickle.dumps(est)
+    finally:
+        est.net_.device = "cpu"
+    with mock.patch("torch.cuda.is_available", return_value=False), pytest.warns(DeviceWarning):
+        loaded = pickle.load(io.BytesIO(payload))
+    assert str(loaded.net_.device) == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+@pytest.mark.gpu
+def test_cuda_fit_then_cpu_process_predicts_identically(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 6))
+    est = PairwiseRanker(**{**FAST, "device": "cuda"}).fit(X, (X[:, 0] > X[:, 3]).astype(float))
+    joblib.dump(est, tmp_path / "m.joblib")
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "p.npy", est.predict_proba(X))
+    code = ("import joblib, numpy as np, torch; assert not torch.cuda.is_available(); "
+            f"m = joblib.load(r'{tmp_path / 'm.joblib'}'); X = np.load(r'{tmp_path / 'X.npy'}'); "
+            f"np.testing.assert_allclose(m.predict_proba(X), np.load(r'{tmp_path / 'p.npy'}'), atol=1e-6)")
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
