@@ -2,8 +2,9 @@
 
 Data: the embedded One Million Impressions faces (``load_omi``; CC BY-NC-SA 4.0), one attribute,
 pairs of faces labelled by which one has the higher mean rating (``consensus_pairs``).
-Features: cached per-face embeddings, one row per face in ``load_omi().images`` order (an
-``.npy`` file, e.g. pooled EfficientNet-Lite0 features from a skpercept embedder, computed once).
+Features: per-face embeddings of the shipped EfficientNet-Lite0 (``TimmEmbedder``), computed
+once into the same cache as ``skpercept demo`` (so after the demo this costs nothing), or any
+``.npy`` with one row per face in ``load_omi().images`` order (``--features``).
 
 Protocol (selection never touches the test set):
 1. 20 % of the *faces* are held out (``image_disjoint_train_test_split``); no test face appears
@@ -18,7 +19,7 @@ Protocol (selection never touches the test set):
 The last line is one JSON object: best_score, n_trials, n_pruned, epochs_run,
 epochs_without_pruning (null without --compare), plus the unpruned best score and test score.
 
-    python examples/optuna_study.py --features omi_lite0.npy --n-trials 20 --compare
+    python examples/optuna_study.py --n-trials 20 --compare
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skpercept.datasets import consensus_pairs, load_omi
+from skpercept.demo import default_cache_dir
+from skpercept.embed import TimmEmbedder
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.pairs import PairFeatures
 from skpercept.ranking import PairwiseRanker
@@ -42,7 +45,8 @@ from skpercept.tune import PerceptSearchCV
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--features", required=True, help=".npy of per-face embeddings (1004 rows)")
+    p.add_argument("--features", help=".npy of per-face embeddings (1004 rows); default: embed "
+                   "the faces with the shipped EfficientNet-Lite0 (cached)")
     p.add_argument("--attribute", default="trustworthy")
     p.add_argument("--n-pairs", type=int, default=6000, help="training pairs drawn among train faces")
     p.add_argument("--n-trials", type=int, default=20)
@@ -95,8 +99,13 @@ def main() -> None:
     args = parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     omi = load_omi([args.attribute])
-    features = np.load(args.features)
     paths = omi.images["image"].to_numpy()
+    if args.features:
+        features = np.load(args.features)
+    else:  # the demo's settings, so its cache is reused
+        embedder = TimmEmbedder(crop_pct=1.0, tta=True, normalize=False, num_workers=2,
+                                cache_dir=default_cache_dir(), progress=True, device="cpu")
+        features = embedder.fit_transform(paths)
     if len(features) != len(paths):
         raise ValueError(f"{args.features} has {len(features)} rows, OMI has {len(paths)} faces.")
 
