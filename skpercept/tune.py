@@ -62,6 +62,7 @@ configure storage yourself. Use a deterministic ``cv`` (an int, or a splitter wi
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import numbers
@@ -165,6 +166,37 @@ class TrialPruningCallback(Callback):
             )
 
 
+def _fold_local_pruner(optuna: Any, pruner: Any) -> Any:
+    """Wrap ``pruner`` so that it judges a trial on the fold it is training now.
+
+    Optuna's percentile / median pruners compare the *best* value a trial reported at any
+    step with other trials' values at the current step. With one step sequence over all folds
+    that best value can come from an earlier, easier fold, and a trial that peaked there could
+    never be pruned later. The wrapped pruner sees only the current fold's reports of the trial
+    (other trials are read at the same step, which already names the same fold).
+    """
+
+    class FoldLocalPruner(optuna.pruners.BasePruner):
+        def __init__(self, base: Any) -> None:
+            self.base = base
+
+        def prune(self, study: Any, trial: Any) -> bool:
+            step = trial.last_step
+            if step is None:
+                return self.base.prune(study, trial)
+            fold = step // FOLD_STEP_STRIDE
+            local = copy.copy(trial)
+            local.intermediate_values = {
+                s: v for s, v in trial.intermediate_values.items() if s // FOLD_STEP_STRIDE == fold
+            }
+            return self.base.prune(study, local)
+
+        def __repr__(self) -> str:
+            return f"FoldLocalPruner({self.base!r})"
+
+    return FoldLocalPruner(pruner)
+
+
 class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
     """Optuna search over a Pipeline ending in a skorch head, pruning bad trials per epoch.
 
@@ -202,7 +234,9 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         pruned before 5 trials completed, nor in fold 0's first 2 epochs). Pass
         ``optuna.pruners.NopPruner()`` to train every trial to the end.
     pruning_folds : {'all', 'first'}, default='all'
-        Which folds report per-epoch scores (see the module docstring for the steps).
+        Which folds report per-epoch scores (see the module docstring for the steps). With
+        ``'all'`` the pruner judges a trial on its current fold's scores only, against the same
+        fold of other trials (the pruner is wrapped; its own settings are kept).
     sampler : optuna sampler or None, default=None
         None means ``TPESampler(seed=random_state)``.
     random_state : int or None, default=None
@@ -334,7 +368,7 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
             study = optuna.create_study(
                 storage=self._make_storage(optuna),
                 sampler=self.sampler or optuna.samplers.TPESampler(seed=self.random_state),
-                pruner=self.pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3),
+                pruner=self._make_pruner(optuna),
                 study_name=self.study_name,
                 direction="maximize",
                 load_if_exists=self.load_if_exists,
@@ -380,6 +414,12 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
                         f"search space entry {name!r} must be an optuna distribution or a list "
                         f"of choices, got {dist!r}."
                     )
+
+    def _make_pruner(self, optuna: Any) -> Any:
+        pruner = self.pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
+        if self.pruning_folds == "all":
+            return _fold_local_pruner(optuna, pruner)
+        return pruner
 
     def _make_scorer(self) -> Callable:
         if isinstance(self.scoring, (dict, list, tuple, set)):
@@ -654,7 +694,8 @@ def _cv_results(trials: list, n_splits: int, states: Any) -> dict:
     results["mean_test_score"] = mean
     results["std_test_score"] = np.array([a.get("std_test_score", np.nan) for a in attrs], dtype=float)
     # Like sklearn's error_score=nan: unfinished trials rank after every complete one.
-    order = np.argsort(np.where(np.isnan(mean), -np.inf, -mean), kind="stable")
+    # Unfinished trials (NaN mean) rank after every finished one, as failed fits in sklearn.
+    order = np.argsort(np.where(np.isnan(mean), np.inf, -mean), kind="stable")
     rank = np.empty(n, dtype=np.int32)
     rank[order] = np.arange(1, n + 1)
     results["rank_test_score"] = rank

@@ -55,6 +55,8 @@ def test_pruning_stops_obviously_bad_trials():
     # A pruned trial stops inside fold 0: fewer epochs than one full fold.
     assert np.all(res["n_epochs"][pruned] < MAX_EPOCHS)
     assert np.all(np.isnan(res["mean_test_score"][pruned]))
+    # Unfinished trials rank after every finished one.
+    assert res["rank_test_score"][pruned].min() > res["rank_test_score"][~pruned].max()
     assert search.epochs_run_ == res["n_epochs"].sum() < 7 * 3 * MAX_EPOCHS
     assert search.best_params_["head__lr"] >= 0.02
     # Intermediate values: step = fold * 1000 + epoch (1-based), every fold.
@@ -64,6 +66,25 @@ def test_pruning_stops_obviously_bad_trials():
     first_only = clone(search).set_params(pruning_folds="first", storage=None, study_name=None)
     first_only.fit(X, y)
     assert sorted(first_only.study_.trials[0].intermediate_values) == list(range(1, MAX_EPOCHS + 1))
+
+
+def test_a_later_fold_is_judged_on_its_own_scores():
+    """A trial that peaked on fold 0 is still pruned when it falls behind on fold 1."""
+    search = PerceptSearchCV(_pipe(), {}, pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    study = optuna.create_study(direction="maximize", pruner=search._make_pruner(optuna))
+    for fold0, fold1 in [(0.70, 0.80), (0.72, 0.82)]:
+        done = study.ask()
+        done.report(fold0, 1)
+        done.report(fold1, 1001)
+        study.tell(done, (fold0 + fold1) / 2)
+    trial = study.ask()
+    trial.report(0.95, 1)  # best of all on fold 0 ...
+    assert not trial.should_prune()
+    trial.report(0.60, 1001)  # ... worst on fold 1: its fold-0 peak must not shield it
+    assert trial.should_prune()
+    # The raw median pruner, judging the best value over all steps, would have kept it.
+    raw = optuna.pruners.MedianPruner(n_startup_trials=1)
+    assert not raw.prune(study, study.trials[-1])
 
 
 def test_pipeline_search_api_and_results():
