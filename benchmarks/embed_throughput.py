@@ -135,9 +135,11 @@ def naive_loop(embedder, paths: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def measure(name: str, make, paths: list[str], batch_size: int) -> tuple[dict, dict]:
+def measure(name: str, make, paths: list[str]) -> tuple[dict, dict]:
     n = len(paths)
     embedder = make(cache_dir=None).fit(paths)
+    embedder.transform(paths[:1])  # builds the model: the device fixes the batch size
+    batch_size = embedder._batch_size()
     embedder.transform(paths[: min(n, 2 * batch_size)])  # warm-up: allocator, kernels
     with RssSampler() as half_rss:
         embedder.transform(paths[: n // 2])
@@ -150,6 +152,7 @@ def measure(name: str, make, paths: list[str], batch_size: int) -> tuple[dict, d
         _, first = timed(cached.transform, paths)
         _, second = timed(cached.transform, paths)
     figures = {
+        "batch_size": batch_size,
         "end_to_end_img_s": round(n / e2e, 2),
         "model_only_img_s": round(n / forward, 2),
         "naive_loop_img_s": round(n / naive, 2),
@@ -173,7 +176,8 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", type=Path, default=None,
                         help="folder of images (default: the OMI faces)")
     parser.add_argument("--n", type=int, default=None, help="use the first N images (sorted)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="images per forward pass (default: the embedders' 'auto')")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
@@ -187,7 +191,7 @@ def main() -> None:
     paths = paths[: args.n] if args.n else paths
     if not paths:
         raise SystemExit(f"No images found in {folder}.")
-    common = dict(device=args.device, batch_size=args.batch_size, num_workers=args.workers,
+    common = dict(device=args.device, batch_size=args.batch_size or "auto", num_workers=args.workers,
                   precision=args.precision)
     makers = {
         "timm": ("TimmEmbedder efficientnet_lite0 (shipped ImageNet weights)",
@@ -203,12 +207,12 @@ def main() -> None:
         hardware += f", GPU {torch.cuda.get_device_name(0)}"
     print(f"Images: {len(paths)} from {folder} (first is {size[0]}x{size[1]})")
     print(f"Hardware: {hardware}; device={args.device}, precision={args.precision}, "
-          f"batch_size={args.batch_size}, num_workers={args.workers}")
+          f"batch_size={args.batch_size or 'auto'}, num_workers={args.workers}")
     results, extras = {}, {}
     for key in chosen:
         label, make = makers[key]
         print(f"\n{label} ...", flush=True)
-        results[key], extras[key] = measure(label, make, paths, args.batch_size)
+        results[key], extras[key] = measure(label, make, paths)
         print(f"  {key}: {results[key]} {extras[key]}", flush=True)
 
     rows = list(next(iter(results.values())))

@@ -88,12 +88,21 @@ def test_numeric_and_single_inputs_are_refused(fitted_timm, zoo):
 
 
 def test_invalid_parameters():
-    for bad in (dict(batch_size=0), dict(num_workers=-1), dict(precision="fp8"),
+    for bad in (dict(batch_size=0), dict(batch_size="big"), dict(num_workers=-1), dict(precision="fp8"),
                 dict(on_error="skip"), dict(bundle_weights="yes")):
         with pytest.raises(ValueError):
             timm_embedder(**bad).fit([photo(0)])
     with pytest.raises(ValueError, match="fp16"):
         timm_embedder(precision="fp16").fit_transform([photo(0)])
+
+
+def test_auto_batch_size_follows_the_device():
+    images = [photo(seed) for seed in range(10)]
+    auto = timm_embedder(batch_size="auto").fit(images)
+    fixed = timm_embedder(batch_size=3).fit(images)
+    np.testing.assert_allclose(auto.transform(images), fixed.transform(images), atol=1e-5)
+    assert auto._batch_size() == 4  # timm on the CPU, once the model is there
+    assert fixed._batch_size() == 3
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")

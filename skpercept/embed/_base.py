@@ -56,8 +56,12 @@ SHARED_PARAMETERS = """image_root : str or path-like, default=None
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where the forward pass runs; ``'auto'`` picks the GPU when one is visible. Output is
         always a float32 NumPy array on the CPU.
-    batch_size : int, default=32
-        Images per forward pass.
+    batch_size : int or 'auto', default='auto'
+        Images per forward pass. ``'auto'``: 64 on a GPU; on the CPU a size that suits the
+        model family (4 for timm, 16 for CLIP, 8 for dlib), since a CPU's caches favour small batches of
+        convolution feature maps (2 cores: EfficientNet-Lite0 ran 52 images/s at 4 per pass,
+        20 at 32) while transformers gain from larger matrix products (ViT-B-32: 11 images/s
+        at 4, 13 at 32).
     num_workers : int, default=4
         Threads that read, decode and preprocess images ahead of the forward pass (PIL and
         torchvision release the GIL, so decoding overlaps with compute without the start-up
@@ -110,6 +114,9 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     weights (used by the cache key and reload checks). ``_forward(module, batch)`` returns
     the (batch, dim) features.
     """
+
+    #: ``batch_size='auto'`` on the CPU (subclasses set what suits their models).
+    _cpu_batch_size = 8
 
     # -- sklearn contract ---------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -341,7 +348,8 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         """Yield (indices, stacked tensor or None) while the next images decode in threads."""
         import torch
 
-        window = max(2 * self.batch_size, 2 * self.num_workers)
+        batch_size = self._batch_size()
+        window = max(2 * batch_size, 2 * self.num_workers)
         indices: list[int] = []
         tensors: list = []
         with _executor(self.num_workers) as pool:
@@ -363,7 +371,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
                 else:
                     indices.append(i)
                     tensors.append(tensor)
-                if len(tensors) == self.batch_size or (not pending and position >= len(todo)):
+                if len(tensors) == batch_size or (not pending and position >= len(todo)):
                     if tensors:
                         yield indices, torch.stack(tensors)
                     indices, tensors = [], []
@@ -406,10 +414,18 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             "format": 1,
         }
 
+    def _batch_size(self) -> int:
+        """Images per forward pass on the device the model is on."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        return self._cpu_batch_size if str(self._device).split(":")[0] == "cpu" else 64
+
     # -- inputs -------------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
+        if self.batch_size != "auto" and (
+            not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int or 'auto', got {self.batch_size!r}.")
         if not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0:
             raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}.")
         if self.precision not in _PRECISIONS:

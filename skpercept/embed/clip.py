@@ -66,6 +66,8 @@ class CLIPEmbedder(BaseEmbedder):
     (1, 512)
     """
 
+    _cpu_batch_size = 16
+
     def __init__(
         self,
         *,
@@ -73,7 +75,7 @@ class CLIPEmbedder(BaseEmbedder):
         pretrained: str | os.PathLike | None = "openai",
         image_root: str | os.PathLike | None = None,
         device: str = "auto",
-        batch_size: int = 32,
+        batch_size: int | str = "auto",
         num_workers: int = 4,
         precision: str = "fp32",
         normalize: bool = True,
@@ -170,8 +172,9 @@ class CLIPEmbedder(BaseEmbedder):
         if self.__dict__.get("_tokenizer") is None:
             self._tokenizer = open_clip.get_tokenizer(self.model_name)
         chunks = []
-        for start in range(0, len(texts), self.batch_size):
-            tokens = self._tokenizer(texts[start : start + self.batch_size]).to(self._device)
+        step = self._batch_size()
+        for start in range(0, len(texts), step):
+            tokens = self._tokenizer(texts[start : start + step]).to(self._device)
             with torch.inference_mode(), self._autocast():
                 chunks.append(model.encode_text(tokens).float().cpu().numpy())
         out = np.concatenate(chunks).astype(np.float32)

@@ -179,7 +179,7 @@ class DlibFaceEmbedder(BaseEmbedder):
         models_dir: str | Path | None = None,
         image_root: str | Path | None = None,
         device: str = "auto",
-        batch_size: int = 32,
+        batch_size: int | str = "auto",
         num_workers: int = 4,
         normalize: bool = True,
         tta: bool = False,

@@ -108,6 +108,8 @@ class TimmEmbedder(BaseEmbedder):
     (3, 1280)
     """
 
+    _cpu_batch_size = 4
+
     def __init__(
         self,
         *,
@@ -116,7 +118,7 @@ class TimmEmbedder(BaseEmbedder):
         crop_pct: float | None = None,
         image_root: str | os.PathLike | None = None,
         device: str = "auto",
-        batch_size: int = 32,
+        batch_size: int | str = "auto",
         num_workers: int = 4,
         precision: str = "fp32",
         normalize: bool = True,
