@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 import pandas as pd
 import torch
@@ -78,7 +80,7 @@ def _amp_net_class():
     return _LoRANeuralNet
 
 
-class LoRABase(BaseEstimator):
+class LoRABase(BaseEstimator, metaclass=ABCMeta):
     """Parameters and machinery shared by :class:`LoRARatingClassifier` and
     :class:`LoRAPairwiseRanker` (see their docstrings)."""
 
@@ -146,14 +148,13 @@ class LoRABase(BaseEstimator):
         self.verbose = verbose
 
     # -- subclasses provide ---------------------------------------------------------------
-    def _encode_y(self, y, n_rows: int) -> np.ndarray:
-        raise NotImplementedError
-
+    @abstractmethod
     def _criterion(self):
-        raise NotImplementedError
+        """The skorch criterion: a masked loss class (or partial) over the net's outputs."""
 
+    @abstractmethod
     def _net_outputs(self) -> tuple[int, list[int] | None]:
-        raise NotImplementedError
+        """Number of outputs, and the number of levels of each (None for pair scores)."""
 
     # -- input checks -----------------------------------------------------------------------
     def _check_frame(self, X, *, fit: bool) -> pd.DataFrame:
