@@ -27,7 +27,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skpercept.datasets import consensus_pairs, load_omi
 from skpercept.metrics import pairwise_accuracy_scorer
-from skpercept.model_selection import ImageDisjointSplit
+from skpercept.model_selection import ImageDisjointSplit, image_disjoint_train_test_split
 from skpercept.pairs import PairFeatures
 from skpercept.ranking import PairwiseRanker
 
@@ -51,12 +51,11 @@ def main() -> None:
     paths = omi.images["image"].to_numpy()
     embedders = {Path(f).stem: embedding_lookup(paths, np.load(f)) for f in args.features}
 
-    rng = np.random.RandomState(args.seed)
-    test_faces = set(paths[rng.permutation(len(paths))[: len(paths) // 5]])
-    is_test = omi.means["image"].isin(test_faces)
+    train_faces, test_faces = image_disjoint_train_test_split(omi.means, test_size=0.2,
+                                                              random_state=args.seed)
     kw = dict(attributes=args.attribute, ties="drop", random_state=args.seed)
-    train = consensus_pairs(omi.means[~is_test], n_pairs=args.n_pairs, **kw)
-    test = consensus_pairs(omi.means[is_test], n_pairs=args.n_pairs // 4, **kw)
+    train = consensus_pairs(train_faces, n_pairs=args.n_pairs, **kw)
+    test = consensus_pairs(test_faces, n_pairs=args.n_pairs // 4, **kw)
     X, y = train[["image_a", "image_b"]], train[args.attribute].to_numpy().astype(int)
 
     pipe = Pipeline([
@@ -84,7 +83,7 @@ def main() -> None:
         "rank": res["rank_test_score"],
     }).sort_values("rank")
     print(f"OMI {args.attribute}: {len(train)} training pairs, image-disjoint 3-fold CV; "
-          f"{len(test)} test pairs on {is_test.sum()} held-out faces")
+          f"{len(test)} test pairs on {len(test_faces)} held-out faces")
     print(table.to_string(index=False))
     test_score = pairwise_accuracy_scorer(search.best_estimator_, test[["image_a", "image_b"]],
                                           test[args.attribute].to_numpy().astype(int))

@@ -37,7 +37,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skpercept.datasets import consensus_pairs, load_omi
 from skpercept.demo import default_cache_dir
 from skpercept.embed import TimmEmbedder
-from skpercept.model_selection import ImageDisjointSplit
+from skpercept.model_selection import ImageDisjointSplit, image_disjoint_train_test_split
 from skpercept.pairs import PairFeatures
 from skpercept.ranking import PairwiseRanker
 from skpercept.tune import PerceptSearchCV
@@ -110,12 +110,11 @@ def main() -> None:
         raise ValueError(f"{args.features} has {len(features)} rows, OMI has {len(paths)} faces.")
 
     # Hold out 20 % of the faces; every pair is built within one side of the cut.
-    rng = np.random.RandomState(args.seed)
-    test_faces = set(paths[rng.permutation(len(paths))[: len(paths) // 5]])
-    is_test = omi.means["image"].isin(test_faces)
+    train_faces, test_faces = image_disjoint_train_test_split(omi.means, test_size=0.2,
+                                                              random_state=args.seed)
     kw = dict(attributes=args.attribute, ties="drop", random_state=args.seed)
-    train = consensus_pairs(omi.means[~is_test], n_pairs=args.n_pairs, **kw)
-    test = consensus_pairs(omi.means[is_test], n_pairs=args.n_pairs // 4, **kw)
+    train = consensus_pairs(train_faces, n_pairs=args.n_pairs, **kw)
+    test = consensus_pairs(test_faces, n_pairs=args.n_pairs // 4, **kw)
     X_train, y_train = train[["image_a", "image_b"]], train[args.attribute].to_numpy().astype(int)
     X_test, y_test = test[["image_a", "image_b"]], test[args.attribute].to_numpy().astype(int)
 
@@ -124,8 +123,8 @@ def main() -> None:
         ("ranker", PairwiseRanker(max_epochs=args.max_epochs, early_stopping=False, batch_size=128,
                                   device="cpu", random_state=args.seed)),
     ])
-    print(f"OMI {args.attribute}: {len(train)} training pairs over {(~is_test).sum()} faces, "
-          f"{len(test)} test pairs over {is_test.sum()} held-out faces; features {features.shape}; "
+    print(f"OMI {args.attribute}: {len(train)} training pairs over {len(train_faces)} faces, "
+          f"{len(test)} test pairs over {len(test_faces)} held-out faces; features {features.shape}; "
           f"{platform.processor() or platform.machine()}, CPU")
 
     pruned = run_study(pipe, X_train, y_train, args, args.study_name, pruner=None)
