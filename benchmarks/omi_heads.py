@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 
+from omi import embed_feature_sets  # benchmarks/omi.py: the same embeddings, from the same cache
+
 from skpercept import demo
 from skpercept.datasets import load_omi
 from skpercept.model_selection import ImageDisjointSplit
@@ -38,27 +40,12 @@ from skpercept.preprocessing import BlockScaler
 TARGETS = list(demo.DEFAULT_ATTRIBUTES)
 
 
-def features(name: str, images, cache_dir) -> tuple[np.ndarray, list[int]]:
-    def embed(backbone, flip):
-        return demo.embed_blocks(demo.make_backbones([backbone], flip=flip, cache_dir=cache_dir,
-                                                     device="cpu", progress=True), images)
-
-    if name == "lite0":
-        return embed("lite0", False)
-    if name == "lite0 flip + dlib":
-        (za, sa), (zb, sb) = embed("lite0", True), embed("dlib", False)
-        return np.hstack([za, zb]), sa + sb
-    raise ValueError(f"Unknown feature set {name!r}; use 'lite0' or 'lite0 flip + dlib'.")
-
-
 def main() -> None:
     from sklearn.kernel_ridge import KernelRidge
     from sklearn.model_selection import GridSearchCV
 
-    from skpercept.rating import RatingRegressor
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", default="lite0")
+    parser.add_argument("--features", default="lite0", choices=["lite0", "lite0 flip + dlib"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=str(demo.default_cache_dir()))
@@ -68,14 +55,14 @@ def main() -> None:
     attributes = list(omi.attributes)
     target_cols = [attributes.index(a) for a in TARGETS]
     means = omi.means[attributes].to_numpy(np.float64)
-    Z, sizes = features(args.features, omi.means["image"].to_numpy(), args.cache_dir)
+    feature_sets, _ = embed_feature_sets(omi, args.cache_dir, "dlib" in args.features, device="cpu")
+    Z, sizes = feature_sets[args.features]
     settings = demo.HeadSettings(seed=args.seed, device="cpu")
     print(f"OMI: {len(Z)} faces, features {args.features!r} ({Z.shape[1]}-d); {args.folds}-fold "
           f"image-disjoint CV, seed {args.seed}; {os.cpu_count()} CPU(s)", flush=True)
 
     def regressor(seed=args.seed):
-        head = demo.make_head("regressor", settings)
-        return head.set_params(random_state=seed) if isinstance(head, RatingRegressor) else head
+        return demo.make_head("regressor", settings).set_params(random_state=seed)
 
     def kernel_ridge(d):
         grid = {"alpha": [0.1, 1.0, 10.0], "gamma": [g / d for g in (0.25, 0.5, 1.0, 2.0)]}
