@@ -38,7 +38,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -97,9 +96,15 @@ def forward_seconds(embedder, paths: list[str], batch_size: int) -> float:
     """
 
     def decode() -> list:
-        return [torch.stack([embedder._preprocess(Image.open(p).convert("RGB"))
-                             for p in paths[start : start + batch_size]])
-                for start in range(0, len(paths), batch_size)]
+        return [
+            torch.stack(
+                [
+                    embedder._preprocess(Image.open(p).convert("RGB"))
+                    for p in paths[start : start + batch_size]
+                ]
+            )
+            for start in range(0, len(paths), batch_size)
+        ]
 
     with ThreadPoolExecutor(1) as pool:
         batches = pool.submit(decode).result()
@@ -173,16 +178,20 @@ def measure(name: str, make, paths: list[str]) -> tuple[dict, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=None,
-                        help="folder of images (default: the OMI faces)")
+    parser.add_argument(
+        "folder", nargs="?", type=Path, default=None, help="folder of images (default: the OMI faces)"
+    )
     parser.add_argument("--n", type=int, default=None, help="use the first N images (sorted)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="images per forward pass (default: the embedders' 'auto')")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per forward pass (default: the embedders' 'auto')",
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--embedders", default="timm,clip",
-                        help="comma-separated subset of: timm, clip")
+    parser.add_argument("--embedders", default="timm,clip", help="comma-separated subset of: timm, clip")
     args = parser.parse_args()
 
     folder = args.folder or default_images()
@@ -191,23 +200,35 @@ def main() -> None:
     paths = paths[: args.n] if args.n else paths
     if not paths:
         raise SystemExit(f"No images found in {folder}.")
-    common = dict(device=args.device, batch_size=args.batch_size or "auto", num_workers=args.workers,
-                  precision=args.precision)
+    common = dict(
+        device=args.device,
+        batch_size=args.batch_size or "auto",
+        num_workers=args.workers,
+        precision=args.precision,
+    )
     makers = {
-        "timm": ("TimmEmbedder efficientnet_lite0 (shipped ImageNet weights)",
-                 lambda **kw: TimmEmbedder(**common, **kw)),
-        "clip": ("CLIPEmbedder ViT-B-32 (random init)",
-                 lambda **kw: CLIPEmbedder(pretrained=None, **common, **kw)),
+        "timm": (
+            "TimmEmbedder efficientnet_lite0 (shipped ImageNet weights)",
+            lambda **kw: TimmEmbedder(**common, **kw),
+        ),
+        "clip": (
+            "CLIPEmbedder ViT-B-32 (random init)",
+            lambda **kw: CLIPEmbedder(pretrained=None, **common, **kw),
+        ),
     }
     chosen = [e.strip() for e in args.embedders.split(",") if e.strip()]
     size = Image.open(paths[0]).size
-    hardware = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-                f"torch threads {torch.get_num_threads()}")
+    hardware = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     if args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available()):
         hardware += f", GPU {torch.cuda.get_device_name(0)}"
     print(f"Images: {len(paths)} from {folder} (first is {size[0]}x{size[1]})")
-    print(f"Hardware: {hardware}; device={args.device}, precision={args.precision}, "
-          f"batch_size={args.batch_size or 'auto'}, num_workers={args.workers}")
+    print(
+        f"Hardware: {hardware}; device={args.device}, precision={args.precision}, "
+        f"batch_size={args.batch_size or 'auto'}, num_workers={args.workers}"
+    )
     results, extras = {}, {}
     for key in chosen:
         label, make = makers[key]
@@ -221,8 +242,10 @@ def main() -> None:
         print(f"{row:32s}" + "".join(f"{results[k][row]:>14}" for k in results))
     for row in next(iter(extras.values())):
         print(f"{row:32s}" + "".join(f"{extras[k][row]:>14}" for k in extras))
-    print("targets: end_to_end_over_model_only >= 0.90, end_to_end_over_naive_loop >= 3, "
-          "cached_speedup >= 50, rss growth ~ output growth")
+    print(
+        "targets: end_to_end_over_model_only >= 0.90, end_to_end_over_naive_loop >= 3, "
+        "cached_speedup >= 50, rss growth ~ output growth"
+    )
     print(json.dumps({"n_images": len(paths), "device": args.device, **results}))
 
 

@@ -50,8 +50,17 @@ def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fit_skorch(X: np.ndarray, y: np.ndarray, epochs: int, device: str) -> tuple[float, PairwiseRanker]:
-    ranker = PairwiseRanker(hidden_layer_sizes=HIDDEN, dropout=0.1, lr=LR, weight_decay=WD, batch_size=BATCH,
-                            max_epochs=epochs, early_stopping=False, device=device, random_state=0)
+    ranker = PairwiseRanker(
+        hidden_layer_sizes=HIDDEN,
+        dropout=0.1,
+        lr=LR,
+        weight_decay=WD,
+        batch_size=BATCH,
+        max_epochs=epochs,
+        early_stopping=False,
+        device=device,
+        random_state=0,
+    )
     start = time.perf_counter()
     ranker.fit(X, y)
     if device.startswith("cuda"):
@@ -93,10 +102,17 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     X, y, halves = make_data()
-    hardware = (torch.cuda.get_device_name(0) if device.startswith("cuda")
-                else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
-    print(f"data: {N_PAIRS} pairs, X {X.shape}, {N_ITEMS} items x {DIM}-d + {N_USERS}-user one-hot; device {device} ({hardware})")
-    print(f"{args.epochs} epochs, batch {BATCH}, hidden {HIDDEN}; arms alternate, {args.repeats} repeats each")
+    hardware = (
+        torch.cuda.get_device_name(0)
+        if device.startswith("cuda")
+        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"data: {N_PAIRS} pairs, X {X.shape}, {N_ITEMS} items x {DIM}-d + {N_USERS}-user one-hot; device {device} ({hardware})"
+    )
+    print(
+        f"{args.epochs} epochs, batch {BATCH}, hidden {HIDDEN}; arms alternate, {args.repeats} repeats each"
+    )
 
     fit_skorch(X[:2000], y[:2000], 1, device)  # warm-up: imports, allocator, kernels
     fit_plain_torch(X[:2000], y[:2000], 1, device)
@@ -116,17 +132,29 @@ def main() -> None:
 
     print(f"\n{'arm':<26}{'median s':>10}{'min s':>10}{'s/epoch':>10}")
     for name, ts in times.items():
-        print(f"{name:<26}{statistics.median(ts):>10.2f}{min(ts):>10.2f}{statistics.median(ts) / args.epochs:>10.2f}")
+        print(
+            f"{name:<26}{statistics.median(ts):>10.2f}{min(ts):>10.2f}{statistics.median(ts) / args.epochs:>10.2f}"
+        )
     ratio = statistics.median(times["skorch (PairwiseRanker)"]) / statistics.median(times["plain torch loop"])
     print(f"skorch / plain torch: {ratio:.3f} (target <= 1.2); score_items: {items_per_s:,.0f} items/s")
     print(f"train pairwise accuracy after {args.epochs} epochs: {ranker.score(X, y):.3f}")
-    print(json.dumps({
-        "benchmark": "head_training", "device": device, "hardware": hardware, "n_pairs": N_PAIRS,
-        "n_features": int(X.shape[1]), "epochs": args.epochs, "repeats": args.repeats,
-        "skorch_s_median": round(statistics.median(times["skorch (PairwiseRanker)"]), 3),
-        "plain_torch_s_median": round(statistics.median(times["plain torch loop"]), 3),
-        "skorch_over_plain_torch": round(ratio, 3), "items_scored_per_s": round(items_per_s),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "head_training",
+                "device": device,
+                "hardware": hardware,
+                "n_pairs": N_PAIRS,
+                "n_features": int(X.shape[1]),
+                "epochs": args.epochs,
+                "repeats": args.repeats,
+                "skorch_s_median": round(statistics.median(times["skorch (PairwiseRanker)"]), 3),
+                "plain_torch_s_median": round(statistics.median(times["plain torch loop"]), 3),
+                "skorch_over_plain_torch": round(ratio, 3),
+                "items_scored_per_s": round(items_per_s),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

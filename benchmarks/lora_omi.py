@@ -82,7 +82,7 @@ def _frozen(args, train, test, train_means):
     feats = []
     with torch.no_grad():
         for i in range(0, len(images), 64):
-            batch = torch.stack([transform(load_image(p)) for p in images[i:i + 64]])
+            batch = torch.stack([transform(load_image(p)) for p in images[i : i + 64]])
             feats.append(model(batch.to(args.device)).float().cpu())
     feats = torch.cat(feats).numpy()
     row = {p: k for k, p in enumerate(images)}
@@ -93,16 +93,17 @@ def _frozen(args, train, test, train_means):
         return np.hstack([a, b])
 
     sample = train.sample(min(args.frozen_pairs, len(train)), random_state=args.seed)
-    ranker = PairwiseRanker(max_epochs=args.frozen_max_epochs, device=args.device,
-                            random_state=args.seed)
+    ranker = PairwiseRanker(max_epochs=args.frozen_max_epochs, device=args.device, random_state=args.seed)
     ranker.fit(layout(sample), sample[ATTRIBUTES].to_numpy())
     p = ranker.predict_proba(layout(test))
-    acc = pairwise_accuracy(test[ATTRIBUTES].to_numpy(), np.column_stack([q[:, 1] for q in p]),
-                            multioutput="raw_values")
+    acc = pairwise_accuracy(
+        test[ATTRIBUTES].to_numpy(), np.column_stack([q[:, 1] for q in p]), multioutput="raw_values"
+    )
     seconds = time.perf_counter() - start
 
-    ridge = make_pipeline(BlockScaler(block_sizes=[feats.shape[1]]),
-                          demo.make_head("ridge", demo.HeadSettings()))
+    ridge = make_pipeline(
+        BlockScaler(block_sizes=[feats.shape[1]]), demo.make_head("ridge", demo.HeadSettings())
+    )
     ridge.fit(feats[[row[p] for p in train_means["image"]]], train_means[ATTRIBUTES].to_numpy())
     ridge_acc = _pair_scores(test, ridge.predict(feats), row)
     return acc, ridge_acc, seconds
@@ -113,9 +114,18 @@ def _lora(args, train, test):
 
     start = time.perf_counter()
     ranker = LoRAPairwiseRanker(
-        image_size=args.image_size, last_n_targets=args.last_n_targets, r=8, alpha=16,
-        batching="images", batch_size=args.block, max_epochs=args.epochs, patience=3,
-        lr=args.lr, precision=args.precision, device=args.device, random_state=args.seed,
+        image_size=args.image_size,
+        last_n_targets=args.last_n_targets,
+        r=8,
+        alpha=16,
+        batching="images",
+        batch_size=args.block,
+        max_epochs=args.epochs,
+        patience=3,
+        lr=args.lr,
+        precision=args.precision,
+        device=args.device,
+        random_state=args.seed,
         verbose=args.verbose,
     )
     ranker.fit(train[["image_a", "image_b"]], train[ATTRIBUTES])
@@ -133,10 +143,23 @@ def _vit_throughput(args) -> dict:
     out = {}
     for batch in (64, 256):
         torch.manual_seed(0)
-        base, spec = bb.build_backbone("open_clip:ViT-B-32", None)
+        base, _spec = bb.build_backbone("open_clip:ViT-B-32", None)
         tower = bb.add_lora(base, bb.select_targets(base, "auto"), r=8, alpha=16, dropout=0.1)
-        net = LoRANet(tower, n_features=512, n_users=0, user_dim=0, hidden_layer_sizes=(256,),
-                      dropout=0.1, n_outputs=1, n_classes=None, precision="bf16").cuda().train()
+        net = (
+            LoRANet(
+                tower,
+                n_features=512,
+                n_users=0,
+                user_dim=0,
+                hidden_layer_sizes=(256,),
+                dropout=0.1,
+                n_outputs=1,
+                n_classes=None,
+                precision="bf16",
+            )
+            .cuda()
+            .train()
+        )
         opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
         x = torch.randn(batch, 3, 224, 224, device="cuda")
         pairs = torch.randint(0, batch, (batch * 4, 2), device="cuda")
@@ -181,30 +204,43 @@ def main(argv=None) -> None:
         figures = _vit_throughput(args)
         print(json.dumps(figures))
         return
-    print(f"# hardware: {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"device={args.device}; python {sys.version.split()[0]}, torch {torch.__version__}")
-    print(f"# image {args.image_size}px, LoRA last {args.last_n_targets} layers r=8, "
-          f"{args.epochs} epochs max, blocks of {args.block} faces, seed {args.seed}")
+    print(
+        f"# hardware: {platform.processor() or platform.machine()}, {args.threads} threads, "
+        f"device={args.device}; python {sys.version.split()[0]}, torch {torch.__version__}"
+    )
+    print(
+        f"# image {args.image_size}px, LoRA last {args.last_n_targets} layers r=8, "
+        f"{args.epochs} epochs max, blocks of {args.block} faces, seed {args.seed}"
+    )
     train, test, train_means = _pairs(args)
     print(f"# pairs: {len(train)} train, {len(test)} test (image-disjoint, 20 % faces held out)")
     frozen_acc, ridge_acc, frozen_s = _frozen(args, train, test, train_means)
     frozen_mb = _peak_rss_mb()
     lora_acc, lora_s, epochs, best = _lora(args, train, test)
     lora_mb = _peak_rss_mb()
-    print(f"\n{'attribute':<12} {'ridge':>8} {'frozen':>8} {'lora':>8} {'lora-frozen':>12} {'lora-ridge':>11}")
+    print(
+        f"\n{'attribute':<12} {'ridge':>8} {'frozen':>8} {'lora':>8} {'lora-frozen':>12} {'lora-ridge':>11}"
+    )
     for k, name in enumerate(ATTRIBUTES):
-        print(f"{name:<12} {ridge_acc[k]:8.3f} {frozen_acc[k]:8.3f} {lora_acc[k]:8.3f} "
-              f"{lora_acc[k] - frozen_acc[k]:+12.3f} {lora_acc[k] - ridge_acc[k]:+11.3f}")
+        print(
+            f"{name:<12} {ridge_acc[k]:8.3f} {frozen_acc[k]:8.3f} {lora_acc[k]:8.3f} "
+            f"{lora_acc[k] - frozen_acc[k]:+12.3f} {lora_acc[k] - ridge_acc[k]:+11.3f}"
+        )
     print(f"wall s                {frozen_s:8.0f} {lora_s:8.0f}   (lora: {epochs} epochs, best {best})")
     print(f"peak RSS MB           {frozen_mb:8.0f} {lora_mb:8.0f}   (process peak after each phase)")
     figures = {
         "ridge_acc": dict(zip(ATTRIBUTES, np.round(ridge_acc, 4).tolist())),
         "frozen_acc": dict(zip(ATTRIBUTES, np.round(frozen_acc, 4).tolist())),
         "lora_acc": dict(zip(ATTRIBUTES, np.round(lora_acc, 4).tolist())),
-        "frozen_wall_s": round(frozen_s, 1), "lora_wall_s": round(lora_s, 1),
-        "lora_epochs": epochs, "lora_best_epoch": best,
-        "peak_rss_mb_after_frozen": round(frozen_mb), "peak_rss_mb_after_lora": round(lora_mb),
-        "image_size": args.image_size, "device": args.device, "threads": args.threads,
+        "frozen_wall_s": round(frozen_s, 1),
+        "lora_wall_s": round(lora_s, 1),
+        "lora_epochs": epochs,
+        "lora_best_epoch": best,
+        "peak_rss_mb_after_frozen": round(frozen_mb),
+        "peak_rss_mb_after_lora": round(lora_mb),
+        "image_size": args.image_size,
+        "device": args.device,
+        "threads": args.threads,
         "seed": args.seed,
     }
     print(json.dumps(figures))

@@ -59,7 +59,9 @@ def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dic
         plans.append(("dlib", ["dlib"], False))
     for name, backbones, flip in plans:
         start = time.perf_counter()
-        embedders = demo.make_backbones(backbones, flip=flip, cache_dir=cache_dir, device=device, progress=True)
+        embedders = demo.make_backbones(
+            backbones, flip=flip, cache_dir=cache_dir, device=device, progress=True
+        )
         blocks[name] = demo.embed_blocks(embedders, images)
         seconds[name] = round(time.perf_counter() - start, 1)
         print(f"embedded {name}: {seconds[name]} s", flush=True)
@@ -83,11 +85,17 @@ def main() -> None:
     omi = load_omi(list(demo.DEFAULT_ATTRIBUTES))
     if args.faces:
         omi = demo.subset_omi(omi, args.faces)
-    print(f"OMI: {len(omi.means)} faces, {len(omi.ratings)} ratings; {args.folds}-fold image-disjoint CV, "
-          f"seed {args.seed}", flush=True)
-    print(f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "
-          f"{torch.__version__}, threads {torch.get_num_threads()}, "
-          f"CUDA {'yes' if torch.cuda.is_available() else 'no'}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"OMI: {len(omi.means)} faces, {len(omi.ratings)} ratings; {args.folds}-fold image-disjoint CV, "
+        f"seed {args.seed}",
+        flush=True,
+    )
+    print(
+        f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "
+        f"{torch.__version__}, threads {torch.get_num_threads()}, "
+        f"CUDA {'yes' if torch.cuda.is_available() else 'no'}; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     start = time.perf_counter()
     feature_sets, embed_seconds = embed_feature_sets(omi, args.cache_dir, use_dlib, args.device)
     ceiling = demo.noise_ceiling_table(omi, seed=args.seed)
@@ -109,8 +117,12 @@ def main() -> None:
             a: {k: round(float(v), 4) for k, v in summary.loc[(a, model)].items() if not pd.isna(v)}
             for a in result.attributes
         }
-        print(f"{label}: " + " / ".join(f"{figures[label][a]['pair_acc']:.3f}" for a in result.attributes)
-              + f"  ({train_seconds[label]} s)", flush=True)
+        print(
+            f"{label}: "
+            + " / ".join(f"{figures[label][a]['pair_acc']:.3f}" for a in result.attributes)
+            + f"  ({train_seconds[label]} s)",
+            flush=True,
+        )
         tables.append(table)
 
     table = pd.concat(tables)
@@ -127,19 +139,39 @@ def main() -> None:
     for a in demo.DEFAULT_ATTRIBUTES:
         own = {k: v[a]["pair_acc"] for k, v in figures.items() if not k.startswith("ridge")}
         name = max(own, key=own.get)
-        best[a] = {"model": name, "pair_acc": own[name],
-                   "over_baseline": round(own[name] - figures[baseline][a]["pair_acc"], 4),
-                   "headroom": round((own[name] - 0.5) / (ceil[a] - 0.5), 4)}
+        best[a] = {
+            "model": name,
+            "pair_acc": own[name],
+            "over_baseline": round(own[name] - figures[baseline][a]["pair_acc"], 4),
+            "headroom": round((own[name] - 0.5) / (ceil[a] - 0.5), 4),
+        }
     total = round(time.perf_counter() - start, 1)
-    print(f"\nbest skpercept head per attribute (vs ridge on lite0): "
-          + "; ".join(f"{a} {b['pair_acc']:.3f} ({b['model']}, {b['over_baseline']:+.3f})" for a, b in best.items()))
+    print(
+        "\nbest skpercept head per attribute (vs ridge on lite0): "
+        + "; ".join(
+            f"{a} {b['pair_acc']:.3f} ({b['model']}, {b['over_baseline']:+.3f})" for a, b in best.items()
+        )
+    )
     print(f"total {total} s (embedding {sum(embed_seconds.values()):.1f} s)")
-    print(json.dumps({
-        "benchmark": "omi", "faces": int(len(omi.means)), "folds": args.folds, "seed": args.seed,
-        "ceiling": ceil, "results": figures, "best_skpercept_head": best, "baseline": baseline,
-        "embed_seconds": embed_seconds, "train_seconds": train_seconds, "total_seconds": total,
-        "cpus": os.cpu_count(), "dlib": use_dlib,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "omi",
+                "faces": int(len(omi.means)),
+                "folds": args.folds,
+                "seed": args.seed,
+                "ceiling": ceil,
+                "results": figures,
+                "best_skpercept_head": best,
+                "baseline": baseline,
+                "embed_seconds": embed_seconds,
+                "train_seconds": train_seconds,
+                "total_seconds": total,
+                "cpus": os.cpu_count(),
+                "dlib": use_dlib,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

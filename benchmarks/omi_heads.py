@@ -29,7 +29,6 @@ import os
 import time
 
 import numpy as np
-
 from omi import embed_feature_sets  # benchmarks/omi.py: the same embeddings, from the same cache
 
 from skpercept import demo
@@ -58,8 +57,11 @@ def main() -> None:
     feature_sets, _ = embed_feature_sets(omi, args.cache_dir, "dlib" in args.features, device="cpu")
     Z, sizes = feature_sets[args.features]
     settings = demo.HeadSettings(seed=args.seed, device="cpu")
-    print(f"OMI: {len(Z)} faces, features {args.features!r} ({Z.shape[1]}-d); {args.folds}-fold "
-          f"image-disjoint CV, seed {args.seed}; {os.cpu_count()} CPU(s)", flush=True)
+    print(
+        f"OMI: {len(Z)} faces, features {args.features!r} ({Z.shape[1]}-d); {args.folds}-fold "
+        f"image-disjoint CV, seed {args.seed}; {os.cpu_count()} CPU(s)",
+        flush=True,
+    )
 
     def regressor(seed=args.seed):
         return demo.make_head("regressor", settings).set_params(random_state=seed)
@@ -73,8 +75,9 @@ def main() -> None:
         if row == "ridge":
             return demo.make_head("ridge", settings).fit(X, y).predict(Xt)
         if row == "kernel ridge":
-            return np.column_stack([kernel_ridge(X.shape[1]).fit(X, y[:, k]).predict(Xt)
-                                    for k in range(y.shape[1])])
+            return np.column_stack(
+                [kernel_ridge(X.shape[1]).fit(X, y[:, k]).predict(Xt) for k in range(y.shape[1])]
+            )
         if row == "regressor":
             return regressor().fit(X, y).predict(Xt)
         if row == "regressor, 34 attributes":
@@ -95,17 +98,27 @@ def main() -> None:
                 start = time.perf_counter()
                 scores = np.asarray(fit_predict(row, X, Xt, means[train])).reshape(len(test), -1)
                 seconds[row] += time.perf_counter() - start
-                accuracy[row].append([demo._pair_metrics(scores[:, k], means[test, c])[0]
-                                      for k, c in enumerate(target_cols)])
+                accuracy[row].append(
+                    [demo._pair_metrics(scores[:, k], means[test, c])[0] for k, c in enumerate(target_cols)]
+                )
             print(f"fold {fold + 1}/{args.folds} done", flush=True)
 
     result = {r: dict(zip(TARGETS, np.round(np.mean(a, axis=0), 4).tolist())) for r, a in accuracy.items()}
     print(f"\n{'model':<26}" + "".join(f"{a:>13}" for a in TARGETS) + f"{'seconds':>9}")
     for r in rows:
         print(f"{r:<26}" + "".join(f"{result[r][a]:13.3f}" for a in TARGETS) + f"{seconds[r]:9.1f}")
-    print(json.dumps({"benchmark": "omi_heads", "features": args.features, "folds": args.folds,
-                      "seed": args.seed, "pair_acc": result,
-                      "seconds": {r: round(s, 1) for r, s in seconds.items()}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "omi_heads",
+                "features": args.features,
+                "folds": args.folds,
+                "seed": args.seed,
+                "pair_acc": result,
+                "seconds": {r: round(s, 1) for r, s in seconds.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

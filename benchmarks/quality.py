@@ -58,14 +58,24 @@ def make_data(n_users=200, n_items=3000, n_rows=100_000, frac_random=0.05, seed=
     rat, com = [], []
     for u in range(n_users):
         items = rng.choice(n_items, per_user, replace=False)
-        items[: per_user // 25] = items[per_user // 25: 2 * (per_user // 25)]  # some repeats
+        items[: per_user // 25] = items[per_user // 25 : 2 * (per_user // 25)]  # some repeats
         if is_random[u]:
             vals = rng.choice(np.arange(1, 5), size=(per_user, len(ATTRS)), p=marg[u]).astype(float)
         else:
-            vals = np.clip(np.rint(2.5 + utility(u, items) + rng.normal(scale=0.9, size=(per_user, len(ATTRS)))), 1, 4)
+            vals = np.clip(
+                np.rint(2.5 + utility(u, items) + rng.normal(scale=0.9, size=(per_user, len(ATTRS)))), 1, 4
+            )
         t0 = rng.uniform(0, 1e6)
-        rat.append(pd.DataFrame({"user_id": u, "image": items, **dict(zip(ATTRS, vals.T)),
-                                 "insert_time": t0 + np.cumsum(rng.exponential(6.0, per_user))}))
+        rat.append(
+            pd.DataFrame(
+                {
+                    "user_id": u,
+                    "image": items,
+                    **dict(zip(ATTRS, vals.T)),
+                    "insert_time": t0 + np.cumsum(rng.exponential(6.0, per_user)),
+                }
+            )
+        )
         a, b = rng.choice(items, per_user), rng.choice(items, per_user)
         b = np.where(a == b, (b + 1) % n_items, b)
         if is_random[u]:
@@ -73,8 +83,17 @@ def make_data(n_users=200, n_items=3000, n_rows=100_000, frac_random=0.05, seed=
         else:
             diff = utility(u, a) - utility(u, b)
             prefs = (rng.random((per_user, len(ATTRS))) < 1 / (1 + np.exp(-3 * diff))).astype(float)
-        com.append(pd.DataFrame({"user_id": u, "image_a": a, "image_b": b, **dict(zip(ATTRS, prefs.T)),
-                                 "insert_time": t0 + 5e3 + np.cumsum(rng.exponential(4.0, per_user))}))
+        com.append(
+            pd.DataFrame(
+                {
+                    "user_id": u,
+                    "image_a": a,
+                    "image_b": b,
+                    **dict(zip(ATTRS, prefs.T)),
+                    "insert_time": t0 + 5e3 + np.cumsum(rng.exponential(4.0, per_user)),
+                }
+            )
+        )
     return pd.concat(rat, ignore_index=True), pd.concat(com, ignore_index=True), is_random
 
 
@@ -87,11 +106,17 @@ def timed(fn, *args, **kw):
 def main() -> None:
     ratings, comparisons, is_random = make_data()
     users = np.arange(len(is_random))
-    figures = {"n_ratings": len(ratings), "n_comparisons": len(comparisons),
-               "n_users": len(users), "n_random": int(is_random.sum())}
+    figures = {
+        "n_ratings": len(ratings),
+        "n_comparisons": len(comparisons),
+        "n_users": len(users),
+        "n_random": int(is_random.sum()),
+    }
     rs, figures["time_random_rater_scores_s"] = timed(random_rater_scores, ratings)
     tv, figures["time_transitivity_violations_s"] = timed(transitivity_violations, comparisons)
-    cs, figures["time_rating_comparison_consistency_s"] = timed(rating_comparison_consistency, ratings, comparisons)
+    cs, figures["time_rating_comparison_consistency_s"] = timed(
+        rating_comparison_consistency, ratings, comparisons
+    )
     _, figures["time_labeling_speed_s"] = timed(labeling_speed, ratings)
     _, figures["time_agreement_matrix_comparisons_s"] = timed(agreement_matrix, comparisons)
     _, figures["time_agreement_matrix_ratings_s"] = timed(agreement_matrix, ratings)
@@ -109,10 +134,14 @@ def main() -> None:
     figures["filter_false_positive_rate"] = float(drop[~is_random].mean())
     figures["overall_cycle_fraction"] = tv.attrs["overall"]["cycle_fraction"]
 
-    print(f"skpercept.quality benchmark | {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs visible, shared machine (times inflated by other jobs)")
-    print(f"data: {len(ratings)} rating rows, {len(comparisons)} comparison rows, "
-          f"{len(users)} raters ({int(is_random.sum())} planted random), 3 attributes\n")
+    print(
+        f"skpercept.quality benchmark | {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs visible, shared machine (times inflated by other jobs)"
+    )
+    print(
+        f"data: {len(ratings)} rating rows, {len(comparisons)} comparison rows, "
+        f"{len(users)} raters ({int(is_random.sum())} planted random), 3 attributes\n"
+    )
     print(f"{'figure':40s} {'value':>10s}")
     for k, v in figures.items():
         print(f"{k:40s} {v:10.3f}" if isinstance(v, float) else f"{k:40s} {v:10d}")

@@ -51,48 +51,76 @@ def main() -> None:
     paths = omi.images["image"].to_numpy()
     embedders = {Path(f).stem: embedding_lookup(paths, np.load(f)) for f in args.features}
 
-    train_faces, test_faces = image_disjoint_train_test_split(omi.means, test_size=0.2,
-                                                              random_state=args.seed)
+    train_faces, test_faces = image_disjoint_train_test_split(
+        omi.means, test_size=0.2, random_state=args.seed
+    )
     kw = dict(attributes=args.attribute, ties="drop", random_state=args.seed)
     train = consensus_pairs(train_faces, n_pairs=args.n_pairs, **kw)
     test = consensus_pairs(test_faces, n_pairs=args.n_pairs // 4, **kw)
     X, y = train[["image_a", "image_b"]], train[args.attribute].to_numpy().astype(int)
 
-    pipe = Pipeline([
-        ("pairs", PairFeatures(item_transformer=next(iter(embedders.values())))),
-        ("ranker", PairwiseRanker(max_epochs=100, patience=5, batch_size=128, device="cpu",
-                                  random_state=args.seed)),
-    ])
+    pipe = Pipeline(
+        [
+            ("pairs", PairFeatures(item_transformer=next(iter(embedders.values())))),
+            (
+                "ranker",
+                PairwiseRanker(
+                    max_epochs=100, patience=5, batch_size=128, device="cpu", random_state=args.seed
+                ),
+            ),
+        ]
+    )
     grid = {
         "pairs__item_transformer": list(embedders.values()),
         "ranker__hidden_layer_sizes": [(), (64,)],
         "ranker__lr": [1e-3, 1e-2],
     }
-    search = GridSearchCV(pipe, grid, cv=ImageDisjointSplit(n_splits=3, random_state=args.seed),
-                          scoring=pairwise_accuracy_scorer, n_jobs=1)
+    search = GridSearchCV(
+        pipe,
+        grid,
+        cv=ImageDisjointSplit(n_splits=3, random_state=args.seed),
+        scoring=pairwise_accuracy_scorer,
+        n_jobs=1,
+    )
     search.fit(X, y)
 
     names = {id(t): n for n, t in embedders.items()}
     res = pd.DataFrame(search.cv_results_)
-    table = pd.DataFrame({
-        "features": [names.get(id(t), repr(t)) for t in res["param_pairs__item_transformer"]],
-        "hidden": res["param_ranker__hidden_layer_sizes"].astype(str),
-        "lr": res["param_ranker__lr"],
-        "pair acc": res["mean_test_score"].round(4),
-        "± std": res["std_test_score"].round(4),
-        "rank": res["rank_test_score"],
-    }).sort_values("rank")
-    print(f"OMI {args.attribute}: {len(train)} training pairs, image-disjoint 3-fold CV; "
-          f"{len(test)} test pairs on {len(test_faces)} held-out faces")
+    table = pd.DataFrame(
+        {
+            "features": [names.get(id(t), repr(t)) for t in res["param_pairs__item_transformer"]],
+            "hidden": res["param_ranker__hidden_layer_sizes"].astype(str),
+            "lr": res["param_ranker__lr"],
+            "pair acc": res["mean_test_score"].round(4),
+            "± std": res["std_test_score"].round(4),
+            "rank": res["rank_test_score"],
+        }
+    ).sort_values("rank")
+    print(
+        f"OMI {args.attribute}: {len(train)} training pairs, image-disjoint 3-fold CV; "
+        f"{len(test)} test pairs on {len(test_faces)} held-out faces"
+    )
     print(table.to_string(index=False))
-    test_score = pairwise_accuracy_scorer(search.best_estimator_, test[["image_a", "image_b"]],
-                                          test[args.attribute].to_numpy().astype(int))
+    test_score = pairwise_accuracy_scorer(
+        search.best_estimator_, test[["image_a", "image_b"]], test[args.attribute].to_numpy().astype(int)
+    )
     best = table.iloc[0]
-    print(f"best: {best['features']}, hidden={best['hidden']}, lr={best['lr']}; "
-          f"held-out pair accuracy {test_score:.4f}")
-    print(json.dumps({"best_features": best["features"], "best_hidden": best["hidden"],
-                      "best_lr": float(best["lr"]), "best_score": round(search.best_score_, 4),
-                      "test_score": round(test_score, 4), "n_candidates": len(table)}))
+    print(
+        f"best: {best['features']}, hidden={best['hidden']}, lr={best['lr']}; "
+        f"held-out pair accuracy {test_score:.4f}"
+    )
+    print(
+        json.dumps(
+            {
+                "best_features": best["features"],
+                "best_hidden": best["hidden"],
+                "best_lr": float(best["lr"]),
+                "best_score": round(search.best_score_, 4),
+                "test_score": round(test_score, 4),
+                "n_candidates": len(table),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

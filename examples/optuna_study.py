@@ -45,8 +45,11 @@ from skpercept.tune import PerceptSearchCV
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--features", help=".npy of per-face embeddings (1004 rows); default: embed "
-                   "the faces with the shipped EfficientNet-Lite0 (cached)")
+    p.add_argument(
+        "--features",
+        help=".npy of per-face embeddings (1004 rows); default: embed "
+        "the faces with the shipped EfficientNet-Lite0 (cached)",
+    )
     p.add_argument("--attribute", default="trustworthy")
     p.add_argument("--n-pairs", type=int, default=6000, help="training pairs drawn among train faces")
     p.add_argument("--n-trials", type=int, default=20)
@@ -78,19 +81,29 @@ def search_space(trial: optuna.Trial) -> dict:
 
 def run_study(pipe, X, y, args, name: str, pruner) -> PerceptSearchCV:
     search = PerceptSearchCV(
-        pipe, search_space, cv=ImageDisjointSplit(n_splits=3, random_state=args.seed),
-        scoring="accuracy", n_trials=args.n_trials, storage=args.storage, study_name=name,
-        pruner=pruner, random_state=args.seed,
+        pipe,
+        search_space,
+        cv=ImageDisjointSplit(n_splits=3, random_state=args.seed),
+        scoring="accuracy",
+        n_trials=args.n_trials,
+        storage=args.storage,
+        study_name=name,
+        pruner=pruner,
+        random_state=args.seed,
     )
     start = time.perf_counter()
     search.fit(X, y)
     res = search.cv_results_
-    print(f"\n{name}: {search.n_trials_} trials, {search.n_pruned_} pruned, {search.n_failed_} failed, "
-          f"{search.epochs_run_} epochs, {time.perf_counter() - start:.0f} s this run")
+    print(
+        f"\n{name}: {search.n_trials_} trials, {search.n_pruned_} pruned, {search.n_failed_} failed, "
+        f"{search.epochs_run_} epochs, {time.perf_counter() - start:.0f} s this run"
+    )
     print(f"{'trial':>5} {'state':>8} {'epochs':>6} {'mean ± std (3 folds)':>22}")
     for i in np.argsort(res["rank_test_score"])[:5]:
-        print(f"{res['number'][i]:>5} {res['state'][i]:>8} {res['n_epochs'][i]:>6} "
-              f"{res['mean_test_score'][i]:>13.4f} ± {res['std_test_score'][i]:.4f}")
+        print(
+            f"{res['number'][i]:>5} {res['state'][i]:>8} {res['n_epochs'][i]:>6} "
+            f"{res['mean_test_score'][i]:>13.4f} ± {res['std_test_score'][i]:.4f}"
+        )
     print(f"best params: {search.best_params_}")
     return search
 
@@ -103,35 +116,56 @@ def main() -> None:
     if args.features:
         features = np.load(args.features)
     else:  # the demo's settings, so its cache is reused
-        embedder = TimmEmbedder(crop_pct=1.0, tta=True, normalize=False, num_workers=2,
-                                cache_dir=default_cache_dir(), progress=True, device="cpu")
+        embedder = TimmEmbedder(
+            crop_pct=1.0,
+            tta=True,
+            normalize=False,
+            num_workers=2,
+            cache_dir=default_cache_dir(),
+            progress=True,
+            device="cpu",
+        )
         features = embedder.fit_transform(paths)
     if len(features) != len(paths):
         raise ValueError(f"{args.features} has {len(features)} rows, OMI has {len(paths)} faces.")
 
     # Hold out 20 % of the faces; every pair is built within one side of the cut.
-    train_faces, test_faces = image_disjoint_train_test_split(omi.means, test_size=0.2,
-                                                              random_state=args.seed)
+    train_faces, test_faces = image_disjoint_train_test_split(
+        omi.means, test_size=0.2, random_state=args.seed
+    )
     kw = dict(attributes=args.attribute, ties="drop", random_state=args.seed)
     train = consensus_pairs(train_faces, n_pairs=args.n_pairs, **kw)
     test = consensus_pairs(test_faces, n_pairs=args.n_pairs // 4, **kw)
     X_train, y_train = train[["image_a", "image_b"]], train[args.attribute].to_numpy().astype(int)
     X_test, y_test = test[["image_a", "image_b"]], test[args.attribute].to_numpy().astype(int)
 
-    pipe = Pipeline([
-        ("pairs", PairFeatures(item_transformer=embedding_lookup(paths, features))),
-        ("ranker", PairwiseRanker(max_epochs=args.max_epochs, early_stopping=False, batch_size=128,
-                                  device="cpu", random_state=args.seed)),
-    ])
-    print(f"OMI {args.attribute}: {len(train)} training pairs over {len(train_faces)} faces, "
-          f"{len(test)} test pairs over {len(test_faces)} held-out faces; features {features.shape}; "
-          f"{platform.processor() or platform.machine()}, CPU")
+    pipe = Pipeline(
+        [
+            ("pairs", PairFeatures(item_transformer=embedding_lookup(paths, features))),
+            (
+                "ranker",
+                PairwiseRanker(
+                    max_epochs=args.max_epochs,
+                    early_stopping=False,
+                    batch_size=128,
+                    device="cpu",
+                    random_state=args.seed,
+                ),
+            ),
+        ]
+    )
+    print(
+        f"OMI {args.attribute}: {len(train)} training pairs over {len(train_faces)} faces, "
+        f"{len(test)} test pairs over {len(test_faces)} held-out faces; features {features.shape}; "
+        f"{platform.processor() or platform.machine()}, CPU"
+    )
 
     pruned = run_study(pipe, X_train, y_train, args, args.study_name, pruner=None)
     unpruned = None
     if args.compare:
-        unpruned = run_study(pipe, X_train, y_train, args, args.study_name + "-nopruning",
-                             pruner=optuna.pruners.NopPruner())
+        unpruned = run_study(
+            pipe, X_train, y_train, args, args.study_name + "-nopruning", pruner=optuna.pruners.NopPruner()
+        )
     test_score = pruned.score(X_test, y_test)  # once, after selection
     print(f"\nheld-out pair accuracy of the refitted best model: {test_score:.4f}")
     summary = {
@@ -145,8 +179,10 @@ def main() -> None:
         "test_score": round(test_score, 4),
     }
     if unpruned:
-        print(f"pruning spent {summary['epoch_ratio']:.0%} of the epochs; best CV score "
-              f"{pruned.best_score_:.4f} vs {unpruned.best_score_:.4f} without pruning")
+        print(
+            f"pruning spent {summary['epoch_ratio']:.0%} of the epochs; best CV score "
+            f"{pruned.best_score_:.4f} vs {unpruned.best_score_:.4f} without pruning"
+        )
     print(json.dumps(summary))
 
 

@@ -45,7 +45,9 @@ class BatchIterator:
         (``y → 1 − y``), the swap augmentation of :class:`~skpercept.ranking.PairwiseRanker`.
     """
 
-    def __init__(self, dataset: Any, batch_size: int = 256, shuffle: bool = False, swap_pairs: bool = False) -> None:
+    def __init__(
+        self, dataset: Any, batch_size: int = 256, shuffle: bool = False, swap_pairs: bool = False
+    ) -> None:
         indices = None
         while isinstance(dataset, torch.utils.data.Subset):
             sub = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
@@ -140,7 +142,11 @@ class SkorchHead(BaseEstimator):
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         X = validate_data(
-            self, X, reset=reset, accept_sparse=("csr", "csc", "coo"), dtype=(np.float32, np.float64),
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float32, np.float64),
             ensure_min_samples=1,
         )
         if sp.issparse(X):
@@ -152,10 +158,14 @@ class SkorchHead(BaseEstimator):
         """y as an ndarray of 1 or 2 dims and the right length; (n, 1) is raveled with a warning
         for classifiers (as scikit-learn does) by the subclasses that want it."""
         if y is None:
-            raise ValueError(f"This {estimator_name} estimator requires y to be passed, but the target y is None.")
+            raise ValueError(
+                f"This {estimator_name} estimator requires y to be passed, but the target y is None."
+            )
         arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
         if arr.ndim not in (1, 2):
-            raise ValueError(f"y must be 1-D (one attribute) or 2-D (one column per attribute); got shape {arr.shape}.")
+            raise ValueError(
+                f"y must be 1-D (one attribute) or 2-D (one column per attribute); got shape {arr.shape}."
+            )
         if len(arr) != n_samples:
             raise ValueError(f"X has {n_samples} rows but y has {len(arr)}; they must match row for row.")
         if arr.ndim == 2 and arr.shape[1] == 0:
@@ -167,7 +177,8 @@ class SkorchHead(BaseEstimator):
         if arr.ndim == 2 and arr.shape[1] == 1:
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected; it is raveled.",
-                DataConversionWarning, stacklevel=3,
+                DataConversionWarning,
+                stacklevel=3,
             )
             return arr.ravel()
         return arr
@@ -185,7 +196,10 @@ class SkorchHead(BaseEstimator):
         callbacks: list = []
         if self.early_stopping:
             callbacks.append(
-                ("early_stopping", EarlyStopping(monitor="valid_loss", patience=int(self.patience), load_best=True))
+                (
+                    "early_stopping",
+                    EarlyStopping(monitor="valid_loss", patience=int(self.patience), load_best=True),
+                )
             )
         for i, cb in enumerate(self.callbacks or []):
             callbacks.append(cb if isinstance(cb, tuple) else (f"user_callback_{i}_{type(cb).__name__}", cb))
@@ -203,8 +217,9 @@ class SkorchHead(BaseEstimator):
                 f"early_stopping needs a validation split, but there are only n_samples={n} "
                 "rows; pass more data or early_stopping=False."
             )
-        return ValidSplit(cv=float(self.validation_fraction), stratified=self._stratify(y_encoded),
-                          random_state=seed)
+        return ValidSplit(
+            cv=float(self.validation_fraction), stratified=self._stratify(y_encoded), random_state=seed
+        )
 
     def _build_net(self, n_features: int, train_split: Any, callbacks: list, device: str | None = None):
         """The skorch net for this head, sized for ``n_features`` (not yet initialized)."""
@@ -270,7 +285,9 @@ class SkorchHead(BaseEstimator):
     @staticmethod
     def _predict_with_net(net: Any, X: np.ndarray) -> np.ndarray:
         """Eval-mode forward pass of ``net`` over ``X`` in batches; works mid-training too."""
-        out = net.forward(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), training=False, device="cpu")
+        out = net.forward(
+            torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), training=False, device="cpu"
+        )
         return out.detach().numpy().astype(np.float64)
 
     def __sklearn_tags__(self):

@@ -58,6 +58,5 @@ def optional_import(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError(
-            f"{module!r} is required for this feature; install it with "
-            f"`pip install 'skpercept[{extra}]'`."
+            f"{module!r} is required for this feature; install it with `pip install 'skpercept[{extra}]'`."
         ) from exc

@@ -47,7 +47,9 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
-            table = pd.read_excel(path, sheet_name=sheet or 0, engine="openpyxl" if suffix != ".xls" else None)
+            table = pd.read_excel(
+                path, sheet_name=sheet or 0, engine="openpyxl" if suffix != ".xls" else None
+            )
         elif suffix in (".csv", ".tsv", ".txt"):
             table = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         else:
@@ -76,17 +78,22 @@ def infer_task(table: pd.DataFrame, path, task: str | None) -> str:
     needed = PAIR_COLUMNS if task == "pairs" else ("image",)
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        raise CLIError(f"{path}: --task {task} needs column(s) {missing}; the table has {list(table.columns)}.")
+        raise CLIError(
+            f"{path}: --task {task} needs column(s) {missing}; the table has {list(table.columns)}."
+        )
     return task
 
 
-def pick_attributes(table: pd.DataFrame, path, attributes: Sequence[str] | None,
-                    exclude: Sequence[str] = ()) -> list[str]:
+def pick_attributes(
+    table: pd.DataFrame, path, attributes: Sequence[str] | None, exclude: Sequence[str] = ()
+) -> list[str]:
     """The attribute columns (default: every column but the image and user columns), as numbers."""
     if attributes:
         missing = [a for a in attributes if a not in table.columns]
         if missing:
-            raise CLIError(f"{path}: attribute column(s) {missing} not found; the table has {list(table.columns)}.")
+            raise CLIError(
+                f"{path}: attribute column(s) {missing} not found; the table has {list(table.columns)}."
+            )
         chosen = list(attributes)
     else:
         chosen = [c for c in table.columns if c not in KNOWN_NON_ATTRIBUTES and c not in exclude]
@@ -97,8 +104,10 @@ def pick_attributes(table: pd.DataFrame, path, attributes: Sequence[str] | None,
         bad = values.isna() & table[column].notna()
         if bad.any():
             rows = np.flatnonzero(bad.to_numpy())[:5]
-            raise CLIError(f"{path}: column {column!r} has non-numeric values at row(s) {rows.tolist()} "
-                           f"(e.g. {table[column].iloc[rows[0]]!r}).")
+            raise CLIError(
+                f"{path}: column {column!r} has non-numeric values at row(s) {rows.tolist()} "
+                f"(e.g. {table[column].iloc[rows[0]]!r})."
+            )
         table[column] = values
     return chosen
 
@@ -161,15 +170,18 @@ def build_model(task: str, y: np.ndarray, args, featurizer, users: bool):
                 "If your table says 1/2 for first/second image, convert it first (e.g. 2 - value when "
                 "1 means image_a) — skpercept does not guess which way round it is."
             )
-        pairs = PairFeatures(item_transformer=featurizer,
-                             context_transformer=UserEncoder() if users else None)
+        pairs = PairFeatures(
+            item_transformer=featurizer, context_transformer=UserEncoder() if users else None
+        )
         return Pipeline([("pairs", pairs), ("head", make_head("ranker", settings))]), info
     head_kind = args.head or ("classifier" if _is_levels(y) else "regressor")
     head = make_head(head_kind, settings)
     if head_kind == "classifier":
         levels = np.unique(y[~np.isnan(y)])
         if len(levels) < 2:
-            raise CLIError(f"{args.table}: the ratings have a single level {levels.tolist()}; nothing to learn.")
+            raise CLIError(
+                f"{args.table}: the ratings have a single level {levels.tolist()}; nothing to learn."
+            )
         head.set_params(classes=levels)
         info["levels"] = levels.tolist()
     info["head"] = head_kind
@@ -198,12 +210,20 @@ def cmd_fit(args) -> int:
     if users:
         table = table.rename(columns={args.user_column: "user_id"})
     y = table[attributes].to_numpy(np.float64)
-    backbones = make_backbones(args.backbone.split("+"), flip=not args.no_flip, cache_dir=_cache_dir(args),
-                               device=args.device, progress=not args.no_progress)
+    backbones = make_backbones(
+        args.backbone.split("+"),
+        flip=not args.no_flip,
+        cache_dir=_cache_dir(args),
+        device=args.device,
+        progress=not args.no_progress,
+    )
     model, info = build_model(task, y, args, make_featurizer(backbones), users)
     info.update(attributes=attributes, backbone=args.backbone)
-    _log(args, f"Fitting a {task} model on {len(table)} rows of {args.table} "
-               f"(attributes: {', '.join(attributes)}; user context: {'yes' if users else 'no'}).")
+    _log(
+        args,
+        f"Fitting a {task} model on {len(table)} rows of {args.table} "
+        f"(attributes: {', '.join(attributes)}; user context: {'yes' if users else 'no'}).",
+    )
     start = time.perf_counter()
     target = y if len(attributes) > 1 else y[:, 0]
     model.fit(_model_input(table, info, task), target)
@@ -233,8 +253,9 @@ def predict_table(model, info: dict, table: pd.DataFrame, task: str) -> pd.DataF
     if info["task"] == "pairs" and task == "rating":
         pairs, head = model[0], model[-1]
         if info["users"]:
-            raise CLIError("Scoring single images with a per-user pair model needs pairs; "
-                           "pass an image_a/image_b table.")
+            raise CLIError(
+                "Scoring single images with a per-user pair model needs pairs; pass an image_a/image_b table."
+            )
         half = pairs.item_transformer_.transform(table["image"])
         scores = np.asarray(head.score_items(half)).reshape(len(table), -1)
         for k, attribute in enumerate(attributes):
@@ -298,8 +319,12 @@ def cmd_evaluate(args) -> int:
         keep = ~np.isnan(truth)
         if task == "pairs":
             p = pred[f"{attribute}_p_a"].to_numpy()[keep]
-            rows[attribute] = {"n": int(keep.sum()), "pair_acc": pairwise_accuracy(truth[keep], p),
-                               "brier": brier_score(truth[keep], p), "ece": expected_calibration_error(truth[keep], p)}
+            rows[attribute] = {
+                "n": int(keep.sum()),
+                "pair_acc": pairwise_accuracy(truth[keep], p),
+                "brier": brier_score(truth[keep], p),
+                "ece": expected_calibration_error(truth[keep], p),
+            }
             curves[attribute] = reliability_curve(truth[keep], p)
             continue
         guess = pred[attribute].to_numpy()[keep]
@@ -313,18 +338,25 @@ def cmd_evaluate(args) -> int:
             levels = np.asarray(info["levels"], dtype=np.float64)
             proba = model.predict_proba(_model_input(table, info, task))
             proba = (proba if isinstance(proba, list) else [proba])[attributes.index(attribute)][keep]
-            row.update(accuracy=float(np.mean(guess == truth[keep])),
-                       qwk=quadratic_weighted_kappa(truth[keep], guess, labels=levels),
-                       ece=expected_calibration_error(truth[keep], proba, labels=levels))
+            row.update(
+                accuracy=float(np.mean(guess == truth[keep])),
+                qwk=quadratic_weighted_kappa(truth[keep], guess, labels=levels),
+                ece=expected_calibration_error(truth[keep], proba, labels=levels),
+            )
             curves[attribute] = reliability_curve(truth[keep], proba, labels=levels)
         rows[attribute] = row
     frame = pd.DataFrame(rows).T.rename_axis("attribute")
     print(markdown_table(frame))
     if args.output:
-        path = write_report(args.output, tables={"Evaluation": frame}, title="skpercept evaluation",
-                            intro=f"Model `{args.model}` ({info['task']}) on `{args.table}` ({len(table)} rows).",
-                            scatter=scatter or None, calibration={"Calibration": curves} if curves else None,
-                            scatter_ylabel="predicted (mean per image)")
+        path = write_report(
+            args.output,
+            tables={"Evaluation": frame},
+            title="skpercept evaluation",
+            intro=f"Model `{args.model}` ({info['task']}) on `{args.table}` ({len(table)} rows).",
+            scatter=scatter or None,
+            calibration={"Calibration": curves} if curves else None,
+            scatter_ylabel="predicted (mean per image)",
+        )
         _log(args, f"Report: {path}")
     return 0
 
@@ -348,7 +380,9 @@ def cmd_demo(args) -> int:
 
     start, cpu_start = time.perf_counter(), time.process_time()
     say = (lambda m: None) if args.no_progress else (lambda m: _log(args, m))
-    settings = (demo.HeadSettings.quick if args.quick else demo.HeadSettings)(seed=args.seed, device=args.device)
+    settings = (demo.HeadSettings.quick if args.quick else demo.HeadSettings)(
+        seed=args.seed, device=args.device
+    )
     folds = 2 if args.quick and args.folds == 5 else args.folds
     omi = load_omi(args.attributes)
     if args.quick:
@@ -364,8 +398,9 @@ def cmd_demo(args) -> int:
     for note in notes:
         _log(args, note)
     cache = _cache_dir(args)
-    backbones = demo.make_backbones(names, flip=not args.no_flip, cache_dir=cache, device=args.device,
-                                    progress=not args.no_progress)
+    backbones = demo.make_backbones(
+        names, flip=not args.no_flip, cache_dir=cache, device=args.device, progress=not args.no_progress
+    )
     images = omi.means["image"].to_numpy()
     _log(args, f"Embedding {len(images)} OMI faces with {' + '.join(names)} (cache: {cache or 'off'}) ...")
     t = time.perf_counter()
@@ -374,8 +409,9 @@ def cmd_demo(args) -> int:
     _log(args, f"Embedded in {embed_s:.1f} s. Cross-validating ({folds} image-disjoint folds) ...")
     ceiling = demo.noise_ceiling_table(omi, seed=args.seed)
     t = time.perf_counter()
-    result = demo.cross_validate(omi, Z, sizes, ["ridge", "ranker", "classifier"], folds=folds,
-                                 settings=settings, progress=say)
+    result = demo.cross_validate(
+        omi, Z, sizes, ["ridge", "ranker", "classifier"], folds=folds, settings=settings, progress=say
+    )
     cv_s = time.perf_counter() - t
     table = demo.results_table(result, ceiling)
     print(f"\nOMI faces, {len(images)} images, {folds}-fold image-disjoint CV, features: {' + '.join(names)}")
@@ -387,19 +423,28 @@ def cmd_demo(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     attributes = list(omi.attributes)
     featurizer = demo.make_featurizer(backbones, sizes)
-    rows, y = demo.rating_rows(demo.long_ratings(omi), np.arange(len(images)), attributes,
-                               settings.ratings_per_face, settings.seed)
+    rows, y = demo.rating_rows(
+        demo.long_ratings(omi), np.arange(len(images)), attributes, settings.ratings_per_face, settings.seed
+    )
     # embeddings are cached by now, so these fits are head training: one torch thread (see HeadSettings)
     with demo.torch_threads(settings.threads):
         rating = Pipeline([("features", featurizer), ("head", demo.make_head("classifier", settings))])
         rating.fit(pd.Series(images[rows], name="image"), y)
         base = {"attributes": attributes, "backbone": "+".join(names), "users": False}
-        _save(rating, {**base, "task": "rating", "head": "classifier", "levels": demo.RATING_LEVELS.tolist()},
-              out / "rating_model.joblib")
-        pairs = demo.training_pairs(omi.means, attributes, settings.n_pairs, settings.seed,
-                                    se=demo.standard_errors(omi))
-        ranker = Pipeline([("pairs", PairFeatures(item_transformer=demo.make_featurizer(backbones, sizes))),
-                           ("head", demo.make_head("ranker", settings))])
+        _save(
+            rating,
+            {**base, "task": "rating", "head": "classifier", "levels": demo.RATING_LEVELS.tolist()},
+            out / "rating_model.joblib",
+        )
+        pairs = demo.training_pairs(
+            omi.means, attributes, settings.n_pairs, settings.seed, se=demo.standard_errors(omi)
+        )
+        ranker = Pipeline(
+            [
+                ("pairs", PairFeatures(item_transformer=demo.make_featurizer(backbones, sizes))),
+                ("head", demo.make_head("ranker", settings)),
+            ]
+        )
         ranker.fit(pairs[list(PAIR_COLUMNS)], pairs[attributes].to_numpy(np.float32))
     _save(ranker, {**base, "task": "pairs"}, out / "ranker_model.joblib")
     final_s = time.perf_counter() - t
@@ -407,9 +452,12 @@ def cmd_demo(args) -> int:
     means = omi.means[attributes].to_numpy()
     scatter = {a: (means[:, k], result.scores["ranker"][:, k]) for k, a in enumerate(attributes)}
     curves = {
-        "PairwiseRanker: P(left preferred)": {a: reliability_curve(*result.pair_curves[a]) for a in attributes},
+        "PairwiseRanker: P(left preferred)": {
+            a: reliability_curve(*result.pair_curves[a]) for a in attributes
+        },
         "RatingClassifier: top class": {
-            a: reliability_curve(*result.rating_curves[a], labels=demo.RATING_LEVELS) for a in attributes},
+            a: reliability_curve(*result.rating_curves[a], labels=demo.RATING_LEVELS) for a in attributes
+        },
     }
     total = time.perf_counter() - start
     notes += [
@@ -427,19 +475,24 @@ def cmd_demo(args) -> int:
         f"Timings (wall clock): embedding {embed_s:.1f} s, cross-validation {cv_s:.1f} s, final "
         f"fits {final_s:.1f} s, total {total:.1f} s; CPU time of this process "
         f"{time.process_time() - cpu_start:.1f} s. Cross-validation per model: "
-        + ", ".join(f"{demo.MODEL_LABELS[m]} {sec:.1f} s" for m, sec in result.seconds.items()) + ".",
+        + ", ".join(f"{demo.MODEL_LABELS[m]} {sec:.1f} s" for m, sec in result.seconds.items())
+        + ".",
         "Data: One Million Impressions (Peterson et al., 2022, PNAS), CC BY-NC-SA 4.0.",
     ]
     report = write_report(
-        out, tables={"Results": table}, title="skpercept demo: OMI face impressions",
+        out,
+        tables={"Results": table},
+        title="skpercept demo: OMI face impressions",
         intro=f"{len(images)} faces, {folds}-fold image-disjoint cross-validation (no test face in "
-              f"any training row), seed {args.seed}. Features: {' + '.join(names)}.",
-        scatter=scatter, calibration=curves, notes=notes,
-        scatter_ylabel="PairwiseRanker score (out of fold)")
+        f"any training row), seed {args.seed}. Features: {' + '.join(names)}.",
+        scatter=scatter,
+        calibration=curves,
+        notes=notes,
+        scatter_ylabel="PairwiseRanker score (out of fold)",
+    )
     print(f"\nModels: {out / 'ranker_model.joblib'}, {out / 'rating_model.joblib'}; report: {report}")
     print(f"Done in {total:.1f} s (CPU time {time.process_time() - cpu_start:.1f} s).")
     return 0
-
 
 
 def _cache_dir(args):
@@ -455,10 +508,13 @@ def _common(p: argparse.ArgumentParser, *, table: bool = True) -> None:
     if table:
         p.add_argument("table", help="csv / tsv / xlsx table (first sheet unless --sheet)")
         p.add_argument("--sheet", help="Excel sheet name")
-        p.add_argument("--image-root", help="folder that relative image paths are relative to "
-                                            "(default: the table's folder)")
-    p.add_argument("--cache-dir", help="embedding cache folder (default: ~/.cache/skpercept or "
-                                       "$SKPERCEPT_CACHE_DIR)")
+        p.add_argument(
+            "--image-root",
+            help="folder that relative image paths are relative to (default: the table's folder)",
+        )
+    p.add_argument(
+        "--cache-dir", help="embedding cache folder (default: ~/.cache/skpercept or $SKPERCEPT_CACHE_DIR)"
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -471,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skpercept",
         description="Learn how people perceive images: `skpercept demo` runs the whole job on the shipped "
-                    "OMI faces; fit / evaluate / predict do it on your own csv or xlsx tables.")
+        "OMI faces; fit / evaluate / predict do it on your own csv or xlsx tables.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="cross-validate and fit models on the shipped OMI faces (offline)")
@@ -480,22 +537,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attributes", nargs="+", default=list(DEFAULT_ATTRIBUTES), help="OMI attributes")
     p.add_argument("--folds", type=int, default=5, help="image-disjoint folds (default 5)")
     p.add_argument("--no-dlib", action="store_true", help="skip the dlib face descriptor")
-    p.add_argument("--no-flip", action="store_true",
-                   help="no flip averaging of lite0 features (halves lite0's embedding time)")
+    p.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="no flip averaging of lite0 features (halves lite0's embedding time)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny run for smoke tests: few faces, tiny heads")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("fit", help="fit a model on your table of ratings or pairs")
     _common(p)
     p.add_argument("--model", required=True, help="where to save the fitted model (.joblib)")
-    p.add_argument("--task", choices=["rating", "pairs"], help="default: pairs if image_a/image_b columns exist")
-    p.add_argument("--attributes", nargs="+",
-                   help="attribute columns (default: every column but image(s) and the user column)")
-    p.add_argument("--head", choices=["classifier", "regressor"],
-                   help=f"rating head (default: classifier for integer levels, at most {_MAX_CLASS_LEVELS})")
+    p.add_argument(
+        "--task", choices=["rating", "pairs"], help="default: pairs if image_a/image_b columns exist"
+    )
+    p.add_argument(
+        "--attributes",
+        nargs="+",
+        help="attribute columns (default: every column but image(s) and the user column)",
+    )
+    p.add_argument(
+        "--head",
+        choices=["classifier", "regressor"],
+        help=f"rating head (default: classifier for integer levels, at most {_MAX_CLASS_LEVELS})",
+    )
     p.add_argument("--user-column", default="user_id", help="per-user context column, used if present")
-    p.add_argument("--backbone", default="lite0", choices=["lite0", "dlib", "lite0+dlib"],
-                   help="image features (dlib: faces only, needs skpercept[face])")
+    p.add_argument(
+        "--backbone",
+        default="lite0",
+        choices=["lite0", "dlib", "lite0+dlib"],
+        help="image features (dlib: faces only, needs skpercept[face])",
+    )
     p.add_argument("--no-flip", action="store_true", help="no flip averaging of lite0 features")
     p.add_argument("--epochs", type=int, help="maximum training epochs")
     p.set_defaults(func=cmd_fit)

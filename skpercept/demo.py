@@ -67,9 +67,14 @@ def subset_omi(omi, n_faces: int):
     from sklearn.utils import Bunch
 
     keep = omi.means["image"].iloc[:n_faces]
-    return Bunch(**{**omi, "images": omi.images[omi.images["image"].isin(keep)].reset_index(drop=True),
-                    "ratings": omi.ratings[omi.ratings["image"].isin(keep)].reset_index(drop=True),
-                    "means": omi.means.iloc[:n_faces].reset_index(drop=True)})
+    return Bunch(
+        **{
+            **omi,
+            "images": omi.images[omi.images["image"].isin(keep)].reset_index(drop=True),
+            "ratings": omi.ratings[omi.ratings["image"].isin(keep)].reset_index(drop=True),
+            "means": omi.means.iloc[:n_faces].reset_index(drop=True),
+        }
+    )
 
 
 # -- features -----------------------------------------------------------------------------------
@@ -116,8 +121,9 @@ def make_featurizer(backbones: dict, block_sizes: Sequence[int] | None = None):
     from skpercept.preprocessing import BlockScaler
 
     sizes = list(block_sizes) if block_sizes is not None else backbone_dims(backbones)
-    return Pipeline([("embed", FeatureUnion(list(backbones.items()))),
-                     ("scale", BlockScaler(block_sizes=sizes))])
+    return Pipeline(
+        [("embed", FeatureUnion(list(backbones.items()))), ("scale", BlockScaler(block_sizes=sizes))]
+    )
 
 
 def embed_blocks(backbones: dict, images: Sequence) -> tuple[np.ndarray, list[int]]:
@@ -148,12 +154,21 @@ class HeadSettings:
 
     @classmethod
     def quick(cls, **kw) -> HeadSettings:
-        return cls(**{"n_pairs": 400, "ratings_per_face": 2, "hidden": (16,), "max_epochs": 3, "patience": 2, **kw})
+        return cls(
+            **{"n_pairs": 400, "ratings_per_face": 2, "hidden": (16,), "max_epochs": 3, "patience": 2, **kw}
+        )
 
     def _common(self) -> dict:
-        return dict(hidden_layer_sizes=self.hidden, activation="gelu", dropout=0.3, weight_decay=1e-2,
-                    max_epochs=self.max_epochs, patience=self.patience, device=self.device,
-                    random_state=self.seed)
+        return dict(
+            hidden_layer_sizes=self.hidden,
+            activation="gelu",
+            dropout=0.3,
+            weight_decay=1e-2,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            device=self.device,
+            random_state=self.seed,
+        )
 
 
 @contextmanager
@@ -203,8 +218,9 @@ def standard_errors(omi) -> np.ndarray:
     return se.reindex(index=omi.means["image"], columns=list(omi.attributes)).to_numpy(np.float64)
 
 
-def training_pairs(means: pd.DataFrame, attributes: Sequence[str], n_pairs: int, seed: int,
-                   se: np.ndarray | None = None) -> pd.DataFrame:
+def training_pairs(
+    means: pd.DataFrame, attributes: Sequence[str], n_pairs: int, seed: int, se: np.ndarray | None = None
+) -> pd.DataFrame:
     """Consensus pairs among the rows of ``means`` (ties dropped), with soft labels when ``se``
     (standard errors of the means, rows as ``means``) is given.
 
@@ -219,8 +235,9 @@ def training_pairs(means: pd.DataFrame, attributes: Sequence[str], n_pairs: int,
 
     attributes = list(attributes)
     total = len(means) * (len(means) - 1) // 2
-    pairs = consensus_pairs(means[["image"] + attributes], attributes, n_pairs=min(n_pairs, total),
-                            ties="drop", random_state=seed)
+    pairs = consensus_pairs(
+        means[["image"] + attributes], attributes, n_pairs=min(n_pairs, total), ties="drop", random_state=seed
+    )
     if se is not None:
         row = pd.Series(np.arange(len(means)), index=means["image"].to_numpy())
         a, b = row.loc[pairs["image_a"]].to_numpy(), row.loc[pairs["image_b"]].to_numpy()
@@ -232,8 +249,9 @@ def training_pairs(means: pd.DataFrame, attributes: Sequence[str], n_pairs: int,
     return pairs
 
 
-def rating_rows(ratings: pd.DataFrame, faces: np.ndarray, attributes: Sequence[str], per_face: int,
-                seed: int) -> tuple[np.ndarray, np.ndarray]:
+def rating_rows(
+    ratings: pd.DataFrame, faces: np.ndarray, attributes: Sequence[str], per_face: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Training rows of individual rating classes: (face position per row, (rows, attributes)).
 
     ``per_face`` ratings of each attribute are drawn per face (all of them if fewer). OMI has no
@@ -252,8 +270,10 @@ def rating_rows(ratings: pd.DataFrame, faces: np.ndarray, attributes: Sequence[s
         shuffled = shuffled.assign(k=shuffled.groupby("face").cumcount())
         blocks[attribute] = shuffled[shuffled["k"] < per_face].set_index(["face", "k"])["rating"]
     table = pd.concat(blocks, axis=1).reindex(columns=list(attributes))
-    return (wanted.loc[table.index.get_level_values(0)].to_numpy(),
-            to_rating_classes(table.to_numpy(dtype=np.float64)))
+    return (
+        wanted.loc[table.index.get_level_values(0)].to_numpy(),
+        to_rating_classes(table.to_numpy(dtype=np.float64)),
+    )
 
 
 # -- cross-validation ---------------------------------------------------------------------------
@@ -262,16 +282,19 @@ class CVResult:
     """What :func:`cross_validate` measured: per-fold metrics and pooled out-of-fold outputs."""
 
     attributes: list[str]
-    metrics: pd.DataFrame                       # rows: (model, attribute, fold)
+    metrics: pd.DataFrame  # rows: (model, attribute, fold)
     scores: dict = field(default_factory=dict)  # model -> (n_faces, n_attr) out-of-fold scores
-    pair_curves: dict = field(default_factory=dict)    # attribute -> (labels, P(left))
+    pair_curves: dict = field(default_factory=dict)  # attribute -> (labels, P(left))
     rating_curves: dict = field(default_factory=dict)  # attribute -> (classes, proba)
-    seconds: dict = field(default_factory=dict)        # model -> training + prediction time
+    seconds: dict = field(default_factory=dict)  # model -> training + prediction time
 
     def summary(self) -> pd.DataFrame:
         """Mean over folds, one row per (attribute, model)."""
-        return self.metrics.groupby(["attribute", "model"], sort=False).mean(numeric_only=True).drop(
-            columns="fold", errors="ignore")
+        return (
+            self.metrics.groupby(["attribute", "model"], sort=False)
+            .mean(numeric_only=True)
+            .drop(columns="fold", errors="ignore")
+        )
 
 
 def _pair_metrics(scores: np.ndarray, means: np.ndarray) -> tuple[float, float]:
@@ -301,9 +324,17 @@ def long_ratings(omi) -> pd.DataFrame:
     return omi.ratings.assign(face=face.loc[omi.ratings["image"].to_numpy()].to_numpy())
 
 
-def fit_head(kind: str, Z: np.ndarray, block_sizes, train: np.ndarray, means: np.ndarray,
-             ratings: pd.DataFrame, attributes: Sequence[str], settings: HeadSettings,
-             se: np.ndarray | None = None):
+def fit_head(
+    kind: str,
+    Z: np.ndarray,
+    block_sizes,
+    train: np.ndarray,
+    means: np.ndarray,
+    ratings: pd.DataFrame,
+    attributes: Sequence[str],
+    settings: HeadSettings,
+    se: np.ndarray | None = None,
+):
     """Fit ``Pipeline([BlockScaler, head])`` of ``kind`` on the training faces ``train``.
 
     Returns the fitted pipeline and a function mapping face features to per-attribute scores
@@ -321,8 +352,9 @@ def fit_head(kind: str, Z: np.ndarray, block_sizes, train: np.ndarray, means: np
             head.fit(X, means[train])
         elif kind == "ranker":
             frame = pd.DataFrame(means[train], columns=list(attributes)).assign(image=np.arange(len(train)))
-            pairs = training_pairs(frame, attributes, settings.n_pairs, settings.seed,
-                                   se=None if se is None else se[train])
+            pairs = training_pairs(
+                frame, attributes, settings.n_pairs, settings.seed, se=None if se is None else se[train]
+            )
             a, b = pairs["image_a"].to_numpy(int), pairs["image_b"].to_numpy(int)
             head.fit(np.hstack([X[a], X[b]]), pairs[list(attributes)].to_numpy(np.float32))
         elif kind == "classifier":
@@ -413,8 +445,10 @@ def cross_validate(
                 rows.append(row)
             if progress:
                 done = [r for r in rows if r["model"] == model and r["fold"] == fold]
-                progress(f"fold {fold + 1}/{folds} {MODEL_LABELS[model]}: pair accuracy "
-                         + " / ".join(f"{r['pair_acc']:.3f}" for r in done))
+                progress(
+                    f"fold {fold + 1}/{folds} {MODEL_LABELS[model]}: pair accuracy "
+                    + " / ".join(f"{r['pair_acc']:.3f}" for r in done)
+                )
     result.metrics = pd.DataFrame(rows)
     return result
 
@@ -444,8 +478,9 @@ def noise_ceiling_table(omi, seed: int = 0) -> pd.DataFrame:
     modal class (an in-sample oracle: what knowing every face's rating distribution gives)."""
     from skpercept.metrics import noise_ceiling, quadratic_weighted_kappa
 
-    ceiling = noise_ceiling(omi.ratings, item_col="image", rating_col="rating", group_col="attribute",
-                            random_state=seed)
+    ceiling = noise_ceiling(
+        omi.ratings, item_col="image", rating_col="rating", group_col="attribute", random_state=seed
+    )
     out = {}
     for attribute in omi.attributes:
         part = omi.ratings[omi.ratings["attribute"] == attribute]
@@ -468,12 +503,28 @@ def results_table(result: CVResult, ceiling: pd.DataFrame, extra_label: str = ""
     rows = []
     for attribute in result.attributes:
         top = ceiling.loc[attribute, "pair_acc"]
-        rows.append({"attribute": attribute, "model": MODEL_LABELS["ceiling"], **ceiling.loc[attribute].to_dict(),
-                     "headroom": 1.0})
+        rows.append(
+            {
+                "attribute": attribute,
+                "model": MODEL_LABELS["ceiling"],
+                **ceiling.loc[attribute].to_dict(),
+                "headroom": 1.0,
+            }
+        )
         for model in summary.loc[attribute].index:
             values = summary.loc[(attribute, model)].to_dict()
             values["headroom"] = (values["pair_acc"] - 0.5) / (top - 0.5)
             rows.append({"attribute": attribute, "model": MODEL_LABELS[model] + extra_label, **values})
-    columns = ["attribute", "model", "pair_acc", "spearman", "headroom", "rating_acc", "rating_mae", "qwk", "ece"]
+    columns = [
+        "attribute",
+        "model",
+        "pair_acc",
+        "spearman",
+        "headroom",
+        "rating_acc",
+        "rating_mae",
+        "qwk",
+        "ece",
+    ]
     table = pd.DataFrame(rows)
     return table.reindex(columns=[c for c in columns if c in table.columns]).set_index(["attribute", "model"])

@@ -30,10 +30,24 @@ from sklearn.metrics import get_scorer as _sklearn_get_scorer
 from skpercept.reliability import noise_ceiling, pair_order_ceiling
 
 __all__ = [
-    "METRICS", "brier_score", "expected_calibration_error", "get_scorer", "kendall_tau",
-    "kendall_tau_scorer", "neg_brier_scorer", "neg_ece_scorer", "neg_rating_mae_scorer",
-    "noise_ceiling", "pair_order_ceiling", "pairwise_accuracy", "pairwise_accuracy_scorer",
-    "per_user_report", "quadratic_weighted_kappa", "qwk_scorer", "rating_mae", "spearman_rho",
+    "METRICS",
+    "brier_score",
+    "expected_calibration_error",
+    "get_scorer",
+    "kendall_tau",
+    "kendall_tau_scorer",
+    "neg_brier_scorer",
+    "neg_ece_scorer",
+    "neg_rating_mae_scorer",
+    "noise_ceiling",
+    "pair_order_ceiling",
+    "pairwise_accuracy",
+    "pairwise_accuracy_scorer",
+    "per_user_report",
+    "quadratic_weighted_kappa",
+    "qwk_scorer",
+    "rating_mae",
+    "spearman_rho",
     "spearman_rho_scorer",
 ]
 
@@ -47,8 +61,7 @@ def _as_float(y, name: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric (NaN for missing); got {y!r:.80}.") from exc
     if arr.ndim not in (1, 2):
-        raise ValueError(f"{name} must be 1-D or 2-D (one column per attribute), got shape "
-                         f"{arr.shape}.")
+        raise ValueError(f"{name} must be 1-D or 2-D (one column per attribute), got shape {arr.shape}.")
     return arr
 
 
@@ -74,9 +87,7 @@ def _check_unit(arr: np.ndarray, name: str, what: str) -> None:
     bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
-        raise ValueError(
-            f"{name} must be {what} in [0, 1]; got {float(arr[bad][0])!r} at row {row}."
-        )
+        raise ValueError(f"{name} must be {what} in [0, 1]; got {float(arr[bad][0])!r} at row {row}.")
 
 
 def _reduce(values: np.ndarray, multioutput: str, one_d: bool):
@@ -209,9 +220,7 @@ def rating_mae(y_true, y_pred, *, multioutput: str = "uniform_average"):
     return _reduce(_per_column(t, p, lambda a, b: np.mean(np.abs(a - b))), multioutput, one_d)
 
 
-def quadratic_weighted_kappa(
-    y_true, y_pred, *, labels=None, multioutput: str = "uniform_average"
-):
+def quadratic_weighted_kappa(y_true, y_pred, *, labels=None, multioutput: str = "uniform_average"):
     """Cohen's kappa with quadratic weights (agreement on an ordinal scale, chance-corrected).
 
     A thin NaN-masking, multi-attribute wrapper of
@@ -240,9 +249,7 @@ def quadratic_weighted_kappa(
             "quadratic_weighted_kappa needs rating levels, but y_pred has non-integer values "
             f"(e.g. {p[frac][0]!r}); round the predictions or pass labels=."
         )
-    kappa = _per_column(
-        t, p, lambda a, b: cohen_kappa_score(a, b, labels=labels, weights="quadratic")
-    )
+    kappa = _per_column(t, p, lambda a, b: cohen_kappa_score(a, b, labels=labels, weights="quadratic"))
     return _reduce(kappa, multioutput, one_d)
 
 
@@ -313,7 +320,7 @@ def _one_output(y: np.ndarray, q: np.ndarray, labels) -> tuple[np.ndarray, np.nd
     try:
         codes = np.array([index[v] for v in y.tolist()], dtype=np.int64)
     except KeyError as exc:
-        raise ValueError(f"y_true contains {exc.args[0]!r}, not one of labels {labels.tolist()}.")
+        raise ValueError(f"y_true contains {exc.args[0]!r}, not one of labels {labels.tolist()}.") from None
     if len(q) and (q.min() < 0 or q.max() > 1):
         raise ValueError("y_prob must contain probabilities in [0, 1].")
     if n_classes == 2:  # same numbers as the 1-D P(second class) form of the same model
@@ -325,10 +332,7 @@ def _proba_metric(y_true, y_prob, labels, multioutput, binary: Callable, multi: 
     outputs, one_d = _proba_outputs(y_true, y_prob, labels)
     if all(len(y) == 0 for y, _ in outputs):
         raise _no_labels_error()
-    values = [
-        np.nan if len(y) == 0 else (binary(y, q) if q.ndim == 1 else multi(y, q))
-        for y, q in outputs
-    ]
+    values = [np.nan if len(y) == 0 else (binary(y, q) if q.ndim == 1 else multi(y, q)) for y, q in outputs]
     return _reduce(np.array(values), multioutput, one_d)
 
 
@@ -359,7 +363,10 @@ def brier_score(y_true, y_prob, *, labels=None, multioutput: str = "uniform_aver
     0.1
     """
     return _proba_metric(
-        y_true, y_prob, labels, multioutput,
+        y_true,
+        y_prob,
+        labels,
+        multioutput,
         binary=lambda y, q: float(np.mean((q - y) ** 2)),
         multi=lambda y, q: float(np.mean(np.sum((q - np.eye(q.shape[1])[y]) ** 2, axis=1))),
     )
@@ -405,8 +412,12 @@ def expected_calibration_error(
         return _binned_gap(q.max(axis=1), (top == y).astype(np.float64), n_bins)
 
     return _proba_metric(
-        y_true, y_prob, labels, multioutput,
-        binary=lambda y, q: _binned_gap(q, y, n_bins), multi=multi,
+        y_true,
+        y_prob,
+        labels,
+        multioutput,
+        binary=lambda y, q: _binned_gap(q, y, n_bins),
+        multi=multi,
     )
 
 
@@ -454,8 +465,7 @@ def per_user_report(
     u = pd.Series(np.asarray(users, dtype=object).reshape(-1))
     if not len(t) == len(p) == len(u):
         raise ValueError(
-            f"y_true, y_pred and users must have the same length; got {len(t)}, {len(p)}, "
-            f"{len(u)}."
+            f"y_true, y_pred and users must have the same length; got {len(t)}, {len(p)}, {len(u)}."
         )
     if u.isna().any():
         raise ValueError(f"users has a missing id (NaN/None) at row {int(u.isna().argmax())}.")

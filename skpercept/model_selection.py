@@ -45,9 +45,7 @@ def _items_of(X, groups, item_columns) -> np.ndarray:
             columns = [item_columns] if isinstance(item_columns, str) else list(item_columns)
             missing = [c for c in columns if c not in X.columns]
             if missing:
-                raise ValueError(
-                    f"item_columns {missing} not in X; X's columns are {list(X.columns)}."
-                )
+                raise ValueError(f"item_columns {missing} not in X; X's columns are {list(X.columns)}.")
         items = X[columns].to_numpy(dtype=object)
     if X is not None and hasattr(X, "__len__") and len(items) != len(X):
         raise ValueError(f"groups has {len(items)} rows but X has {len(X)}.")
@@ -130,9 +128,7 @@ class ImageDisjointSplit(BaseCrossValidator):
         images = pd.unique(items.ravel())
         images = images[np.argsort(images.astype(str), kind="stable")]
         if self.n_splits > images.size:
-            raise ValueError(
-                f"n_splits={self.n_splits} is more than the {images.size} distinct images."
-            )
+            raise ValueError(f"n_splits={self.n_splits} is more than the {images.size} distinct images.")
         if self.shuffle:
             images = images[check_random_state(self.random_state).permutation(images.size)]
         return np.array_split(images, self.n_splits)
@@ -169,13 +165,15 @@ class ImageDisjointSplit(BaseCrossValidator):
         rows = []
         for test_images in self._folds(items):
             train, test = _image_masks(items, test_images)
-            rows.append({
-                "n_train": int(train.sum()),
-                "n_test": int(test.sum()),
-                "n_dropped": int((~train & ~test).sum()),
-                "n_train_images": int(pd.unique(items[train].ravel()).size),
-                "n_test_images": int(pd.unique(items[test].ravel()).size),
-            })
+            rows.append(
+                {
+                    "n_train": int(train.sum()),
+                    "n_test": int(test.sum()),
+                    "n_dropped": int((~train & ~test).sum()),
+                    "n_train_images": int(pd.unique(items[train].ravel()).size),
+                    "n_test_images": int(pd.unique(items[test].ravel()).size),
+                }
+            )
         return pd.DataFrame(rows).rename_axis("fold")
 
 
@@ -211,9 +209,7 @@ class _ColumnGroupSplit(BaseCrossValidator):
                 random_state=self.random_state if self.shuffle else None,
             )
         if not isinstance(self.test_size, Real) or not 0 < self.test_size < 1:
-            raise ValueError(
-                f"test_size must be a float in (0, 1) or None, got {self.test_size!r}."
-            )
+            raise ValueError(f"test_size must be a float in (0, 1) or None, got {self.test_size!r}.")
         return GroupShuffleSplit(
             n_splits=self.n_splits, test_size=self.test_size, random_state=self.random_state
         )
@@ -384,9 +380,7 @@ def image_disjoint_train_test_split(
     images = images[np.argsort(images.astype(str), kind="stable")]
     n_test = int(round(test_size * images.size))
     if not 0 < n_test < images.size:
-        raise ValueError(
-            f"test_size={test_size} of {images.size} images leaves an empty train or test side."
-        )
+        raise ValueError(f"test_size={test_size} of {images.size} images leaves an empty train or test side.")
     rng = check_random_state(random_state)
     test_images = images[rng.permutation(images.size)[:n_test]]
     train, test = _image_masks(items, test_images)

@@ -40,8 +40,7 @@ def swap_halves(X):
     n_features = X.shape[1]
     if n_features % 2:
         raise ValueError(
-            f"Pair features must have an even number of columns ([left | right] halves); "
-            f"got {n_features}."
+            f"Pair features must have an even number of columns ([left | right] halves); got {n_features}."
         )
     half = n_features // 2
     order = np.r_[half:n_features, 0:half]
@@ -146,13 +145,16 @@ class PairFeatures(TransformerMixin, BaseEstimator):
     # -- input handling ---------------------------------------------------------------------
     def _check_input(self, X, *, reset: bool) -> pd.DataFrame:
         if isinstance(X, pd.Series):
-            raise ValueError(
-                "PairFeatures needs a table with two item columns (a DataFrame), got a Series."
-            )
+            raise ValueError("PairFeatures needs a table with two item columns (a DataFrame), got a Series.")
         is_frame = isinstance(X, pd.DataFrame)
         X = validate_data(
-            self, X, reset=reset, skip_check_array=is_frame, dtype=None,
-            ensure_all_finite=False, accept_sparse=False,
+            self,
+            X,
+            reset=reset,
+            skip_check_array=is_frame,
+            dtype=None,
+            ensure_all_finite=False,
+            accept_sparse=False,
         )
         if not is_frame:
             X = pd.DataFrame(X)
@@ -165,8 +167,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):
             bad = [c for c in columns if not -X.shape[1] <= c < X.shape[1]]
             if bad:
                 raise ValueError(
-                    f"{role} positions {bad} out of range: X has {X.shape[1]} feature(s) "
-                    f"(columns)."
+                    f"{role} positions {bad} out of range: X has {X.shape[1]} feature(s) (columns)."
                 )
             return X.iloc[:, columns]
         missing = [c for c in columns if c not in X.columns]
@@ -180,9 +181,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):
     def _item_columns(self) -> list:
         columns = _as_columns(self.item_columns)
         if len(columns) != 2:
-            raise ValueError(
-                f"item_columns must name exactly two columns (left, right), got {columns!r}."
-            )
+            raise ValueError(f"item_columns must name exactly two columns (left, right), got {columns!r}.")
         return columns
 
     def _uses_context(self) -> bool:

@@ -87,8 +87,10 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     if params.get("classes") is not None:
         c = params["classes"]
         per_output = isinstance(c, (list, tuple)) and len(c) > 0 and all(np.ndim(ci) == 1 for ci in c)
-        params["classes"] = {"per_output": per_output,
-                             "values": [_encode_array(ci) for ci in c] if per_output else _encode_array(c)}
+        params["classes"] = {
+            "per_output": per_output,
+            "values": [_encode_array(ci) for ci in c] if per_output else _encode_array(c),
+        }
     fitted: dict[str, Any] = {}
     for attr in _SCALAR_ATTRS:
         if hasattr(estimator, attr):
@@ -99,8 +101,9 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
             fitted[attr] = _encode_array(getattr(estimator, attr))
     if hasattr(estimator, "classes_"):
         c = estimator.classes_
-        fitted["classes_"] = ([_encode_array(ci) for ci in c] if isinstance(c, list)
-                              else {"single": _encode_array(c)})
+        fitted["classes_"] = (
+            [_encode_array(ci) for ci in c] if isinstance(c, list) else {"single": _encode_array(c)}
+        )
     config = {"format": _FORMAT, "version": _VERSION, "estimator": name, "params": params, "fitted": fitted}
     state = {k: v.detach().cpu().contiguous() for k, v in estimator.net_.module_.state_dict().items()}
     save_file(state, os.fspath(path), metadata={"skpercept": json.dumps(config)})
@@ -131,8 +134,10 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
         raise ValueError(f"{os.fspath(path)!r} is not a skpercept safe file (no 'skpercept' metadata).")
     config = json.loads(metadata["skpercept"])
     if config.get("format") != _FORMAT or config.get("version", 0) > _VERSION:
-        raise ValueError(f"{os.fspath(path)!r}: unsupported format {config.get('format')!r} "
-                         f"version {config.get('version')!r}.")
+        raise ValueError(
+            f"{os.fspath(path)!r}: unsupported format {config.get('format')!r} "
+            f"version {config.get('version')!r}."
+        )
     name = config["estimator"]
     if name not in _ESTIMATORS:
         raise ValueError(f"{os.fspath(path)!r} names an unknown estimator {name!r}.")
@@ -144,7 +149,9 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     if isinstance(params.get("classes"), dict):
         c = params["classes"]
-        params["classes"] = [_decode_array(ci) for ci in c["values"]] if c["per_output"] else _decode_array(c["values"])
+        params["classes"] = (
+            [_decode_array(ci) for ci in c["values"]] if c["per_output"] else _decode_array(c["values"])
+        )
     estimator = cls(**params)
     fitted = config["fitted"]
     for attr in _SCALAR_ATTRS:
@@ -155,7 +162,9 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
             setattr(estimator, attr, _decode_array(fitted[attr]))
     if "classes_" in fitted:
         c = fitted["classes_"]
-        estimator.classes_ = _decode_array(c["single"]) if isinstance(c, dict) else [_decode_array(ci) for ci in c]
+        estimator.classes_ = (
+            _decode_array(c["single"]) if isinstance(c, dict) else [_decode_array(ci) for ci in c]
+        )
 
     target = resolve_device(device)
     net = estimator._build_net(int(estimator.n_features_in_), None, [], device=target)

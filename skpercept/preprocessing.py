@@ -10,6 +10,7 @@ neural heads' default initialisation and learning rates expect.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,7 +62,7 @@ class BlockScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"{n_features} features of X."
             )
         edges = np.cumsum([0] + sizes)
-        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+        return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
     def fit(self, X, y=None) -> BlockScaler:
         """Learn each block's mean and scale from ``X``.

@@ -157,9 +157,12 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     def _module_params(self, n_features: int) -> tuple[type, dict]:
         self.n_half_features_ = n_features // 2
         return PairScorer, dict(
-            n_half=self.n_half_features_, n_outputs=self.n_outputs_,
-            hidden_layer_sizes=self._hidden(), activation=self.activation,
-            dropout=float(self.dropout), batch_norm=bool(self.batch_norm),
+            n_half=self.n_half_features_,
+            n_outputs=self.n_outputs_,
+            hidden_layer_sizes=self._hidden(),
+            activation=self.activation,
+            dropout=float(self.dropout),
+            batch_norm=bool(self.batch_norm),
         )
 
     def _criterion(self) -> tuple[type, dict]:
@@ -222,7 +225,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         try:
             with torch.no_grad():
                 for start in range(0, len(X_half), int(self.batch_size)):
-                    chunk = torch.from_numpy(np.ascontiguousarray(X_half[start : start + int(self.batch_size)]))
+                    chunk = torch.from_numpy(
+                        np.ascontiguousarray(X_half[start : start + int(self.batch_size)])
+                    )
                     out.append(module.score(chunk.to(self.net_.device)).cpu().numpy())
         finally:
             module.train(was_training)

@@ -157,14 +157,18 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
                     f"y {names[j]} has label(s) {', '.join(bad)} outside classes {levels.tolist()}."
                 ) from None
             if len(levels) < 2:
-                raise ValueError(f"y {names[j]} has only 1 class ({levels.tolist()}); need at least 2 classes.")
+                raise ValueError(
+                    f"y {names[j]} has only 1 class ({levels.tolist()}); need at least 2 classes."
+                )
             classes.append(levels)
         self.n_outputs_ = len(cols)
         self.classes_ = classes[0] if one_d else classes
         return codes
 
     def _classes_list(self) -> list[np.ndarray]:
-        return [self.classes_] if self.n_outputs_ == 1 and not isinstance(self.classes_, list) else self.classes_
+        return (
+            [self.classes_] if self.n_outputs_ == 1 and not isinstance(self.classes_, list) else self.classes_
+        )
 
     def _stratify(self, y_encoded: np.ndarray) -> bool:
         if y_encoded.shape[1] != 1 or np.isnan(y_encoded).any():
@@ -181,9 +185,13 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
 
     def _module_params(self, n_features: int) -> tuple[type, dict]:
         return RatingNet, dict(
-            n_features=n_features, n_classes=self._n_classes(), loss=self.loss,
-            hidden_layer_sizes=self._hidden(), activation=self.activation,
-            dropout=float(self.dropout), batch_norm=bool(self.batch_norm),
+            n_features=n_features,
+            n_classes=self._n_classes(),
+            loss=self.loss,
+            hidden_layer_sizes=self._hidden(),
+            activation=self.activation,
+            dropout=float(self.dropout),
+            batch_norm=bool(self.batch_norm),
         )
 
     def _criterion(self) -> tuple[type, dict]:
@@ -229,7 +237,9 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy over the observed (non-missing) labels, averaged over attributes."""
-        if sample_weight is not None or (not isinstance(self.classes_, list) and not pd.isna(np.asarray(y)).any()):
+        if sample_weight is not None or (
+            not isinstance(self.classes_, list) and not pd.isna(np.asarray(y)).any()
+        ):
             return super().score(X, y, sample_weight=sample_weight)
         pred = np.asarray(self.predict(X), dtype=object).reshape(len(X), -1)
         truth = np.asarray(y, dtype=object).reshape(len(pred), -1)
@@ -347,9 +357,13 @@ class RatingRegressor(RegressorMixin, SkorchHead):
 
     def _module_params(self, n_features: int) -> tuple[type, dict]:
         return RatingNet, dict(
-            n_features=n_features, n_classes=None, n_outputs=self.n_outputs_,
-            hidden_layer_sizes=self._hidden(), activation=self.activation,
-            dropout=float(self.dropout), batch_norm=bool(self.batch_norm),
+            n_features=n_features,
+            n_classes=None,
+            n_outputs=self.n_outputs_,
+            hidden_layer_sizes=self._hidden(),
+            activation=self.activation,
+            dropout=float(self.dropout),
+            batch_norm=bool(self.batch_norm),
         )
 
     def _criterion(self) -> tuple[type, dict]:
@@ -369,5 +383,7 @@ class RatingRegressor(RegressorMixin, SkorchHead):
         for j in range(truth.shape[1]):
             keep = ~np.isnan(truth[:, j])
             if keep.any():
-                scores.append(r2_score(truth[keep, j], pred[keep, j], sample_weight=None if w is None else w[keep]))
+                scores.append(
+                    r2_score(truth[keep, j], pred[keep, j], sample_weight=None if w is None else w[keep])
+                )
         return float(np.mean(scores))

@@ -135,20 +135,19 @@ def noise_ceiling(
             raise ValueError("With group_col (long format), name the rating column: rating_col=.")
         skip = {item_col, "user_id"}
         rating_col = [
-            c for c in ratings.columns
-            if c not in skip and pd.api.types.is_numeric_dtype(ratings[c])
+            c for c in ratings.columns if c not in skip and pd.api.types.is_numeric_dtype(ratings[c])
         ]
     columns = [rating_col] if isinstance(rating_col, str) else list(rating_col)
     needed = [item_col, *columns] + ([group_col] if group_col is not None else [])
     missing = [c for c in needed if c not in ratings.columns]
     if missing:
-        raise ValueError(f"Columns {missing} not in ratings; its columns are "
-                         f"{list(ratings.columns)}.")
+        raise ValueError(f"Columns {missing} not in ratings; its columns are {list(ratings.columns)}.")
     if not columns:
         raise ValueError("No rating column found; pass rating_col=.")
     if ratings[item_col].isna().any():
-        raise ValueError(f"{item_col!r} has a missing item id at row "
-                         f"{int(ratings[item_col].isna().to_numpy().argmax())}.")
+        raise ValueError(
+            f"{item_col!r} has a missing item id at row {int(ratings[item_col].isna().to_numpy().argmax())}."
+        )
     rng = np.random.default_rng(random_state)
     rows = {}
     if group_col is not None:

@@ -212,7 +212,7 @@ def plot_scatter(
         rho = spearmanr(truth[ok], pred[ok]).statistic if ok.sum() > 2 else float("nan")
         ax.scatter(truth[ok], pred[ok], s=6, alpha=0.5)
         ax.set(title=f"{name} (Spearman ρ = {rho:.3f})", xlabel=xlabel, ylabel=ylabel)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path)

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import numbers
 import time
 import warnings
@@ -520,7 +519,11 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
             X_valid = prefix.transform(X_valid)
         if "callbacks" in head.get_params(deep=False):
             callback = TrialPruningCallback(
-                trial, self.scorer_, head, X_valid, y_valid,
+                trial,
+                self.scorer_,
+                head,
+                X_valid,
+                y_valid,
                 report=fold == 0 or self.pruning_folds == "all",
                 step_offset=fold * FOLD_STEP_STRIDE,
             )
@@ -644,8 +647,7 @@ def _suggest_one(trial: Any, name: str, dist: Any) -> Any:
     if isinstance(dist, d.FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     raise TypeError(
-        f"search space entry {name!r} must be an optuna distribution or a list of choices, "
-        f"got {dist!r}."
+        f"search space entry {name!r} must be an optuna distribution or a list of choices, got {dist!r}."
     )
 
 

@@ -62,8 +62,7 @@ def _input_names(estimator, input_features) -> np.ndarray:
     input_features = np.asarray(input_features, dtype=object)
     if len(input_features) != estimator.n_features_in_:
         raise ValueError(
-            f"input_features should have length {estimator.n_features_in_}, "
-            f"got {len(input_features)}."
+            f"input_features should have length {estimator.n_features_in_}, got {len(input_features)}."
         )
     if fitted is not None and not np.array_equal(fitted, input_features):
         raise ValueError("input_features is not equal to feature_names_in_.")
@@ -139,9 +138,7 @@ class UserEncoder(TransformerMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if self.handle_unknown not in ("average", "error"):
-            raise ValueError(
-                f"handle_unknown must be 'average' or 'error', got {self.handle_unknown!r}."
-            )
+            raise ValueError(f"handle_unknown must be 'average' or 'error', got {self.handle_unknown!r}.")
         if not isinstance(self.min_count, Integral) or self.min_count < 1:
             raise ValueError(f"min_count must be an integer >= 1, got {self.min_count!r}.")
 
@@ -178,9 +175,7 @@ class UserEncoder(TransformerMixin, BaseEstimator):
             dtype=np.float64,
         ).fit(X_arr)
         self.categories_ = self.encoder_.categories_
-        self.infrequent_categories_ = (
-            self.encoder_.infrequent_categories_ if self.min_count > 1 else None
-        )
+        self.infrequent_categories_ = self.encoder_.infrequent_categories_ if self.min_count > 1 else None
         return self
 
     def transform(self, X):

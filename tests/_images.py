@@ -23,12 +23,10 @@ def register_tiny_clip(folder: Path) -> str:
         return TINY_CLIP
     config = {
         "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16,
-                       "patch_size": 16},
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
         # The text tower keeps CLIP's real vocabulary and context so open_clip's own tokenizer
         # for this config works unchanged.
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2,
-                     "layers": 1},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{TINY_CLIP}.json").write_text(json.dumps(config))
@@ -51,8 +49,12 @@ def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
     """A tiny PNG whose header claims a huge image (decompression-bomb sized)."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     data = zlib.compress(b"\x00" * 64)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", data)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def make_zoo(folder: Path) -> dict[str, Path]:

@@ -10,8 +10,13 @@ from skpercept.ranking import PairwiseRanker
 def make_head(**params) -> PairwiseRanker:
     """A small, fast, deterministic ranker: fixed epochs (no early stopping) on CPU."""
     defaults = dict(
-        hidden_layer_sizes=(8,), lr=0.03, max_epochs=8, early_stopping=False, batch_size=32,
-        device="cpu", random_state=0,
+        hidden_layer_sizes=(8,),
+        lr=0.03,
+        max_epochs=8,
+        early_stopping=False,
+        batch_size=32,
+        device="cpu",
+        random_state=0,
     )
     return PairwiseRanker(**{**defaults, **params})
 

@@ -21,8 +21,17 @@ def tiny_backbones(monkeypatch):
     """A tiny random timm model instead of the real backbones, so the commands run in seconds."""
 
     def make(names=("lite0",), *, flip=True, cache_dir=None, device="auto", progress=False, num_workers=2):
-        return {"tiny": TimmEmbedder(model_name=TINY_TIMM, pretrained=None, device="cpu", tta=flip,
-                                     cache_dir=cache_dir, num_workers=0, normalize=False)}
+        return {
+            "tiny": TimmEmbedder(
+                model_name=TINY_TIMM,
+                pretrained=None,
+                device="cpu",
+                tta=flip,
+                cache_dir=cache_dir,
+                num_workers=0,
+                normalize=False,
+            )
+        }
 
     monkeypatch.setattr(demo, "make_backbones", make)
     monkeypatch.setattr(demo, "dlib_available", lambda: False)
@@ -34,8 +43,21 @@ def run(*argv) -> int:
 
 def test_demo_quick_end_to_end(tiny_backbones, tmp_path, capsys):
     out = tmp_path / "out"
-    assert run("demo", "--quick", "--output", out, "--cache-dir", tmp_path / "cache", "--no-progress",
-               "--attributes", "trustworthy", "smart") == 0
+    assert (
+        run(
+            "demo",
+            "--quick",
+            "--output",
+            out,
+            "--cache-dir",
+            tmp_path / "cache",
+            "--no-progress",
+            "--attributes",
+            "trustworthy",
+            "smart",
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     for text in ("noise ceiling", "ridge (baseline)", "PairwiseRanker", "RatingClassifier", "| attribute"):
         assert text in captured.out
@@ -49,8 +71,18 @@ def test_demo_quick_end_to_end(tiny_backbones, tmp_path, capsys):
     # the saved pipelines predict from image paths, through the predict command
     images = pd.DataFrame({"image": load_omi(["smart"]).images["image"].iloc[:3]})
     images.to_csv(tmp_path / "faces.csv", index=False)
-    assert run("predict", tmp_path / "faces.csv", "--model", out / "ranker_model.joblib",
-               "--output", tmp_path / "scores.csv", "--no-progress") == 0
+    assert (
+        run(
+            "predict",
+            tmp_path / "faces.csv",
+            "--model",
+            out / "ranker_model.joblib",
+            "--output",
+            tmp_path / "scores.csv",
+            "--no-progress",
+        )
+        == 0
+    )
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert list(scores.columns) == ["image", "trustworthy_score", "smart_score"]
     rating = joblib.load(out / "rating_model.joblib")
@@ -74,20 +106,49 @@ def image_folder(tmp_path):
 
 def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path, capsys):
     folder, redness = image_folder
-    rows = [{"image": f"im{i}.png", "user_id": f"u{k}", "warm": 1 + int(r * 3.99), "calm": 4 - int(r * 3.99)}
-            for k in range(3) for i, r in enumerate(redness)]
+    rows = [
+        {"image": f"im{i}.png", "user_id": f"u{k}", "warm": 1 + int(r * 3.99), "calm": 4 - int(r * 3.99)}
+        for k in range(3)
+        for i, r in enumerate(redness)
+    ]
     pd.DataFrame(rows).to_csv(tmp_path / "ratings.csv", index=False)
     common = ["--image-root", folder, "--cache-dir", tmp_path / "cache", "--no-progress"]
     assert run("fit", tmp_path / "ratings.csv", "--model", tmp_path / "m.joblib", "--epochs", 3, *common) == 0
     model = joblib.load(tmp_path / "m.joblib")
-    assert model.skpercept_info_ == {"task": "rating", "users": True, "levels": [1.0, 2.0, 3.0, 4.0],
-                                     "head": "classifier", "attributes": ["warm", "calm"], "backbone": "lite0"}
-    assert run("evaluate", tmp_path / "ratings.csv", "--model", tmp_path / "m.joblib",
-               "--output", tmp_path / "report", *common) == 0
+    assert model.skpercept_info_ == {
+        "task": "rating",
+        "users": True,
+        "levels": [1.0, 2.0, 3.0, 4.0],
+        "head": "classifier",
+        "attributes": ["warm", "calm"],
+        "backbone": "lite0",
+    }
+    assert (
+        run(
+            "evaluate",
+            tmp_path / "ratings.csv",
+            "--model",
+            tmp_path / "m.joblib",
+            "--output",
+            tmp_path / "report",
+            *common,
+        )
+        == 0
+    )
     assert "qwk" in capsys.readouterr().out
     assert (tmp_path / "report" / "calibration.png").exists()
-    assert run("predict", tmp_path / "ratings.csv", "--model", tmp_path / "m.joblib",
-               "--output", tmp_path / "pred.csv", *common) == 0
+    assert (
+        run(
+            "predict",
+            tmp_path / "ratings.csv",
+            "--model",
+            tmp_path / "m.joblib",
+            "--output",
+            tmp_path / "pred.csv",
+            *common,
+        )
+        == 0
+    )
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert list(pred.columns) == ["image", "user_id", "warm", "warm_expected", "calm", "calm_expected"]
     assert len(pred) == len(rows) and pred["warm"].isin([1, 2, 3, 4]).all()
@@ -96,14 +157,29 @@ def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path
 def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_path, capsys):
     folder, redness = image_folder
     a, b = np.triu_indices(12, 1)
-    pairs = pd.DataFrame({"image_a": [f"im{i}.png" for i in a], "image_b": [f"im{j}.png" for j in b],
-                          "warm": (redness[a] > redness[b]).astype(float)})
+    pairs = pd.DataFrame(
+        {
+            "image_a": [f"im{i}.png" for i in a],
+            "image_b": [f"im{j}.png" for j in b],
+            "warm": (redness[a] > redness[b]).astype(float),
+        }
+    )
     pairs.to_excel(tmp_path / "pairs.xlsx", index=False)
     common = ["--image-root", folder, "--cache-dir", tmp_path / "cache", "--no-progress", "--epochs", 3]
     assert run("fit", tmp_path / "pairs.xlsx", "--model", tmp_path / "p.joblib", *common) == 0
     assert joblib.load(tmp_path / "p.joblib").skpercept_info_["task"] == "pairs"
-    assert run("predict", tmp_path / "pairs.xlsx", "--model", tmp_path / "p.joblib",
-               "--output", tmp_path / "pp.csv", *common[:-2]) == 0
+    assert (
+        run(
+            "predict",
+            tmp_path / "pairs.xlsx",
+            "--model",
+            tmp_path / "p.joblib",
+            "--output",
+            tmp_path / "pp.csv",
+            *common[:-2],
+        )
+        == 0
+    )
     p = pd.read_csv(tmp_path / "pp.csv")["warm_p_a"]
     assert len(p) == len(pairs) and p.between(0, 1).all()
     assert run("evaluate", tmp_path / "pairs.xlsx", "--model", tmp_path / "p.joblib", *common[:-2]) == 0
@@ -115,16 +191,19 @@ def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_
     assert joblib.load(tmp_path / "r.joblib").skpercept_info_["head"] == "regressor"
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing_table", "Table file not found"),
-    ("bad_suffix", "unsupported table format"),
-    ("missing_attribute", "attribute column(s) ['nope'] not found"),
-    ("missing_image", "column 'image' not found, e.g. row 1: 'ghost.png'"),
-    ("text_rating", "column 'warm' has non-numeric values at row(s) [1]"),
-    ("one_two_pairs", "convert it first"),
-    ("no_image_column", "needs an 'image' column"),
-    ("missing_model", "Model file not found"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing_table", "Table file not found"),
+        ("bad_suffix", "unsupported table format"),
+        ("missing_attribute", "attribute column(s) ['nope'] not found"),
+        ("missing_image", "column 'image' not found, e.g. row 1: 'ghost.png'"),
+        ("text_rating", "column 'warm' has non-numeric values at row(s) [1]"),
+        ("one_two_pairs", "convert it first"),
+        ("no_image_column", "needs an 'image' column"),
+        ("missing_model", "Model file not found"),
+    ],
+)
 def test_clear_errors_name_file_and_column(tiny_backbones, image_folder, tmp_path, capsys, case, message):
     folder, _ = image_folder
     table = tmp_path / "t.csv"
@@ -161,6 +240,17 @@ def test_clear_errors_name_file_and_column(tiny_backbones, image_folder, tmp_pat
 @pytest.mark.slow
 def test_demo_quick_with_shipped_weights(tmp_path, capsys):
     """The real lite0 backbone on 40 faces (slow on CPU: deselected by default)."""
-    assert run("demo", "--quick", "--no-dlib", "--output", tmp_path / "o", "--cache-dir", tmp_path / "c",
-               "--no-progress") == 0
+    assert (
+        run(
+            "demo",
+            "--quick",
+            "--no-dlib",
+            "--output",
+            tmp_path / "o",
+            "--cache-dir",
+            tmp_path / "c",
+            "--no-progress",
+        )
+        == 0
+    )
     assert "PairwiseRanker" in capsys.readouterr().out

@@ -42,16 +42,30 @@ class ItemScaler(TransformerMixin, BaseEstimator):
 
 
 # -- expected failures, by estimator class ---------------------------------------------------
-_FAST = dict(hidden_layer_sizes=(16,), lr=0.1, max_epochs=20, batch_size=64, early_stopping=False,
-             dropout=0.0, device="cpu", random_state=0)
+_FAST = dict(
+    hidden_layer_sizes=(16,),
+    lr=0.1,
+    max_epochs=20,
+    batch_size=64,
+    early_stopping=False,
+    dropout=0.0,
+    device="cpu",
+    random_state=0,
+)
 
 # check name -> reason, per estimator class
-_FLOAT32 = ("float32 matrix products depend on the batch's shape at the 1e-7 level, below the "
-            "check's atol=1e-7 but not always")
-_ODD = ("the check uses an odd number of features; pair estimators need [left | right] halves "
-        "of equal width and raise a ValueError saying so")
-_LABELS = ("pair labels mean 1 = left preferred / 0 = right (soft values in [0, 1]); the check's "
-           "arbitrary class labels (strings, 1/2, several classes) are rejected with a ValueError")
+_FLOAT32 = (
+    "float32 matrix products depend on the batch's shape at the 1e-7 level, below the "
+    "check's atol=1e-7 but not always"
+)
+_ODD = (
+    "the check uses an odd number of features; pair estimators need [left | right] halves "
+    "of equal width and raise a ValueError saying so"
+)
+_LABELS = (
+    "pair labels mean 1 = left preferred / 0 = right (soft values in [0, 1]); the check's "
+    "arbitrary class labels (strings, 1/2, several classes) are rejected with a ValueError"
+)
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "UserEncoder": {
         "check_fit1d": "1-D input is a column of user ids, accepted by design (a Series of ids).",
@@ -60,19 +74,40 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "RatingClassifier": {"check_methods_subset_invariance": _FLOAT32},
     "RatingRegressor": {"check_methods_subset_invariance": _FLOAT32},
     "PairwiseRanker": {
-        **{name: _ODD for name in (
-            "check_fit_score_takes_y", "check_dont_overwrite_parameters", "check_estimators_dtypes",
-            "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimator_sparse_tag",
-            "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimators_pickle",
-            "check_f_contiguous_array_estimator", "check_methods_sample_order_invariance",
-            "check_methods_subset_invariance", "check_fit2d_1feature", "check_dict_unchanged",
-            "check_fit2d_predict1d")},
-        **{name: _LABELS for name in (
-            "check_classifier_data_not_an_array", "check_classifiers_classes",
-            "check_classifier_multioutput", "check_classifiers_regression_target",
-            "check_supervised_y_2d", "check_classifier_not_supporting_multiclass")},
-        "check_classifiers_one_label": ("labels 1/2 are not pair labels (see above); a single "
-                                        "pair label (all 1) trains fine"),
+        **dict.fromkeys(
+            (
+                "check_fit_score_takes_y",
+                "check_dont_overwrite_parameters",
+                "check_estimators_dtypes",
+                "check_pipeline_consistency",
+                "check_estimators_nan_inf",
+                "check_estimator_sparse_tag",
+                "check_estimator_sparse_array",
+                "check_estimator_sparse_matrix",
+                "check_estimators_pickle",
+                "check_f_contiguous_array_estimator",
+                "check_methods_sample_order_invariance",
+                "check_methods_subset_invariance",
+                "check_fit2d_1feature",
+                "check_dict_unchanged",
+                "check_fit2d_predict1d",
+            ),
+            _ODD,
+        ),
+        **dict.fromkeys(
+            (
+                "check_classifier_data_not_an_array",
+                "check_classifiers_classes",
+                "check_classifier_multioutput",
+                "check_classifiers_regression_target",
+                "check_supervised_y_2d",
+                "check_classifier_not_supporting_multiclass",
+            ),
+            _LABELS,
+        ),
+        "check_classifiers_one_label": (
+            "labels 1/2 are not pair labels (see above); a single pair label (all 1) trains fine"
+        ),
     },
 }
 
@@ -82,9 +117,8 @@ _NUMERIC_X = (
     "ValueError naming the problem"
 )
 
-EMBEDDER_FAILURES = {
-    name: _NUMERIC_X
-    for name in (
+EMBEDDER_FAILURES = dict.fromkeys(
+    (
         "check_estimators_dtypes",
         "check_fit_score_takes_y",
         "check_estimators_fit_returns_self",
@@ -120,8 +154,9 @@ EMBEDDER_FAILURES = {
         "check_estimator_sparse_tag",
         "check_dont_overwrite_parameters",
         "check_fit2d_predict1d",
-    )
-}
+    ),
+    _NUMERIC_X,
+)
 _SPECIFIC = {
     "check_estimator_sparse_array": "a sparse matrix is a feature table, not images; it is "
     "refused as such, not with the sparse-specific wording the check looks for",
@@ -159,8 +194,12 @@ ESTIMATORS = [
     UserEncoder(),
     UserEncoder(min_count=2, sparse_output=True),
     PairFeatures(item_transformer=ItemScaler(), item_columns=(0, 1), context_columns=None),
-    PairFeatures(item_transformer=ItemScaler(), context_transformer="passthrough",
-                 item_columns=(0, 1), context_columns=(-1,)),
+    PairFeatures(
+        item_transformer=ItemScaler(),
+        context_transformer="passthrough",
+        item_columns=(0, 1),
+        context_columns=(-1,),
+    ),
     RatingClassifier(**_FAST),
     RatingRegressor(**_FAST),
     PairwiseRanker(**_FAST),
@@ -191,8 +230,11 @@ def test_sklearn_compatible(estimator, check):
 
 
 def test_every_public_estimator_is_checked_or_excused():
-    public = {name for name in skpercept.__all__
-              if inspect.isclass(obj := getattr(skpercept, name)) and issubclass(obj, BaseEstimator)}
+    public = {
+        name
+        for name in skpercept.__all__
+        if inspect.isclass(obj := getattr(skpercept, name)) and issubclass(obj, BaseEstimator)
+    }
     checked = {type(est).__name__ for est in ESTIMATORS}
     assert public - checked - set(NOT_CHECKED) == set()
     assert set(NOT_CHECKED) <= public

@@ -122,9 +122,7 @@ def test_to_rating_classes_errors(values, kwargs, match):
 
 
 def test_consensus_pairs_all_pairs_and_labels():
-    means = pd.DataFrame(
-        {"image": list("abcde"), "x": [1.0, 2.0, 3.0, 3.0, 5.0], "y": [5.0, 4, 3, 2, 1]}
-    )
+    means = pd.DataFrame({"image": list("abcde"), "x": [1.0, 2.0, 3.0, 3.0, 5.0], "y": [5.0, 4, 3, 2, 1]})
     pairs = consensus_pairs(means, random_state=0)
     assert list(pairs.columns) == ["image_a", "image_b", "x", "y"]
     assert len(pairs) == 10
@@ -157,9 +155,7 @@ def test_consensus_pairs_sample_on_omi(omi):
 
 
 def test_sample_comparisons_follow_individual_ratings():
-    ratings = pd.DataFrame(
-        {"image": ["a", "b", "c", "c"], "attribute": "smart", "rating": [10, 50, 90, 90]}
-    )
+    ratings = pd.DataFrame({"image": ["a", "b", "c", "c"], "attribute": "smart", "rating": [10, 50, 90, 90]})
     pairs = sample_comparisons(ratings, n_pairs=200, random_state=0)
     order = {"a": 0, "b": 1, "c": 2}
     expected = (pairs.image_a.map(order) > pairs.image_b.map(order)).astype(float)
@@ -177,8 +173,9 @@ def test_sample_comparisons_on_omi_are_noisier_than_consensus(omi):
     for attribute in omi.attributes:
         decided = pairs[pairs[attribute] != 0.5]
         consensus = means[attribute]
-        agree = ((decided.image_a.map(consensus) > decided.image_b.map(consensus))
-                 == (decided[attribute] == 1)).mean()
+        agree = (
+            (decided.image_a.map(consensus) > decided.image_b.map(consensus)) == (decided[attribute] == 1)
+        ).mean()
         # individual raters agree with the consensus more than chance, far from always
         assert 0.55 < agree < 0.85, (attribute, agree)
 

@@ -32,8 +32,7 @@ def tiny_clip(tmp_path_factory):
 
 
 def timm_embedder(**params):
-    defaults = dict(model_name=TINY_TIMM, pretrained=None, device="cpu", batch_size=4,
-                    num_workers=2)
+    defaults = dict(model_name=TINY_TIMM, pretrained=None, device="cpu", batch_size=4, num_workers=2)
     return TimmEmbedder(**{**defaults, **params})
 
 
@@ -88,8 +87,14 @@ def test_numeric_and_single_inputs_are_refused(fitted_timm, zoo):
 
 
 def test_invalid_parameters():
-    for bad in (dict(batch_size=0), dict(batch_size="big"), dict(num_workers=-1), dict(precision="fp8"),
-                dict(on_error="skip"), dict(bundle_weights="yes")):
+    for bad in (
+        dict(batch_size=0),
+        dict(batch_size="big"),
+        dict(num_workers=-1),
+        dict(precision="fp8"),
+        dict(on_error="skip"),
+        dict(bundle_weights="yes"),
+    ):
         with pytest.raises(ValueError):
             timm_embedder(**bad).fit([photo(0)])
     with pytest.raises(ValueError, match="fp16"):
@@ -114,8 +119,7 @@ def test_cuda_without_gpu_is_a_clear_error():
 # -- bad images -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_image_raises_with_file_row_and_column(fitted_timm, zoo, kind):
-    frame = pd.DataFrame({"image_a": [str(zoo["good"])] * 2,
-                          "image_b": [str(zoo["good2"]), str(zoo[kind])]})
+    frame = pd.DataFrame({"image_a": [str(zoo["good"])] * 2, "image_b": [str(zoo["good2"]), str(zoo[kind])]})
     emb = timm_embedder().fit(frame)
     with pytest.raises(ImageLoadError, match=r"row 1, column 'image_b'") as info:
         emb.transform(frame)
@@ -168,8 +172,9 @@ def test_bf16_on_cpu_is_close_to_fp32(fitted_timm, zoo):
 def test_duplicates_are_embedded_once_and_agree(fitted_timm, zoo, monkeypatch):
     seen = []
     original = TimmEmbedder._forward
-    monkeypatch.setattr(TimmEmbedder, "_forward",
-                        lambda self, m, b: seen.append(len(b)) or original(self, m, b))
+    monkeypatch.setattr(
+        TimmEmbedder, "_forward", lambda self, m, b: seen.append(len(b)) or original(self, m, b)
+    )
     out = fitted_timm.transform([str(zoo["good"]), str(zoo["good2"]), str(zoo["good"])])
     assert sum(seen) == 2
     np.testing.assert_array_equal(out[0], out[2])
@@ -183,8 +188,10 @@ def test_progress_bar(fitted_timm, zoo, capsys):
 
 # -- pandas, pipelines ----------------------------------------------------------------------
 def test_dataframe_columns_feature_names_and_pandas_output(zoo):
-    frame = pd.DataFrame({"image_a": [str(zoo["good"]), str(zoo["good2"])],
-                          "image_b": [str(zoo["good2"]), str(zoo["cmyk"])]}, index=[10, 11])
+    frame = pd.DataFrame(
+        {"image_a": [str(zoo["good"]), str(zoo["good2"])], "image_b": [str(zoo["good2"]), str(zoo["cmyk"])]},
+        index=[10, 11],
+    )
     emb = timm_embedder().set_output(transform="pandas").fit(frame)
     out = emb.transform(frame)
     assert isinstance(out, pd.DataFrame) and list(out.index) == [10, 11]
@@ -201,13 +208,17 @@ def test_pipeline_columntransformer_and_gridsearch_over_model_name(zoo, tiny_cli
     paths = [str(zoo[k]) for k in GOOD_KINDS]
     frame = pd.DataFrame({"image_a": paths, "image_b": paths[::-1]})
     y = np.linspace(0, 1, len(paths))
-    columns = ColumnTransformer([("a", timm_embedder(), ["image_a"]),
-                                 ("b", clip_embedder(tiny_clip), ["image_b"])])
+    columns = ColumnTransformer(
+        [("a", timm_embedder(), ["image_a"]), ("b", clip_embedder(tiny_clip), ["image_b"])]
+    )
     model = Pipeline([("embed", columns), ("ridge", Ridge())]).fit(frame, y)
     assert model.predict(frame).shape == (len(paths),)
     assert model[:-1].transform(frame).shape == (len(paths), 256 + 16)
-    search = GridSearchCV(Pipeline([("embed", timm_embedder()), ("ridge", Ridge())]),
-                          {"embed__model_name": [TINY_TIMM, "test_resnet"]}, cv=2)
+    search = GridSearchCV(
+        Pipeline([("embed", timm_embedder()), ("ridge", Ridge())]),
+        {"embed__model_name": [TINY_TIMM, "test_resnet"]},
+        cv=2,
+    )
     search.fit(pd.Series(paths), y)
     assert search.best_params_["embed__model_name"] in (TINY_TIMM, "test_resnet")
 
@@ -235,8 +246,7 @@ def test_pickle_and_joblib_round_trip(zoo, tmp_path, bundle):
     loaded = joblib.load(tmp_path / "emb.joblib")
     assert "_model" not in vars(loaded)  # rebuilt lazily, not while unpickling
     np.testing.assert_array_equal(loaded.transform(sources), expected)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(loaded)).transform(sources),
-                                  expected)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(loaded)).transform(sources), expected)
 
 
 def test_local_weights_reference_checks_the_file(zoo, tmp_path):
@@ -308,14 +318,18 @@ def test_shipped_lite0_weights_are_real_imagenet_weights():
 
     from skpercept.embed.timm import load_shipped_lite0
 
-    photos = {"grace_hopper": (np.asarray(Image.open(matplotlib.cbook.get_sample_data(
-        "grace_hopper.jpg"))), {457, 400, 652, 834, 906})}  # bow tie, gown, uniform, suit, tie
+    photos = {
+        "grace_hopper": (
+            np.asarray(Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))),
+            {457, 400, 652, 834, 906},
+        )
+    }  # bow tie, gown, uniform, suit, tie
     try:
         import skimage.data
 
         photos["chelsea"] = (skimage.data.chelsea(), {281, 282, 285})  # tabby, tiger, Egyptian cat
     except ImportError:
-        warnings.warn("scikit-image not installed: only the Grace Hopper photo is checked")
+        warnings.warn("scikit-image not installed: only the Grace Hopper photo is checked", stacklevel=2)
     classifier = timm.create_model("efficientnet_lite0").eval()
     load_shipped_lite0(classifier)
     emb = TimmEmbedder(device="cpu", normalize=False, num_workers=0)
@@ -332,8 +346,7 @@ def test_shipped_lite0_weights_are_real_imagenet_weights():
 
 def test_crop_pct_keeps_the_whole_frame_and_changes_the_cache_key(tmp_path):
     image = [photo(seed=3, size=(96, 64))]
-    common = dict(model_name=TINY_TIMM, pretrained=None, device="cpu", num_workers=0,
-                  cache_dir=tmp_path)
+    common = dict(model_name=TINY_TIMM, pretrained=None, device="cpu", num_workers=0, cache_dir=tmp_path)
     cropped = TimmEmbedder(**common).fit(image)
     full = TimmEmbedder(crop_pct=1.0, **common).fit(image)
     first = cropped.transform(image)  # fills the cache

@@ -30,8 +30,9 @@ def make_images(folder: Path, n: int) -> list[str]:
 
 
 def embedder(cache_dir, **params):
-    defaults = dict(model_name=TINY_TIMM, pretrained=None, device="cpu", batch_size=2,
-                    num_workers=2, cache_dir=cache_dir)
+    defaults = dict(
+        model_name=TINY_TIMM, pretrained=None, device="cpu", batch_size=2, num_workers=2, cache_dir=cache_dir
+    )
     return TimmEmbedder(**{**defaults, **params})
 
 
@@ -39,8 +40,9 @@ def embedder(cache_dir, **params):
 def forward_count(monkeypatch):
     count = []
     original = TimmEmbedder._forward
-    monkeypatch.setattr(TimmEmbedder, "_forward",
-                        lambda self, m, b: count.append(len(b)) or original(self, m, b))
+    monkeypatch.setattr(
+        TimmEmbedder, "_forward", lambda self, m, b: count.append(len(b)) or original(self, m, b)
+    )
     return count
 
 
@@ -85,8 +87,11 @@ def test_model_and_preprocessing_are_part_of_the_key(tmp_path, forward_count):
     forward_count.clear()
     raw = embedder(cache, normalize=False).fit(paths).transform(paths)
     assert sum(forward_count) == 0
-    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True),
-                               embedder(cache).fit(paths).transform(paths), atol=1e-6)
+    np.testing.assert_allclose(
+        raw / np.linalg.norm(raw, axis=1, keepdims=True),
+        embedder(cache).fit(paths).transform(paths),
+        atol=1e-6,
+    )
 
 
 def test_in_memory_images_are_cached_by_content(tmp_path, forward_count):
@@ -125,15 +130,14 @@ TimmEmbedder(model_name={model!r}, pretrained=None, device="cpu", batch_size=1, 
 """
 
 
-def test_kill_9_mid_run_leaves_a_valid_cache_and_rerun_computes_only_missing(
-    tmp_path, forward_count
-):
+def test_kill_9_mid_run_leaves_a_valid_cache_and_rerun_computes_only_missing(tmp_path, forward_count):
     n = 16
     paths = make_images(tmp_path / "images", n)
     cache = tmp_path / "cache"
     script = _CHILD.format(repo=str(REPO), paths=paths, model=TINY_TIMM, cache=str(cache))
-    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     deadline = time.monotonic() + 120
     while len(entries(cache)) < 3 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -18,8 +18,9 @@ def zoo(tmp_path_factory):
     return make_zoo(tmp_path_factory.mktemp("zoo"))
 
 
-@pytest.mark.parametrize("kind", ["good", "good2", "gray", "sixteen", "cmyk", "rgba", "palette",
-                                  "palette_alpha"])
+@pytest.mark.parametrize(
+    "kind", ["good", "good2", "gray", "sixteen", "cmyk", "rgba", "palette", "palette_alpha"]
+)
 def test_every_good_mode_becomes_8bit_rgb(zoo, kind):
     image = load_image(zoo[kind])
     assert image.mode == "RGB"
@@ -46,8 +47,13 @@ def test_cmyk_close_to_source(zoo):
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_files_raise_naming_file_and_reason(zoo, kind):
-    reasons = {"missing": "not found", "truncated": "truncated", "corrupt": "not a recognised",
-               "empty": "empty", "bomb": "decompression-bomb"}
+    reasons = {
+        "missing": "not found",
+        "truncated": "truncated",
+        "corrupt": "not a recognised",
+        "empty": "empty",
+        "bomb": "decompression-bomb",
+    }
     with pytest.raises(ImageLoadError, match=reasons[kind]) as info:
         load_image(zoo[kind])
     assert zoo[kind].name in str(info.value)
@@ -98,8 +104,9 @@ def test_dataset_with_dataloader_and_transform(zoo):
     def to_tensor(image):
         return torch.from_numpy(np.array(image.resize((8, 8)))).permute(2, 0, 1)
 
-    dataset = ImageDataset([zoo["good"].name, zoo["cmyk"].name], image_root=zoo["good"].parent,
-                           transform=to_tensor)
+    dataset = ImageDataset(
+        [zoo["good"].name, zoo["cmyk"].name], image_root=zoo["good"].parent, transform=to_tensor
+    )
     loader = torch.utils.data.DataLoader(dataset, batch_size=2)
     index, batch = next(iter(loader))
     assert index.tolist() == [0, 1] and batch.shape == (2, 3, 8, 8)

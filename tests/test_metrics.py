@@ -24,8 +24,8 @@ from skpercept.metrics import (
     pairwise_accuracy,
     pairwise_accuracy_scorer,
     per_user_report,
-    qwk_scorer,
     quadratic_weighted_kappa,
+    qwk_scorer,
     rating_mae,
     spearman_rho,
 )
@@ -79,15 +79,13 @@ def test_rank_correlations_match_scipy_and_mask_nan():
 def test_rating_mae_and_qwk():
     assert rating_mae([[1, 4], [2, NAN]], [[2, 4], [2, 1]]) == 0.25
     t, p = [1, 2, 3, 4, 4, 2], [1, 3, 3, 4, 2, 2]
-    assert quadratic_weighted_kappa(t, p) == pytest.approx(
-        cohen_kappa_score(t, p, weights="quadratic")
-    )
+    assert quadratic_weighted_kappa(t, p) == pytest.approx(cohen_kappa_score(t, p, weights="quadratic"))
     # hand: confusion [[1,0],[0,1]] on levels 1, 2 -> perfect agreement
     assert quadratic_weighted_kappa([1, 2], [1, 2]) == 1.0
-    two = quadratic_weighted_kappa([[1, 1], [2, NAN], [3, 3]], [[1, 2], [2, 4], [3, 3]],
-                                   multioutput="raw_values")
-    assert two[0] == 1.0 and two[1] == pytest.approx(
-        cohen_kappa_score([1, 3], [2, 3], weights="quadratic"))
+    two = quadratic_weighted_kappa(
+        [[1, 1], [2, NAN], [3, 3]], [[1, 2], [2, 4], [3, 3]], multioutput="raw_values"
+    )
+    assert two[0] == 1.0 and two[1] == pytest.approx(cohen_kappa_score([1, 3], [2, 3], weights="quadratic"))
     with pytest.raises(ValueError, match="non-integer"):
         quadratic_weighted_kappa([1, 2], [1.4, 2.0])
 
@@ -96,7 +94,8 @@ def test_rating_mae_and_qwk():
 def test_brier_binary_multiclass_and_two_column_forms():
     assert brier_score([1, 0], [0.8, 0.4]) == pytest.approx(0.1)
     assert brier_score([1, 0, 1], [0.8, 0.4, 0.3]) == pytest.approx(
-        brier_score_loss([1, 0, 1], [0.8, 0.4, 0.3]))
+        brier_score_loss([1, 0, 1], [0.8, 0.4, 0.3])
+    )
     # hand: (.09 + .04 + .01 + .01 + .01 + .04) / 2
     q = [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]
     assert brier_score([0, 2], q) == pytest.approx(0.10)
@@ -120,14 +119,16 @@ def test_brier_multi_attribute_nan_and_list_of_outputs():
 def test_expected_calibration_error_known_answers():
     # bins [0, .5): labels 1, 1 vs mean p .25; [.5, 1]: mean label .5 vs .9
     assert expected_calibration_error([1, 0, 1, 1], [0.9, 0.9, 0.2, 0.3], n_bins=2) == (
-        pytest.approx(0.5 * 0.75 + 0.5 * 0.4))
+        pytest.approx(0.5 * 0.75 + 0.5 * 0.4)
+    )
     q = [[0.6, 0.3, 0.1], [0.5, 0.4, 0.1], [0.1, 0.1, 0.8], [0.9, 0.05, 0.05]]
     y = [0, 1, 2, 2]
     assert expected_calibration_error(y, q, n_bins=2) == pytest.approx(0.2)  # |.5 - .7|
-    assert expected_calibration_error(y, q, n_bins=10) == pytest.approx((.4 + .5 + .2 + .9) / 4)
+    assert expected_calibration_error(y, q, n_bins=10) == pytest.approx((0.4 + 0.5 + 0.2 + 0.9) / 4)
     # perfectly calibrated: in each bin the label frequency equals p
-    assert expected_calibration_error([1, 0, 1, 1, 0, 0, 0, 0], [.5] * 2 + [.25] * 4 + [.75] * 2,
-                                      n_bins=4) == pytest.approx(0.375 / 2 + 0.0 + 0.25 / 4 * 2)
+    assert expected_calibration_error(
+        [1, 0, 1, 1, 0, 0, 0, 0], [0.5] * 2 + [0.25] * 4 + [0.75] * 2, n_bins=4
+    ) == pytest.approx(0.375 / 2 + 0.0 + 0.25 / 4 * 2)
     with pytest.raises(ValueError, match="n_bins"):
         expected_calibration_error([1], [0.5], n_bins=0)
 
@@ -136,8 +137,7 @@ def test_expected_calibration_error_known_answers():
 def test_per_user_report():
     y = [[1, NAN], [0, 1], [1, 1], [NAN, NAN]]
     p = [[1, 0], [1, 1], [1, 0], [1, 1]]
-    report = per_user_report(y, p, ["b", "a", "a", "c"],
-                             metrics=["pairwise_accuracy", "brier_score"])
+    report = per_user_report(y, p, ["b", "a", "a", "c"], metrics=["pairwise_accuracy", "brier_score"])
     assert report.index.tolist() == ["a", "b", "c"]
     assert report.loc["a", "n_labels"] == 4 and report.loc["b", "n_labels"] == 1
     assert report.loc["a", "pairwise_accuracy"] == pytest.approx(0.5)  # 1/2 per attribute
@@ -156,8 +156,9 @@ def _synthetic_ratings(n_items=800, k=20, noise_sd=2.0, seed=0):
     rng = np.random.default_rng(seed)
     truth = rng.normal(size=n_items)
     items = np.repeat(np.arange(n_items), k)
-    return truth, pd.DataFrame({"image": items, "rating": truth[items] + noise_sd * rng.normal(
-        size=len(items))})
+    return truth, pd.DataFrame(
+        {"image": items, "rating": truth[items] + noise_sd * rng.normal(size=len(items))}
+    )
 
 
 def test_noise_ceiling_recovers_known_reliability():
@@ -179,10 +180,12 @@ def test_noise_ceiling_wide_and_long_formats_agree_and_nan_is_skipped():
     _, df = _synthetic_ratings(n_items=100, k=6)
     wide = df.rename(columns={"rating": "smart"})
     wide["trustworthy"] = np.where(np.arange(len(df)) % 3 == 0, NAN, wide["smart"])
-    long = pd.concat([
-        pd.DataFrame({"image": wide["image"], "rating": wide[c], "attribute": c})
-        for c in ["smart", "trustworthy"]
-    ])
+    long = pd.concat(
+        [
+            pd.DataFrame({"image": wide["image"], "rating": wide[c], "attribute": c})
+            for c in ["smart", "trustworthy"]
+        ]
+    )
     a = noise_ceiling(wide, random_state=0)  # rating columns found automatically
     b = noise_ceiling(long, rating_col="rating", group_col="attribute", random_state=0)
     assert a.index.tolist() == ["smart", "trustworthy"] == b.index.tolist()
@@ -229,8 +232,7 @@ def test_pairwise_scorers_in_cross_val_score():
     np.testing.assert_allclose(ours, sk)
     assert ours.mean() > 0.7
     brier = cross_val_score(_diff_logreg(), X, y, cv=cv, scoring=neg_brier_scorer)
-    np.testing.assert_allclose(
-        brier, cross_val_score(_diff_logreg(), X, y, cv=cv, scoring="neg_brier_score"))
+    np.testing.assert_allclose(brier, cross_val_score(_diff_logreg(), X, y, cv=cv, scoring="neg_brier_score"))
     ece = cross_val_score(_diff_logreg(), X, y, cv=cv, scoring=neg_ece_scorer)
     assert np.all((ece <= 0) & (ece > -0.3))
 
@@ -241,9 +243,14 @@ def test_proba_scorer_uses_predict_proba_and_works_in_grid_search():
     expected = -expected_calibration_error(y, model.predict_proba(X)[:, 1])
     assert neg_ece_scorer(model, X, y) == pytest.approx(expected)
     search = GridSearchCV(
-        _diff_logreg(), {"logisticregression__C": [0.01, 1.0]}, cv=3,
-        scoring={"acc": pairwise_accuracy_scorer, "ece": get_scorer(
-            "neg_expected_calibration_error", n_bins=5)}, refit="acc",
+        _diff_logreg(),
+        {"logisticregression__C": [0.01, 1.0]},
+        cv=3,
+        scoring={
+            "acc": pairwise_accuracy_scorer,
+            "ece": get_scorer("neg_expected_calibration_error", n_bins=5),
+        },
+        refit="acc",
     ).fit(X, y)
     assert set(search.cv_results_) >= {"mean_test_acc", "mean_test_ece"}
 
@@ -253,11 +260,9 @@ def test_rating_scorers_with_a_multiclass_classifier():
     X = rng.normal(size=(200, 3))
     y = np.digitize(X[:, 0] + 0.3 * rng.normal(size=200), [-0.7, 0, 0.7]) + 1  # levels 1..4
     clf = LogisticRegression().fit(X, y)
-    assert qwk_scorer(clf, X, y) == pytest.approx(
-        cohen_kappa_score(y, clf.predict(X), weights="quadratic"))
+    assert qwk_scorer(clf, X, y) == pytest.approx(cohen_kappa_score(y, clf.predict(X), weights="quadratic"))
     brier = get_scorer("neg_brier_score", labels=[1, 2, 3, 4])
-    assert brier(clf, X, y) == pytest.approx(-brier_score(y, clf.predict_proba(X),
-                                                          labels=clf.classes_))
+    assert brier(clf, X, y) == pytest.approx(-brier_score(y, clf.predict_proba(X), labels=clf.classes_))
     scores = cross_val_score(LogisticRegression(), X, y, cv=3, scoring=qwk_scorer)
     assert np.all(scores > 0.5)
     assert get_scorer("neg_rating_mae")(clf, X, y) <= 0
@@ -267,8 +272,9 @@ def test_rating_scorers_with_a_multiclass_classifier():
 def test_noise_ceiling_reproduces_the_omi_readme_table():
     datasets = pytest.importorskip("skpercept.datasets")
     omi = datasets.load_omi(["trustworthy", "attractive", "smart"])  # repeats excluded
-    report = noise_ceiling(omi.ratings, item_col="image", rating_col="rating",
-                           group_col="attribute", n_splits=10, random_state=0)
+    report = noise_ceiling(
+        omi.ratings, item_col="image", rating_col="rating", group_col="attribute", n_splits=10, random_state=0
+    )
     readme = {  # split-half r, Spearman-Brown r, pair-order ceiling (data README)
         "trustworthy": (0.917, 0.957, 0.933),
         "attractive": (0.822, 0.902, 0.899),

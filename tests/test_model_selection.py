@@ -25,11 +25,13 @@ def _random_pairs(seed: int, n_images: int = 30, n_pairs: int = 300) -> pd.DataF
     rng = np.random.RandomState(seed)
     a = rng.randint(0, n_images, n_pairs)
     b = (a + rng.randint(1, n_images, n_pairs)) % n_images
-    return pd.DataFrame({
-        "image_a": [f"img{i}.jpg" for i in a],
-        "image_b": [f"img{i}.jpg" for i in b],
-        "user_id": rng.randint(0, 7, n_pairs),
-    })
+    return pd.DataFrame(
+        {
+            "image_a": [f"img{i}.jpg" for i in a],
+            "image_b": [f"img{i}.jpg" for i in b],
+            "user_id": rng.randint(0, 7, n_pairs),
+        }
+    )
 
 
 def _images(frame: pd.DataFrame, rows: np.ndarray) -> set:
@@ -85,9 +87,7 @@ def test_image_disjoint_groups_argument_and_numpy_x():
     items = pairs[["image_a", "image_b"]].to_numpy()
     X = np.zeros((len(pairs), 4))
     by_column = [t.tolist() for _, t in ImageDisjointSplit(3, random_state=0).split(pairs)]
-    by_groups = [
-        t.tolist() for _, t in ImageDisjointSplit(3, random_state=0).split(X, groups=items)
-    ]
+    by_groups = [t.tolist() for _, t in ImageDisjointSplit(3, random_state=0).split(X, groups=items)]
     assert by_column == by_groups
     custom = pairs.rename(columns={"image_a": "left", "image_b": "right"})
     by_names = ImageDisjointSplit(3, item_columns=["left", "right"], random_state=0).split(custom)
@@ -102,8 +102,11 @@ def test_image_disjoint_groups_argument_and_numpy_x():
         (pd.DataFrame({"image": [1, 2, 3]}), ImageDisjointSplit(5), "more than the 3"),
         (pd.DataFrame({"image": [1, None, 3]}), ImageDisjointSplit(2), "Missing item ids"),
         (pd.DataFrame({"image": [1, 2]}), ImageDisjointSplit(1), "n_splits"),
-        (pd.DataFrame({"image_a": [1, 3], "image_b": [2, 4]}),
-         ImageDisjointSplit(4, random_state=0), "no row whose images"),
+        (
+            pd.DataFrame({"image_a": [1, 3], "image_b": [2, 4]}),
+            ImageDisjointSplit(4, random_state=0),
+            "no row whose images",
+        ),
         (pd.DataFrame({"image": [1, 2]}), UserDisjointSplit(2), "'user_id' column"),
     ],
 )
@@ -125,18 +128,22 @@ def test_user_disjoint_split():
             assert not set(pairs.user_id.iloc[train]) & set(pairs.user_id.iloc[test])
         assert shuffled.get_n_splits() == 4
     groups = pairs.user_id.to_numpy()
-    via_groups = [t.tolist() for _, t in UserDisjointSplit(3, random_state=0).split(
-        np.zeros((len(pairs), 1)), groups=groups)]
+    via_groups = [
+        t.tolist()
+        for _, t in UserDisjointSplit(3, random_state=0).split(np.zeros((len(pairs), 1)), groups=groups)
+    ]
     via_column = [t.tolist() for _, t in UserDisjointSplit(3, random_state=0).split(pairs)]
     assert via_groups == via_column
 
 
 def test_judgment_grouped_split_keeps_attributes_together():
-    long = pd.DataFrame({
-        "judgment_id": np.repeat(np.arange(40), 3),
-        "attribute": np.tile(["attractive", "smart", "trustworthy"], 40),
-        "rating": np.random.RandomState(0).randint(1, 5, 120),
-    })
+    long = pd.DataFrame(
+        {
+            "judgment_id": np.repeat(np.arange(40), 3),
+            "attribute": np.tile(["attractive", "smart", "trustworthy"], 40),
+            "rating": np.random.RandomState(0).randint(1, 5, 120),
+        }
+    )
     for seed in range(10):
         tested = np.zeros(len(long), dtype=int)
         for train, test in JudgmentGroupedSplit(5, random_state=seed).split(long):

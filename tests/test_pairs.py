@@ -89,8 +89,14 @@ def test_feature_names_and_pandas_output():
     assert names[6:10] == ["right__e0", "right__e1", "right__e2", "right__user_id_u1"]
     # a transformer without feature names gets positional ones
     plain = make_pf().fit(PAIRS).get_feature_names_out().tolist()
-    assert plain == ["left__item0", "left__item1", "left__item2",
-                     "right__item0", "right__item1", "right__item2"]
+    assert plain == [
+        "left__item0",
+        "left__item1",
+        "left__item2",
+        "right__item0",
+        "right__item1",
+        "right__item2",
+    ]
 
 
 def test_sparse_context_becomes_dense_and_unknown_user_is_zero():
@@ -156,7 +162,8 @@ def test_pipeline_and_pickle_round_trip():
 
 
 @pytest.mark.parametrize(
-    "kind", ["numpy", "dataframe", "sparse", "torch"],
+    "kind",
+    ["numpy", "dataframe", "sparse", "torch"],
 )
 def test_swap_halves_on_every_container(kind):
     base = np.arange(12.0).reshape(2, 6)
@@ -168,8 +175,12 @@ def test_swap_halves_on_every_container(kind):
         "torch": torch.as_tensor(base),
     }[kind]
     out = swap_halves(X)
-    dense = {"numpy": lambda o: o, "dataframe": lambda o: o.to_numpy(),
-             "sparse": lambda o: o.toarray(), "torch": lambda o: o.numpy()}[kind](out)
+    dense = {
+        "numpy": lambda o: o,
+        "dataframe": lambda o: o.to_numpy(),
+        "sparse": lambda o: o.toarray(),
+        "torch": lambda o: o.numpy(),
+    }[kind](out)
     np.testing.assert_array_equal(dense, expected)
     assert type(out) is type(X) or (kind == "sparse" and sp.issparse(out))
     np.testing.assert_array_equal(np.asarray(swap_halves(base[None][0])), expected)

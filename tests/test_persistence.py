@@ -17,8 +17,15 @@ from skpercept.persistence import load_safe, save_safe
 from skpercept.ranking import PairwiseRanker
 from skpercept.rating import RatingClassifier, RatingRegressor
 
-FAST = dict(hidden_layer_sizes=(8,), lr=0.03, max_epochs=3, batch_size=32, early_stopping=False,
-            device="cpu", random_state=0)
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    lr=0.03,
+    max_epochs=3,
+    batch_size=32,
+    early_stopping=False,
+    device="cpu",
+    random_state=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +37,8 @@ def fitted():
     Y[::3, 1] = np.nan
     return X, {
         "clf": RatingClassifier(classes=[[1, 2, 3], [1, 2, 3, 4]], loss="corn", **FAST).fit(
-            X, np.column_stack([y, np.where(X[:, 2] > 1, 4, y)])),
+            X, np.column_stack([y, np.where(X[:, 2] > 1, 4, y)])
+        ),
         "reg": RatingRegressor(batch_norm=True, **FAST).fit(X, Y),
         "rank": PairwiseRanker(**FAST).fit(X, (X[:, 0] > X[:, 3]).astype(float)),
     }
@@ -47,7 +55,9 @@ def test_joblib_pipeline_round_trip(fitted, tmp_path):
     X, _ = fitted
     pipe = make_pipeline(StandardScaler(), RatingClassifier(**FAST)).fit(X, (X[:, 0] > 0).astype(int))
     joblib.dump(pipe, tmp_path / "pipe.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict_proba(X), pipe.predict_proba(X))
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "pipe.joblib").predict_proba(X), pipe.predict_proba(X)
+    )
 
 
 @pytest.mark.parametrize("name", ["clf", "reg", "rank"])
@@ -65,14 +75,16 @@ def test_safe_format_round_trip(fitted, tmp_path, name):
 
 
 def test_safe_format_rejects_foreign_files(tmp_path):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, tmp_path / "plain.safetensors")
     with pytest.raises(ValueError, match="not a skpercept safe file"):
         load_safe(tmp_path / "plain.safetensors")
     config = {"format": "skpercept-head", "version": 1, "estimator": "os.system", "params": {}, "fitted": {}}
-    save_file({"w": torch.zeros(2)}, tmp_path / "evil.safetensors", metadata={"skpercept": json.dumps(config)})
+    save_file(
+        {"w": torch.zeros(2)}, tmp_path / "evil.safetensors", metadata={"skpercept": json.dumps(config)}
+    )
     with pytest.raises(ValueError, match="unknown estimator 'os.system'"):
         load_safe(tmp_path / "evil.safetensors")
     with pytest.raises(TypeError, match="Use joblib"):
@@ -109,8 +121,10 @@ def test_cuda_fit_then_cpu_process_predicts_identically(tmp_path):
     joblib.dump(est, tmp_path / "m.joblib")
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "p.npy", est.predict_proba(X))
-    code = ("import joblib, numpy as np, torch; assert not torch.cuda.is_available(); "
-            f"m = joblib.load(r'{tmp_path / 'm.joblib'}'); X = np.load(r'{tmp_path / 'X.npy'}'); "
-            f"np.testing.assert_allclose(m.predict_proba(X), np.load(r'{tmp_path / 'p.npy'}'), atol=1e-6)")
+    code = (
+        "import joblib, numpy as np, torch; assert not torch.cuda.is_available(); "
+        f"m = joblib.load(r'{tmp_path / 'm.joblib'}'); X = np.load(r'{tmp_path / 'X.npy'}'); "
+        f"np.testing.assert_allclose(m.predict_proba(X), np.load(r'{tmp_path / 'p.npy'}'), atol=1e-6)"
+    )
     env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

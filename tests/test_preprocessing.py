@@ -15,7 +15,7 @@ def test_blocks_get_equal_total_variance():
     Z = scaler.transform(X)
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-9)
     totals = [(Z[:, :12] ** 2).sum(1).mean(), (Z[:, 12:] ** 2).sum(1).mean()]
-    np.testing.assert_allclose(totals, [7.5, 7.5])             # 15 features / 2 blocks
+    np.testing.assert_allclose(totals, [7.5, 7.5])  # 15 features / 2 blocks
     assert Z.var(axis=0).mean() == pytest.approx(1.0)
     # relative scales inside a block are kept
     ratio = X[:, :12].std(0) / Z[:, :12].std(0)

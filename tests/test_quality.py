@@ -94,8 +94,19 @@ def test_transitivity_finds_planted_cycles_and_matches_brute_force():
 
 def test_transitivity_majority_votes_orientation_and_ties():
     # user 1 says x>y twice (once written as (y, x) with 0) and y>x once: majority x>y.
-    df = _comps([(1, "x", "y", 1), (1, "y", "x", 0), (1, "y", "x", 1), (1, "y", "z", 1),
-                 (1, "z", "x", 1), (2, "x", "y", 1), (2, "y", "x", 1), (2, "y", "z", 1), (2, "z", "x", 1)])
+    df = _comps(
+        [
+            (1, "x", "y", 1),
+            (1, "y", "x", 0),
+            (1, "y", "x", 1),
+            (1, "y", "z", 1),
+            (1, "z", "x", 1),
+            (2, "x", "y", 1),
+            (2, "y", "x", 1),
+            (2, "y", "z", 1),
+            (2, "z", "x", 1),
+        ]
+    )
     res = transitivity_violations(df)
     assert res.loc[1, "n_cycles"] == 1 and res.loc[1, "n_pairs"] == 3
     # user 2's x/y votes tie: undecided pair, so no closed triad
@@ -129,7 +140,9 @@ def test_consistency_separates_consistent_reversed_and_random_users():
             v = 1 - v if kind == "reversed" else rng.integers(0, 2) if kind == "random" else v
             comps.append((u, a, b, float(v)))
     comps.append((0, "i0", "never_rated", 1.0))
-    res = rating_comparison_consistency(pd.DataFrame(ratings, columns=["user_id", "image", "trust"]), _comps(comps))
+    res = rating_comparison_consistency(
+        pd.DataFrame(ratings, columns=["user_id", "image", "trust"]), _comps(comps)
+    )
     assert res.loc[0, "consistency"] == 1.0 and res.loc[1, "consistency"] == 1.0
     assert res.loc[2, "consistency"] == 0.0
     assert 0.35 < res.loc[3, "consistency"] < 0.65
@@ -154,10 +167,24 @@ def test_random_rater_scores_repeats_constant_and_tiny_users():
     df = _ratings_world(n_users=12, random_users=(3,))
     first = df[df.user_id == 0].head(20)
     df = pd.concat([df, first, df[df.user_id == 3].head(20).assign(trust=lambda d: 5 - d.trust)])
-    df = pd.concat([df, pd.DataFrame({"user_id": [90] * 30, "image": [f"img{i}" for i in range(30)],
-                                      "trust": 2.0, "smart": 2.0, "insert_time": 0.0}),
-                    pd.DataFrame({"user_id": [91], "image": ["img0"], "trust": [3.0], "smart": [3.0],
-                                  "insert_time": [0.0]})], ignore_index=True)
+    df = pd.concat(
+        [
+            df,
+            pd.DataFrame(
+                {
+                    "user_id": [90] * 30,
+                    "image": [f"img{i}" for i in range(30)],
+                    "trust": 2.0,
+                    "smart": 2.0,
+                    "insert_time": 0.0,
+                }
+            ),
+            pd.DataFrame(
+                {"user_id": [91], "image": ["img0"], "trust": [3.0], "smart": [3.0], "insert_time": [0.0]}
+            ),
+        ],
+        ignore_index=True,
+    )
     res = random_rater_scores(df, n_user_folds=4, n_shuffles=10)
     assert res.loc[0, "repeat_mad"] == 0 and res.loc[0, "n_repeat_pairs"] == 40
     assert res.loc[3, "repeat_ratio"] > 0.5
@@ -183,8 +210,9 @@ def test_labeling_speed_flags_fast_users_and_parses_dates():
 
 
 # ---------------------------------------------------------------- agreement
-@pytest.mark.parametrize("level, expected", [("nominal", 0.743), ("ordinal", 0.815),
-                                             ("interval", 0.849), ("ratio", 0.797)])
+@pytest.mark.parametrize(
+    "level, expected", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)]
+)
 def test_krippendorff_alpha_matches_published_example(level, expected):
     assert krippendorff_alpha(KRIPP_C, level=level) == pytest.approx(expected, abs=5e-4)
 
@@ -196,12 +224,23 @@ def test_krippendorff_alpha_matches_reference_package(level):
     data = rng.integers(1, 6, size=(6, 40)).astype(float)
     data[rng.random(data.shape) < 0.3] = NAN
     assert krippendorff_alpha(data, level=level) == pytest.approx(
-        kd.alpha(reliability_data=data, level_of_measurement=level), abs=1e-9)
+        kd.alpha(reliability_data=data, level_of_measurement=level), abs=1e-9
+    )
 
 
 def test_fleiss_kappa_matches_wikipedia_example():
-    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     data = np.array([np.repeat(np.arange(5), row) for row in counts], dtype=float).T
     assert fleiss_kappa(data) == pytest.approx(0.210, abs=5e-4)
 
@@ -227,8 +266,7 @@ def test_agreement_matrix_orientation_reversed_user_and_no_shared_pairs():
 
 
 def test_agreement_matrix_on_ratings_uses_interval_alpha():
-    df = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "image": list("xyzxyz"),
-                       "trust": [1, 2, 4, 1, 2, 3]})
+    df = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "image": list("xyzxyz"), "trust": [1, 2, 4, 1, 2, 3]})
     res = agreement_matrix(df)
     assert res.level == "interval" and res.agreement.loc[1, 2] == pytest.approx(2 / 3)
     expected = krippendorff_alpha([[1, 2, 4], [1, 2, 3]], level="interval")
@@ -283,8 +321,9 @@ def test_bad_columns_and_values_raise_clear_errors():
     with pytest.raises(ValueError, match="with itself"):
         transitivity_violations(comps.assign(image_b=comps.image_a))
     with pytest.raises(ValueError, match="'trust' must be numeric"):
-        random_rater_scores(pd.DataFrame({"user_id": [1], "image": ["x"], "trust": ["high"]}),
-                            attributes="trust")
+        random_rater_scores(
+            pd.DataFrame({"user_id": [1], "image": ["x"], "trust": ["high"]}), attributes="trust"
+        )
     ratings = pd.DataFrame({"user_id": [1], "image": ["x"], "smart": [2.0]})
     with pytest.raises(ValueError, match="ratings has no column 'trust'"):
         rating_comparison_consistency(ratings, comps)

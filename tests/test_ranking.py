@@ -11,8 +11,16 @@ from skpercept.nets import PairScorer
 from skpercept.pairs import swap_halves
 from skpercept.ranking import PairwiseRanker
 
-FAST = dict(hidden_layer_sizes=(16,), lr=0.03, max_epochs=15, batch_size=64, dropout=0.0,
-            early_stopping=False, device="cpu", random_state=0)
+FAST = dict(
+    hidden_layer_sizes=(16,),
+    lr=0.03,
+    max_epochs=15,
+    batch_size=64,
+    dropout=0.0,
+    early_stopping=False,
+    device="cpu",
+    random_state=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +46,11 @@ def test_learns_and_scores_items(pairs):
     assert scores.shape == (30,)
     assert np.corrcoef(scores, utility)[0, 1] > 0.9
     # the decision function is exactly the score difference
-    np.testing.assert_allclose(ranker.decision_function(X[:5]),
-                               ranker.score_items(X[:5, :5]) - ranker.score_items(X[:5, 5:]), atol=1e-5)
+    np.testing.assert_allclose(
+        ranker.decision_function(X[:5]),
+        ranker.score_items(X[:5, :5]) - ranker.score_items(X[:5, 5:]),
+        atol=1e-5,
+    )
 
 
 def test_swapping_halves_gives_exactly_one_minus_p(pairs):
@@ -71,9 +82,18 @@ def test_bradley_terry_matches_choix():
     X = np.hstack([onehot[a], onehot[b]])
     # optimizer='adam' applies weight_decay as an L2 penalty wd/2·||s||² on the mean log-loss,
     # which is choix's penalty alpha·||s||² on the summed log-loss with alpha = n·wd/2.
-    ranker = PairwiseRanker(hidden_layer_sizes=(), dropout=0.0, optimizer="adam", weight_decay=wd, lr=0.1,
-                            batch_size=len(a), max_epochs=200, early_stopping=False, device="cpu",
-                            random_state=0).fit(X, left_wins.astype(float))
+    ranker = PairwiseRanker(
+        hidden_layer_sizes=(),
+        dropout=0.0,
+        optimizer="adam",
+        weight_decay=wd,
+        lr=0.1,
+        batch_size=len(a),
+        max_epochs=200,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
+    ).fit(X, left_wins.astype(float))
     ours = ranker.score_items(onehot)
     data = [(i, j) if w else (j, i) for i, j, w in zip(a, b, left_wins)]
     ref = choix.opt_pairwise(n_items, data, alpha=len(a) * wd / 2)
@@ -106,7 +126,7 @@ def test_swap_augmentation_flips_labels():
     X = torch.arange(40, dtype=torch.float32).reshape(10, 4)
     y = torch.tensor([[1.0], [0.0], [float("nan")], [0.25], [1.0], [0.0], [1.0], [0.0], [1.0], [0.0]])
     Xs, ys = _random_swap(X, y)
-    flipped = (Xs[:, 0] != X[:, 0])
+    flipped = Xs[:, 0] != X[:, 0]
     assert 0 < flipped.sum() < 10
     torch.testing.assert_close(Xs[flipped], torch.cat([X[flipped, 2:], X[flipped, :2]], 1))
     torch.testing.assert_close(ys[flipped], 1 - y[flipped], equal_nan=True)
@@ -114,7 +134,7 @@ def test_swap_augmentation_flips_labels():
 
 
 def test_bad_input(pairs):
-    items, X, y, _ = pairs
+    _items, X, y, _ = pairs
     with pytest.raises(ValueError, match="even number of columns"):
         PairwiseRanker(**FAST).fit(X[:, :-1], y)
     with pytest.raises(ValueError, match=r"y must be in \[0, 1\]"):

@@ -13,8 +13,16 @@ from sklearn.preprocessing import StandardScaler
 from skpercept.nets import MaskedRatingLoss, corn_proba
 from skpercept.rating import RatingClassifier, RatingRegressor
 
-FAST = dict(hidden_layer_sizes=(16,), lr=0.03, max_epochs=15, batch_size=32, dropout=0.0,
-            early_stopping=False, device="cpu", random_state=0)
+FAST = dict(
+    hidden_layer_sizes=(16,),
+    lr=0.03,
+    max_epochs=15,
+    batch_size=32,
+    dropout=0.0,
+    early_stopping=False,
+    device="cpu",
+    random_state=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +64,10 @@ def torch_tensor(values):
 
 def test_corn_beats_ce_on_ordinal_error(data):
     X, y = data
-    mae = {loss: np.abs(RatingClassifier(loss=loss, **FAST).fit(X, y).predict(X) - y).mean() for loss in ("ce", "corn")}
+    mae = {
+        loss: np.abs(RatingClassifier(loss=loss, **FAST).fit(X, y).predict(X) - y).mean()
+        for loss in ("ce", "corn")
+    }
     assert mae["corn"] < 0.5 and mae["ce"] < 0.5
 
 
@@ -106,13 +117,15 @@ def test_regressor_standardizes_targets_and_masks_nan(data):
 
 def test_early_stopping_restores_best_weights(data):
     X, y = data
-    clf = RatingClassifier(**{**FAST, "early_stopping": True, "patience": 3, "max_epochs": 60, "lr": 0.1}).fit(X, y)
+    clf = RatingClassifier(
+        **{**FAST, "early_stopping": True, "patience": 3, "max_epochs": 60, "lr": 0.1}
+    ).fit(X, y)
     history = clf.net_.history
     valid = history[:, "valid_loss"]
     assert len(history[:, "train_loss"]) == len(valid) < 60
     best = int(np.argmin(valid))
     # predictions equal the best epoch's: recompute the validation loss of the restored weights
-    ds_train, ds_valid = clf.net_.get_split_datasets(*_tensors(clf, X, y))
+    _ds_train, ds_valid = clf.net_.get_split_datasets(*_tensors(clf, X, y))
     import torch
 
     Xv, yv = ds_valid.dataset.X[ds_valid.indices], ds_valid.dataset.y[ds_valid.indices]
@@ -188,8 +201,13 @@ def test_sklearn_tools(data):
     assert list(head.feature_names_in_) == list(frame.columns)
     pipe = make_pipeline(StandardScaler(), RatingClassifier(**FAST))
     assert clone(pipe[-1]).get_params()["hidden_layer_sizes"] == (16,)
-    search = GridSearchCV(pipe, {"ratingclassifier__hidden_layer_sizes": [(8,), (16,)],
-                                 "ratingclassifier__loss": ["ce", "corn"]}, cv=2).fit(frame, y)
+    search = GridSearchCV(
+        pipe,
+        {"ratingclassifier__hidden_layer_sizes": [(8,), (16,)], "ratingclassifier__loss": ["ce", "corn"]},
+        cv=2,
+    ).fit(frame, y)
     assert search.best_params_["ratingclassifier__loss"] in ("ce", "corn")
-    scores = cross_val_score(RatingRegressor(**FAST), X, y.astype(float), cv=KFold(2), scoring="neg_mean_absolute_error")
+    scores = cross_val_score(
+        RatingRegressor(**FAST), X, y.astype(float), cv=KFold(2), scoring="neg_mean_absolute_error"
+    )
     assert scores.shape == (2,)

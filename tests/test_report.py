@@ -13,9 +13,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_markdown_table_formats_floats_nan_and_multiindex():
-    frame = pd.DataFrame({"acc": [0.81234, np.nan], "n": [3, 4]},
-                         index=pd.MultiIndex.from_tuples([("smart", "ridge"), ("smart", "ranker")],
-                                                         names=["attribute", "model"]))
+    frame = pd.DataFrame(
+        {"acc": [0.81234, np.nan], "n": [3, 4]},
+        index=pd.MultiIndex.from_tuples(
+            [("smart", "ridge"), ("smart", "ranker")], names=["attribute", "model"]
+        ),
+    )
     text = markdown_table(frame)
     lines = text.splitlines()
     assert lines[0].split("|")[1].strip() == "attribute"
@@ -41,7 +44,7 @@ def test_reliability_curve_multiclass_top_label_and_nan():
     proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]])
     y = np.array([1, 3, 3, np.nan], dtype=object)
     curve = reliability_curve(y, proba, labels=[1, 2, 3], n_bins=5)
-    assert curve["count"].sum() == 3          # the NaN label is skipped
+    assert curve["count"].sum() == 3  # the NaN label is skipped
     assert curve["observed"].tolist() == [1.0, 1.0, 0.0]  # bins 0.4, 0.7, 0.8
 
 
@@ -54,7 +57,9 @@ def test_reliability_curve_rejects_bad_shapes():
 
 def test_plots_are_png(tmp_path):
     curve = reliability_curve([1, 0, 1, 1], [0.9, 0.2, 0.7, 0.6])
-    path = plot_calibration({"pairs": {"smart": curve}, "ratings": {"smart": curve}}, tmp_path / "a" / "c.png")
+    path = plot_calibration(
+        {"pairs": {"smart": curve}, "ratings": {"smart": curve}}, tmp_path / "a" / "c.png"
+    )
     assert path.read_bytes()[:8] == PNG_MAGIC
     path = plot_scatter({"smart": ([1, 2, 3, np.nan], [0.1, 0.3, 0.2, 5.0])}, tmp_path / "s.png")
     assert path.read_bytes()[:8] == PNG_MAGIC
@@ -63,11 +68,19 @@ def test_plots_are_png(tmp_path):
 
 
 def test_write_report_folder(tmp_path):
-    table = pd.DataFrame({"pair_acc": [0.93, 0.85]}, index=pd.Index(["noise ceiling", "ranker"], name="model"))
+    table = pd.DataFrame(
+        {"pair_acc": [0.93, 0.85]}, index=pd.Index(["noise ceiling", "ranker"], name="model")
+    )
     curve = reliability_curve([1, 0, 1, 1], [0.9, 0.2, 0.7, 0.6])
-    path = write_report(tmp_path / "out", tables={"Results": table}, title="T", intro="Data: toy.",
-                        scatter={"smart": ([1, 2, 3], [0.1, 0.3, 0.2])},
-                        calibration={"pairs": {"smart": curve}}, notes=["a caveat"])
+    path = write_report(
+        tmp_path / "out",
+        tables={"Results": table},
+        title="T",
+        intro="Data: toy.",
+        scatter={"smart": ([1, 2, 3], [0.1, 0.3, 0.2])},
+        calibration={"pairs": {"smart": curve}},
+        notes=["a caveat"],
+    )
     text = path.read_text()
     assert text.startswith("# T") and "Data: toy." in text
     assert "| model" in text and "| ranker" in text and "0.850" in text

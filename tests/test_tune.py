@@ -6,20 +6,18 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
+from _tune_heads import make_data, make_head
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpercept.tune import PerceptSearchCV
-
-from _tune_heads import make_data, make_head
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 MAX_EPOCHS = 8
@@ -96,8 +94,17 @@ def test_pipeline_search_api_and_results():
     search = PerceptSearchCV(_pipe(), space, cv=3, n_trials=3, scoring="accuracy", random_state=0)
     search.fit(X, y)
     res = search.cv_results_
-    for key in ("mean_test_score", "std_test_score", "rank_test_score", "n_epochs", "state",
-                "split0_test_score", "split2_test_score", "param_head__lr", "params"):
+    for key in (
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "n_epochs",
+        "state",
+        "split0_test_score",
+        "split2_test_score",
+        "param_head__lr",
+        "params",
+    ):
         assert len(res[key]) == 3, key
     best = search.best_index_
     assert res["rank_test_score"][best] == 1
@@ -121,7 +128,10 @@ def test_clone_get_params_and_callable_space():
     def space(trial):
         width = trial.suggest_int("width", 2, 6, step=2)
         # Returned values need not be JSON; the search replays the callable to rebuild them.
-        return {"head__hidden_layer_sizes": (width * 2,), "scale": StandardScaler(with_mean=trial.suggest_categorical("c", [True]))}
+        return {
+            "head__hidden_layer_sizes": (width * 2,),
+            "scale": StandardScaler(with_mean=trial.suggest_categorical("c", [True])),
+        }
 
     search = PerceptSearchCV(_pipe(), space, cv=2, n_trials=2, random_state=1)
     params = search.get_params()
@@ -204,8 +214,14 @@ def test_kill9_mid_trial_resumes_without_losing_finished_trials(tmp_path):
 
     search = PerceptSearchCV(
         Pipeline([("scale", StandardScaler()), ("head", make_head(max_epochs=3))]),
-        _resume_space(hang), cv=2, n_trials=4, storage=url, study_name="k",
-        random_state=0, refit=False, heartbeat_interval=1,
+        _resume_space(hang),
+        cv=2,
+        n_trials=4,
+        storage=url,
+        study_name="k",
+        random_state=0,
+        refit=False,
+        heartbeat_interval=1,
     )
     X, y = make_data(n=40)
     search.fit(X, y)
@@ -232,7 +248,11 @@ def test_failing_trial_is_recorded_and_search_continues():
     for optimizer in ("bogus", "adamw", "bogus", "adamw"):
         study.enqueue_trial({"head__optimizer": optimizer})
     search = PerceptSearchCV(
-        _pipe(), {"head__optimizer": ["adamw", "bogus"]}, cv=2, n_trials=2, storage=storage,
+        _pipe(),
+        {"head__optimizer": ["adamw", "bogus"]},
+        cv=2,
+        n_trials=2,
+        storage=storage,
         study_name="f",
     )
     search.fit(X, y)
@@ -242,13 +262,11 @@ def test_failing_trial_is_recorded_and_search_continues():
     assert [t.state.name for t in search.study_.trials] == ["FAIL", "COMPLETE", "FAIL", "COMPLETE"]
     assert "FAIL" in set(search.cv_results_["state"])
     assert search.best_params_ == {"head__optimizer": "adamw"}
-    failed = [t for t in search.study_.trials if t.state.name == "FAIL"][0]
+    failed = next(t for t in search.study_.trials if t.state.name == "FAIL")
     assert "optimizer must be one of" in failed.user_attrs["fail_reason"]
     assert "optimizer must be one of" in search.cv_results_["fail_reason"][0]
 
-    strict = PerceptSearchCV(
-        _pipe(optimizer="bogus"), {"head__lr": [0.01]}, cv=2, n_trials=2, catch=()
-    )
+    strict = PerceptSearchCV(_pipe(optimizer="bogus"), {"head__lr": [0.01]}, cv=2, n_trials=2, catch=())
     with pytest.raises(ValueError, match="optimizer must be one of"):
         strict.fit(X, y)
 
@@ -289,8 +307,11 @@ def test_leak_free_pair_splitter_through_groups():
     X = np.hstack([emb[a], emb[b]])  # pair layout: [left | right]
     y = (emb[a, 0] > emb[b, 0]).astype(int)
     search = PerceptSearchCV(
-        _pipe(), {"head__lr": [0.03, 0.05]}, cv=ImageDisjointSplit(n_splits=3, random_state=0),
-        n_trials=2, random_state=0,
+        _pipe(),
+        {"head__lr": [0.03, 0.05]},
+        cv=ImageDisjointSplit(n_splits=3, random_state=0),
+        n_trials=2,
+        random_state=0,
     ).fit(X, y, groups=np.c_[a, b])
     assert search.n_splits_ == 3
     assert not np.isnan(search.cv_results_["split2_test_score"]).any()

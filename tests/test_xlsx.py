@@ -23,36 +23,55 @@ def _tables(root: Path) -> dict[str, pd.DataFrame]:
     (root / "imgs").mkdir()
     for n in range(1, 7):
         Image.new("RGB", (4, 4), (n * 30, 0, 0)).save(root / "imgs" / f"{n}.jpg")
-    images = pd.DataFrame({
-        "_id": [f"img{n}" for n in range(1, 7)],
-        "name": list(range(1, 7)),
-        "data_image_part": [f"imgs/{n}.jpg" for n in range(1, 7)],
-        "update_date": pd.Timestamp("2024-01-01"),
-    })
-    pairs = pd.DataFrame({
-        "im1": [1, 3, 5], "im2": [2, 4, 6],
-        "db1": "big", "_id1": ["img1", "img3", "img5"],
-        "db2": "big", "_id2": ["img2", "img4", "img6"],
-        "name": [10, 11, 12],
-    })
-    ratings = pd.DataFrame({
-        "_id": ["r1", "r2", "r3", "r4"],
-        "user_id": ["u1", "u1", "u2", "u2"],
-        "item_id": ["img1", "img2", "img3", "img6"],
-        "attractive": [1, 2, 3, 4], "smart": [4, 3, 2, 1], "trustworthy": [2, 2, np.nan, 3],
-        "lang": ["en", "en", "fa", "fa"],
-        "insert_time": pd.to_datetime(["2024-01-0%d" % d for d in range(1, 5)]),
-    })
-    comparisons = pd.DataFrame({
-        "_id": ["c1", "c2", "c3"],
-        "user_id": ["u1", "u2", "u2"],
-        "item_id": [10, 11, 12],
-        "attractive": [1, 2, 1], "smart": [2, 2, 1], "trustworthy": [1, 1, 2],
-        "lang": ["en", "fa", "fa"],
-        "insert_time": pd.to_datetime(["2024-02-01", "2024-02-02", "2024-02-03"]),
-    })
-    return {"big_data.xlsx": images, "big_compares.xlsx": pairs,
-            "big_label.xlsx": ratings, "big_compare_label.xlsx": comparisons}
+    images = pd.DataFrame(
+        {
+            "_id": [f"img{n}" for n in range(1, 7)],
+            "name": list(range(1, 7)),
+            "data_image_part": [f"imgs/{n}.jpg" for n in range(1, 7)],
+            "update_date": pd.Timestamp("2024-01-01"),
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "im1": [1, 3, 5],
+            "im2": [2, 4, 6],
+            "db1": "big",
+            "_id1": ["img1", "img3", "img5"],
+            "db2": "big",
+            "_id2": ["img2", "img4", "img6"],
+            "name": [10, 11, 12],
+        }
+    )
+    ratings = pd.DataFrame(
+        {
+            "_id": ["r1", "r2", "r3", "r4"],
+            "user_id": ["u1", "u1", "u2", "u2"],
+            "item_id": ["img1", "img2", "img3", "img6"],
+            "attractive": [1, 2, 3, 4],
+            "smart": [4, 3, 2, 1],
+            "trustworthy": [2, 2, np.nan, 3],
+            "lang": ["en", "en", "fa", "fa"],
+            "insert_time": pd.to_datetime([f"2024-01-0{d}" for d in range(1, 5)]),
+        }
+    )
+    comparisons = pd.DataFrame(
+        {
+            "_id": ["c1", "c2", "c3"],
+            "user_id": ["u1", "u2", "u2"],
+            "item_id": [10, 11, 12],
+            "attractive": [1, 2, 1],
+            "smart": [2, 2, 1],
+            "trustworthy": [1, 1, 2],
+            "lang": ["en", "fa", "fa"],
+            "insert_time": pd.to_datetime(["2024-02-01", "2024-02-02", "2024-02-03"]),
+        }
+    )
+    return {
+        "big_data.xlsx": images,
+        "big_compares.xlsx": pairs,
+        "big_label.xlsx": ratings,
+        "big_compare_label.xlsx": comparisons,
+    }
 
 
 @pytest.fixture
@@ -77,8 +96,7 @@ def test_load_ratings_and_comparisons(data_dir):
     assert r.smart.tolist() == [4, 3, 2, 1] and np.isnan(r.trustworthy[2])
     assert pd.api.types.is_datetime64_any_dtype(r.insert_time)
     c = data.comparisons
-    assert list(c.columns) == ["judgment_id", "user_id", "image_a", "image_b", *ATTRS,
-                               "lang", "insert_time"]
+    assert list(c.columns) == ["judgment_id", "user_id", "image_a", "image_b", *ATTRS, "lang", "insert_time"]
     assert [Path(p).name for p in c.image_a] == ["1.jpg", "3.jpg", "5.jpg"]
     assert [Path(p).name for p in c.image_b] == ["2.jpg", "4.jpg", "6.jpg"]
     assert c.attractive.tolist() == [1.0, 0.0, 1.0]
@@ -104,11 +122,15 @@ def test_pair_keys_agree(data_dir, pair_key):
 
 
 def test_path_columns_without_image_table(data_dir):
-    _edit(data_dir, "big_compares.xlsx", lambda f: f.drop(columns=["im1", "im2", "_id1", "_id2"])
-          .assign(im1_path=["imgs/1.jpg", "imgs/3.jpg", "imgs/5.jpg"],
-                  im2_path=["imgs/2.jpg", "imgs/4.jpg", "imgs/6.jpg"]))
-    data = load_perception_xlsx(data_dir, one_means="first", ratings=None, images=None,
-                                pair_key="path")
+    _edit(
+        data_dir,
+        "big_compares.xlsx",
+        lambda f: f.drop(columns=["im1", "im2", "_id1", "_id2"]).assign(
+            im1_path=["imgs/1.jpg", "imgs/3.jpg", "imgs/5.jpg"],
+            im2_path=["imgs/2.jpg", "imgs/4.jpg", "imgs/6.jpg"],
+        ),
+    )
+    data = load_perception_xlsx(data_dir, one_means="first", ratings=None, images=None, pair_key="path")
     assert [Path(p).name for p in data.comparisons.image_b] == ["2.jpg", "4.jpg", "6.jpg"]
     auto = load_perception_xlsx(data_dir, one_means="first", ratings=None)
     assert auto.comparisons.image_b.tolist() == data.comparisons.image_b.tolist()
@@ -137,8 +159,7 @@ def test_bad_values_are_listed_with_file_row_and_column(data_dir):
     assert "big_label.xlsx: 2 bad row(s)" in message
     assert "big_label.xlsx row 3, column 'smart': value 7 is not one of 1, 2, 3, 4" in message
     assert "big_label.xlsx row 5, column 'smart': not a number: 'x'" in message
-    assert ("big_compare_label.xlsx row 3, column 'trustworthy': value 3 is not one of 1, 2"
-            in message)
+    assert "big_compare_label.xlsx row 3, column 'trustworthy': value 3 is not one of 1, 2" in message
     assert "errors='drop'" in message
 
 
@@ -149,13 +170,11 @@ def test_missing_images_and_unknown_ids(data_dir):
     with pytest.raises(ValueError) as info:
         load_perception_xlsx(data_dir, one_means="first")
     message = str(info.value)
-    assert "big_label.xlsx row 3, column 'item_id': image _id 'nope' not found in big_data.xlsx" \
-        in message
+    assert "big_label.xlsx row 3, column 'item_id': image _id 'nope' not found in big_data.xlsx" in message
     assert "big_label.xlsx row 5, column 'item_id': missing image reference" in message
     assert "big_compare_label.xlsx row 3, column 'item_id'" in message and "4.jpg" in message
     assert "image file not found" in message
-    assert "pair _id 99" not in message and "pair name '99' not found in big_compares.xlsx" \
-        in message
+    assert "pair _id 99" not in message and "pair name '99' not found in big_compares.xlsx" in message
 
 
 def test_errors_drop_warns_and_keeps_good_rows(data_dir):
@@ -186,8 +205,13 @@ def test_csv_tables_numeric_ids_and_image_root(tmp_path):
     for name, frame in tables.items():
         frame.to_csv(tmp_path / name.replace(".xlsx", ".csv"), index=False)
     data = load_perception_xlsx(
-        tmp_path, one_means="second", image_root=tmp_path / "imgs", ratings="big_label.csv",
-        comparisons="big_compare_label.csv", images="big_data.csv", pairs="big_compares.csv",
+        tmp_path,
+        one_means="second",
+        image_root=tmp_path / "imgs",
+        ratings="big_label.csv",
+        comparisons="big_compare_label.csv",
+        images="big_data.csv",
+        pairs="big_compares.csv",
         pair_key="name",
     )
     assert [Path(p).name for p in data.ratings.image] == ["1.jpg", "2.jpg", "3.jpg", "6.jpg"]

@@ -133,9 +133,7 @@ def _resolve_attributes(frame: pd.DataFrame, attributes, exclude: Sequence[str])
     attributes = list(attributes)
     missing = [a for a in attributes if a not in frame.columns]
     if missing:
-        raise ValueError(
-            f"Column(s) {missing} not found; available columns: {list(frame.columns)}."
-        )
+        raise ValueError(f"Column(s) {missing} not found; available columns: {list(frame.columns)}.")
     if not attributes:
         raise ValueError("No attribute columns to compare.")
     return attributes
@@ -143,9 +141,7 @@ def _resolve_attributes(frame: pd.DataFrame, attributes, exclude: Sequence[str])
 
 def _item_labels(frame: pd.DataFrame, item_column: str) -> np.ndarray:
     if item_column not in frame.columns:
-        raise ValueError(
-            f"Column {item_column!r} not found; available columns: {list(frame.columns)}."
-        )
+        raise ValueError(f"Column {item_column!r} not found; available columns: {list(frame.columns)}.")
     items = frame[item_column]
     if items.isna().any():
         rows = np.flatnonzero(items.isna().to_numpy())[:10].tolist()
@@ -177,9 +173,7 @@ def _eligible_sample(values, n_items, n_pairs, ties, min_gap, rng):
         pick = np.sort(rng.choice(i.size, size=n_pairs, replace=False))
         return i[pick], j[pick], y[pick]
     if n_pairs is None:
-        raise ValueError(
-            f"{n_items} items give {total} pairs, too many to list; pass an int n_pairs."
-        )
+        raise ValueError(f"{n_items} items give {total} pairs, too many to list; pass an int n_pairs.")
     # Rejection sampling: cheap because n_pairs is tiny next to the number of possible pairs.
     codes = np.empty(0, dtype=np.int64)
     for _ in range(100):
@@ -436,8 +430,7 @@ def rating_frame(
         column = np.full(len(rows), np.nan)
         values = value_of_row[mask]
         column[mask] = (
-            values if bins is None
-            else to_rating_classes(values, bins, strategy=strategy, scale=scale)
+            values if bins is None else to_rating_classes(values, bins, strategy=strategy, scale=scale)
         )
         out[attribute] = column
     return out

@@ -42,9 +42,7 @@ def _check_attributes(attributes: str | Iterable[str] | None) -> list[str]:
         raise ValueError("attributes must name at least one attribute.")
     unknown = [a for a in attributes if a not in available]
     if unknown:
-        raise ValueError(
-            f"Unknown OMI attribute(s) {unknown}; available: {', '.join(available)}."
-        )
+        raise ValueError(f"Unknown OMI attribute(s) {unknown}; available: {', '.join(available)}.")
     if len(set(attributes)) != len(attributes):
         raise ValueError(f"attributes contains duplicates: {attributes}.")
     return attributes

@@ -150,8 +150,9 @@ def _check_values(frame, path, table, attributes, allowed, problems) -> pd.DataF
         for index in raw.index[raw.notna() & numeric.isna()]:
             problems.add(table, path, index, attribute, f"not a number: {raw[index]!r}")
         for index in numeric.index[numeric.notna() & ~numeric.isin(allowed)]:
-            problems.add(table, path, index, attribute,
-                         f"value {numeric[index]:g} is not one of {allowed_text}")
+            problems.add(
+                table, path, index, attribute, f"value {numeric[index]:g} is not one of {allowed_text}"
+            )
         values[attribute] = numeric.where(numeric.isin(allowed))
     for index in frame.index[frame[list(attributes)].isna().all(axis=1)]:
         problems.add(table, path, index, ",".join(attributes), "no value in any attribute column")
@@ -162,9 +163,7 @@ def _check_values(frame, path, table, attributes, allowed, problems) -> pd.DataF
 
 
 def _judgment_frame(frame, values, problems, table, columns) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {"judgment_id": frame["_id"].map(_key), "user_id": frame["user_id"].map(_key)}
-    )
+    out = pd.DataFrame({"judgment_id": frame["_id"].map(_key), "user_id": frame["user_id"].map(_key)})
     for name, column in columns.items():
         out[name] = column
     for attribute in values.columns:
@@ -205,7 +204,7 @@ def _choose_pair_key(pair_key, pairs, pairs_path, used, images, resolve) -> str:
     resolved = {mode: resolve(mode) for mode in candidates}
     for index in used:
         seen = {m: r[index] for m, r in resolved.items() if r[index][0] is not None}
-        if len({v for v in seen.values()}) > 1:
+        if len(set(seen.values())) > 1:
             detail = "; ".join(f"{m} -> {v[0]} | {v[1]}" for m, v in seen.items())
             raise ValueError(
                 f"{pairs_path.name} row {index + 2}: the ways of linking pairs to images "
@@ -219,8 +218,9 @@ def _pair_resolver(pairs: pd.DataFrame, images: _ImageIndex):
     def resolve(mode: str) -> dict:
         cols, image_col = _PAIR_LINKS[mode]
         missing = [c for c in cols if c not in pairs.columns]
-        if missing or (image_col is not None and (
-                images.frame is None or image_col not in images.frame.columns)):
+        if missing or (
+            image_col is not None and (images.frame is None or image_col not in images.frame.columns)
+        ):
             raise ValueError(
                 f"pair_key={mode!r} needs pair-table columns {list(cols)}"
                 + ("" if image_col is None else f" and an image table with column {image_col!r}")
@@ -231,8 +231,7 @@ def _pair_resolver(pairs: pd.DataFrame, images: _ImageIndex):
             found, reasons = [], []
             for col in cols:
                 path, reason = (
-                    images.resolve_path(row[col]) if image_col is None
-                    else images.lookup(image_col, row[col])
+                    images.resolve_path(row[col]) if image_col is None else images.lookup(image_col, row[col])
                 )
                 found.append(path)
                 if reason:
@@ -336,8 +335,7 @@ def load_perception_xlsx(
     """
     if one_means not in ("first", "second"):
         raise ValueError(
-            f"one_means must be 'first' or 'second' (what value 1 in a comparison says), "
-            f"got {one_means!r}."
+            f"one_means must be 'first' or 'second' (what value 1 in a comparison says), got {one_means!r}."
         )
     if errors not in ("raise", "drop"):
         raise ValueError(f"errors must be 'raise' or 'drop', got {errors!r}.")
@@ -346,8 +344,10 @@ def load_perception_xlsx(
         raise ValueError("attributes must name at least one column.")
     data_dir = Path(data_dir)
     root = Path(image_root) if image_root is not None else data_dir
-    paths = {name: (data_dir / f if f is not None else None) for name, f in
-             dict(ratings=ratings, comparisons=comparisons, images=images, pairs=pairs).items()}
+    paths = {
+        name: (data_dir / f if f is not None else None)
+        for name, f in dict(ratings=ratings, comparisons=comparisons, images=images, pairs=pairs).items()
+    }
     if paths["ratings"] is None and paths["comparisons"] is None:
         raise ValueError("Nothing to load: ratings and comparisons are both None.")
     if paths["ratings"] is not None and paths["images"] is None:
@@ -413,23 +413,22 @@ def load_perception_xlsx(
                 reason = f"pair {id_column} {key!r} is ambiguous: {pair_path.name} rows {where}"
             else:
                 found, why = resolved[rows[0]]
-                reason = None if why is None else f"pair {key!r} ({pair_path.name} row " \
-                                                   f"{rows[0] + 2}): {why}"
+                reason = None if why is None else f"pair {key!r} ({pair_path.name} row {rows[0] + 2}): {why}"
                 if found is not None:
                     image_a[index], image_b[index] = found
             if reason:
                 problems.add("comparisons", path, index, "item_id", reason)
-        out.comparisons = _judgment_frame(frame, values, problems, "comparisons",
-                                          {"image_a": image_a, "image_b": image_b})
+        out.comparisons = _judgment_frame(
+            frame, values, problems, "comparisons", {"image_a": image_a, "image_b": image_b}
+        )
 
     out.dropped = problems.frame()
     if problems.rows:
         if errors == "raise":
             raise ValueError(
-                "Bad rows in the input tables.\n" + problems.report()
+                "Bad rows in the input tables.\n"
+                + problems.report()
                 + "\nFix these rows, or pass errors='drop' to drop them with a warning."
             )
-        warnings.warn(
-            "Dropped bad rows (errors='drop'). " + problems.report(), BadRowsWarning, stacklevel=2
-        )
+        warnings.warn("Dropped bad rows (errors='drop'). " + problems.report(), BadRowsWarning, stacklevel=2)
     return out

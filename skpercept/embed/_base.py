@@ -40,11 +40,11 @@ from skpercept.embed._decode import (
 )
 
 __all__ = [
-    "BaseEmbedder",
+    "MAX_IMAGE_PIXELS",
     "BadImageWarning",
+    "BaseEmbedder",
     "ImageDataset",
     "ImageLoadError",
-    "MAX_IMAGE_PIXELS",
     "load_image",
 ]
 
@@ -206,9 +206,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         dim = self.embedding_dim_
-        if input_features is None and not hasattr(self, "feature_names_in_") and (
-            self.n_features_in_ == 1
-        ):
+        if input_features is None and not hasattr(self, "feature_names_in_") and (self.n_features_in_ == 1):
             prefix = type(self).__name__.lower()
             return np.asarray([f"{prefix}{i}" for i in range(dim)], dtype=object)
         columns = _check_feature_names_in(self, input_features)
@@ -433,16 +431,13 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         if self.on_error not in ("raise", "nan"):
             raise ValueError(f"on_error must be 'raise' or 'nan', got {self.on_error!r}.")
         if self.bundle_weights not in ("auto", True, False):
-            raise ValueError(
-                f"bundle_weights must be 'auto', True or False, got {self.bundle_weights!r}."
-            )
+            raise ValueError(f"bundle_weights must be 'auto', True or False, got {self.bundle_weights!r}.")
 
     def _as_columns(self, X: Any, reset: bool) -> tuple[list[list], list[str] | None]:
         """Normalise X into image columns (lists of equal length) and their names."""
         if isinstance(X, (str, os.PathLike, Image.Image)):
             raise ValueError(
-                f"X must be a sequence of images, got a single {type(X).__name__}; wrap it in "
-                "a list."
+                f"X must be a sequence of images, got a single {type(X).__name__}; wrap it in a list."
             )
         if isinstance(X, pd.DataFrame):
             table: Any = X
@@ -499,8 +494,7 @@ def _object_table(X: Any) -> np.ndarray:
             raise ValueError("Complex data not supported: X must hold images.")
         if X.ndim == 2 and X.shape[1] == 0:
             raise ValueError(
-                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
-                "required."
+                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
             )
         if X.ndim == 4 or X.ndim == 3:
             # A stack of N images (N x H x W x C, or N x H x W grayscale).

@@ -188,7 +188,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
 def _to_rgb(image: Image.Image, source: Any) -> Image.Image:
     try:
         image = ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose an otherwise good image
+    except Exception:
         pass
     mode = image.mode
     if mode == "RGB":
@@ -197,9 +197,7 @@ def _to_rgb(image: Image.Image, source: Any) -> Image.Image:
         return _high_depth_to_rgb(image, source)
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in ("LA", "La", "PA"):
-        image = image.convert("RGBA")
-    elif mode == "RGBa":
+    elif mode in ("LA", "La", "PA") or mode == "RGBa":
         image = image.convert("RGBA")
     if image.mode == "RGBA":
         background = Image.new("RGB", image.size, (255, 255, 255))
@@ -272,4 +270,3 @@ class ImageDataset:
     def __getitem__(self, index: int) -> tuple[int, Any]:
         image = load_image(self.sources[index], self.image_root, self.target_size)
         return index, image if self.transform is None else self.transform(image)
-

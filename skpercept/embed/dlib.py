@@ -41,7 +41,7 @@ def _models_dir(models_dir: str | Path | None) -> Path:
             "'face_recognition_models' is required for DlibFaceEmbedder; install it with "
             "`pip install 'skpercept[face]'` (or pass models_dir= to a folder of dlib .dat files)."
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 class _Letterbox:
@@ -243,8 +243,12 @@ class DlibFaceEmbedder(BaseEmbedder):
 
     def _cache_identity(self) -> dict:
         identity = super()._cache_identity()
-        identity.update(upsample=int(self.upsample), landmarks=int(self.landmarks),
-                        num_jitters=int(self.num_jitters), no_face="whole-image")
+        identity.update(
+            upsample=int(self.upsample),
+            landmarks=int(self.landmarks),
+            num_jitters=int(self.num_jitters),
+            no_face="whole-image",
+        )
         return identity
 
     def transform(self, X: Any) -> np.ndarray:

@@ -51,14 +51,11 @@ def parse_backbone(backbone: str) -> tuple[str, str]:
     """Split ``'timm:efficientnet_lite0'`` / ``'open_clip:ViT-B-32'`` into (library, name)."""
     if not isinstance(backbone, str) or ":" not in backbone:
         raise ValueError(
-            "backbone must be a string 'timm:<model name>' or 'open_clip:<model name>', "
-            f"got {backbone!r}."
+            f"backbone must be a string 'timm:<model name>' or 'open_clip:<model name>', got {backbone!r}."
         )
     library, name = backbone.split(":", 1)
     if library not in ("timm", "open_clip") or not name:
-        raise ValueError(
-            f"backbone library must be 'timm' or 'open_clip', got {library!r} in {backbone!r}."
-        )
+        raise ValueError(f"backbone library must be 'timm' or 'open_clip', got {library!r} in {backbone!r}.")
     return library, name
 
 
@@ -69,9 +66,7 @@ def _build_timm(name: str, pretrained: str | None) -> tuple[nn.Module, BackboneS
     model, _, _ = TimmEmbedder(model_name=name, pretrained=pretrained)._create_model(True)
     cfg = model.pretrained_cfg
     size = int(cfg.get("input_size", (3, 224, 224))[-1])
-    spec = BackboneSpec(
-        "timm", name, pretrained, size, tuple(cfg.get("mean")), tuple(cfg.get("std"))
-    )
+    spec = BackboneSpec("timm", name, pretrained, size, tuple(cfg.get("mean")), tuple(cfg.get("std")))
     return model, spec
 
 
@@ -135,11 +130,11 @@ def select_targets(model: nn.Module, target_modules: str | Sequence[str]) -> lis
     for name, module in model.named_modules():
         if name in inside_mha:
             continue
-        if "linear" in kinds and type(module) is nn.Linear:
-            names.append(name)
-        elif "attention" in kinds and isinstance(module, nn.MultiheadAttention):
-            names.append(name)
-        elif "conv" in kinds and isinstance(module, nn.Conv2d) and module.groups == 1:
+        if (
+            ("linear" in kinds and type(module) is nn.Linear)
+            or ("attention" in kinds and isinstance(module, nn.MultiheadAttention))
+            or ("conv" in kinds and isinstance(module, nn.Conv2d) and module.groups == 1)
+        ):
             names.append(name)
     if not names:
         raise ValueError(
@@ -149,9 +144,7 @@ def select_targets(model: nn.Module, target_modules: str | Sequence[str]) -> lis
     return names
 
 
-def add_lora(
-    model: nn.Module, targets: list[str], *, r: int, alpha: float, dropout: float
-) -> nn.Module:
+def add_lora(model: nn.Module, targets: list[str], *, r: int, alpha: float, dropout: float) -> nn.Module:
     """Freeze ``model`` and wrap it with peft LoRA adapters on ``targets``."""
     peft = optional_import("peft", "lora")
     for param in model.parameters():

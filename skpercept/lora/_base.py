@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from abc import ABCMeta, abstractmethod
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,11 +16,11 @@ from skpercept.embed.timm import SHIPPED_LITE0
 from skpercept.lora import _backbone as bb
 from skpercept.lora._images import (
     ImageBlockSampler,
-    load_image,
     ImageCollate,
     ImageRows,
     ImageTable,
     check_augment,
+    load_image,
     make_transform,
 )
 from skpercept.lora._module import LoRANet
@@ -71,8 +70,9 @@ def _amp_net_class():
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
             self.scaler_.scale(loss).backward()
             self.scaler_.unscale_(self.optimizer_)
-            self.notify("on_grad_computed", named_parameters=list(self.get_all_learnable_params()),
-                        X=Xi, y=yi)
+            self.notify(
+                "on_grad_computed", named_parameters=list(self.get_all_learnable_params()), X=Xi, y=yi
+            )
             self.scaler_.step(self.optimizer_)
             self.scaler_.update()
             return {"loss": loss, "y_pred": y_pred}
@@ -192,9 +192,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         if self.precision not in _PRECISIONS:
             raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}.")
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
-            )
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
         if self.batching not in ("rows", "images"):
             raise ValueError(f"batching must be 'rows' or 'images', got {self.batching!r}.")
         if self.save_base_weights not in ("auto", True, False):
@@ -224,17 +222,22 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         if self.last_n_targets is not None:
             if int(self.last_n_targets) < 1:
                 raise ValueError(f"last_n_targets must be >= 1, got {self.last_n_targets!r}.")
-            targets = targets[-int(self.last_n_targets):]
+            targets = targets[-int(self.last_n_targets) :]
         self.target_modules_ = targets
-        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha,
-                            dropout=self.dropout)
+        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.dropout)
         if self.gradient_checkpointing and not bb.set_gradient_checkpointing(tower, True):
             raise ValueError(f"{self.backbone!r} offers no gradient checkpointing.")
         n_outputs, n_classes = self._net_outputs()
         return LoRANet(
-            tower, n_features=n_features, n_users=n_users, user_dim=self.user_dim,
-            hidden_layer_sizes=tuple(self.hidden_layer_sizes), dropout=self.head_dropout,
-            n_outputs=n_outputs, n_classes=n_classes, precision=self.precision,
+            tower,
+            n_features=n_features,
+            n_users=n_users,
+            user_dim=self.user_dim,
+            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            dropout=self.head_dropout,
+            n_outputs=n_outputs,
+            n_classes=n_classes,
+            precision=self.precision,
         )
 
     def _transform(self, train: bool):
@@ -252,8 +255,11 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             return positions, None
         try:
             _, _, train, valid = image_disjoint_train_test_split(
-                X, positions, test_size=self.validation_fraction,
-                item_columns=list(self._image_columns), random_state=self.random_state,
+                X,
+                positions,
+                test_size=self.validation_fraction,
+                item_columns=list(self._image_columns),
+                random_state=self.random_state,
             )
         except ValueError as exc:
             raise ValueError(
@@ -272,17 +278,27 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         train_rows = ImageRows(rows.codes[train_pos], rows.users[train_pos], y[train_pos])
         kwargs = {
             "iterator_train__collate_fn": ImageCollate(
-                train_rows, table.sources, self._transform(True), image_root=self.image_root,
-                target_size=self.image_size_, cache=cache),
+                train_rows,
+                table.sources,
+                self._transform(True),
+                image_root=self.image_root,
+                target_size=self.image_size_,
+                cache=cache,
+            ),
             "callbacks": [],
             "train_split": None,
         }
         if self.batching == "images":
             kwargs.update(
                 iterator_train__batch_sampler=ImageBlockSampler(
-                    train_rows.codes, self.batch_size, shuffle=True,
-                    seed=0 if self.random_state is None else int(self.random_state)),
-                iterator_train__batch_size=1, iterator_train__shuffle=False)
+                    train_rows.codes,
+                    self.batch_size,
+                    shuffle=True,
+                    seed=0 if self.random_state is None else int(self.random_state),
+                ),
+                iterator_train__batch_size=1,
+                iterator_train__shuffle=False,
+            )
         else:
             kwargs["iterator_train__shuffle"] = True
         if valid_pos is not None:
@@ -290,18 +306,35 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             kwargs.update(
                 train_split=predefined_split(valid_rows),
                 iterator_valid__collate_fn=ImageCollate(
-                    valid_rows, table.sources, self._transform(False),
-                    image_root=self.image_root, target_size=self.image_size_, cache=cache),
-                callbacks=[("early_stopping", EarlyStopping(
-                    patience=self.patience, load_best=True,
-                    sink=print if self.verbose else _silent))],
+                    valid_rows,
+                    table.sources,
+                    self._transform(False),
+                    image_root=self.image_root,
+                    target_size=self.image_size_,
+                    cache=cache,
+                ),
+                callbacks=[
+                    (
+                        "early_stopping",
+                        EarlyStopping(
+                            patience=self.patience, load_best=True, sink=print if self.verbose else _silent
+                        ),
+                    )
+                ],
             )
         for i, cb in enumerate(self.callbacks or []):
             kwargs["callbacks"].append(cb if isinstance(cb, tuple) else (f"user_callback_{i}", cb))
         net = _amp_net_class()(
-            module=self.module_, criterion=self._criterion(), optimizer=torch.optim.AdamW,
-            lr=self.lr, optimizer__weight_decay=self.weight_decay, batch_size=self.batch_size,
-            max_epochs=self.max_epochs, device=device, verbose=self.verbose, **kwargs,
+            module=self.module_,
+            criterion=self._criterion(),
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            device=device,
+            verbose=self.verbose,
+            **kwargs,
         )
         return net, train_rows
 
@@ -337,9 +370,10 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         chunks = []
         with torch.no_grad():
             for start in range(0, len(table.sources), self.batch_size):
-                batch = [transform(load_image(s, image_root=self.image_root,
-                                              target_size=self.image_size_))
-                         for s in table.sources[start:start + self.batch_size]]
+                batch = [
+                    transform(load_image(s, image_root=self.image_root, target_size=self.image_size_))
+                    for s in table.sources[start : start + self.batch_size]
+                ]
                 chunks.append(module.embed(torch.stack(batch).to(device)))
         return torch.cat(chunks)
 
@@ -368,12 +402,12 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
 
     # -- persistence ------------------------------------------------------------------------
     def _trainable_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().clone() for k, v in self.module_.named_parameters()
-                if v.requires_grad}
+        return {k: v.detach().cpu().clone() for k, v in self.module_.named_parameters() if v.requires_grad}
 
     def _frozen_fingerprint(self, module) -> str:
-        return bb.fingerprint({k: v for k, v in module.named_parameters()
-                               if not v.requires_grad and "lora_" not in k})
+        return bb.fingerprint(
+            {k: v for k, v in module.named_parameters() if not v.requires_grad and "lora_" not in k}
+        )
 
     def _stores_base(self) -> bool:
         if self.save_base_weights == "auto":
@@ -396,13 +430,17 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
 
     def _rebuild_unmerged(self) -> LoRANet:
         base = bb.rebuild_backbone(self.backbone_spec_)
-        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha,
-                            dropout=self.dropout)
+        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.dropout)
         n_outputs, n_classes = self._net_outputs()
         module = LoRANet(
-            tower, n_features=self.module_features_, n_users=len(self.users_),
-            user_dim=self.user_dim, hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-            dropout=self.head_dropout, n_outputs=n_outputs, n_classes=n_classes,
+            tower,
+            n_features=self.module_features_,
+            n_users=len(self.users_),
+            user_dim=self.user_dim,
+            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            dropout=self.head_dropout,
+            n_outputs=n_outputs,
+            n_classes=n_classes,
             precision=self.precision,
         )
         return module.eval()

@@ -100,7 +100,8 @@ _ATTRIBUTES_DOC = """
 
 def _format_doc(cls):
     cls.__doc__ = cls.__doc__.replace("    {shared}\n", _SHARED_DOC).replace(
-        "    {attributes}\n", _ATTRIBUTES_DOC)
+        "    {attributes}\n", _ATTRIBUTES_DOC
+    )
     return cls
 
 
@@ -191,8 +192,9 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
         true = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
         true = true.reshape(len(X), -1)
         seen = ~pd.isna(true)
-        return float(np.mean([np.mean(pred[seen[:, j], j] == true[seen[:, j], j])
-                              for j in range(true.shape[1])]))
+        return float(
+            np.mean([np.mean(pred[seen[:, j], j] == true[seen[:, j], j]) for j in range(true.shape[1])])
+        )
 
 
 @_format_doc

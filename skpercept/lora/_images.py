@@ -30,9 +30,7 @@ def check_augment(augment: bool | Mapping | None) -> dict | None:
         raise ValueError(f"augment must be a bool or a dict, got {augment!r}.")
     unknown = set(augment) - set(AUGMENT_DEFAULTS)
     if unknown:
-        raise ValueError(
-            f"Unknown augment key(s) {sorted(unknown)}; valid keys: {sorted(AUGMENT_DEFAULTS)}."
-        )
+        raise ValueError(f"Unknown augment key(s) {sorted(unknown)}; valid keys: {sorted(AUGMENT_DEFAULTS)}.")
     settings = {**AUGMENT_DEFAULTS, **augment}
     if not 0 < settings["crop_scale"] <= 1:
         raise ValueError(f"augment['crop_scale'] must be in (0, 1], got {settings['crop_scale']}.")
@@ -47,9 +45,7 @@ def make_transform(size: int, mean, std, augment: dict | None) -> v2.Compose:
     if augment is None:
         steps += [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
     else:
-        steps.append(
-            v2.RandomResizedCrop(size, scale=(augment["crop_scale"], 1.0), antialias=True)
-        )
+        steps.append(v2.RandomResizedCrop(size, scale=(augment["crop_scale"], 1.0), antialias=True))
         if augment["flip"]:
             steps.append(v2.RandomHorizontalFlip())
         jitter = augment["color_jitter"]
@@ -75,8 +71,7 @@ class ImageTable:
             for i, source in enumerate(frame[column].tolist()):
                 if source is None or (isinstance(source, float) and np.isnan(source)):
                     raise ValueError(
-                        f"Missing image in column {column!r} at row {i} "
-                        f"(index label {frame.index[i]!r})."
+                        f"Missing image in column {column!r} at row {i} (index label {frame.index[i]!r})."
                     )
                 key = _key(source)
                 if key not in index:
@@ -108,8 +103,16 @@ class ImageCollate:
     redone otherwise on every epoch, which dominates on small towers.
     """
 
-    def __init__(self, rows: ImageRows, sources: list, transform, *, image_root=None,
-                 target_size: int | None = None, cache: dict | None = None) -> None:
+    def __init__(
+        self,
+        rows: ImageRows,
+        sources: list,
+        transform,
+        *,
+        image_root=None,
+        target_size: int | None = None,
+        cache: dict | None = None,
+    ) -> None:
         self.rows = rows
         self.target_size = target_size
         self.sources = sources
@@ -120,8 +123,7 @@ class ImageCollate:
     def _image(self, code: int):
         if self.cache is not None and code in self.cache:
             return self.cache[code]
-        image = load_image(self.sources[code], image_root=self.image_root,
-                           target_size=self.target_size)
+        image = load_image(self.sources[code], image_root=self.image_root, target_size=self.target_size)
         if self.cache is not None:
             self.cache[code] = image
         return image

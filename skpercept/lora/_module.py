@@ -25,9 +25,19 @@ class LoRANet(nn.Module):
     person, whatever the training did to individual vectors.
     """
 
-    def __init__(self, backbone: nn.Module, *, n_features: int, n_users: int, user_dim: int,
-                 hidden_layer_sizes: tuple[int, ...], dropout: float, n_outputs: int,
-                 n_classes: list[int] | None, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        n_features: int,
+        n_users: int,
+        user_dim: int,
+        hidden_layer_sizes: tuple[int, ...],
+        dropout: float,
+        n_outputs: int,
+        n_classes: list[int] | None,
+        precision: str = "fp32",
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.n_users = n_users
@@ -75,8 +85,7 @@ class LoRANet(nn.Module):
         with self._autocast(features.device.type):
             return self.head(self.trunk(self.norm(features))).float()
 
-    def forward(self, images: torch.Tensor, index: torch.Tensor,
-                users: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, index: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         features = self.embed(images)
         if index.shape[1] == 1:
             return self.score(features[index[:, 0]], users)

@@ -7,8 +7,8 @@ and turn comparisons into orientation-normalised, per-user majority votes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -143,14 +143,9 @@ def pair_votes(
                 f"or NaN; row {row!r} has {v[bad][0]!r}."
             )
         v = np.where(swap, 1.0 - v, v)
-        parts.append(
-            pd.DataFrame({"user": users[ok], "attr": k, "lo": lo[ok], "hi": hi[ok], "v": v[ok]})
-        )
+        parts.append(pd.DataFrame({"user": users[ok], "attr": k, "lo": lo[ok], "hi": hi[ok], "v": v[ok]}))
     long = pd.concat(parts, ignore_index=True)
     table = (
-        long.groupby(["user", "attr", "lo", "hi"], sort=True)["v"]
-        .agg(mean="mean", n="size")
-        .reset_index()
+        long.groupby(["user", "attr", "lo", "hi"], sort=True)["v"].agg(mean="mean", n="size").reset_index()
     )
     return PairVotes(table=table, users=user_index, items=pd.Index(items), attributes=attrs)
-

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,11 @@ def _counts_from_reliability(data) -> tuple[np.ndarray, np.ndarray]:
     if arr.ndim != 2:
         raise ValueError(f"reliability data must be 2-D (raters x units), got shape {arr.shape}.")
     values = np.unique(arr[~np.isnan(arr)])
-    counts = np.stack([(arr == v).sum(axis=0) for v in values], axis=1) if len(values) else np.zeros((arr.shape[1], 0))
+    counts = (
+        np.stack([(arr == v).sum(axis=0) for v in values], axis=1)
+        if len(values)
+        else np.zeros((arr.shape[1], 0))
+    )
     return counts.astype(float), values
 
 
@@ -221,8 +225,13 @@ def agreement_matrix(
     comparisons = left_col in frame.columns and right_col in frame.columns
     if comparisons:
         votes = pair_votes(
-            frame, attributes=attributes, user_col=user_col, left_col=left_col,
-            right_col=right_col, time_col=time_col, name="frame",
+            frame,
+            attributes=attributes,
+            user_col=user_col,
+            left_col=left_col,
+            right_col=right_col,
+            time_col=time_col,
+            name="frame",
         )
         t = votes.table
         value = np.where(t["mean"] > 0.5, 1.0, np.where(t["mean"] < 0.5, 0.0, 0.5))
@@ -230,8 +239,11 @@ def agreement_matrix(
         user, users, attrs = t["user"].to_numpy(), votes.users, votes.attributes
         level = level or "nominal"
     else:
-        check_frame(frame, "frame (neither comparison columns "
-                    f"{left_col!r}/{right_col!r} nor a ratings item column)", [item_col])
+        check_frame(
+            frame,
+            f"frame (neither comparison columns {left_col!r}/{right_col!r} nor a ratings item column)",
+            [item_col],
+        )
         attrs = resolve_attributes(frame, attributes, [user_col, item_col, time_col], "frame")
         codes, users = user_codes(frame, user_col, "frame")
         item_codes, _ = pd.factorize(frame[item_col], sort=True)
@@ -264,7 +276,9 @@ def agreement_matrix(
     per_user = pd.DataFrame(
         {
             "n_shared": shared_others.astype(np.int64),
-            "agreement_with_others": np.where(shared_others > 0, agree_others / np.maximum(shared_others, 1), np.nan),
+            "agreement_with_others": np.where(
+                shared_others > 0, agree_others / np.maximum(shared_others, 1), np.nan
+            ),
         },
         index=users,
     )

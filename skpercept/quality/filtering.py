@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -106,34 +106,74 @@ def filter_raters(
         if n < min_labels:
             reasons[u].append(f"too few labels ({n} < {min_labels})")
     if ratings is not None and min_random_z is not None:
-        rs = random_rater_scores(ratings, attributes=attributes, user_col=user_col,
-                                 item_col=item_col, time_col=time_col, random_state=random_state)
-        _check("random_z", rs["random_z"], rs["random_z"] < min_random_z,
-               lambda z: f"ratings look random (z={z:.2f} < {min_random_z})")
+        rs = random_rater_scores(
+            ratings,
+            attributes=attributes,
+            user_col=user_col,
+            item_col=item_col,
+            time_col=time_col,
+            random_state=random_state,
+        )
+        _check(
+            "random_z",
+            rs["random_z"],
+            rs["random_z"] < min_random_z,
+            lambda z: f"ratings look random (z={z:.2f} < {min_random_z})",
+        )
         ratio = rs["rmse_ratio"].reindex(report.index)
         ref = 1.0 - np.nanmedian(rs["rmse_ratio"]) if rs["rmse_ratio"].notna().any() else np.nan
         terms.append(((1.0 - ratio) / ref).clip(0, 1) if ref and ref > 0 else None)
     if comparisons is not None and max_cycle_fraction is not None:
-        tv = transitivity_violations(comparisons, attributes=attributes, user_col=user_col,
-                                     left_col=left_col, right_col=right_col, time_col=time_col)
+        tv = transitivity_violations(
+            comparisons,
+            attributes=attributes,
+            user_col=user_col,
+            left_col=left_col,
+            right_col=right_col,
+            time_col=time_col,
+        )
         f = tv["cycle_fraction"].where(tv["n_triads"] >= min_triads)
-        _check("cycle_fraction", f, f > max_cycle_fraction,
-               lambda x: f"intransitive ({x:.2f} of triads are cycles > {max_cycle_fraction})")
+        _check(
+            "cycle_fraction",
+            f,
+            f > max_cycle_fraction,
+            lambda x: f"intransitive ({x:.2f} of triads are cycles > {max_cycle_fraction})",
+        )
         terms.append((1.0 - 4.0 * report["cycle_fraction"]).clip(0, 1))
     if ratings is not None and comparisons is not None and min_consistency is not None:
         cs = rating_comparison_consistency(
-            ratings, comparisons, attributes=attributes, user_col=user_col, item_col=item_col,
-            left_col=left_col, right_col=right_col, time_col=time_col)
+            ratings,
+            comparisons,
+            attributes=attributes,
+            user_col=user_col,
+            item_col=item_col,
+            left_col=left_col,
+            right_col=right_col,
+            time_col=time_col,
+        )
         c = cs["consistency"]
-        _check("consistency", c, c < min_consistency,
-               lambda x: f"comparisons contradict own ratings (consistency {x:.2f} < {min_consistency})")
+        _check(
+            "consistency",
+            c,
+            c < min_consistency,
+            lambda x: f"comparisons contradict own ratings (consistency {x:.2f} < {min_consistency})",
+        )
         terms.append((2.0 * report["consistency"] - 1.0).clip(0, 1))
     timed = [f[[user_col, time_col]] for _, f in frames if time_col in f.columns]
     if timed and max_fast_fraction is not None:
-        sp_ = labeling_speed(pd.concat(timed, ignore_index=True), threshold_s=speed_threshold_s,
-                             flag_fraction=max_fast_fraction, user_col=user_col, time_col=time_col)
-        _check("fast_fraction", sp_["fast_fraction"], sp_["flag_fast"],
-               lambda x: f"too fast ({x:.0%} of intervals < {speed_threshold_s}s)")
+        sp_ = labeling_speed(
+            pd.concat(timed, ignore_index=True),
+            threshold_s=speed_threshold_s,
+            flag_fraction=max_fast_fraction,
+            user_col=user_col,
+            time_col=time_col,
+        )
+        _check(
+            "fast_fraction",
+            sp_["fast_fraction"],
+            sp_["flag_fast"],
+            lambda x: f"too fast ({x:.0%} of intervals < {speed_threshold_s}s)",
+        )
     reliability = pd.Series(1.0, index=report.index)
     for term in terms:
         if term is not None:

@@ -97,8 +97,12 @@ def plot_agreement(result, *, ax=None, cmap: str = "viridis"):
     mat = result if isinstance(result, pd.DataFrame) else result.agreement
     if mat.shape[0] != mat.shape[1]:
         raise ValueError(f"agreement matrix must be square, got shape {mat.shape}.")
-    order = np.argsort(-np.nanmean(np.where(np.eye(len(mat), dtype=bool), np.nan, mat.to_numpy(float)), axis=1)
-                       if len(mat) > 1 else np.zeros(len(mat)), kind="stable")
+    order = np.argsort(
+        -np.nanmean(np.where(np.eye(len(mat), dtype=bool), np.nan, mat.to_numpy(float)), axis=1)
+        if len(mat) > 1
+        else np.zeros(len(mat)),
+        kind="stable",
+    )
     data = mat.to_numpy(dtype=float)[np.ix_(order, order)]
     ax = _axes(ax, (5.0, 4.2))
     im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,8 +25,14 @@ def _pairwise_abs_sum(values: np.ndarray, groups: np.ndarray, n_groups: int) -> 
 
 
 def _item_features(
-    user: np.ndarray, item: np.ndarray, r: np.ndarray, train: np.ndarray, n_items: int,
-    n_components: int, shrink: float, seed: int,
+    user: np.ndarray,
+    item: np.ndarray,
+    r: np.ndarray,
+    train: np.ndarray,
+    n_items: int,
+    n_components: int,
+    shrink: float,
+    seed: int,
 ) -> tuple[np.ndarray, float]:
     """Item features from training users only: [item-mean offset, low-rank residual factors]."""
     ut, it, rt = user[train], item[train], r[train]
@@ -199,8 +205,9 @@ def random_rater_scores(
             held = user_fold[u] == g
             if held.all():
                 continue
-            feats, gm = _item_features(u, i, r, ~held, n_items, n_components, 1.0,
-                                       int(rng.integers(2**31 - 1)))
+            feats, _gm = _item_features(
+                u, i, r, ~held, n_items, n_components, 1.0, int(rng.integers(2**31 - 1))
+            )
             for uid in np.flatnonzero(user_fold == g):
                 lo, hi = bounds[uid], bounds[uid + 1]
                 m = hi - lo
@@ -215,13 +222,35 @@ def random_rater_scores(
     # A user who could not be held out against others stays unscored (NaN), never scored 0.
     n_eval = np.where(evaluated, n_obs, 0.0)
     return _score_frame(
-        sse, sse_shuf, n_obs, n_eval, rep_sum, rep_pairs, base, user_index, attrs,
-        by_attribute, min_ratings, z_threshold,
+        sse,
+        sse_shuf,
+        n_obs,
+        n_eval,
+        rep_sum,
+        rep_pairs,
+        base,
+        user_index,
+        attrs,
+        by_attribute,
+        min_ratings,
+        z_threshold,
     )
 
 
-def _score_frame(sse, sse_shuf, n_rated, n_obs, rep_sum, rep_pairs, base, users, attrs, by_attribute,
-                 min_ratings, z_threshold) -> pd.DataFrame:
+def _score_frame(
+    sse,
+    sse_shuf,
+    n_rated,
+    n_obs,
+    rep_sum,
+    rep_pairs,
+    base,
+    users,
+    attrs,
+    by_attribute,
+    min_ratings,
+    z_threshold,
+) -> pd.DataFrame:
     if by_attribute:
         flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
         sse, sse_shuf, n_obs, n_rated = flat(sse), flat(sse_shuf), flat(n_obs), flat(n_rated)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -75,8 +75,12 @@ def transitivity_violations(
     2               1         0
     """
     votes = pair_votes(
-        comparisons, attributes=attributes, user_col=user_col, left_col=left_col,
-        right_col=right_col, time_col=time_col,
+        comparisons,
+        attributes=attributes,
+        user_col=user_col,
+        left_col=left_col,
+        right_col=right_col,
+        time_col=time_col,
     )
     t = votes.table
     n_attr = len(votes.attributes)
@@ -114,9 +118,7 @@ def transitivity_violations(
         "n_cycles": np.rint(n_cycles).astype(np.int64),
     }
     if by_attribute:
-        index = pd.MultiIndex.from_product(
-            [votes.users, pd.Index(votes.attributes, name="attribute")]
-        )
+        index = pd.MultiIndex.from_product([votes.users, pd.Index(votes.attributes, name="attribute")])
         out = pd.DataFrame(arrays, index=index)
     else:
         out = pd.DataFrame(
