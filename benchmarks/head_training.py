@@ -25,8 +25,6 @@ import time
 import numpy as np
 import torch
 
-from skpercept._head import _random_swap
-from skpercept._utils import resolve_device
 from skpercept.nets import MaskedPairLoss, PairScorer
 from skpercept.ranking import PairwiseRanker
 
@@ -82,7 +80,12 @@ def fit_plain_torch(X: np.ndarray, y: np.ndarray, epochs: int, device: str) -> f
         losses = []
         for s in range(0, n, BATCH):
             ids = order[s : s + BATCH]
-            xb, yb = _random_swap(Xt[ids], yt[ids])
+            xb, yb = Xt[ids], yt[ids]
+            # the same random half swap as PairwiseRanker's: mirror the pair and flip its label
+            flip = torch.rand(len(xb)) < 0.5
+            half = xb.shape[1] // 2
+            xb = torch.where(flip[:, None], torch.cat([xb[:, half:], xb[:, :half]], dim=1), xb)
+            yb = torch.where(flip[:, None], 1.0 - yb, yb)
             xb, yb = xb.to(device), yb.to(device)
             opt.zero_grad()
             loss = criterion(model(xb), yb)
@@ -100,7 +103,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     X, y, halves = make_data()
     hardware = (
         torch.cuda.get_device_name(0)

@@ -65,19 +65,29 @@ def _pair_scores(test, scores, row) -> np.ndarray:
 
 def _frozen(args, train, test, train_means):
     from sklearn.pipeline import make_pipeline
+    from torchvision.transforms import v2
 
-    from skpercept import demo
+    from skpercept.embed import load_image
     from skpercept.embed.timm import SHIPPED_LITE0
-    from skpercept.lora import _backbone as bb
-    from skpercept.lora._images import load_image, make_transform
+    from skpercept.embed.towers import build_tower
     from skpercept.metrics import pairwise_accuracy
     from skpercept.preprocessing import BlockScaler
+    from skpercept.presets import make_head
     from skpercept.ranking import PairwiseRanker
 
     start = time.perf_counter()
-    model, spec = bb.build_backbone("timm:efficientnet_lite0", SHIPPED_LITE0)
+    model, spec = build_tower("timm:efficientnet_lite0", SHIPPED_LITE0)
     model = model.to(args.device).eval()
-    transform = make_transform(args.image_size, spec.mean, spec.std, None)
+    # the LoRA estimators' evaluation transform: resize, centre crop, normalise as the tower expects
+    transform = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(args.image_size, antialias=True),
+            v2.CenterCrop(args.image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(spec.mean), list(spec.std)),
+        ]
+    )
     images = sorted(set(train_means["image"]) | set(test.image_a) | set(test.image_b))
     feats = []
     with torch.no_grad():
@@ -101,9 +111,7 @@ def _frozen(args, train, test, train_means):
     )
     seconds = time.perf_counter() - start
 
-    ridge = make_pipeline(
-        BlockScaler(block_sizes=[feats.shape[1]]), demo.make_head("ridge", demo.HeadSettings())
-    )
+    ridge = make_pipeline(BlockScaler(block_sizes=[feats.shape[1]]), make_head("ridge"))
     ridge.fit(feats[[row[p] for p in train_means["image"]]], train_means[ATTRIBUTES].to_numpy())
     ridge_acc = _pair_scores(test, ridge.predict(feats), row)
     return acc, ridge_acc, seconds
@@ -136,40 +144,48 @@ def _lora(args, train, test):
     return acc, time.perf_counter() - start, epochs, best
 
 
+class _TowerPairScorer(torch.nn.Module):
+    """What a LoRAPairwiseRanker trains, without users: the tower once per image (bf16
+    autocast), then LayerNorm → one 256-unit GELU layer → score per pair side, left minus right."""
+
+    def __init__(self, tower: torch.nn.Module, n_features: int) -> None:
+        from skpercept.nets import MLPTrunk
+
+        super().__init__()
+        self.tower = tower
+        self.norm = torch.nn.LayerNorm(n_features)
+        self.trunk = MLPTrunk(n_features, (256,), activation="gelu", dropout=0.1)
+        self.head = torch.nn.Linear(self.trunk.out_features, 1)
+
+    def score(self, features: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=features.device.type, dtype=torch.bfloat16):
+            return self.head(self.trunk(self.norm(features))).float()
+
+    def forward(self, images: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16):
+            features = self.tower(images).float().reshape(images.shape[0], -1)
+        return self.score(features[pairs[:, 0]]) - self.score(features[pairs[:, 1]])
+
+
 def _vit_throughput(args) -> dict:
-    from skpercept.lora import _backbone as bb
-    from skpercept.lora._module import LoRANet
+    from skpercept.embed.towers import build_tower
+    from skpercept.lora import add_lora, select_targets
 
     out = {}
     for batch in (64, 256):
         torch.manual_seed(0)
-        base, _spec = bb.build_backbone("open_clip:ViT-B-32", None)
-        tower = bb.add_lora(base, bb.select_targets(base, "auto"), r=8, alpha=16, dropout=0.1)
-        net = (
-            LoRANet(
-                tower,
-                n_features=512,
-                n_users=0,
-                user_dim=0,
-                hidden_layer_sizes=(256,),
-                dropout=0.1,
-                n_outputs=1,
-                n_classes=None,
-                precision="bf16",
-            )
-            .cuda()
-            .train()
-        )
+        base, _spec = build_tower("open_clip:ViT-B-32", None)
+        tower = add_lora(base, select_targets(base, "auto"), r=8, alpha=16, dropout=0.1)
+        net = _TowerPairScorer(tower, n_features=512).cuda().train()
         opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
         x = torch.randn(batch, 3, 224, 224, device="cuda")
         pairs = torch.randint(0, batch, (batch * 4, 2), device="cuda")
-        users = torch.zeros(len(pairs), dtype=torch.long, device="cuda")
         torch.cuda.reset_peak_memory_stats()
         for step in range(13):
             if step == 3:
                 torch.cuda.synchronize()
                 start = time.perf_counter()
-            d = net(x, pairs, users)
+            d = net(x, pairs)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(d, torch.ones_like(d))
             loss.backward()
             opt.step()

@@ -12,9 +12,12 @@ Spearman–Brown).
 Rows: the noise ceiling; ridge on pooled EfficientNet-Lite0 features (the baseline); the same
 ridge with flip-averaged features, on dlib face descriptors and on their concatenation (blocks
 balanced by ``BlockScaler``); PairwiseRanker on frozen features (consensus pairs of training
-faces); RatingRegressor on mean ratings; RatingClassifier on individual ratings binned to 1–4.
-Every row runs through ``skpercept.demo`` — the code of ``skpercept demo`` — with its default
-head settings. Embeddings are cached (``--cache-dir``), so reruns only train heads.
+faces); RatingRegressor on mean ratings; RatingClassifier on individual ratings binned to 1–4;
+and ``PairwiseRanker()`` / ``RatingRegressor()`` with their constructor defaults (the ranker on
+``--default-pairs`` consensus pairs of training faces), beside ridge on the same features.
+Every row runs through ``skpercept.presets`` and ``skpercept.evaluation`` — the code of
+``skpercept demo`` — with the demo's head settings unless it says defaults. Embeddings are cached (``--cache-dir``),
+so reruns only train heads.
 Hardware: whatever runs it (printed). Ends with one JSON line of the figures.
 
 Usage: python benchmarks/omi.py [--folds 5] [--seed 0] [--cache-dir DIR] [--no-dlib] [--faces N]
@@ -25,16 +28,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
 
-from skpercept import demo
-from skpercept.datasets import load_omi
+from skpercept.datasets import load_omi, subset_faces
+from skpercept.evaluation import MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
+from skpercept.presets import HeadSettings, default_cache_dir, dlib_available
 from skpercept.report import markdown_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import embed_feature_sets, hardware_line
 
 # (row label, feature set, model)
 ROWS = [
@@ -44,70 +50,53 @@ ROWS = [
     ("ridge", "lite0 flip + dlib", "ridge"),
     ("ranker", "lite0", "ranker"),
     ("regressor", "lite0", "regressor"),
+    ("ranker", "lite0", "ranker-default"),
+    ("regressor", "lite0", "regressor-default"),
     ("ranker", "lite0 flip + dlib", "ranker"),
     ("regressor", "lite0 flip + dlib", "regressor"),
     ("classifier", "lite0 flip + dlib", "classifier"),
 ]
 
 
-def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dict, dict]:
-    """Feature set name -> (Z, block sizes); and embedding seconds per backbone."""
-    images = omi.means["image"].to_numpy()
-    seconds, blocks = {}, {}
-    plans = [("lite0", ["lite0"], False), ("lite0 flip", ["lite0"], True)]
-    if use_dlib:
-        plans.append(("dlib", ["dlib"], False))
-    for name, backbones, flip in plans:
-        start = time.perf_counter()
-        embedders = demo.make_backbones(
-            backbones, flip=flip, cache_dir=cache_dir, device=device, progress=True
-        )
-        blocks[name] = demo.embed_blocks(embedders, images)
-        seconds[name] = round(time.perf_counter() - start, 1)
-        print(f"embedded {name}: {seconds[name]} s", flush=True)
-    if use_dlib:
-        (za, sa), (zb, sb) = blocks["lite0 flip"], blocks["dlib"]
-        blocks["lite0 flip + dlib"] = (np.hstack([za, zb]), sa + sb)
-    return blocks, seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", default=str(demo.default_cache_dir()))
+    parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     parser.add_argument("--no-dlib", action="store_true")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--faces", type=int, help="use only the first N faces (smoke runs)")
+    parser.add_argument(
+        "--default-pairs", type=int, default=20000, help="training pairs of the default-ranker row"
+    )
     args = parser.parse_args()
-    use_dlib = not args.no_dlib and demo.dlib_available()
+    use_dlib = not args.no_dlib and dlib_available()
 
-    omi = load_omi(list(demo.DEFAULT_ATTRIBUTES))
+    omi = load_omi()  # trustworthy, attractive, smart
     if args.faces:
-        omi = demo.subset_omi(omi, args.faces)
+        omi = subset_faces(omi, args.faces)
     print(
         f"OMI: {len(omi.means)} faces, {len(omi.ratings)} ratings; {args.folds}-fold image-disjoint CV, "
         f"seed {args.seed}",
         flush=True,
     )
-    print(
-        f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "
-        f"{torch.__version__}, threads {torch.get_num_threads()}, "
-        f"CUDA {'yes' if torch.cuda.is_available() else 'no'}; load average {os.getloadavg()[0]:.1f}",
-        flush=True,
-    )
+    print(hardware_line(), flush=True)
     start = time.perf_counter()
     feature_sets, embed_seconds = embed_feature_sets(omi, args.cache_dir, use_dlib, args.device)
-    ceiling = demo.noise_ceiling_table(omi, seed=args.seed)
-    settings = demo.HeadSettings(seed=args.seed, device=args.device)
+    ceiling = noise_ceiling_table(omi, seed=args.seed)
+    settings = HeadSettings(seed=args.seed, device=args.device)
+    # The '-default' rows are what a new user gets: constructor defaults, and 20,000 pairs of
+    # training faces for the ranker (a plain consensus-pairs table, as in README's example).
+    defaults = HeadSettings(seed=args.seed, device=args.device, n_pairs=args.default_pairs)
 
     tables, train_seconds, figures = [], {}, {}
     for _, features, model in ROWS:
         if features not in feature_sets:
             continue
         Z, sizes = feature_sets[features]
-        result = demo.cross_validate(omi, Z, sizes, [model], folds=args.folds, settings=settings)
-        table = demo.results_table(result, ceiling, extra_label=f" [{features}]")
+        row_settings = defaults if model.endswith("-default") else settings
+        result = cross_validate(omi, Z, sizes, [model], folds=args.folds, settings=row_settings)
+        table = results_table(result, ceiling, extra_label=f" [{features}]")
         if model == "ridge" and features != "lite0":  # only ridge on plain lite0 is the baseline
             table = table.rename(index=lambda m: m.replace("ridge (baseline)", "ridge"), level="model")
         label = f"{model} [{features}]"
@@ -126,9 +115,9 @@ def main() -> None:
         tables.append(table)
 
     table = pd.concat(tables)
-    ceiling_rows = table.index.get_level_values("model") == demo.MODEL_LABELS["ceiling"]
+    ceiling_rows = table.index.get_level_values("model") == MODEL_LABELS["ceiling"]
     table = pd.concat([table[ceiling_rows].groupby(level=[0, 1], sort=False).first(), table[~ceiling_rows]])
-    order = {a: i for i, a in enumerate(demo.DEFAULT_ATTRIBUTES)}
+    order = {a: i for i, a in enumerate(omi.attributes)}
     table = table.sort_index(level="attribute", key=lambda idx: idx.map(order), sort_remaining=False)
     print()
     print(markdown_table(table[["pair_acc", "spearman", "headroom"]]))
@@ -136,7 +125,7 @@ def main() -> None:
     baseline = "ridge [lite0]"
     ceil = {a: round(float(ceiling.loc[a, "pair_acc"]), 4) for a in ceiling.index}
     best = {}
-    for a in demo.DEFAULT_ATTRIBUTES:
+    for a in omi.attributes:
         own = {k: v[a]["pair_acc"] for k, v in figures.items() if not k.startswith("ridge")}
         name = max(own, key=own.get)
         best[a] = {

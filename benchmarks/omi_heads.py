@@ -26,17 +26,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from omi import embed_feature_sets  # benchmarks/omi.py: the same embeddings, from the same cache
 
-from skpercept import demo
 from skpercept.datasets import load_omi
+from skpercept.evaluation import pair_metrics
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
+from skpercept.presets import HeadSettings, default_cache_dir, make_head, torch_threads
 
-TARGETS = list(demo.DEFAULT_ATTRIBUTES)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import embed_feature_sets  # omi.py's embeddings, from the same cache
+
+TARGETS = ["trustworthy", "attractive", "smart"]
 
 
 def main() -> None:
@@ -47,7 +52,7 @@ def main() -> None:
     parser.add_argument("--features", default="lite0", choices=["lite0", "lite0 flip + dlib"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache-dir", default=str(demo.default_cache_dir()))
+    parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     args = parser.parse_args()
 
     omi = load_omi(None)  # every attribute: the 34-attribute row trains on all of them
@@ -56,7 +61,7 @@ def main() -> None:
     means = omi.means[attributes].to_numpy(np.float64)
     feature_sets, _ = embed_feature_sets(omi, args.cache_dir, "dlib" in args.features, device="cpu")
     Z, sizes = feature_sets[args.features]
-    settings = demo.HeadSettings(seed=args.seed, device="cpu")
+    settings = HeadSettings(seed=args.seed, device="cpu")
     print(
         f"OMI: {len(Z)} faces, features {args.features!r} ({Z.shape[1]}-d); {args.folds}-fold "
         f"image-disjoint CV, seed {args.seed}; {os.cpu_count()} CPU(s)",
@@ -64,7 +69,7 @@ def main() -> None:
     )
 
     def regressor(seed=args.seed):
-        return demo.make_head("regressor", settings).set_params(random_state=seed)
+        return make_head("regressor", settings).set_params(random_state=seed)
 
     def kernel_ridge(d):
         grid = {"alpha": [0.1, 1.0, 10.0], "gamma": [g / d for g in (0.25, 0.5, 1.0, 2.0)]}
@@ -73,7 +78,7 @@ def main() -> None:
     def fit_predict(row, X, Xt, y_all):
         y = y_all[:, target_cols]
         if row == "ridge":
-            return demo.make_head("ridge", settings).fit(X, y).predict(Xt)
+            return make_head("ridge", settings).fit(X, y).predict(Xt)
         if row == "kernel ridge":
             return np.column_stack(
                 [kernel_ridge(X.shape[1]).fit(X, y[:, k]).predict(Xt) for k in range(y.shape[1])]
@@ -90,7 +95,7 @@ def main() -> None:
     accuracy = {r: [] for r in rows}
     seconds = dict.fromkeys(rows, 0.0)
     cv = ImageDisjointSplit(n_splits=args.folds, random_state=args.seed)
-    with demo.torch_threads(settings.threads):
+    with torch_threads(settings.threads):
         for fold, (train, test) in enumerate(cv.split(omi.means[["image"]])):
             scaler = BlockScaler(block_sizes=sizes).fit(Z[train])
             X, Xt = scaler.transform(Z[train]), scaler.transform(Z[test])
@@ -99,7 +104,7 @@ def main() -> None:
                 scores = np.asarray(fit_predict(row, X, Xt, means[train])).reshape(len(test), -1)
                 seconds[row] += time.perf_counter() - start
                 accuracy[row].append(
-                    [demo._pair_metrics(scores[:, k], means[test, c])[0] for k, c in enumerate(target_cols)]
+                    [pair_metrics(scores[:, k], means[test, c])[0] for k, c in enumerate(target_cols)]
                 )
             print(f"fold {fold + 1}/{args.folds} done", flush=True)
 

@@ -1,4 +1,4 @@
-"""The embedded OMI data and the helpers deriving rating classes and comparisons."""
+"""The embedded OMI data and the helpers deriving rating classes, comparisons and training tables."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy.stats import norm
+from sklearn.utils import Bunch
 
 from skpercept.datasets import (
     consensus_pairs,
     load_omi,
+    mean_standard_errors,
     omi_attributes,
     rating_frame,
+    ratings_with_face_index,
     sample_comparisons,
+    sample_rating_rows,
+    soft_consensus_pairs,
+    subset_faces,
     to_rating_classes,
 )
 from skpercept.datasets._omi import OMI_DIR
@@ -191,3 +198,104 @@ def test_rating_frame_wide_classes(omi):
     assert raw.smart.max() > 4
     with pytest.raises(ValueError, match="not in ratings"):
         rating_frame(omi.ratings, ["dominant"])
+
+
+# -- training tables from a load_omi-shaped Bunch --------------------------------------------------
+def _tiny_dataset() -> Bunch:
+    """Three images, two attributes; image c has a single 'smart' rating."""
+    ratings = pd.DataFrame(
+        {
+            "image": ["a", "a", "a", "b", "b", "c", "a", "b", "b", "c", "c"],
+            "attribute": ["smart"] * 6 + ["cute"] * 5,
+            "rating": [10, 20, 30, 80, 90, 55, 40, 60, 70, 5, 95],
+        }
+    )
+    means = pd.DataFrame({"image": ["a", "b", "c"], "smart": [20.0, 85.0, 55.0], "cute": [40.0, 65.0, 50.0]})
+    images = pd.DataFrame({"stimulus": [1, 2, 3], "image": ["a", "b", "c"]})
+    return Bunch(images=images, ratings=ratings, means=means, attributes=["smart", "cute"])
+
+
+def test_mean_standard_errors_by_hand():
+    se = mean_standard_errors(_tiny_dataset())
+    assert se.shape == (3, 2)
+    assert se[0, 0] == pytest.approx(np.std([10, 20, 30], ddof=1) / np.sqrt(3))
+    assert se[1, 1] == pytest.approx(np.std([60, 70], ddof=1) / np.sqrt(2))
+    assert np.isnan(se[2, 0])  # one rating: no spread to estimate
+    assert np.isnan(se[0, 1])
+
+
+def test_ratings_with_face_index_and_subset_faces():
+    data = _tiny_dataset()
+    indexed = ratings_with_face_index(data)
+    expected = data.means["image"].tolist()
+    assert [expected[f] for f in indexed["face"]] == indexed["image"].tolist()
+    assert "face" not in data.ratings.columns  # the input is left alone
+    small = subset_faces(data, 2)
+    assert small.means["image"].tolist() == ["a", "b"]
+    assert set(small.ratings["image"]) == {"a", "b"} and set(small.images["image"]) == {"a", "b"}
+    assert len(data.means) == 3 and small.attributes == data.attributes
+
+
+def test_soft_consensus_pairs_soft_labels_formula():
+    rng = np.random.RandomState(0)
+    means = pd.DataFrame({"image": [f"i{k}" for k in range(12)], "x": rng.uniform(0, 100, 12)})
+    se = rng.uniform(1, 20, size=(12, 1))
+    pairs = soft_consensus_pairs(means, ["x"], n_pairs=30, standard_errors=se, random_state=0)
+    assert len(pairs) == 30 and not pairs.duplicated(["image_a", "image_b"]).any()
+    row = {name: k for k, name in enumerate(means["image"])}
+    a, b = pairs["image_a"].map(row).to_numpy(), pairs["image_b"].map(row).to_numpy()
+    m = means["x"].to_numpy()
+    expected = norm.cdf((m[a] - m[b]) / np.sqrt(se[a, 0] ** 2 + se[b, 0] ** 2))
+    np.testing.assert_allclose(pairs["x"].to_numpy(), expected)
+    assert 0 < pairs["x"].min() < 0.5 < pairs["x"].max() < 1  # soft, in both directions
+
+
+def test_soft_consensus_pairs_hard_labels_zero_spread_and_ties():
+    means = pd.DataFrame(
+        {"image": ["a", "b", "c", "d"], "x": [10.0, 50.0, 50.0, 90.0], "y": [1.0, 2.0, 3.0, 3.0]}
+    )
+    hard = soft_consensus_pairs(means, ["x", "y"], n_pairs=100, random_state=0)
+    assert len(hard) == 6  # capped at every distinct pair; none tied on both attributes
+    value = dict(zip(means["image"], means["x"]))
+    for _, pair in hard.iterrows():
+        diff = value[pair["image_a"]] - value[pair["image_b"]]
+        assert np.isnan(pair["x"]) if diff == 0 else pair["x"] == float(diff > 0)
+    zero = soft_consensus_pairs(
+        means, ["x", "y"], n_pairs=100, standard_errors=np.zeros((4, 2)), random_state=0
+    )
+    pd.testing.assert_frame_equal(zero, hard)  # zero spread keeps the hard label, ties stay missing
+
+
+def test_sample_rating_rows_shape_and_classes():
+    data = _tiny_dataset()
+    ratings = ratings_with_face_index(data)
+    faces = np.array([0, 1, 2])
+    rows, classes = sample_rating_rows(ratings, faces, ["smart", "cute"], per_face=2, random_state=0)
+    # per image: max over attributes of min(per_face, its ratings) rows -> a 2, b 2, c 2
+    assert classes.shape == (6, 2) and rows.shape == (6,)
+    assert np.bincount(rows).tolist() == [2, 2, 2]
+    allowed = {
+        (f, attr): set(
+            to_rating_classes(
+                ratings.loc[(ratings["face"] == f) & (ratings["attribute"] == attr), "rating"].to_numpy(
+                    np.float64
+                )
+            )
+        )
+        for f in faces
+        for attr in ("smart", "cute")
+    }
+    for r, row in zip(rows, classes):
+        for k, attr in enumerate(("smart", "cute")):
+            assert np.isnan(row[k]) or row[k] in allowed[(faces[r], attr)]
+    # image c has one smart rating: exactly one of its rows has it
+    assert np.isnan(classes[rows == 2, 0]).sum() == 1
+    # all ratings of a face are used when fewer than per_face; none is drawn twice
+    rows_all, classes_all = sample_rating_rows(ratings, faces, ["smart"], per_face=10, random_state=0)
+    assert len(rows_all) == 6
+    assert sorted(classes_all[:, 0].tolist()) == [1, 1, 2, 3, 4, 4]  # smart: 10 20 30 80 90 55
+    # a subset of positions maps rows back into that subset
+    sub_rows, _ = sample_rating_rows(ratings, np.array([2, 0]), ["smart"], per_face=5, random_state=0)
+    assert sorted(np.bincount(sub_rows).tolist()) == [1, 3]
+    again = sample_rating_rows(ratings, faces, ["smart", "cute"], per_face=2, random_state=0)
+    np.testing.assert_array_equal(again[1], classes)

@@ -12,9 +12,9 @@ from sklearn.base import clone
 
 pytest.importorskip("dlib")
 from skpercept.datasets import load_omi
-from skpercept.demo import dlib_available
 from skpercept.embed import BadImageWarning, ImageLoadError
 from skpercept.embed.dlib import DlibFaceEmbedder, NoFaceWarning
+from skpercept.presets import dlib_available
 
 pytestmark = pytest.mark.skipif(not dlib_available(), reason="needs skpercept[face]")
 
@@ -78,7 +78,7 @@ def test_cache_flip_pickle_and_clone(fitted, faces, tmp_path):
 
 
 def test_parameter_errors():
-    with pytest.raises(ValueError, match="CPU only"):
+    with pytest.raises(ValueError, match=r"'device' parameter of DlibFaceEmbedder must be a str among"):
         DlibFaceEmbedder(device="cuda").fit(["x.jpg"])
     with pytest.raises(ValueError, match="landmarks"):
         DlibFaceEmbedder(landmarks=7).fit(["x.jpg"])

@@ -7,6 +7,9 @@
 - :func:`to_rating_classes`, :func:`rating_frame` — continuous ratings → ordinal classes.
 - :func:`consensus_pairs`, :func:`sample_comparisons` — pairwise comparison frames
   (``image_a``, ``image_b``, one label column per attribute).
+- :func:`soft_consensus_pairs`, :func:`sample_rating_rows`, :func:`mean_standard_errors`,
+  :func:`ratings_with_face_index`, :func:`subset_faces` — training tables from a dataset shaped
+  like :func:`load_omi`'s Bunch (``images``, long ``ratings``, ``means``, ``attributes``).
 """
 
 from skpercept.datasets._derive import (
@@ -16,6 +19,13 @@ from skpercept.datasets._derive import (
     to_rating_classes,
 )
 from skpercept.datasets._omi import load_omi, omi_attributes
+from skpercept.datasets._training import (
+    mean_standard_errors,
+    ratings_with_face_index,
+    sample_rating_rows,
+    soft_consensus_pairs,
+    subset_faces,
+)
 from skpercept.datasets._xlsx import BadRowsWarning, load_perception_xlsx
 
 __all__ = [
@@ -23,8 +33,13 @@ __all__ = [
     "consensus_pairs",
     "load_omi",
     "load_perception_xlsx",
+    "mean_standard_errors",
     "omi_attributes",
     "rating_frame",
+    "ratings_with_face_index",
     "sample_comparisons",
+    "sample_rating_rows",
+    "soft_consensus_pairs",
+    "subset_faces",
     "to_rating_classes",
 ]

@@ -1,0 +1,52 @@
+"""What several OMI benchmarks share: the named feature sets, embedded once into one cache.
+
+The scripts beside this file put their own folder first on ``sys.path`` before importing it, so
+they run from any current directory (``python benchmarks/omi.py``, ``python /abs/path/omi.py``,
+``python -m benchmarks.omi``).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from skpercept.presets import embed_blocks, make_backbones
+
+#: Feature set name -> (backbones, flip averaging). ``'lite0 flip + dlib'`` joins two of them.
+FEATURE_PLANS = {"lite0": (["lite0"], False), "lite0 flip": (["lite0"], True), "dlib": (["dlib"], False)}
+
+
+def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dict, dict]:
+    """Feature set name -> (Z, block sizes) for every face of ``omi`` (rows as ``omi.means``);
+    and the embedding seconds per feature set.
+
+    Sets: ``'lite0'``, ``'lite0 flip'`` and, with ``use_dlib``, ``'dlib'`` and
+    ``'lite0 flip + dlib'`` (the two blocks side by side).
+    """
+    images = omi.means["image"].to_numpy()
+    seconds, blocks = {}, {}
+    for name, (backbones, flip) in FEATURE_PLANS.items():
+        if name == "dlib" and not use_dlib:
+            continue
+        start = time.perf_counter()
+        embedders = make_backbones(backbones, flip=flip, cache_dir=cache_dir, device=device, progress=True)
+        blocks[name] = embed_blocks(embedders, images)
+        seconds[name] = round(time.perf_counter() - start, 1)
+        print(f"embedded {name}: {seconds[name]} s", flush=True)
+    if use_dlib:
+        (za, sa), (zb, sb) = blocks["lite0 flip"], blocks["dlib"]
+        blocks["lite0 flip + dlib"] = (np.hstack([za, zb]), sa + sb)
+    return blocks, seconds
+
+
+def hardware_line() -> str:
+    """CPU, torch threads, CUDA and load: the hardware line every benchmark prints."""
+    return (
+        f"hardware: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch "
+        f"{torch.__version__}, threads {torch.get_num_threads()}, "
+        f"CUDA {'yes' if torch.cuda.is_available() else 'no'}; load average {os.getloadavg()[0]:.1f}"
+    )

@@ -1,0 +1,224 @@
+"""The image-disjoint evaluation protocol on small planted data (no image is embedded)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils import Bunch
+
+from skpercept import evaluation
+from skpercept.evaluation import (
+    CVResult,
+    cross_validate,
+    noise_ceiling_table,
+    pair_calibration,
+    pair_metrics,
+    rating_metrics,
+    results_table,
+)
+from skpercept.presets import HeadSettings
+
+N_IMAGES = 60
+ATTRIBUTES = ["warm", "bold"]
+
+
+def planted(seed: int = 0, ratings_per_image: int = 4) -> Bunch:
+    """Images with known mean ratings (0–100) and individual ratings scattered around them."""
+    rng = np.random.RandomState(seed)
+    images = [f"img{k:03d}.jpg" for k in range(N_IMAGES)]
+    true = rng.uniform(5, 95, size=(N_IMAGES, len(ATTRIBUTES)))
+    rows = []
+    for k, image in enumerate(images):
+        for a, attribute in enumerate(ATTRIBUTES):
+            for r in np.clip(np.round(true[k, a] + rng.normal(0, 5, ratings_per_image)), 0, 100):
+                rows.append({"image": image, "attribute": attribute, "rating": int(r)})
+    ratings = pd.DataFrame(rows)
+    means = (
+        ratings.groupby(["image", "attribute"])["rating"]
+        .mean()
+        .unstack("attribute")[ATTRIBUTES]
+        .reset_index()
+    )
+    means.columns.name = None
+    return Bunch(
+        images=pd.DataFrame({"stimulus": np.arange(N_IMAGES), "image": images}),
+        ratings=ratings,
+        means=means,
+        attributes=list(ATTRIBUTES),
+    )
+
+
+def features(data: Bunch, signal: float, seed: int = 0) -> np.ndarray:
+    """Two blocks: the means times ``signal`` beside 6 noise columns; then a noise block of 4."""
+    rng = np.random.RandomState(seed)
+    means = data.means[ATTRIBUTES].to_numpy()
+    block = np.hstack([signal * means / 50, rng.normal(size=(len(means), 6))])
+    return np.hstack([block, rng.normal(size=(len(means), 4))]).astype(np.float32)
+
+
+SIZES = [8, 4]
+
+
+# -- metric helpers -------------------------------------------------------------------------------
+def test_pair_metrics_by_hand():
+    acc, rho = pair_metrics(np.array([1.0, 2.0, 4.0, 3.0]), np.array([10.0, 20.0, 30.0, 40.0]))
+    assert acc == pytest.approx(5 / 6)  # only (2, 3) is misordered
+    assert rho == pytest.approx(0.8)
+    # tied means are skipped; a tied score on an untied pair counts as wrong
+    acc, _ = pair_metrics(np.array([0.0, 1.0, 1.0]), np.array([5.0, 5.0, 9.0]))
+    assert acc == pytest.approx(1 / 2)  # (0, 2) right, (1, 2) tied score; (0, 1) skipped
+
+
+def test_pair_calibration_by_hand():
+    ece, y, p = pair_calibration(np.array([0.0, 0.0, 2.0]), np.array([1.0, 2.0, 2.0]))
+    # pairs (0, 1) and (0, 2); (1, 2) has equal means
+    np.testing.assert_array_equal(y, [0.0, 0.0])
+    np.testing.assert_allclose(p, [0.5, 1 / (1 + np.exp(2.0))])
+    assert ece == pytest.approx(np.mean(p))  # every label is 0: the error is the mean probability
+
+
+def test_rating_metrics_by_hand():
+    proba = np.array([[0.7, 0.1, 0.1, 0.1], [0.0, 0.2, 0.2, 0.6]])
+    face_of_row = np.array([0, 0, 1, 1])
+    classes = np.array([1, 2, 4, 3])
+    out = rating_metrics(proba, face_of_row, classes)
+    assert out["rating_acc"] == pytest.approx(0.5)  # predictions 1 1 4 4
+    assert out["rating_mae"] == pytest.approx(0.5)
+    assert -1 <= out["qwk"] <= 1
+    # top-label ECE: bins at 0.7 (2 rows, 1 right) and 0.6 (2 rows, 1 right)
+    assert out["ece"] == pytest.approx(0.5 * abs(0.7 - 0.5) + 0.5 * abs(0.6 - 0.5))
+
+
+# -- the protocol ---------------------------------------------------------------------------------
+def test_planted_signal_is_recovered_and_noise_is_not():
+    data = planted()
+    good = cross_validate(data, features(data, signal=1.0), SIZES, ["ridge"], folds=3).summary()
+    noise = cross_validate(data, features(data, signal=0.0), SIZES, ["ridge"], folds=3).summary()
+    for attribute in ATTRIBUTES:
+        assert good.loc[(attribute, "ridge"), "pair_acc"] > 0.95
+        assert good.loc[(attribute, "ridge"), "spearman"] > 0.95
+        assert 0.3 < noise.loc[(attribute, "ridge"), "pair_acc"] < 0.7
+
+
+def test_folds_are_image_disjoint_and_cover_every_image(monkeypatch):
+    data = planted()
+    Z = features(data, signal=1.0)
+    Z[:, 7] = np.arange(N_IMAGES)  # a column that names each row, to see which rows a head gets
+    seen = {"train": [], "test": []}
+    fit_head, face_scores = evaluation.fit_head, evaluation.face_scores
+
+    def recording_fit(kind, Z_, sizes, train, *args, **kwargs):
+        seen["train"].append(set(train.tolist()))
+        return fit_head(kind, Z_, sizes, train, *args, **kwargs)
+
+    def recording_scores(kind, model, Z_test):
+        seen["test"].append(set(Z_test[:, 7].astype(int).tolist()))
+        return face_scores(kind, model, Z_test)
+
+    monkeypatch.setattr(evaluation, "fit_head", recording_fit)
+    monkeypatch.setattr(evaluation, "face_scores", recording_scores)
+    result = cross_validate(data, Z, SIZES, ["ridge"], folds=4)
+    assert len(seen["train"]) == len(seen["test"]) == 4
+    for train, test in zip(seen["train"], seen["test"]):
+        assert not train & test
+        assert train | test == set(range(N_IMAGES))
+    assert sorted(i for test in seen["test"] for i in test) == list(range(N_IMAGES))
+    assert not np.isnan(result.scores["ridge"]).any()
+    assert result.metrics.groupby("attribute").size().tolist() == [4, 4]
+
+
+def test_inputs_are_not_modified():
+    data = planted()
+    Z = features(data, signal=1.0)
+    before = copy.deepcopy(dict(data)), Z.copy()
+    result = cross_validate(data, Z, SIZES, ["ridge"], folds=3)
+    pd.testing.assert_frame_equal(data.means, before[0]["means"])
+    pd.testing.assert_frame_equal(data.ratings, before[0]["ratings"])
+    assert data.attributes == before[0]["attributes"]
+    np.testing.assert_array_equal(Z, before[1])
+
+    ceiling = noise_ceiling_table(data)
+    kept = copy.deepcopy(result), ceiling.copy()
+    results_table(result, ceiling)
+    pd.testing.assert_frame_equal(result.metrics, kept[0].metrics)
+    pd.testing.assert_frame_equal(ceiling, kept[1])
+    with pytest.raises(AttributeError):
+        result.metrics = pd.DataFrame()  # results are frozen
+
+
+def test_ranker_and_classifier_pool_curves_over_folds():
+    data = planted()
+    Z = features(data, signal=1.0)
+    settings = HeadSettings.quick(device="cpu", n_pairs=200)
+    messages = []
+    result = cross_validate(
+        data, Z, SIZES, ["ranker", "classifier"], folds=2, settings=settings, progress=messages.append
+    )
+    assert len(messages) == 4 and messages[0].startswith("fold 1/2 PairwiseRanker: pair accuracy ")
+    for k, attribute in enumerate(ATTRIBUTES):
+        y, p = result.pair_curves[attribute]
+        # every pair of test images with different means, pooled over both folds
+        n_test = [N_IMAGES // 2, N_IMAGES - N_IMAGES // 2]
+        assert len(y) == len(p) <= sum(n * (n - 1) // 2 for n in n_test)
+        assert len(y) > 0.9 * sum(n * (n - 1) // 2 for n in n_test)
+        assert set(np.unique(y)) <= {0.0, 1.0} and np.all((p > 0) & (p < 1))
+        classes, proba = result.rating_curves[attribute]
+        assert len(classes) == (data.ratings["attribute"] == attribute).sum()  # every held-out rating
+        assert proba.shape == (len(classes), 4)
+        assert not np.isnan(result.scores["ranker"][:, k]).any()
+        expected_class = result.scores["classifier"][:, k]
+        assert np.all((expected_class >= 1) & (expected_class <= 4))
+    columns = set(result.metrics.columns)
+    assert {"pair_acc", "spearman", "ece", "rating_acc", "rating_mae", "qwk"} <= columns
+    assert result.metrics.loc[result.metrics["model"] == "ranker", "rating_acc"].isna().all()
+    assert set(result.seconds) == {"ranker", "classifier"}
+
+
+# -- tables ---------------------------------------------------------------------------------------
+def test_noise_ceiling_table_columns_and_oracle():
+    data = planted()
+    table = noise_ceiling_table(data)
+    assert list(table.index) == ATTRIBUTES
+    assert list(table.columns) == ["pair_acc", "rating_acc", "rating_mae", "qwk"]
+    assert (table["pair_acc"] > 0.9).all()  # ratings 5 points around well-spread means
+    assert (table["rating_acc"] > 0.5).all() and (table["rating_acc"] <= 1).all()
+
+
+def test_results_table_headroom_and_labels():
+    metrics = pd.DataFrame(
+        {
+            "model": ["ridge", "ridge", "ranker", "ranker"],
+            "attribute": ["warm"] * 4,
+            "fold": [0, 1, 0, 1],
+            "pair_acc": [0.7, 0.8, 0.6, 0.7],
+            "spearman": [0.5, 0.5, 0.4, 0.4],
+        }
+    )
+    result = CVResult(attributes=["warm"], metrics=metrics)
+    ceiling = pd.DataFrame({"pair_acc": [0.9], "rating_acc": [0.6]}, index=["warm"])
+    table = results_table(result, ceiling, extra_label=" [x]")
+    assert list(table.index) == [
+        ("warm", "noise ceiling"),
+        ("warm", "ridge (baseline) [x]"),
+        ("warm", "PairwiseRanker [x]"),
+    ]
+    assert list(table.columns[:3]) == ["pair_acc", "spearman", "headroom"]
+    assert table.loc[("warm", "noise ceiling"), "headroom"] == 1.0
+    assert table.loc[("warm", "ridge (baseline) [x]"), "headroom"] == pytest.approx((0.75 - 0.5) / 0.4)
+    assert table.loc[("warm", "PairwiseRanker [x]"), "headroom"] == pytest.approx((0.65 - 0.5) / 0.4)
+    assert table.loc[("warm", "PairwiseRanker [x]"), "pair_acc"] == pytest.approx(0.65)
+
+
+def test_evaluation_and_presets_do_not_import_the_command_line():
+    """The call graph runs one way: cli → demo → presets / evaluation / datasets."""
+    code = (
+        "import sys, skpercept.evaluation, skpercept.presets; "
+        "print(sorted(m for m in sys.modules if m in ('skpercept.cli', 'skpercept.demo')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
