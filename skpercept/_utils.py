@@ -1,12 +1,19 @@
-"""Small helpers shared across skpercept: device resolution, seeding, optional imports."""
+"""Small helpers shared across skpercept: device resolution, local seeding, optional imports."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import random
+import numbers
+from collections.abc import Iterator
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import expit
+
+if TYPE_CHECKING:
+    import torch
 
 _DEVICES = ("cpu", "cuda", "auto")
 
@@ -32,24 +39,71 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
-def seed_everything(random_state: int | np.random.RandomState | None) -> int | None:
-    """Seed Python, NumPy and torch from ``random_state``; return the integer seed used.
+def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
+    """The integer seed of one ``fit`` from an estimator's ``random_state``.
 
-    ``None`` leaves the global generators alone (non-reproducible runs stay cheap).
-    A ``RandomState`` instance is turned into a fresh integer seed drawn from it.
+    An int is used as given; a ``RandomState`` instance gives a draw from it (scikit-learn's
+    convention: the caller's instance advances); ``None`` draws fresh entropy from the
+    operating system, so unseeded fits differ from each other without reading or advancing the
+    global ``random`` / ``numpy`` / ``torch`` generators.
     """
     if random_state is None:
-        return None
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise ValueError(f"random_state must be an int, a RandomState instance or None, got {random_state!r}.")
+
+
+def torch_generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed``: batch order and samplers draw from it."""
     import torch
 
-    if isinstance(random_state, np.random.RandomState):
-        seed = int(random_state.randint(0, 2**31 - 1))
-    else:
-        seed = int(random_state)
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return seed
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int, device: str = "cpu") -> Iterator[None]:
+    """Run a block with torch's global generators forked and seeded with ``seed``.
+
+    Weight initialization, dropout masks and augmentations draw from torch's global generator
+    (CPU, and the CUDA device when ``device`` is one). Inside this block they are a private
+    copy seeded with ``seed``; on exit the caller's state is restored, so a ``fit`` is
+    reproducible without re-seeding, or consuming, the caller's generators. Only the CUDA
+    device in use is forked: forking every visible device would initialize CUDA for CPU fits.
+    """
+    import torch
+
+    cuda = []
+    if str(device).startswith("cuda"):
+        index = torch.device(device).index
+        cuda = [torch.cuda.current_device() if index is None else index]
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def symmetric_expit(d: np.ndarray) -> np.ndarray:
+    """σ(d) computed so that σ(d) + σ(−d) == 1 holds exactly in floating point.
+
+    For d ≥ 0 it is ``expit(d)``; for d < 0 it is ``1 − expit(−d)``, which is exact because
+    ``expit(−d)`` lies in [0.5, 1] (Sterbenz). Swapped halves give ``d → −d`` exactly, so
+    ``P(left ≻ right) + P(right ≻ left) == 1`` bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept._utils import symmetric_expit
+    >>> d = np.array([-3.7, 0.0, 0.3])
+    >>> bool(np.all(symmetric_expit(d) + symmetric_expit(-d) == 1.0))
+    True
+    """
+    d = np.asarray(d, dtype=np.float64)
+    return np.where(d >= 0, expit(d), 1.0 - expit(-d))
 
 
 def optional_import(module: str, extra: str) -> ModuleType:

@@ -105,6 +105,9 @@ class ImageDisjointSplit(BaseCrossValidator):
     ...     assert not test_images & train_images
     """
 
+    # Metadata routing: a search (or cross_validate) passes its groups (item ids) on to split.
+    __metadata_request__split = {"groups": True}  # noqa: RUF012 - scikit-learn's convention
+
     def __init__(
         self,
         n_splits: int = 5,

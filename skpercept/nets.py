@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-_ACTIVATIONS = {
+#: Activation names a head accepts (``activation=``), and their modules.
+ACTIVATIONS = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "silu": nn.SiLU,
@@ -41,9 +42,9 @@ _ACTIVATIONS = {
 def make_activation(name: str) -> nn.Module:
     """Return a fresh activation module by name (``'relu'``, ``'gelu'``, ``'silu'``, ...)."""
     try:
-        return _ACTIVATIONS[name]()
+        return ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}.") from None
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}.") from None
 
 
 class MLPTrunk(nn.Module):

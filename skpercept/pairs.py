@@ -8,10 +8,14 @@ build ``X`` by hand; :class:`PairFeatures` builds it from a table of pairs.
 
 from __future__ import annotations
 
+from numbers import Integral
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
@@ -129,6 +133,13 @@ class PairFeatures(TransformerMixin, BaseEstimator):
     4
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "item_transformer": [HasMethods(["fit", "transform"])],
+        "context_transformer": [HasMethods(["fit", "transform"]), StrOptions({"passthrough"}), None],
+        "item_columns": ["array-like"],
+        "context_columns": ["array-like", str, Integral, None],
+    }
+
     def __init__(
         self,
         *,
@@ -179,6 +190,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         return X[columns]
 
     def _item_columns(self) -> list:
+        # The constraints check that item_columns is a sequence; its length is checked here.
         columns = _as_columns(self.item_columns)
         if len(columns) != 2:
             raise ValueError(f"item_columns must name exactly two columns (left, right), got {columns!r}.")
@@ -187,6 +199,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):
     def _uses_context(self) -> bool:
         if self.context_transformer is None:
             return False
+        # A cross-parameter check: a context transformer needs context columns.
         if not _as_columns(self.context_columns):
             raise ValueError(
                 "context_transformer is set but context_columns is empty; name the context "
@@ -218,6 +231,8 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         return pd.Series(uniques, name="item"), codes.reshape(2, -1)
 
     # -- estimator API ----------------------------------------------------------------------
+    # Not skipped for the nested transformers: they are clones of user objects.
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None) -> PairFeatures:
         """Fit the item transformer on all items, and the context transformer.
 
@@ -235,6 +250,7 @@ class PairFeatures(TransformerMixin, BaseEstimator):
         self._fit_transform(X, fit=True)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None) -> np.ndarray:
         """Fit, then return the pair features (items are transformed once)."""
         return self._fit_transform(X, fit=True)

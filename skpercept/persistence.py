@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from skpercept._io import write_bytes_atomic
 from skpercept._utils import resolve_device
 
 _FORMAT = "skpercept-head"
@@ -33,7 +34,10 @@ _ESTIMATORS = {
     "RatingRegressor": ("skpercept.rating", "RatingRegressor"),
     "PairwiseRanker": ("skpercept.ranking", "PairwiseRanker"),
 }
-_ARRAY_ATTRS = ("y_mean_", "y_scale_", "feature_names_in_")
+_ARRAY_ATTRS = ("y_mean_", "y_scale_", "feature_names_in_", "temperature_", "ensemble_seeds_")
+# The first member's weights keep their plain names (files of single heads stay as they were);
+# member i > 0 of an ensemble (``n_ensemble``) has its names prefixed with "member<i>.".
+_MEMBER_PREFIX = "member{}."
 _SCALAR_ATTRS = ("n_features_in_", "n_outputs_", "n_half_features_", "_single_output")
 
 
@@ -75,7 +79,7 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     >>> np.allclose(load_safe(path).predict(X), reg.predict(X))
     True
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     from sklearn.utils.validation import check_is_fitted
 
     name = type(estimator).__name__
@@ -105,8 +109,12 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
             [_encode_array(ci) for ci in c] if isinstance(c, list) else {"single": _encode_array(c)}
         )
     config = {"format": _FORMAT, "version": _VERSION, "estimator": name, "params": params, "fitted": fitted}
-    state = {k: v.detach().cpu().contiguous() for k, v in estimator.net_.module_.state_dict().items()}
-    save_file(state, os.fspath(path), metadata={"skpercept": json.dumps(config)})
+    state = {}
+    for i, net in enumerate(getattr(estimator, "nets_", [estimator.net_])):
+        prefix = _MEMBER_PREFIX.format(i) if i else ""
+        state.update({prefix + k: v.detach().cpu().contiguous() for k, v in net.module_.state_dict().items()})
+    # serialised in memory first, so a failed write never leaves half a file at `path`
+    write_bytes_atomic(path, save(state, metadata={"skpercept": json.dumps(config)}))
 
 
 def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
@@ -167,10 +175,21 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
         )
 
     target = resolve_device(device)
-    net = estimator._build_net(int(estimator.n_features_in_), None, [], device=target)
-    net.initialize()
-    net.module_.load_state_dict(load_file(os.fspath(path), device="cpu"))
-    net.module_.to(target)
-    net.module_.eval()
-    estimator.net_ = net
+    state = load_file(os.fspath(path), device="cpu")
+    estimator.nets_ = []
+    for i in range(int(estimator.n_ensemble)):
+        prefix = _MEMBER_PREFIX.format(i) if i else ""
+        net = estimator._build_net(int(estimator.n_features_in_), None, [], device=target)
+        net.initialize()
+        members = tuple(_MEMBER_PREFIX.format(m) for m in range(1, int(estimator.n_ensemble)))
+        own = {
+            k[len(prefix) :]: v
+            for k, v in state.items()
+            if (k.startswith(prefix) if prefix else not k.startswith(members))
+        }
+        net.module_.load_state_dict(own)
+        net.module_.to(target)
+        net.module_.eval()
+        estimator.nets_.append(net)
+    estimator.net_ = estimator.nets_[0]
     return estimator

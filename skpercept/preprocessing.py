@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
@@ -51,10 +52,13 @@ class BlockScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     array([3., 3.])
     """
 
+    _parameter_constraints: ClassVar[dict] = {"block_sizes": ["array-like", None]}
+
     def __init__(self, *, block_sizes: Sequence[int] | None = None) -> None:
         self.block_sizes = block_sizes
 
     def _blocks(self, n_features: int) -> list[slice]:
+        # The sizes depend on the data's width, so they are checked here, not by the constraints.
         sizes = [n_features] if self.block_sizes is None else [int(s) for s in self.block_sizes]
         if any(s < 1 for s in sizes) or sum(sizes) != n_features:
             raise ValueError(
@@ -64,6 +68,7 @@ class BlockScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         edges = np.cumsum([0] + sizes)
         return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> BlockScaler:
         """Learn each block's mean and scale from ``X``.
 

@@ -8,26 +8,18 @@ values in between for soft labels (a tie is 0.5), one column per attribute with 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from scipy.special import expit
 from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept._head import SkorchHead, check_finite_targets, fill_doc
+from skpercept._head import SkorchHead, check_finite_targets, fill_doc, target_array
+from skpercept._holdout import pair_item_codes
+from skpercept._utils import symmetric_expit
 from skpercept.nets import MaskedPairLoss, PairScorer
-
-
-def _symmetric_expit(d: np.ndarray) -> np.ndarray:
-    """σ(d) computed so that σ(d) + σ(−d) == 1 holds exactly in floating point.
-
-    For d ≥ 0 it is ``expit(d)``; for d < 0 it is ``1 − expit(−d)``, which is exact because
-    ``expit(−d)`` lies in [0.5, 1] (Sterbenz). Swapped halves give ``d → −d`` exactly, so
-    ``P(left ≻ right) + P(right ≻ left) == 1`` bit for bit.
-    """
-    return np.where(d >= 0, expit(d), 1.0 - expit(-d))
 
 
 @fill_doc
@@ -45,6 +37,19 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
 
     Parameters
     ----------
+    calibration : {'temperature'} or None, default=None
+        Post-hoc calibration of ``P(left ≻ right)`` on held-out items: after training, each
+        member's temperature ``T`` (one per attribute) minimizes the log-loss of
+        ``σ(d / T)`` on the early-stopping validation rows, whose items are all held out
+        (``validation_split='items'``), against their labels (soft labels too). Dividing
+        by ``T > 0`` keeps the model antisymmetric and leaves ``predict`` and the order of
+        ``score_items`` unchanged (of a single member). Without early stopping there are no
+        held-out rows and ``T`` stays 1. It is off by default: early stopping already keeps
+        the epoch with the lowest log-loss on those same rows, so ``T`` is near 1 on
+        average and, with few held-out rows (a sparse pair design holds out a few dozen),
+        mostly adds noise; on the OMI demo it raised the ECE (see the README). It pays when
+        the hold-out has many rows; otherwise prefer ``CalibratedClassifierCV`` (Notes),
+        which fits ``T`` on out-of-fold predictions of every row.
     {common_params}
 
     Attributes
@@ -53,6 +58,10 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         ``array([0, 1])`` (1 = left preferred); a list of them for 2-D ``y``.
     n_half_features_ : int
         Width of one half (``n_features_in_ // 2``).
+    temperature_ : ndarray of shape (n_ensemble, n_outputs)
+        Each member's temperature per attribute (ones with ``calibration=None`` or without
+        early stopping). ``decision_function``, ``predict_proba`` and ``score_items`` use the
+        calibrated scale ``s / T``.
     {common_attrs}
 
     Notes
@@ -63,6 +72,17 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     (scikit-learn's multi-output convention), and ``predict`` and ``decision_function`` are
     ``(n_pairs, n_outputs)``. ``score`` is the pairwise accuracy (soft labels earn partial
     credit, ties 0.5). Scores ``s`` are defined up to an additive constant per attribute.
+
+    An ensemble (``n_ensemble > 1``) averages its members' calibrated score differences
+    ``d_i / T_i`` (and ``score_items`` the member scores ``s_i / T_i``): a mean of
+    antisymmetric functions stays exactly antisymmetric, and
+    ``σ(score_items(a) − score_items(b))`` still equals ``predict_proba`` of ``[a | b]``.
+
+    Calibration can also come from scikit-learn: ``CalibratedClassifierCV(ranker,
+    method='temperature', cv=ImageDisjointSplit(...))`` with hard 0/1 labels and
+    ``groups`` (the left and right image ids) routed to the splitter fits ``T`` on
+    image-disjoint folds instead of the early-stopping hold-out: out-of-fold predictions of
+    every row, many more than the hold-out has (keep ``calibration=None`` inside it).
 
     {midtraining}
 
@@ -82,12 +102,18 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     (40,)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SkorchHead._parameter_constraints,
+        "calibration": [StrOptions({"temperature"}), None],
+    }
+
     def __init__(
         self,
         *,
-        hidden_layer_sizes: tuple[int, ...] = (256, 128),
+        calibration: str | None = None,
+        hidden_layer_sizes: tuple[int, ...] = (64,),
         activation: str = "relu",
-        dropout: float = 0.1,
+        dropout: float = 0.3,
         batch_norm: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -96,28 +122,35 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         max_epochs: int = 200,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
+        validation_split: str = "auto",
         patience: int = 10,
+        n_ensemble: int = 1,
         device: str = "auto",
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         callbacks: list | None = None,
     ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            validation_split=validation_split,
+            patience=patience,
+            n_ensemble=n_ensemble,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+        self.calibration = calibration
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         X = super()._validate_X(X, reset=reset)
@@ -129,8 +162,12 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
             )
         return X
 
+    def _row_items(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Left and right item codes: equal half-rows (without shared context) are one item."""
+        return pair_item_codes(X)
+
     def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
-        arr = self._ravel_column(self._as_target_array(y, type(self).__name__, n_samples))
+        arr = self._ravel_column(target_array(y, type(self).__name__, n_samples))
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
@@ -171,12 +208,35 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     def _iterator_train_params(self) -> dict[str, Any]:
         return {"swap_pairs": True}
 
+    # -- calibration -------------------------------------------------------------------------
+    def _start_members(self, n_members: int) -> None:
+        # Until a member is calibrated its temperature is 1 (mid-training predictions are raw).
+        self.temperature_ = np.ones((n_members, self.n_outputs_))
+
+    def _member_trained(self, member: int, net: Any, X_valid: np.ndarray | None, y_valid: np.ndarray | None):
+        if self.calibration is None or X_valid is None:
+            return
+        d = self._predict_with_net(net, X_valid)
+        self.temperature_[member] = [fit_temperature(d[:, j], y_valid[:, j]) for j in range(d.shape[1])]
+
+    def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
+        # Each member's calibrated logits d_i / T_i: the ensemble averages calibrated members.
+        outputs = super()._member_outputs(X)
+        return [d / t for d, t in zip(outputs, self._temperatures())]
+
+    def _temperatures(self) -> np.ndarray:
+        # a ranker saved before calibration existed has no temperature_: its scores are raw
+        return getattr(self, "temperature_", np.ones((len(self._members()), self.n_outputs_)))
+
     # -- prediction --------------------------------------------------------------------------
     def _one_d(self) -> bool:
         return not isinstance(self.classes_, list)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Score difference ``s(left) − s(right)`` (the logit of ``P(left ≻ right)``).
+        """Calibrated score difference ``(s(left) − s(right)) / T`` (the logit of ``P(left ≻ right)``).
+
+        Averaged over the members of an ensemble; exactly antisymmetric (swapping the halves
+        negates it).
 
         Returns
         -------
@@ -187,7 +247,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
 
     def predict_proba(self, X: Any) -> np.ndarray | list[np.ndarray]:
         """``[P(right ≻ left), P(left ≻ right)]`` per pair (a list per attribute for 2-D ``y``)."""
-        p = _symmetric_expit(self._forward(X))
+        p = symmetric_expit(self._forward(X))
         probas = [np.column_stack([1.0 - p[:, j], p[:, j]]) for j in range(p.shape[1])]
         return probas[0] if self._one_d() else probas
 
@@ -196,7 +256,10 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         return (self.decision_function(X) > 0).astype(int)
 
     def score_items(self, X_half: Any) -> np.ndarray:
-        """Latent score ``s`` of each item (one half-row per item) — rank a whole image set.
+        """Latent score ``s / T`` of each item (one half-row per item) — rank a whole image set.
+
+        The scale is the calibrated one: ``σ(score_items(a) − score_items(b))`` equals
+        ``predict_proba`` of the pair ``[a | b]``. For an ensemble, the mean member score.
 
         Parameters
         ----------
@@ -218,7 +281,14 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
             )
         if not np.isfinite(X_half).all():
             raise ValueError("X_half contains NaN or infinity.")
-        module = self.net_.module_
+        members = [
+            self._item_scores(net, X_half) / t for net, t in zip(self._members(), self._temperatures())
+        ]
+        scores = np.mean(members, axis=0)
+        return scores.ravel() if self._one_d() else scores
+
+    def _item_scores(self, net: Any, X_half: np.ndarray) -> np.ndarray:
+        module = net.module_
         was_training = module.training
         module.eval()
         out = []
@@ -228,11 +298,10 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
                     chunk = torch.from_numpy(
                         np.ascontiguousarray(X_half[start : start + int(self.batch_size)])
                     )
-                    out.append(module.score(chunk.to(self.net_.device)).cpu().numpy())
+                    out.append(module.score(chunk.to(net.device)).cpu().numpy())
         finally:
             module.train(was_training)
-        scores = np.concatenate(out).astype(np.float64) if out else np.empty((0, self.n_outputs_))
-        return scores.ravel() if self._one_d() else scores
+        return np.concatenate(out).astype(np.float64) if out else np.empty((0, self.n_outputs_))
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Pairwise accuracy (soft labels earn partial credit; NaN labels are skipped)."""
@@ -243,10 +312,54 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         return float(pairwise_accuracy(y, self._p_left(X)))
 
     def _p_left(self, X: Any) -> np.ndarray:
-        p = _symmetric_expit(self._forward(X))
+        p = symmetric_expit(self._forward(X))
         return p.ravel() if self._one_d() else p
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
+
+
+def fit_temperature(d: np.ndarray, y: np.ndarray) -> float:
+    """The temperature ``T`` minimizing the log-loss of ``σ(d / T)`` against labels ``y``.
+
+    Soft labels (a share of raters preferring the left item) are scored by the same
+    cross-entropy; NaN labels are skipped. ``T`` is searched on a log scale in
+    ``[e⁻⁴, e⁴]``; it is 1 without labels. When every hard label agrees with the sign of
+    ``d`` the log-loss keeps falling as ``T → 0`` and the search ends at its lower bound.
+
+    Parameters
+    ----------
+    d : ndarray of shape (n_pairs,)
+        Score differences (logits) of held-out pairs.
+    y : ndarray of shape (n_pairs,)
+        Labels in [0, 1], NaN for missing.
+
+    Returns
+    -------
+    T : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.ranking import fit_temperature
+    >>> rng = np.random.RandomState(0)
+    >>> d = rng.normal(scale=2.0, size=5000)
+    >>> y = (rng.uniform(size=5000) < 1 / (1 + np.exp(-d / 4))).astype(float)  # 4× too confident
+    >>> bool(3.5 < fit_temperature(d, y) < 4.5)
+    True
+    """
+    from scipy.optimize import minimize_scalar
+
+    keep = ~np.isnan(y)
+    d, y = np.asarray(d, dtype=np.float64)[keep], np.asarray(y, dtype=np.float64)[keep]
+    if len(d) == 0:
+        return 1.0
+
+    def log_loss(log_t: float) -> float:
+        z = d * np.exp(-log_t)
+        # −[y log σ(z) + (1 − y) log σ(−z)] = logaddexp(0, z) − y z, stable for any z
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-4.0, 4.0), method="bounded").x))

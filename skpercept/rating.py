@@ -8,17 +8,18 @@ and train one shared MLP trunk with one head per attribute.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept._head import SkorchHead, check_finite_targets, fill_doc
+from skpercept._head import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.nets import MaskedRatingLoss, MaskedRegressionLoss, RatingNet, corn_proba, logit_width
 
 
@@ -60,6 +61,11 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
     ``(n_samples, n_classes)`` array for 1-D ``y`` and a list of them, one per attribute,
     otherwise. Rows whose labels are all NaN are kept but contribute nothing to the loss.
 
+    An ensemble (``n_ensemble > 1``) averages its members' probabilities (the mixture of
+    the members), not their logits: CORN's conditional logits do not combine linearly, and
+    a mixture keeps the members' disagreement as doubt, which is what makes deep ensembles
+    better calibrated than their members.
+
     {midtraining}
 
     Examples
@@ -77,14 +83,20 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
     (2, 4)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SkorchHead._parameter_constraints,
+        "loss": [StrOptions({"ce", "corn"})],
+        "classes": ["array-like", None],
+    }
+
     def __init__(
         self,
         *,
         loss: str = "ce",
         classes: Any = None,
-        hidden_layer_sizes: tuple[int, ...] = (256, 128),
+        hidden_layer_sizes: tuple[int, ...] = (64,),
         activation: str = "relu",
-        dropout: float = 0.1,
+        dropout: float = 0.3,
         batch_norm: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -93,30 +105,36 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         max_epochs: int = 200,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
+        validation_split: str = "items",
         patience: int = 10,
+        n_ensemble: int = 1,
         device: str = "auto",
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         callbacks: list | None = None,
     ) -> None:
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            validation_split=validation_split,
+            patience=patience,
+            n_ensemble=n_ensemble,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
         self.loss = loss
         self.classes = classes
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
 
     # -- targets -----------------------------------------------------------------------------
     def _given_classes(self, n_outputs: int, one_d: bool) -> list[np.ndarray | None]:
@@ -133,7 +151,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         return given
 
     def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
-        arr = self._ravel_column(self._as_target_array(y, type(self).__name__, n_samples))
+        arr = self._ravel_column(target_array(y, type(self).__name__, n_samples))
         one_d = arr.ndim == 1
         cols = [arr] if one_d else [arr[:, j] for j in range(arr.shape[1])]
         names = _column_names(y, len(cols))
@@ -197,18 +215,20 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
     def _criterion(self) -> tuple[type, dict]:
         return MaskedRatingLoss, dict(n_classes=self._n_classes(), loss=self.loss)
 
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.loss not in ("ce", "corn"):
-            raise ValueError(f"loss must be 'ce' or 'corn', got {self.loss!r}.")
-
     # -- prediction --------------------------------------------------------------------------
     def _proba_list(self, X: Any) -> list[np.ndarray]:
+        # An ensemble averages its members' probabilities (a mixture of the members), not their
+        # logits: CORN's conditional logits do not mix linearly, and the mixture keeps every
+        # member's doubt where they disagree.
         check_is_fitted(self, "net_")
-        logits = torch.from_numpy(self._forward(X))
+        X = self._validate_X(X, reset=False)
+        members = [self._member_proba(logits) for logits in self._member_outputs(X)]
+        return [np.mean(parts, axis=0) for parts in zip(*members)]
+
+    def _member_proba(self, logits: np.ndarray) -> list[np.ndarray]:
         sizes = [logit_width(k, self.loss) for k in self._n_classes()]
         out = []
-        for part in torch.split(logits, sizes, dim=1):
+        for part in torch.split(torch.from_numpy(logits), sizes, dim=1):
             p = torch.softmax(part, dim=1) if self.loss == "ce" else corn_proba(part)
             p = p.clamp_min(0).numpy()
             out.append(p / p.sum(axis=1, keepdims=True))
@@ -276,6 +296,11 @@ class RatingRegressor(RegressorMixin, SkorchHead):
     ``predict`` returns the shape of ``y``: 1-D for 1-D ``y``, ``(n_samples, n_outputs)``
     otherwise. NaN in ``y`` marks a missing rating and is left out of the loss.
 
+    An ensemble (``n_ensemble > 1``) predicts the mean of its members' predictions: the
+    least-squares combination, equal to ``VotingRegressor`` over the same members. Unlike
+    ``sklearn.ensemble.BaggingRegressor`` (each member trained on a bootstrap sample of the
+    rows, about 63 % of them), every member trains on all rows but its own held-out items.
+
     {midtraining}
 
     Examples
@@ -291,13 +316,18 @@ class RatingRegressor(RegressorMixin, SkorchHead):
     (3, 2)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SkorchHead._parameter_constraints,
+        "loss": [StrOptions({"mse", "huber", "mae"})],
+    }
+
     def __init__(
         self,
         *,
         loss: str = "mse",
-        hidden_layer_sizes: tuple[int, ...] = (256, 128),
+        hidden_layer_sizes: tuple[int, ...] = (64,),
         activation: str = "relu",
-        dropout: float = 0.1,
+        dropout: float = 0.3,
         batch_norm: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
@@ -306,37 +336,38 @@ class RatingRegressor(RegressorMixin, SkorchHead):
         max_epochs: int = 200,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
+        validation_split: str = "items",
         patience: int = 10,
+        n_ensemble: int = 1,
         device: str = "auto",
-        random_state: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         callbacks: list | None = None,
     ) -> None:
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            validation_split=validation_split,
+            patience=patience,
+            n_ensemble=n_ensemble,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
         self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.loss not in ("mse", "huber", "mae"):
-            raise ValueError(f"loss must be 'mse', 'huber' or 'mae', got {self.loss!r}.")
 
     def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
-        arr = self._as_target_array(y, type(self).__name__, n_samples)
+        arr = target_array(y, type(self).__name__, n_samples)
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):

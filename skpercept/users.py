@@ -8,11 +8,13 @@ shared by everyone, which is why unknown users are encoded as all zeros by defau
 from __future__ import annotations
 
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import OneHotEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 _OTHER = "other"
@@ -129,18 +131,18 @@ class UserEncoder(TransformerMixin, BaseEstimator):
            [0., 0.]])
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "sparse_output": ["boolean"],
+        "handle_unknown": [StrOptions({"average", "error"})],
+        "min_count": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self, *, sparse_output: bool = False, handle_unknown: str = "average", min_count: int = 1
     ) -> None:
         self.sparse_output = sparse_output
         self.handle_unknown = handle_unknown
         self.min_count = min_count
-
-    def _check_params(self) -> None:
-        if self.handle_unknown not in ("average", "error"):
-            raise ValueError(f"handle_unknown must be 'average' or 'error', got {self.handle_unknown!r}.")
-        if not isinstance(self.min_count, Integral) or self.min_count < 1:
-            raise ValueError(f"min_count must be an integer >= 1, got {self.min_count!r}.")
 
     def _validate_ids(self, X, *, reset: bool) -> np.ndarray:
         X_raw = _as_2d_ids(X)
@@ -151,6 +153,7 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         _check_no_missing(X_raw, X_arr, names)
         return X_arr
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> UserEncoder:
         """Learn the user ids (and which are rare).
 
@@ -165,7 +168,6 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         -------
         self : UserEncoder
         """
-        self._check_params()
         X_arr = self._validate_ids(X, reset=True)
         self.encoder_ = OneHotEncoder(
             # 'ignore' + min_frequency: rare seen users -> pooled column, unseen -> all zeros.

@@ -13,8 +13,8 @@ from sklearn.pipeline import Pipeline
 
 pytest.importorskip("peft")
 
-from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier
-from skpercept.lora import _backbone as bb
+from skpercept.embed.towers import build_tower
+from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier, select_targets
 
 TINY_CLIP = "skpercept-test-tiny-vit"
 
@@ -72,7 +72,7 @@ def _ranker(**params):
         image_size=32,
         max_epochs=2,
         batch_size=16,
-        validation_fraction=0,
+        early_stopping=False,
         device="cpu",
         random_state=0,
         hidden_layer_sizes=(16,),
@@ -89,18 +89,18 @@ def fitted(pairs):
 
 
 def test_targets_chosen_by_type(tiny_clip):
-    tower, _ = bb.build_backbone(tiny_clip, None)
-    linear = bb.select_targets(tower, "linear")
+    tower, _ = build_tower(tiny_clip, None)
+    linear = select_targets(tower, "linear")
     assert linear and all(not n.endswith("out_proj") for n in linear)
     assert all(
         isinstance(tower.get_submodule(n), torch.nn.MultiheadAttention)
-        for n in bb.select_targets(tower, "attention")
+        for n in select_targets(tower, "attention")
     )
-    cnn, _ = bb.build_backbone("timm:test_efficientnet", None)
-    convs = bb.select_targets(cnn, "conv")
+    cnn, _ = build_tower("timm:test_efficientnet", None)
+    convs = select_targets(cnn, "conv")
     assert convs and all(cnn.get_submodule(n).groups == 1 for n in convs)
     with pytest.raises(ValueError, match="target_modules"):
-        bb.select_targets(cnn, "lstm")
+        select_targets(cnn, "lstm")
 
 
 def test_adapters_change_outputs_and_base_is_frozen(pairs, fitted, tmp_path):
@@ -114,7 +114,7 @@ def test_adapters_change_outputs_and_base_is_frozen(pairs, fitted, tmp_path):
     assert not torch.allclose(adapted, plain)
     assert all(("lora_" in n) for n, p in tower.named_parameters() if p.requires_grad)
     # With a file as pretrained source, the frozen weights after fit equal the file's.
-    source, _ = bb.build_backbone("timm:test_efficientnet", None)
+    source, _ = build_tower("timm:test_efficientnet", None)
     path = tmp_path / "base.pt"
     torch.save(source.state_dict(), path)
     model = _ranker(pretrained=str(path)).fit(*pairs)
@@ -150,7 +150,7 @@ def test_unknown_user_is_average(pairs, fitted):
 @pytest.mark.parametrize("params", [{}, {"merge": True}, {"save_base_weights": True}])
 def test_joblib_round_trip(pairs, tmp_path, params):
     X, y = pairs
-    source, _ = bb.build_backbone("timm:test_efficientnet", None)
+    source, _ = build_tower("timm:test_efficientnet", None)
     torch.save(source.state_dict(), tmp_path / "base.pt")
     model = _ranker(pretrained=str(tmp_path / "base.pt"), max_epochs=1, **params).fit(X, y)
     before = model.decision_function(X)
@@ -163,11 +163,11 @@ def test_joblib_round_trip(pairs, tmp_path, params):
 
 def test_reference_mismatch_is_detected(pairs, tmp_path):
     X, y = pairs
-    source, _ = bb.build_backbone("timm:test_efficientnet", None)
+    source, _ = build_tower("timm:test_efficientnet", None)
     torch.save(source.state_dict(), tmp_path / "base.pt")
     model = _ranker(pretrained=str(tmp_path / "base.pt"), max_epochs=1).fit(X, y)
     joblib.dump(model, tmp_path / "m.joblib")
-    other, _ = bb.build_backbone("timm:test_efficientnet", None)
+    other, _ = build_tower("timm:test_efficientnet", None)
     torch.save(other.state_dict(), tmp_path / "base.pt")
     with pytest.raises(RuntimeError, match="fingerprint"):
         joblib.load(tmp_path / "m.joblib")
@@ -188,7 +188,14 @@ def test_pipeline_clone_and_early_stopping(pairs):
         [
             (
                 "rank",
-                _ranker(validation_fraction=0.3, max_epochs=3, patience=1, batching="images", batch_size=6),
+                _ranker(
+                    early_stopping=True,
+                    validation_fraction=0.3,
+                    max_epochs=3,
+                    patience=1,
+                    batching="images",
+                    batch_size=6,
+                ),
             )
         ]
     )
@@ -209,7 +216,7 @@ def test_rating_classifier(image_paths):
         pretrained=None,
         image_size=32,
         max_epochs=1,
-        validation_fraction=0,
+        early_stopping=False,
         device="cpu",
         random_state=0,
     )
@@ -245,6 +252,41 @@ def test_bad_input(pairs):
     broken.loc[0, "image_a"] = "/nonexistent/face.png"
     with pytest.raises(OSError, match="face.png"):
         _ranker(max_epochs=1).fit(broken, y)
+
+
+def test_models_saved_under_the_old_parameter_names_load(pairs, fitted):
+    # Before the heads' vocabulary: dropout was the adapters', head_dropout the head's, and
+    # validation_fraction=0 meant no early stopping.
+    state = fitted.__getstate__()
+    del state["lora_dropout"], state["early_stopping"], state["distributed"]
+    state.update(head_dropout=0.25, dropout=fitted.lora_dropout, validation_fraction=0)
+    old = LoRAPairwiseRanker.__new__(LoRAPairwiseRanker)
+    old.__setstate__(state)
+    assert (old.dropout, old.lora_dropout) == (0.25, fitted.lora_dropout)
+    assert (old.early_stopping, old.validation_fraction) == (False, 0.1)
+    assert old.distributed is False and old.get_params()["distributed"] is False
+    np.testing.assert_allclose(old.decision_function(pairs[0]), fitted.decision_function(pairs[0]), atol=1e-5)
+
+
+def test_parameters_share_the_heads_vocabulary(pairs):
+    X, y = pairs
+    with pytest.raises(ValueError, match="validation_fraction.*pass early_stopping=False"):
+        _ranker(early_stopping=True, validation_fraction=0).fit(X, y)
+    with pytest.raises(
+        ValueError, match=r"The 'lora_dropout' parameter of LoRAPairwiseRanker must be a float"
+    ):
+        _ranker(lora_dropout=1.5).fit(X, y)
+    with pytest.raises(
+        ValueError, match="The 'batching' parameter of LoRAPairwiseRanker must be a str among"
+    ):
+        _ranker(batching="pairs").fit(X, y)
+    # dropout is the head MLP's (as in PairwiseRanker); lora_dropout is the adapters'.
+    model = _ranker(dropout=0.3, lora_dropout=0.2, max_epochs=1).fit(X, y["red"])
+    head = {m.p for m in model.module_.trunk.modules() if isinstance(m, torch.nn.Dropout)}
+    adapters = {
+        m.p for n, m in model.module_.backbone.named_modules() if "lora_dropout" in n and hasattr(m, "p")
+    }
+    assert head == {0.3} and adapters == {0.2}
 
 
 @pytest.mark.slow

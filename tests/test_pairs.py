@@ -133,6 +133,10 @@ def test_bad_configuration_and_input():
         make_pf(item_columns=("image_a",)).fit(PAIRS)
     with pytest.raises(ValueError, match="context_columns is empty"):
         make_pf(context_transformer=UserEncoder(), context_columns=None).fit(PAIRS)
+    with pytest.raises(ValueError, match="The 'context_transformer' parameter of PairFeatures must be"):
+        make_pf(context_transformer="drop").fit_transform(PAIRS)
+    with pytest.raises(TypeError, match="The 'item_transformer' parameter of PairFeatures must be"):
+        PairFeatures(item_transformer=len).fit(PAIRS)
     bad = PAIRS.copy()
     bad.loc[2, "image_b"] = None
     with pytest.raises(ValueError, match=r"row 2 \(index label 2\), column 'image_b'"):

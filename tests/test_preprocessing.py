@@ -31,3 +31,7 @@ def test_constant_block_and_dtype():
 def test_bad_block_sizes():
     with pytest.raises(ValueError, match="add up to the 3 features"):
         BlockScaler(block_sizes=[1, 1]).fit(np.zeros((4, 3)))
+    with pytest.raises(
+        ValueError, match="The 'block_sizes' parameter of BlockScaler must be an array-like or None"
+    ):
+        BlockScaler(block_sizes=3).fit(np.zeros((4, 3)))

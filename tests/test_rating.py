@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skpercept._holdout import hold_out_items, rating_item_codes
 from skpercept.nets import MaskedRatingLoss, corn_proba
 from skpercept.rating import RatingClassifier, RatingRegressor
 
@@ -125,10 +126,11 @@ def test_early_stopping_restores_best_weights(data):
     assert len(history[:, "train_loss"]) == len(valid) < 60
     best = int(np.argmin(valid))
     # predictions equal the best epoch's: recompute the validation loss of the restored weights
-    _ds_train, ds_valid = clf.net_.get_split_datasets(*_tensors(clf, X, y))
+    # on the rows of the held-out items (the split fit made with random_state=0)
+    valid_rows = hold_out_items(rating_item_codes(X.astype(np.float32))[0], 0.1, seed=0).valid
+    Xv, yv = (t[valid_rows] for t in _tensors(clf, X, y))
     import torch
 
-    Xv, yv = ds_valid.dataset.X[ds_valid.indices], ds_valid.dataset.y[ds_valid.indices]
     with torch.no_grad():
         restored = clf.net_.get_loss(clf.net_.infer(Xv), yv).item()
     assert restored == pytest.approx(valid[best], rel=1e-4)

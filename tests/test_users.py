@@ -107,9 +107,11 @@ def test_missing_id_error_names_the_row(missing):
 def test_empty_and_bad_parameters():
     with pytest.raises(ValueError, match="0 sample"):
         UserEncoder().fit(np.array([], dtype=object))
-    with pytest.raises(ValueError, match="handle_unknown"):
+    with pytest.raises(ValueError, match="The 'handle_unknown' parameter of UserEncoder must be a str among"):
         UserEncoder(handle_unknown="ignore").fit(USERS)
-    with pytest.raises(ValueError, match="min_count"):
+    with pytest.raises(
+        ValueError, match=r"The 'min_count' parameter of UserEncoder must be an int in the range \[1, inf\)"
+    ):
         UserEncoder(min_count=0).fit(USERS)
 
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 from abc import ABCMeta, abstractmethod
+from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skpercept._utils import resolve_device, seed_everything
+from skpercept._head import TRAINING_PARAMETER_CONSTRAINTS, hidden_sizes, training_callbacks
+from skpercept._holdout import hold_out_items
+from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
 from skpercept.embed.timm import SHIPPED_LITE0
 from skpercept.lora import _backbone as bb
+from skpercept.lora import _distributed as dist_
 from skpercept.lora._images import (
     ImageBlockSampler,
     ImageCollate,
@@ -24,10 +33,8 @@ from skpercept.lora._images import (
     make_transform,
 )
 from skpercept.lora._module import LoRANet
-from skpercept.model_selection import image_disjoint_train_test_split
 
 USER_COLUMN = "user_id"
-_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _amp_net_class():
@@ -35,9 +42,30 @@ def _amp_net_class():
     from skorch.dataset import unpack_data
 
     class _LoRANeuralNet(NeuralNet):
-        """skorch net that optimizes only trainable tensors and scales fp16 gradients."""
+        """skorch net that optimizes only trainable tensors, scales fp16 gradients and, given a
+        ``world_``, trains its shard of each global batch inside DDP."""
 
         scaler_ = None
+        world_ = None
+        _step_stats = None
+
+        def _initialize_module(self, reason=None):
+            super()._initialize_module(reason=reason)
+            if self.world_ is not None:
+                self.module_ = dist_.wrap_module(dist_.unwrap_module(self.module_), self.world_)
+            return self
+
+        def infer(self, x, **fit_params):
+            if self.world_ is not None:
+                x = {k: v for k, v in x.items() if k != dist_.REAL}
+            return super().infer(x, **fit_params)
+
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            loss = super().get_loss(y_pred, y_true, X=X, training=training)
+            if self.world_ is None:
+                return loss
+            loss, *self._step_stats = dist_.global_loss(loss, y_true, X[dist_.REAL], self.world_)
+            return loss
 
         def get_all_learnable_params(self):
             for name, param in self.module_.named_parameters():
@@ -53,8 +81,13 @@ def _amp_net_class():
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
-                self.history.record_batch(prefix + "_loss", step["loss"].item())
-                self.history.record_batch(prefix + "_batch_size", len(batch[0]["index"]))
+                if self.world_ is None:
+                    loss, rows = step["loss"].item(), len(batch[0]["index"])
+                else:
+                    # The step's loss and rows over all ranks: the same history everywhere.
+                    loss, rows = self._step_stats
+                self.history.record_batch(prefix + "_loss", loss)
+                self.history.record_batch(prefix + "_batch_size", rows)
                 self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
             self.history.record(prefix + "_batch_count", batch_count)
@@ -82,9 +115,40 @@ def _amp_net_class():
 
 class LoRABase(BaseEstimator, metaclass=ABCMeta):
     """Parameters and machinery shared by :class:`LoRARatingClassifier` and
-    :class:`LoRAPairwiseRanker` (see their docstrings)."""
+    :class:`LoRAPairwiseRanker` (see their docstrings); not used directly.
+
+    The training parameters mean what they mean for the heads on features
+    (:class:`skpercept._head.SkorchHead`): ``dropout`` is the dropout of the MLP head,
+    ``early_stopping`` / ``validation_fraction`` / ``patience`` hold out a share of the data
+    and restore the best epoch, ``callbacks`` are named the same way, and ``random_state``
+    seeds generators local to ``fit``.
+
+    Subclasses implement the abstract hooks ``_criterion`` and ``_net_outputs``, set
+    ``_image_columns``, and define ``fit`` (encode the targets, then ``_fit_frame``).
+    """
 
     _image_columns: tuple[str, ...] = ()
+
+    _parameter_constraints: ClassVar[dict] = {
+        **TRAINING_PARAMETER_CONSTRAINTS,
+        "backbone": [str],
+        "pretrained": [str, os.PathLike, None],
+        "image_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "r": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "target_modules": [str, "array-like"],
+        "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "user_dim": [Interval(numbers.Integral, 0, None, closed="left")],
+        "augment": ["boolean", Mapping, None],
+        "batching": [StrOptions({"rows", "images"})],
+        "precision": [StrOptions({"fp32", "bf16", "fp16"})],
+        "gradient_checkpointing": ["boolean"],
+        "merge": ["boolean"],
+        "save_base_weights": [StrOptions({"auto"}), "boolean"],
+        "image_root": [str, os.PathLike, None],
+        "distributed": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -94,19 +158,20 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         image_size: int | None = None,
         r: int = 8,
         alpha: float = 16.0,
-        dropout: float = 0.1,
+        lora_dropout: float = 0.1,
         target_modules="auto",
         last_n_targets: int | None = None,
         user_dim: int = 16,
         hidden_layer_sizes: tuple[int, ...] = (256,),
-        head_dropout: float = 0.1,
+        dropout: float = 0.1,
         augment=True,
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
         batch_size: int = 32,
         max_epochs: int = 20,
-        patience: int = 5,
+        early_stopping: bool = True,
         validation_fraction: float = 0.1,
+        patience: int = 5,
         batching: str = "rows",
         callbacks=None,
         precision: str = "fp32",
@@ -115,7 +180,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         save_base_weights="auto",
         image_root=None,
         device: str = "auto",
-        random_state: int | None = None,
+        distributed: bool = False,
+        random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
     ) -> None:
         self.backbone = backbone
@@ -123,19 +189,20 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         self.image_size = image_size
         self.r = r
         self.alpha = alpha
-        self.dropout = dropout
+        self.lora_dropout = lora_dropout
         self.target_modules = target_modules
         self.last_n_targets = last_n_targets
         self.user_dim = user_dim
         self.hidden_layer_sizes = hidden_layer_sizes
-        self.head_dropout = head_dropout
+        self.dropout = dropout
         self.augment = augment
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
-        self.patience = patience
+        self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.patience = patience
         self.batching = batching
         self.callbacks = callbacks
         self.precision = precision
@@ -144,10 +211,11 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         self.save_base_weights = save_base_weights
         self.image_root = image_root
         self.device = device
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- subclasses provide ---------------------------------------------------------------
+    # -- hooks ---------------------------------------------------------------------------------
     @abstractmethod
     def _criterion(self):
         """The skorch criterion: a masked loss class (or partial) over the net's outputs."""
@@ -188,17 +256,16 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         lookup = {u: k + 1 for k, u in enumerate(self.users_.tolist())}
         return np.asarray([lookup.get(u, 0) for u in ids.tolist()], dtype=np.int64)
 
-    def _check_params(self) -> None:
-        if self.precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}.")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
-        if self.batching not in ("rows", "images"):
-            raise ValueError(f"batching must be 'rows' or 'images', got {self.batching!r}.")
-        if self.save_base_weights not in ("auto", True, False):
-            raise ValueError(
-                f"save_base_weights must be 'auto', True or False, got {self.save_base_weights!r}."
+    def _validate_params(self) -> None:
+        # validation_fraction=0 used to switch early stopping off here; say what does now.
+        fraction = self.validation_fraction
+        if isinstance(fraction, numbers.Real) and not isinstance(fraction, bool) and fraction == 0:
+            raise InvalidParameterError(
+                f"The 'validation_fraction' parameter of {type(self).__name__} must be a float in "
+                f"the range (0.0, 1.0). Got {fraction!r} instead. To train max_epochs without a "
+                "validation split, pass early_stopping=False."
             )
+        super()._validate_params()
 
     def _resolve_pretrained(self) -> str | None:
         if self.pretrained != "auto":
@@ -220,11 +287,9 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         self.module_features_ = n_features
         targets = bb.select_targets(base, self.target_modules)
         if self.last_n_targets is not None:
-            if int(self.last_n_targets) < 1:
-                raise ValueError(f"last_n_targets must be >= 1, got {self.last_n_targets!r}.")
             targets = targets[-int(self.last_n_targets) :]
         self.target_modules_ = targets
-        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.dropout)
+        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.lora_dropout)
         if self.gradient_checkpointing and not bb.set_gradient_checkpointing(tower, True):
             raise ValueError(f"{self.backbone!r} offers no gradient checkpointing.")
         n_outputs, n_classes = self._net_outputs()
@@ -233,8 +298,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             n_features=n_features,
             n_users=n_users,
             user_dim=self.user_dim,
-            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-            dropout=self.head_dropout,
+            hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
+            dropout=self.dropout,
             n_outputs=n_outputs,
             n_classes=n_classes,
             precision=self.precision,
@@ -249,81 +314,74 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         table = ImageTable(X, list(self._image_columns))
         return table, ImageRows(table.codes, self._user_codes(X), y)
 
-    def _split(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        positions = np.arange(len(X))
-        if not self.validation_fraction:
-            return positions, None
+    def _split(self, codes: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training and validation rows: the heads' item hold-out, with images as items."""
+        self.n_straddling_ = 0
+        if not self.early_stopping:
+            return np.arange(len(codes)), None
         try:
-            _, _, train, valid = image_disjoint_train_test_split(
-                X,
-                positions,
-                test_size=self.validation_fraction,
-                item_columns=list(self._image_columns),
-                random_state=self.random_state,
-            )
+            split = hold_out_items(codes, float(self.validation_fraction), seed)
         except ValueError as exc:
             raise ValueError(
-                f"Cannot hold out validation_fraction={self.validation_fraction} of the images "
-                f"for early stopping ({exc}); use validation_fraction=0 with few images."
+                f"early_stopping holds out validation_fraction={self.validation_fraction} of the "
+                f"images ({exc}); pass more data or early_stopping=False."
             ) from exc
-        return np.asarray(train), np.asarray(valid)
+        self.n_straddling_ = split.n_straddling
+        return split.train, split.valid
 
-    def _make_net(self, X: pd.DataFrame, y: np.ndarray, device: str):
-        from skorch.callbacks import EarlyStopping
+    def _loader(self, role: str, rows: ImageRows, table: ImageTable, cache: dict, seed: int, world):
+        """Dataset and skorch ``iterator_<role>__*`` parameters of the training or validation rows.
+
+        Training draws shuffled row batches or image blocks from generators seeded by ``seed``;
+        a distributed fit gives each rank its share of every step, padded so that all ranks
+        run the same number of steps.
+        """
+        train = role == "train"
+        n = len(rows)
+        if world is not None:
+            rows = dist_.pad_rows(rows)
+        collate = ImageCollate(
+            rows,
+            table.sources,
+            self._transform(train),
+            image_root=self.image_root,
+            target_size=self.image_size_,
+            cache=cache,
+        )
+        params: dict = {"collate_fn": collate if world is None else dist_.ShardCollate(collate, n)}
+        by_sampler = {"batch_size": 1, "shuffle": False}
+        if train and self.batching == "images":
+            blocks = ImageBlockSampler(rows.codes[:n], self.batch_size, shuffle=True, seed=seed)
+            sampler = blocks if world is None else dist_.ShardedBlocks(blocks, n, world)
+            params.update(by_sampler, batch_sampler=sampler)
+        elif train and world is None:
+            params.update(shuffle=True, generator=torch_generator(seed))
+        elif train:
+            generator = torch_generator(seed)
+            sampler = dist_.ShardedBatches(n, self.batch_size, world, generator)
+            params.update(by_sampler, batch_sampler=sampler, generator=generator)
+        elif world is not None:
+            params.update(by_sampler, batch_sampler=dist_.ShardedBatches(n, self.batch_size, world))
+        return rows, {f"iterator_{role}__{key}": value for key, value in params.items()}
+
+    def _make_net(self, X: pd.DataFrame, y: np.ndarray, device: str, seed: int, world=None):
         from skorch.helper import predefined_split
 
-        train_pos, valid_pos = self._split(X)
         cache: dict = {}
         table, rows = self._rows(X, y)
+        if world is not None:
+            world.check_same_data(dist_.data_fingerprint(rows, table.sources))
+        train_pos, valid_pos = self._split(table.codes, seed)
         train_rows = ImageRows(rows.codes[train_pos], rows.users[train_pos], y[train_pos])
-        kwargs = {
-            "iterator_train__collate_fn": ImageCollate(
-                train_rows,
-                table.sources,
-                self._transform(True),
-                image_root=self.image_root,
-                target_size=self.image_size_,
-                cache=cache,
-            ),
-            "callbacks": [],
-            "train_split": None,
-        }
-        if self.batching == "images":
-            kwargs.update(
-                iterator_train__batch_sampler=ImageBlockSampler(
-                    train_rows.codes,
-                    self.batch_size,
-                    shuffle=True,
-                    seed=0 if self.random_state is None else int(self.random_state),
-                ),
-                iterator_train__batch_size=1,
-                iterator_train__shuffle=False,
-            )
-        else:
-            kwargs["iterator_train__shuffle"] = True
+        train_rows, kwargs = self._loader("train", train_rows, table, cache, seed, world)
+        kwargs["train_split"] = None
         if valid_pos is not None:
             valid_rows = ImageRows(rows.codes[valid_pos], rows.users[valid_pos], y[valid_pos])
-            kwargs.update(
-                train_split=predefined_split(valid_rows),
-                iterator_valid__collate_fn=ImageCollate(
-                    valid_rows,
-                    table.sources,
-                    self._transform(False),
-                    image_root=self.image_root,
-                    target_size=self.image_size_,
-                    cache=cache,
-                ),
-                callbacks=[
-                    (
-                        "early_stopping",
-                        EarlyStopping(
-                            patience=self.patience, load_best=True, sink=print if self.verbose else _silent
-                        ),
-                    )
-                ],
-            )
-        for i, cb in enumerate(self.callbacks or []):
-            kwargs["callbacks"].append(cb if isinstance(cb, tuple) else (f"user_callback_{i}", cb))
+            valid_rows, valid_kwargs = self._loader("valid", valid_rows, table, cache, seed, world)
+            kwargs.update(valid_kwargs, train_split=predefined_split(valid_rows))
+        kwargs["callbacks"] = training_callbacks(
+            self.callbacks, early_stopping=self.early_stopping, patience=self.patience
+        )
         net = _amp_net_class()(
             module=self.module_,
             criterion=self._criterion(),
@@ -333,29 +391,45 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
             device=device,
-            verbose=self.verbose,
+            # Only rank 0 of a distributed fit prints.
+            verbose=self.verbose if world is None or world.rank == 0 else 0,
             **kwargs,
         )
+        net.world_ = world
         return net, train_rows
 
     def _fit_frame(self, X: pd.DataFrame, y: np.ndarray):
-        self._check_params()
-        device = resolve_device(self.device)
-        seed_everything(self.random_state)
-        users = self._user_ids(X) if USER_COLUMN in X.columns else np.empty(0, dtype=object)
-        self.users_ = np.asarray(sorted(pd.unique(users), key=str), dtype=object)
-        self.module_ = self._build_module(len(self.users_))
-        net, train_rows = self._make_net(X, y, device)
-        if self.precision == "fp16":
-            net.scaler_ = torch.amp.GradScaler(torch.device(device).type)
-        net.fit(train_rows, None)
+        world = dist_.join_world(self.device) if self.distributed else None
+        net = self._train(X, y, world)
         self.history_ = net.history
-        self.module_ = net.module_.to("cpu").eval()
-        self.device_ = device
+        self.module_ = dist_.unwrap_module(net.module_).to("cpu").eval()
+        self.device_ = net.device
         self._adapter_state = self._trainable_state()
         if self.merge:
             self._merge_adapters()
         return self
+
+    def _train(self, X: pd.DataFrame, y: np.ndarray, world):
+        """Build the module and the skorch net, and train; returns the trained net."""
+        device = resolve_device(self.device) if world is None else world.device
+        seed = resolve_seed(self.random_state)
+        if world is not None:
+            # random_state=None draws a seed per process: all ranks take rank 0's.
+            seed = world.broadcast(seed)
+        users = self._user_ids(X) if USER_COLUMN in X.columns else np.empty(0, dtype=object)
+        self.users_ = np.asarray(sorted(pd.unique(users), key=str), dtype=object)
+        # Weight init, dropout and augmentation draw from a forked, seeded torch generator;
+        # row order and image blocks from generators of their own. Ranks other than 0 draw
+        # their dropout and augmentation from seeds of their own (their rows differ anyway).
+        with seeded_torch(seed, device):
+            self.module_ = self._build_module(len(self.users_))
+            net, train_rows = self._make_net(X, y, device, seed, world)
+            if self.precision == "fp16":
+                net.scaler_ = torch.amp.GradScaler(torch.device(device).type)
+            own = world is not None and world.rank > 0
+            with seeded_torch(dist_.rank_seed(seed, world.rank), device) if own else nullcontext():
+                net.fit(train_rows, None)
+        return net
 
     # -- inference --------------------------------------------------------------------------
     def _merge_adapters(self) -> None:
@@ -430,15 +504,15 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
 
     def _rebuild_unmerged(self) -> LoRANet:
         base = bb.rebuild_backbone(self.backbone_spec_)
-        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.dropout)
+        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.lora_dropout)
         n_outputs, n_classes = self._net_outputs()
         module = LoRANet(
             tower,
             n_features=self.module_features_,
             n_users=len(self.users_),
             user_dim=self.user_dim,
-            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
-            dropout=self.head_dropout,
+            hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
+            dropout=self.dropout,
             n_outputs=n_outputs,
             n_classes=n_classes,
             precision=self.precision,
@@ -446,6 +520,13 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         return module.eval()
 
     def __setstate__(self, state: dict) -> None:
+        if "head_dropout" in state:
+            # Saved before the parameters took the heads' names: ``dropout`` was the adapters'.
+            state["lora_dropout"] = state.pop("dropout")
+            state["dropout"] = state.pop("head_dropout")
+            state["early_stopping"] = bool(state["validation_fraction"])
+            state["validation_fraction"] = state["validation_fraction"] or 0.1
+        state.setdefault("distributed", False)  # saved before data-parallel training existed
         saved = state.pop("_lora_saved", None)
         self.__dict__.update(state)
         if saved is None:
@@ -480,7 +561,3 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         self._adapter_state = saved["adapters"]
         if saved["merged"]:
             self._merge_adapters()
-
-
-def _silent(*args, **kwargs) -> None:
-    return None

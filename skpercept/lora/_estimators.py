@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept._head import SkorchHead, check_finite_targets
+from skpercept._head import check_finite_targets, target_array
+from skpercept._utils import symmetric_expit
 from skpercept.lora._base import USER_COLUMN, LoRABase
 from skpercept.metrics import pairwise_accuracy
 from skpercept.nets import MaskedPairLoss, MaskedRatingLoss
-from skpercept.ranking import _symmetric_expit
 
 _SHARED_DOC = """
     backbone : str, default='timm:efficientnet_lite0'
@@ -25,8 +25,10 @@ _SHARED_DOC = """
         valid for the default backbone.
     image_size : int or None, default=None
         Square input size; None uses the backbone's native size.
-    r, alpha, dropout : int, float, float, default=8, 16.0, 0.1
-        LoRA rank, scaling numerator (scale = alpha / r) and dropout on the adapter input.
+    r, alpha : int, float, default=8, 16.0
+        LoRA rank and scaling numerator (scale = alpha / r).
+    lora_dropout : float in [0, 1), default=0.1
+        Dropout on the adapters' input (peft's ``lora_dropout``).
     target_modules : 'auto', str or sequence of str, default='auto'
         Module *types* that get adapters: ``'linear'`` (every ``nn.Linear`` called as a
         module), ``'attention'`` (whole ``nn.MultiheadAttention`` via peft's layer, adapting
@@ -39,9 +41,10 @@ _SHARED_DOC = """
     user_dim : int, default=16
         Size of the learned per-user vector appended to the image features (when ``X`` has a
         ``user_id`` column in ``fit``). Unknown users get the mean of the learned vectors.
-    hidden_layer_sizes : tuple of int, default=(256,)
+    hidden_layer_sizes : int or tuple of int, default=(256,)
         Hidden widths of the head's MLP (:class:`skpercept.nets.MLPTrunk`).
-    head_dropout : float, default=0.1
+    dropout : float in [0, 1), default=0.1
+        Dropout after each hidden layer of the head's MLP (as for the heads on features).
     augment : bool or dict, default=True
         Training-time augmentation; a dict overrides ``{'flip': True, 'crop_scale': 0.85,
         'color_jitter': 0.1}`` (random-resized crop keeping ≥ crop_scale of the area; colour
@@ -51,22 +54,31 @@ _SHARED_DOC = """
     batch_size : int, default=32
         Rows per batch (``batching='rows'``) or images per block (``'images'``); also the
         image batch of prediction.
-    max_epochs, patience : int, default=20, 5
-    validation_fraction : float, default=0.1
-        Share of *images* held out (rows touching them leave training) for early stopping,
-        which restores the best epoch's weights. ``0`` trains ``max_epochs`` without it.
+    max_epochs : int, default=20
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the *images* (seeded by ``random_state``), as the
+        heads' ``validation_split='items'`` does: validation rows have all their images held
+        out, training rows none, and rows straddling the cut are left out of both
+        (``n_straddling_``). Stop when ``valid_loss`` has not improved for ``patience``
+        epochs and restore the best epoch's weights. When False, train for exactly
+        ``max_epochs`` on all rows.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the images held out for early stopping (unused when ``early_stopping=False``).
+    patience : int, default=5
+        Epochs without a lower ``valid_loss`` before training stops.
     batching : {'rows', 'images'}, default='rows'
         ``'rows'``: shuffled mini-batches of rows, each distinct image of a batch through the
         tower once. ``'images'``: each batch is a random block of ``batch_size`` images with
         every training row inside it (all labelled pairs among them): many pairs per forward
         pass for dense pair designs; pairs straddling blocks wait for a later epoch.
     callbacks : list or None, default=None
-        Extra skorch callbacks (objects or ``(name, callback)`` tuples).
+        Extra skorch callbacks (instances or ``(name, callback)`` tuples) appended to the
+        net's callbacks; a bare callback is named ``user_callback_<i>_<ClassName>``.
     precision : {'fp32', 'bf16', 'fp16'}, default='fp32'
         Autocast dtype of the tower and head; fp16 uses a gradient scaler.
     gradient_checkpointing : bool, default=False
         Recompute tower activations in the backward pass (timm and open_clip towers that
-        support it): less memory for large towers, ~30 % more compute.
+        support it): less memory for large towers, at the cost of a second forward pass.
     merge : bool, default=False
         Fold the adapters into the base weights after ``fit`` (peft ``merge_and_unload``):
         plain-tower inference speed. Saved files still hold the adapters separately.
@@ -78,8 +90,28 @@ _SHARED_DOC = """
     image_root : str or None, default=None
         Folder that relative image paths are resolved against.
     device : str, default='auto'
-    random_state : int or None, default=None
+        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when visible). With
+        ``distributed=True``, ``'auto'`` and ``'cuda'`` mean each process's own GPU
+        (``cuda:<LOCAL_RANK>``).
+    distributed : bool, default=False
+        Train data-parallel (PyTorch DDP) across the processes of a ``torchrun`` job (or
+        ``accelerate launch``): start the script with ``torchrun --nproc_per_node=K
+        script.py``, every process loading the same ``X`` and ``y``. Each step, every process
+        trains on its own disjoint share of a global batch of ``batch_size × K`` rows
+        (``batching='images'``: one block of ``batch_size`` images per process), gradients are
+        averaged with NCCL on GPUs or gloo on the CPU, and the validation loss is computed
+        over all processes, so early stopping stops them together. Without dropout and
+        augmentation the fit equals, up to rounding, a single-process fit with ``batch_size ×
+        K`` and ``batching='rows'``. Every process ends with the same fitted model; save it
+        from one (``os.environ["RANK"] == "0"``); it loads and predicts in a single process.
+        Only rank 0 prints (``verbose``); user ``callbacks`` run on every process.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialization of adapters and head, row order or image blocks, dropout,
+        augmentation and the validation split through generators local to ``fit``; the
+        caller's global ``random``, NumPy and torch generators are neither re-seeded nor
+        advanced. ``None`` draws a fresh seed per fit.
     verbose : int, default=0
+        skorch's per-epoch log when > 0.
 """
 
 _ATTRIBUTES_DOC = """
@@ -91,6 +123,9 @@ _ATTRIBUTES_DOC = """
         Per-epoch ``train_loss`` (and ``valid_loss``).
     users_ : ndarray
         User ids seen in ``fit`` (empty without a ``user_id`` column).
+    n_straddling_ : int
+        Training rows left out of both sides of the image hold-out because their images fall
+        on both sides of the cut (0 without early stopping).
     target_modules_ : list of str
         Names of the adapted modules.
     backbone_spec_ : BackboneSpec
@@ -106,7 +141,7 @@ def _format_doc(cls):
 
 
 def _target_frame(y, n_rows: int, name: str) -> tuple[np.ndarray, bool, list]:
-    arr = SkorchHead._as_target_array(y, name, n_rows)
+    arr = target_array(y, name, n_rows)
     one_d = arr.ndim == 1
     columns = list(y.columns) if isinstance(y, pd.DataFrame) else None
     return (arr.reshape(-1, 1) if one_d else arr), one_d, columns
@@ -135,7 +170,7 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
     >>> images = [Image.new("RGB", (32, 32), (10 * i, 0, 0)) for i in range(8)]
     >>> X = pd.DataFrame({"image": images})
     >>> clf = LoRARatingClassifier(backbone="timm:test_efficientnet", pretrained=None,
-    ...                            image_size=32, max_epochs=1, validation_fraction=0,
+    ...                            image_size=32, max_epochs=1, early_stopping=False,
     ...                            device="cpu", random_state=0)
     >>> clf.fit(X, [1, 2, 1, 2, 1, 2, 1, 2]).predict(X).shape
     (8,)
@@ -143,6 +178,7 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
 
     _image_columns = ("image",)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y) -> LoRARatingClassifier:
         """Fine-tune on rating rows ``X`` (``image`` [+ ``user_id``]) and levels ``y``."""
         X = self._check_frame(X, fit=True)
@@ -222,7 +258,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
     >>> im = [Image.new("RGB", (32, 32), (30 * i, 0, 0)) for i in range(6)]
     >>> X = pd.DataFrame({"image_a": im[:3] + im[3:], "image_b": im[3:] + im[:3]})
     >>> ranker = LoRAPairwiseRanker(backbone="timm:test_efficientnet", pretrained=None,
-    ...                             image_size=32, max_epochs=1, validation_fraction=0,
+    ...                             image_size=32, max_epochs=1, early_stopping=False,
     ...                             device="cpu", random_state=0)
     >>> ranker.fit(X, [0, 0, 0, 1, 1, 1]).predict_proba(X).shape
     (6, 2)
@@ -230,6 +266,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
 
     _image_columns = ("image_a", "image_b")
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y) -> LoRAPairwiseRanker:
         """Fine-tune on pairs ``X`` (``image_a``, ``image_b`` [+ ``user_id``]) and labels ``y``."""
         X = self._check_frame(X, fit=True)
@@ -258,7 +295,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
 
     def predict_proba(self, X: pd.DataFrame):
         """``[P(b ≻ a), P(a ≻ b)]`` per row: (n, 2), or a list of them per attribute."""
-        p = _symmetric_expit(self.decision_function(X)).reshape(len(X), -1)
+        p = symmetric_expit(self.decision_function(X)).reshape(len(X), -1)
         probas = [np.column_stack([1.0 - p[:, j], p[:, j]]) for j in range(p.shape[1])]
         return probas[0] if self._one_d else probas
 
@@ -268,7 +305,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
 
     def score(self, X: pd.DataFrame, y, sample_weight=None) -> float:
         """Pairwise accuracy (soft labels count fractionally), averaged over attributes."""
-        p = _symmetric_expit(self.decision_function(X))
+        p = symmetric_expit(self.decision_function(X))
         return float(pairwise_accuracy(y, p))
 
     def score_items(self, images, user_id=None) -> np.ndarray:

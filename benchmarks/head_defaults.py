@@ -1,0 +1,153 @@
+"""Benchmark: the heads' defaults against ridge (new faces) and against the old defaults (people).
+
+The measurements behind the default ``PairwiseRanker()`` / ``RatingRegressor()``: a small
+trunk (64 units, dropout 0.3) with an internal validation split that holds out items.
+
+Part A, new images. Data: the 1,004 OMI faces shipped with skpercept (CC BY-NC-SA 4.0), mean
+ratings of trustworthy, attractive and smart; features: ``TimmEmbedder()`` with its defaults
+(shipped EfficientNet-Lite0, 1280-d, L2-normalized). Split: 5 image-disjoint folds over faces
+(``ImageDisjointSplit``, seed 0). The ranker learns from 20,000 random consensus pairs of
+training faces (all three attributes at once), the regressor and RidgeCV from the training
+faces' mean ratings. Metric: accuracy of ordering two held-out faces as their mean ratings
+do (all pairs of test faces, ties skipped), averaged over folds.
+
+Part B, known items and people. Data: ``../shared/data/paircomp`` (Topmodel2007: 192 people x
+15 pairs of 6 photos; CEMSChoice: 303 people x ~15 pairs of 6 universities; GPL-2, see that
+folder's README), features ``[item one-hot | person one-hot]`` per half (the one-hot ranker).
+Split: 3 judgments per person held out (seeds 0-2), training on all the other judgments or on
+5 per person. Metric: pairwise accuracy on the held-out judgments (ties earn half).
+
+Rows: the old defaults (hidden (256, 128), dropout 0.1, row-wise validation split), the same
+trunk with the item hold-out, a linear ranker, and the new defaults (``validation_split='auto'``:
+items for embeddings, rows for one-hot item ids). Hardware: printed. Ends with one JSON line.
+
+Usage: python benchmarks/head_defaults.py [--folds 5] [--paircomp DIR] [--skip-omi] [--skip-paircomp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import RidgeCV
+
+from skpercept import ImageDisjointSplit, TimmEmbedder, consensus_pairs, load_omi
+from skpercept.evaluation import pair_metrics
+from skpercept.metrics import pairwise_accuracy
+from skpercept.presets import default_cache_dir
+from skpercept.ranking import PairwiseRanker
+from skpercept.rating import RatingRegressor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import hardware_line
+
+ATTRIBUTES = ["trustworthy", "attractive", "smart"]
+OLD = dict(hidden_layer_sizes=(256, 128), dropout=0.1)
+RANKERS = {
+    "old defaults (rows)": dict(OLD, validation_split="rows"),
+    "old trunk, item hold-out": dict(OLD, validation_split="items"),
+    "linear, item hold-out": dict(hidden_layer_sizes=(), validation_split="items"),
+    "PairwiseRanker()": {},
+}
+REGRESSORS = {"old defaults": OLD, "RatingRegressor()": {}}
+PAIRCOMP_RANKERS = {
+    "old defaults (rows)": dict(OLD, validation_split="rows"),
+    "new trunk, item hold-out": dict(validation_split="items"),
+    "PairwiseRanker()": {},
+}
+
+
+def new_faces(folds: int, seed: int) -> dict:
+    omi = load_omi(ATTRIBUTES)
+    images = pd.Series(omi.means["image"].to_numpy(), name="image")
+    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
+    means = omi.means[ATTRIBUTES].to_numpy(np.float64)
+    scores: dict[str, list] = {}
+    cv = ImageDisjointSplit(n_splits=folds, random_state=seed)
+    for fold, (train, test) in enumerate(cv.split(omi.means[["image"]])):
+        frame = pd.DataFrame(means[train], columns=ATTRIBUTES).assign(image=np.arange(len(train)))
+        pairs = consensus_pairs(frame, ATTRIBUTES, n_pairs=20000, ties="drop", random_state=fold)
+        a, b = pairs["image_a"].to_numpy(int), pairs["image_b"].to_numpy(int)
+        X_pairs = np.hstack([Z[train][a], Z[train][b]])
+        y_pairs = pairs[ATTRIBUTES].to_numpy(np.float32)
+        fitted = {"RidgeCV": RidgeCV(alphas=np.logspace(-2, 4, 13), alpha_per_target=True)}
+        fitted.update({k: RatingRegressor(random_state=seed, **p) for k, p in REGRESSORS.items()})
+        for name, model in fitted.items():
+            model.fit(Z[train], means[train])
+            s = np.asarray(model.predict(Z[test])).reshape(len(test), -1)
+            scores.setdefault(name, []).append([pair_metrics(s[:, k], means[test, k])[0] for k in range(3)])
+        for name, params in RANKERS.items():
+            ranker = PairwiseRanker(random_state=seed, **params).fit(X_pairs, y_pairs)
+            s = ranker.score_items(Z[test])
+            scores.setdefault(name, []).append([pair_metrics(s[:, k], means[test, k])[0] for k in range(3)])
+        print(
+            f"fold {fold}: "
+            + "; ".join(f"{k} {' / '.join(f'{v:.3f}' for v in acc[-1])}" for k, acc in scores.items()),
+            flush=True,
+        )
+    return {k: dict(zip(ATTRIBUTES, np.round(np.mean(v, axis=0), 4).tolist())) for k, v in scores.items()}
+
+
+def _one_hot_pairs(table: pd.DataFrame) -> np.ndarray:
+    items = {v: k for k, v in enumerate(sorted(set(table.item_a) | set(table.item_b)))}
+    people = {v: k for k, v in enumerate(sorted(table.person.unique()))}
+    item_eye, person_eye = np.eye(len(items), dtype=np.float32), np.eye(len(people), dtype=np.float32)
+    person = person_eye[table.person.map(people).to_numpy()]
+    return np.hstack([item_eye[table.item_a.map(items)], person, item_eye[table.item_b.map(items)], person])
+
+
+def known_people(folder: Path, seeds: int = 3) -> dict:
+    out = {}
+    for name in ("topmodel2007", "cemschoice"):
+        table = pd.read_csv(folder / f"{name}.csv")
+        X, y = _one_hot_pairs(table), table["y"].to_numpy(np.float32)
+        for per_person in (None, 5):
+            accs: dict[str, list] = {k: [] for k in PAIRCOMP_RANKERS}
+            for seed in range(seeds):
+                order = np.random.RandomState(seed).permutation(len(table))
+                rank = np.empty(len(table), dtype=int)
+                rank[order] = pd.Series(order).groupby(table.person.to_numpy()[order]).cumcount().to_numpy()
+                test = rank < 3
+                train = ~test if per_person is None else (rank >= 3) & (rank < 3 + per_person)
+                for k, params in PAIRCOMP_RANKERS.items():
+                    ranker = PairwiseRanker(random_state=seed, **params).fit(X[train], y[train])
+                    accs[k].append(pairwise_accuracy(y[test], ranker.predict_proba(X[test])[:, 1]))
+            label = f"{name}, {'all' if per_person is None else per_person} per person"
+            out[label] = {k: round(float(np.mean(v)), 4) for k, v in accs.items()}
+            print(label + ": " + "; ".join(f"{k} {v:.3f}" for k, v in out[label].items()), flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--paircomp", default=str(Path(__file__).resolve().parents[2] / "shared/data/paircomp")
+    )
+    parser.add_argument("--skip-omi", action="store_true")
+    parser.add_argument("--skip-paircomp", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # small heads: a second thread only adds contention
+    print(hardware_line(), flush=True)
+    start = time.perf_counter()
+    result: dict = {"benchmark": "head_defaults"}
+    if not args.skip_omi:
+        result["omi_new_faces"] = new_faces(args.folds, args.seed)
+        print("\nOMI, held-out faces (trustworthy / attractive / smart):")
+        for k, v in result["omi_new_faces"].items():
+            print(f"  {k:28s} " + " / ".join(f"{v[a]:.3f}" for a in ATTRIBUTES))
+    if not args.skip_paircomp:
+        result["paircomp_held_out_judgments"] = known_people(Path(args.paircomp))
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
