@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
 import torch
 from PIL import Image
 from sklearn.base import clone
@@ -84,19 +85,28 @@ def test_numeric_and_single_inputs_are_refused(fitted_timm, zoo):
         fitted_timm.transform([])
     with pytest.raises(ValueError, match="features"):
         fitted_timm.transform([[str(zoo["good"]), str(zoo["good"])]])
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        timm_embedder().fit(scipy.sparse.csr_array(np.eye(3)))
 
 
-def test_invalid_parameters():
-    for bad in (
-        dict(batch_size=0),
-        dict(batch_size="big"),
-        dict(num_workers=-1),
-        dict(precision="fp8"),
-        dict(on_error="skip"),
-        dict(bundle_weights="yes"),
+def test_invalid_parameters(fitted_timm):
+    for name, bad in (
+        ("batch_size", 0),
+        ("batch_size", "big"),
+        ("num_workers", -1),
+        ("precision", "fp8"),
+        ("on_error", "skip"),
+        ("bundle_weights", "yes"),
+        ("crop_pct", 0.0),
+        ("random_state", -1),
     ):
-        with pytest.raises(ValueError):
-            timm_embedder(**bad).fit([photo(0)])
+        message = f"The '{name}' parameter of TimmEmbedder must be"
+        with pytest.raises(ValueError, match=message):
+            timm_embedder(**{name: bad}).fit([photo(0)])
+        # Settings that need no refit (batch size, on_error, ...) are checked again at transform.
+        with pytest.raises(ValueError, match=message):
+            clone(fitted_timm).fit([photo(0)]).set_params(**{name: bad}).transform([photo(0)])
+    # A cross-parameter check the declarative constraints cannot express.
     with pytest.raises(ValueError, match="fp16"):
         timm_embedder(precision="fp16").fit_transform([photo(0)])
 

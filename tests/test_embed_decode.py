@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,48 @@ def test_dataset_with_dataloader_and_transform(zoo):
     index, batch = next(iter(loader))
     assert index.tolist() == [0, 1] and batch.shape == (2, 3, 8, 8)
     assert isinstance(ImageDataset([photo(0)])[0][1], Image.Image)
+
+
+def test_draft_mode_on_exif_rotated_jpeg(tmp_path):
+    image = Image.fromarray(photo(0, size=(768, 1024)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 1024 wide x 768 high, displayed 768 x 1024
+    image.save(tmp_path / "rotated.jpg", quality=90, exif=exif.tobytes())
+    # Drafted to 1/2 (512x384) before rotating, then turned upright.
+    assert load_image(tmp_path / "rotated.jpg", target_size=224).size == (384, 512)
+    assert load_image(tmp_path / "rotated.jpg").size == (768, 1024)
+
+
+@pytest.mark.parametrize("suffix", ["png", "webp"])
+def test_non_jpeg_files_and_arrays_are_reduced_too(tmp_path, suffix):
+    pixels = photo(1, size=(1000, 1200))
+    Image.fromarray(pixels).save(tmp_path / f"big.{suffix}")
+    # Integer box filter by 4: both sides stay >= 224.
+    assert load_image(tmp_path / f"big.{suffix}", target_size=224).size == (300, 250)
+    assert load_image(pixels, target_size=224).size == (300, 250)
+    assert load_image(pixels, target_size=600).size == (1200, 1000)  # < 2x: untouched
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png"])
+def test_reduced_scale_decoding_keeps_embeddings(tmp_path, kind):
+    """Stated tolerance: reduced-scale decoding vs full decode + the model's own transform,
+    EfficientNet-Lite0 (shipped weights) on 1024-px and 4032x3024 photos: cosine >= 0.995."""
+    from skpercept.embed import TimmEmbedder
+
+    faces = sorted((Path(__file__).parents[1] / "skpercept/datasets/data/omi/images").glob("*.jpg"))[:3]
+    paths = []
+    for i, face in enumerate(faces):
+        size = (1024, 1024) if i < 2 else (4032, 3024)
+        path = tmp_path / f"{i}.{'jpg' if kind == 'jpeg' else 'png'}"
+        Image.open(face).convert("RGB").resize(size, Image.BICUBIC).save(
+            path, **({"quality": 90} if kind == "jpeg" else {})
+        )
+        paths.append(path)
+    emb = TimmEmbedder(device="cpu", normalize=False).fit(paths)
+    preprocess = emb.get_preprocess()
+    with torch.inference_mode():
+        full = torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths])
+        reference = emb._model(full).numpy()
+    got = emb.transform(paths)
+    cosine = (got * reference).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(reference, axis=1)
+    assert (cosine >= 0.995).all(), cosine

@@ -62,3 +62,38 @@ def test_clip_text_on_cuda(makers):
     emb = makers["clip-tiny"](device="cuda", precision="fp16").fit(IMAGES)
     text = emb.embed_text(["a face", "a cat"])
     assert text.shape == (2, 16) and np.isfinite(text).all()
+
+
+@pytest.fixture(scope="module")
+def jpeg_files(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("jpegs")
+    paths = []
+    for i in range(5):
+        path = folder / f"{i}.jpg"
+        Image.fromarray(photo(i, size=(600, 800))).save(path, quality=90)
+        paths.append(str(path))
+    png = folder / "fallback.png"
+    Image.fromarray(photo(9, size=(300, 200))).save(png)
+    return [*paths, str(png)]
+
+
+@pytest.mark.parametrize("name", ["lite0-shipped", "clip-vit-b-32"])
+def test_nvjpeg_decode_matches_pil_decode(makers, jpeg_files, name):
+    make = makers[name]
+    pil = make(device="cuda", decode="cpu").fit(jpeg_files)
+    gpu = make(device="cuda", decode="auto").fit(jpeg_files)
+    expected = pil.transform(jpeg_files)
+    got = gpu.transform(jpeg_files)
+    assert gpu._decode_device() == "cuda" and pil._decode_device() is None
+    assert (cosines(got, expected) >= 0.995).all()
+    # The model runs channels_last on CUDA.
+    conv = next(m for m in gpu._model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_torch_compile_matches_eager(makers, jpeg_files):
+    eager = makers["timm-tiny"](device="cuda").fit(jpeg_files).transform(jpeg_files)
+    compiled = makers["timm-tiny"](device="cuda", torch_compile=True).fit(jpeg_files).transform(jpeg_files)
+    assert (cosines(eager, compiled) > 0.999).all()

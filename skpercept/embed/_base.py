@@ -4,25 +4,33 @@ Subclasses (:class:`~skpercept.embed.CLIPEmbedder`, :class:`~skpercept.embed.Tim
 only say how to build their model and preprocessing and how to run a forward pass; everything
 a user touches (what X may be, batching, devices, precision, cache, bad images, pickling) is
 defined once here.
+
+The pipeline streams: worker threads decode images (at reduced scale when the files are much
+larger than the model's input) while the forward pass runs on the previous batch, and each
+batch's vectors go straight into one pre-allocated output array. On a GPU, JPEG files are
+decoded there instead (:mod:`skpercept.embed._gpu_decode`); the threads then only read files.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import uuid
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from pathlib import Path
-from typing import Any
+from functools import partial
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from PIL import Image
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn import get_config
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from skpercept._utils import resolve_device
@@ -38,9 +46,12 @@ from skpercept.embed._decode import (
     read_source_bytes,
     resolve_path,
 )
+from skpercept.embed._gpu_decode import TensorPreprocess, sniff, tensor_batches
+from skpercept.embed._inputs import SHARED_PARAMETERS, arrange_output, object_table
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
+    "SHARED_PARAMETERS",
     "BadImageWarning",
     "BaseEmbedder",
     "ImageDataset",
@@ -48,55 +59,17 @@ __all__ = [
     "load_image",
 ]
 
-_PRECISIONS = ("fp32", "fp16", "bf16")
-_RUNTIME = ("_model", "_preprocess", "_draft_size", "_device", "_tokenizer")
-
-SHARED_PARAMETERS = """image_root : str or path-like, default=None
-        Folder that relative image paths are relative to.
-    device : {'auto', 'cpu', 'cuda'}, default='auto'
-        Where the forward pass runs; ``'auto'`` picks the GPU when one is visible. Output is
-        always a float32 NumPy array on the CPU.
-    batch_size : int or 'auto', default='auto'
-        Images per forward pass. ``'auto'``: 64 on a GPU; on the CPU a size that suits the
-        model family (4 for timm, 16 for CLIP, 8 for dlib), since a CPU's caches favour small batches of
-        convolution feature maps (2 cores: EfficientNet-Lite0 ran 52 images/s at 4 per pass,
-        20 at 32) while transformers gain from larger matrix products (ViT-B-32: 11 images/s
-        at 4, 13 at 32).
-    num_workers : int, default=4
-        Threads that read, decode and preprocess images ahead of the forward pass (PIL and
-        torchvision release the GIL, so decoding overlaps with compute without the start-up
-        and pickling cost of worker processes). ``0`` decodes in the calling thread.
-    precision : {'fp32', 'fp16', 'bf16'}, default='fp32'
-        Autocast precision of the forward pass. ``'fp16'`` needs CUDA; ``'bf16'`` runs on CPU
-        and on GPUs that support it.
-    normalize : bool, default=True
-        L2-normalise each image's embedding.
-    tta : bool, default=False
-        Average the embedding of each image and of its horizontal mirror (on the preprocessed,
-        centre-cropped tensor). Doubles compute; on the OMI faces it added 0.002-0.006
-        pair-ordering accuracy with a ridge head.
-    cache_dir : str or path-like, default=None
-        Folder of a persistent cache keyed on each image's content hash plus the model,
-        weights, preprocessing, precision and ``tta``: a renamed or copied file is a hit, an
-        edited file a miss. Entries are written atomically, so an interrupted run never leaves
-        a corrupt entry and a rerun only computes what is missing. ``None`` disables it.
-    on_error : {'raise', 'nan'}, default='raise'
-        What a missing, unreadable, corrupt, truncated or oversized image does. ``'raise'``:
-        an :class:`ImageLoadError` naming the file, row, column and reason. ``'nan'``: that
-        image's output columns are NaN (rows are never dropped or shifted) and one
-        :class:`BadImageWarning` lists the files.
-    progress : bool, default=False
-        Show a tqdm progress bar over the images being computed.
-    bundle_weights : {'auto', True, False}, default='auto'
-        Whether pickling stores the model's weights inside the pickle. ``False`` stores only a
-        reference (a pretrained tag, or a local file path plus its content hash, checked on
-        reload): small pickles, but the reloading machine needs the same file or cached tag.
-        ``True`` stores the state dict, so the pickle reloads anywhere with no file and no
-        network, at the cost of its size. ``'auto'`` bundles only randomly initialised models,
-        which no reference can rebuild exactly. Either way the model is rebuilt lazily on the
-        first ``transform`` after loading, never during unpickling.
-    random_state : int or None, default=0
-        Seed for randomly initialised weights (``pretrained=None``); unused otherwise."""
+_RUNTIME = (
+    "_model",
+    "_preprocess",
+    "_draft_size",
+    "_device",
+    "_tokenizer",
+    "_tensor_preprocess",
+    "_compiled",
+)
+#: Rows normalised / arranged at a time: bounds the temporaries of ``transform`` whatever N is.
+_CHUNK = 1024
 
 
 class BadImageWarning(UserWarning):
@@ -117,6 +90,25 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
     #: ``batch_size='auto'`` on the CPU (subclasses set what suits their models).
     _cpu_batch_size = 8
+    #: The shared parameters' constraints; subclasses add their own (scikit-learn's
+    #: declarative validation, checked by ``fit`` and again by ``transform``).
+    _parameter_constraints: ClassVar[dict] = {
+        "image_root": [str, os.PathLike, None],
+        # resolve_device checks the value ('auto', 'cpu', 'cuda', 'cuda:N') and the GPU.
+        "device": [str],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "decode": [StrOptions({"auto", "cpu", "gpu"})],
+        "torch_compile": ["boolean"],
+        "precision": [StrOptions({"fp32", "fp16", "bf16"})],
+        "normalize": ["boolean"],
+        "tta": ["boolean"],
+        "cache_dir": [str, os.PathLike, None],
+        "on_error": [StrOptions({"raise", "nan"})],
+        "progress": ["boolean"],
+        "bundle_weights": ["boolean", StrOptions({"auto"})],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     # -- sklearn contract ---------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -126,10 +118,11 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> BaseEmbedder:
         """Check the parameters, record the input columns and build the model.
 
-        Embedders learn nothing from the images: ``fit`` only validates, records
+        Embedders learn nothing from the images: ``fit`` only validates the parameters, records
         ``n_features_in_`` (the number of image columns) and creates the network, so that
         a bad ``model_name`` or weights file fails here rather than at ``transform``.
 
@@ -144,7 +137,6 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        self._check_params()
         self._as_columns(X, reset=True)
         for name in _RUNTIME + ("_bundled_weights",):
             self.__dict__.pop(name, None)
@@ -166,7 +158,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         embeddings : ndarray of shape (n_samples, n_features_in_ * embedding_dim_), float32
         """
         check_is_fitted(self)
-        self._check_params()
+        self._validate_runtime_params()
         self._check_model_unchanged()
         columns, names = self._as_columns(X, reset=False)
         n_rows = len(columns[0])
@@ -195,10 +187,12 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
                 stacklevel=2,
             )
         if self.normalize:
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            vectors = vectors / np.where(norms > 0, norms, 1.0)
-        out = vectors[inverse].reshape(len(columns), n_rows, -1)
-        return np.ascontiguousarray(out.transpose(1, 0, 2).reshape(n_rows, -1), dtype=np.float32)
+            # In place and in chunks: no temporary as large as the output.
+            for start in range(0, len(vectors), _CHUNK):
+                block = vectors[start : start + _CHUNK]
+                norms = np.linalg.norm(block, axis=1, keepdims=True)
+                block /= np.where(norms > 0, norms, 1.0)
+        return arrange_output(vectors, inverse, len(columns), n_rows, _CHUNK)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output names: ``<column>_<i>`` per image column, or ``<classname><i>`` for one
@@ -248,6 +242,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             if device != self._device:
                 self._model.to(device)
                 self._device = device
+                self._to_memory_format()
             return self._model
         import torch
 
@@ -270,8 +265,43 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         model.eval().requires_grad_(False).to(device)
         self._model, self._preprocess, self._device = model, preprocess, device
         self._draft_size = _resize_side(preprocess)
+        self._tensor_preprocess = TensorPreprocess.from_transform(preprocess)
         self.embedding_dim_ = int(dim)
+        self._to_memory_format()
         return model
+
+    def _to_memory_format(self) -> None:
+        # cuDNN's convolutions are fastest on NHWC; the CPU keeps the layout it was built with.
+        import torch
+
+        if str(self._device).startswith("cuda"):
+            self._model.to(memory_format=torch.channels_last)
+
+    def get_preprocess(self) -> Callable:
+        """The evaluation transform ``transform`` applies to each decoded image.
+
+        It maps an RGB PIL image to a normalised ``(3, H, W)`` float32 tensor; stacking such
+        tensors gives the network's input batch. Useful to run the network on images
+        preprocessed exactly as the embedder does (``benchmarks/embed_throughput.py`` times
+        the forward pass alone this way).
+
+        Returns
+        -------
+        preprocess : callable
+            The model's own torchvision transform (timm's or open_clip's evaluation transform).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> from skpercept.embed import TimmEmbedder
+        >>> emb = TimmEmbedder(device="cpu").fit([np.zeros((8, 8, 3), dtype=np.uint8)])
+        >>> emb.get_preprocess()(Image.new("RGB", (300, 400))).shape
+        torch.Size([3, 224, 224])
+        """
+        check_is_fitted(self)
+        self._ensure_model()
+        return self._preprocess
 
     def _forward(self, model, batch):
         return model(batch)
@@ -299,7 +329,22 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             return vectors, errors
         self._ensure_model()
         bar = _progress(len(todo), self.progress, type(self).__name__)
-        for indices, batch in self._batches(sources, todo, errors):
+        decode_device = self._decode_device()
+        if decode_device is None:
+            batches = self._batches(sources, todo, errors)
+        else:
+            batches = tensor_batches(
+                sources,
+                todo,
+                read=self._read_one,
+                load=self._load_one,
+                fail=lambda i, error: self._fail(i, error, errors),
+                preprocess=self._tensor_preprocess,
+                device=decode_device,
+                batch_size=self._batch_size(),
+                num_workers=self.num_workers,
+            )
+        for indices, batch in batches:
             if batch is not None:
                 out = self._run_batch(batch)
                 vectors[indices] = out
@@ -333,6 +378,29 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             hashes.append(value)
         return hashes
 
+    def _decode_device(self) -> str | None:
+        """The device JPEGs are decoded on by torchvision, or None for PIL decoding."""
+        decode = getattr(self, "decode", "cpu")
+        cuda = str(self._device).startswith("cuda")
+        tensor_ok = self.__dict__.get("_tensor_preprocess") is not None
+        if decode == "gpu":
+            if not cuda:
+                raise ValueError(f"decode='gpu' needs device='cuda'; the model is on {self._device!r}.")
+            if not tensor_ok:
+                raise ValueError(
+                    "decode='gpu': this model's evaluation transform has steps with no tensor "
+                    f"equivalent ({self._preprocess!r}); use decode='cpu'."
+                )
+            return self._device
+        return self._device if decode == "auto" and cuda and tensor_ok else None
+
+    def _read_one(self, source: Any):
+        """(JpegFile or None, error): the bytes the tensor decoder takes, read in a thread."""
+        try:
+            return sniff(source, self.image_root), None
+        except ImageLoadError as exc:
+            return None, exc
+
     def _load_one(self, source: Any):
         try:
             if not is_image_source(source):
@@ -344,12 +412,12 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
     def _batches(self, sources: list, todo: list[int], errors: dict) -> Iterator:
         """Yield (indices, stacked tensor or None) while the next images decode in threads."""
-        import torch
 
         batch_size = self._batch_size()
         window = max(2 * batch_size, 2 * self.num_workers)
         indices: list[int] = []
         tensors: list = []
+        buffers: list = []
         with _executor(self.num_workers) as pool:
             pending: deque[tuple[int, Future | tuple]] = deque()
             position = 0
@@ -371,19 +439,45 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
                     tensors.append(tensor)
                 if len(tensors) == batch_size or (not pending and position >= len(todo)):
                     if tensors:
-                        yield indices, torch.stack(tensors)
+                        yield indices, self._stack(tensors, buffers)
                     indices, tensors = [], []
+
+    def _stack(self, tensors: list, buffers: list):
+        """Stack a batch; for a GPU, into one of two reused pinned buffers (fast async copy)."""
+        import torch
+
+        if not str(self._device).startswith("cuda"):
+            return torch.stack(tensors)
+        shape = (self._batch_size(), *tensors[0].shape)
+        if not buffers or buffers[0].shape != shape:
+            buffers[:] = [torch.empty(shape, dtype=tensors[0].dtype).pin_memory() for _ in range(2)]
+        # Alternate buffers: the previous batch's copy may still be reading the other one.
+        buffers.reverse()
+        return torch.stack(tensors, out=buffers[0][: len(tensors)])
 
     def _run_batch(self, batch) -> np.ndarray:
         import torch
 
-        model = self._model
+        forward = self._forward_function()
         batch = batch.to(self._device, non_blocking=True)
+        if str(self._device).startswith("cuda"):
+            batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
-            features = self._forward(model, batch)
+            features = forward(batch)
             if self.tta:
-                features = (features + self._forward(model, torch.flip(batch, dims=[-1]))) / 2
+                features = (features + forward(torch.flip(batch, dims=[-1]))) / 2
         return features.float().cpu().numpy()
+
+    def _forward_function(self) -> Callable:
+        """The forward pass on the built model, through ``torch.compile`` when asked."""
+        forward = partial(self._forward, self._model)
+        if not getattr(self, "torch_compile", False):
+            return forward
+        if self.__dict__.get("_compiled") is None:
+            import torch
+
+            self._compiled = torch.compile(forward)
+        return self._compiled
 
     def _autocast(self):
         import torch
@@ -410,6 +504,8 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             "precision": self.precision,
             "tta": bool(self.tta),
             "format": 1,
+            # Decoders differ in rounding: results of one are not hits for the other.
+            **({"decoder": "torchvision"} if self._decode_device() is not None else {}),
         }
 
     def _batch_size(self) -> int:
@@ -419,22 +515,19 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         return self._cpu_batch_size if str(self._device).split(":")[0] == "cpu" else 64
 
     # -- inputs -------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        if self.batch_size != "auto" and (
-            not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be a positive int or 'auto', got {self.batch_size!r}.")
-        if not isinstance(self.num_workers, (int, np.integer)) or self.num_workers < 0:
-            raise ValueError(f"num_workers must be an int >= 0, got {self.num_workers!r}.")
-        if self.precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}.")
-        if self.on_error not in ("raise", "nan"):
-            raise ValueError(f"on_error must be 'raise' or 'nan', got {self.on_error!r}.")
-        if self.bundle_weights not in ("auto", True, False):
-            raise ValueError(f"bundle_weights must be 'auto', True or False, got {self.bundle_weights!r}.")
+    def _validate_runtime_params(self) -> None:
+        """Check the parameters again at ``transform``: ``set_params`` after ``fit`` (device,
+        batch size, ``on_error``, ...) needs no refit, so a bad value must be caught here too."""
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
 
     def _as_columns(self, X: Any, reset: bool) -> tuple[list[list], list[str] | None]:
         """Normalise X into image columns (lists of equal length) and their names."""
+        if sp.issparse(X):
+            raise TypeError(
+                f"X is a sparse {type(X).__name__}: sparse input is not supported; image embedders take "
+                "images (file paths, PIL images, HxWxC arrays), not sparse feature tables."
+            )
         if isinstance(X, (str, os.PathLike, Image.Image)):
             raise ValueError(
                 f"X must be a sequence of images, got a single {type(X).__name__}; wrap it in a list."
@@ -446,7 +539,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             table = X.to_numpy(dtype=object).reshape(-1, 1)
             columns = [X.tolist()]
         else:
-            table = _object_table(X)
+            table = object_table(X)
             columns = [list(table[:, j]) for j in range(table.shape[1])]
         if table.shape[0] == 0 or table.shape[1] == 0:
             raise ValueError(
@@ -487,96 +580,10 @@ class _FirstError(Exception):
         self.error = error
 
 
-def _object_table(X: Any) -> np.ndarray:
-    """2-D object array of image cells from a list / tuple / ndarray input."""
-    if isinstance(X, np.ndarray) and X.dtype != object and X.dtype.kind not in "USO":
-        if X.dtype.kind == "c":
-            raise ValueError("Complex data not supported: X must hold images.")
-        if X.ndim == 2 and X.shape[1] == 0:
-            raise ValueError(
-                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
-            )
-        if X.ndim == 4 or X.ndim == 3:
-            # A stack of N images (N x H x W x C, or N x H x W grayscale).
-            table = np.empty((X.shape[0], 1), dtype=object)
-            for i in range(X.shape[0]):
-                table[i, 0] = X[i]
-            return table
-        raise ValueError(
-            f"X is a numeric array of shape {X.shape}; image embedders take images (file "
-            "paths, PIL images, HxWxC arrays, or an N x H x W x C stack), not feature vectors."
-        )
-    if isinstance(X, np.ndarray):
-        items = list(X) if X.ndim == 1 else None
-        if X.ndim == 2:
-            return X.astype(object)
-        if items is None:
-            raise ValueError(f"X of strings/objects must be 1-D or 2-D, got shape {X.shape}.")
-    else:
-        try:
-            items = list(X)
-        except TypeError:
-            raise ValueError(
-                f"X must be a sequence of images, a Series or a DataFrame, got {type(X).__name__}."
-            ) from None
-    if items and all(isinstance(row, (list, tuple)) for row in items):
-        widths = {len(row) for row in items}
-        if len(widths) != 1:
-            raise ValueError(f"Rows of X have different numbers of images: {sorted(widths)}.")
-        table = np.empty((len(items), widths.pop()), dtype=object)
-        for i, row in enumerate(items):
-            for j, cell in enumerate(row):
-                table[i, j] = cell
-        return table
-    table = np.empty((len(items), 1), dtype=object)
-    for i, item in enumerate(items):
-        table[i, 0] = item
-    return table
-
-
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
     return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-
-
-def file_identity(path: str | os.PathLike) -> str:
-    """Content identity of a weights file (BLAKE2b of its bytes), read in 8 MiB chunks."""
-    import hashlib
-
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 23), b""):
-            digest.update(chunk)
-    return f"file:{digest.hexdigest()}"
-
-
-def random_identity(random_state: int | None) -> str:
-    """Identity of randomly initialised weights; unseeded ones never share a cache entry."""
-    if random_state is None:
-        return f"random-init:{uuid.uuid4().hex}"
-    return f"random-init:seed={int(random_state)}"
-
-
-def looks_like_path(value: Any) -> bool:
-    """Whether a ``pretrained`` value names a local file rather than a library's tag."""
-    if isinstance(value, os.PathLike):
-        return True
-    text = str(value)
-    return (
-        os.sep in text
-        or "/" in text
-        or text.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
-        or Path(text).expanduser().is_file()
-    )
-
-
-def check_weights_file(value: Any) -> Path:
-    """The weights file as a Path, or a FileNotFoundError that names it."""
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights file not found: {str(path)!r}.")
-    return path
 
 
 def _resize_side(preprocess: Callable) -> int | None:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from skpercept._io import atomic_write, write_bytes_atomic
 
 
 def model_key(identity: dict) -> str:
@@ -53,24 +54,12 @@ class EmbeddingCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not (self.root / "identity.json").exists():
-            self._write_atomic(
+            write_bytes_atomic(
                 self.root / "identity.json",
                 json.dumps(self.identity, sort_keys=True, indent=1, default=str).encode(),
             )
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def _write_atomic(self, path: Path, data: bytes) -> None:
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
+        with atomic_write(path) as file:
+            np.save(file, np.asarray(vector, dtype=np.float32), allow_pickle=False)
 
     def clean_temporary(self) -> int:
         """Delete temporary files left by killed runs; return how many were removed."""

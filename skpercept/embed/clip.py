@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept.embed._base import (
-    SHARED_PARAMETERS,
-    BaseEmbedder,
-    check_weights_file,
-    file_identity,
-    looks_like_path,
-    random_identity,
-)
+from skpercept.embed._base import SHARED_PARAMETERS, BaseEmbedder
+from skpercept.embed.towers import create_open_clip_model, weights_identity
 
 
 class CLIPEmbedder(BaseEmbedder):
@@ -51,8 +45,8 @@ class CLIPEmbedder(BaseEmbedder):
     file's content hash, checked when the model is rebuilt on the first ``transform`` after
     loading), so it is a few kB; the reloading machine needs the same file, or the tag's
     weights already in open_clip's cache (a tag never downloads again once cached, but a fresh
-    machine would download it). ``bundle_weights=True`` stores the state dict instead: about
-    600 MB for ViT-B-32 (image and text towers, float32), reloadable anywhere offline.
+    machine would download it). ``bundle_weights=True`` stores the state dict instead (hundreds
+    of MB for ViT-B-32: both towers' float32 parameters), reloadable anywhere offline.
 
     Examples
     --------
@@ -67,6 +61,12 @@ class CLIPEmbedder(BaseEmbedder):
     """
 
     _cpu_batch_size = 16
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseEmbedder._parameter_constraints,
+        "model_name": [str],
+        # A tag or a file: fit checks that the tag exists for ``model_name`` or the file exists.
+        "pretrained": [str, os.PathLike, None],
+    }
 
     def __init__(
         self,
@@ -77,6 +77,8 @@ class CLIPEmbedder(BaseEmbedder):
         device: str = "auto",
         batch_size: int | str = "auto",
         num_workers: int = 4,
+        decode: str = "auto",
+        torch_compile: bool = False,
         precision: str = "fp32",
         normalize: bool = True,
         tta: bool = False,
@@ -92,6 +94,8 @@ class CLIPEmbedder(BaseEmbedder):
         self.device = device
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.decode = decode
+        self.torch_compile = torch_compile
         self.precision = precision
         self.normalize = normalize
         self.tta = tta
@@ -101,43 +105,12 @@ class CLIPEmbedder(BaseEmbedder):
         self.bundle_weights = bundle_weights
         self.random_state = random_state
 
-    def _weights_source(self) -> tuple[str, Any]:
-        if self.pretrained is None:
-            return "random", None
-        if looks_like_path(self.pretrained):
-            return "file", check_weights_file(self.pretrained)
-        return "tag", str(self.pretrained)
-
     def _weights_identity(self) -> str:
-        kind, value = self._weights_source()
-        if kind == "file":
-            return file_identity(value)
-        if kind == "tag":
-            import open_clip
-
-            tags = open_clip.list_pretrained_tags_by_model(self.model_name)
-            if value not in tags:
-                raise ValueError(
-                    f"open_clip has no pretrained tag {value!r} for {self.model_name!r}; "
-                    f"known tags: {tags or 'none'}. Pass a local checkpoint path or None."
-                )
-            return f"open_clip:{self.model_name}:{value}"
-        return random_identity(self.random_state)
+        return weights_identity("open_clip", self.model_name, self.pretrained, self.random_state)
 
     def _create_model(self, load_weights: bool):
-        import open_clip
-
-        if self.model_name not in open_clip.list_models():
-            raise ValueError(
-                f"Unknown open_clip model_name {self.model_name!r}; see open_clip.list_models() "
-                "or register a config with open_clip.add_model_config."
-            )
         # Bundled weights replace the reference, which may be absent on this machine.
-        kind, value = self._weights_source() if load_weights else ("random", None)
-        pretrained = None if kind == "random" else str(value)
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            self.model_name, pretrained=pretrained, device="cpu"
-        )
+        model, preprocess = create_open_clip_model(self.model_name, self.pretrained if load_weights else None)
         return model, preprocess, int(model.visual.output_dim)
 
     def _forward(self, model, batch):
@@ -159,6 +132,7 @@ class CLIPEmbedder(BaseEmbedder):
         embeddings : ndarray of shape (n_texts, embedding_dim_), float32
         """
         check_is_fitted(self)
+        self._validate_runtime_params()
         self._check_model_unchanged()
         if isinstance(texts, str):
             texts = [texts]

@@ -9,12 +9,17 @@ for attractiveness and, concatenated with EfficientNet features, lifts every att
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
+import os
 import warnings
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from skpercept._utils import optional_import
 from skpercept.embed._base import SHARED_PARAMETERS, BaseEmbedder
@@ -71,6 +76,16 @@ class _Letterbox:
         return f"Letterbox(size={self.size}, resample=bicubic, fill=0)"
 
 
+@functools.lru_cache(maxsize=1)
+def _detector_template():
+    """dlib's HOG face detector, built once per process and only ever copied.
+
+    Building it deserialises dlib's embedded model (most of a ``fit``'s time), while a copy
+    is nearly free; each embedder runs its own copy, so no detector is shared between threads.
+    """
+    return optional_import("dlib", "face").get_frontal_face_detector()
+
+
 def _dlib_module_class():
     import torch
 
@@ -81,7 +96,7 @@ def _dlib_module_class():
         def __init__(self, folder: Path, landmarks: int, upsample: int, num_jitters: int) -> None:
             super().__init__()
             dlib = optional_import("dlib", "face")
-            self.detector = dlib.get_frontal_face_detector()
+            self.detector = copy.deepcopy(_detector_template())
             self.shape_predictor = dlib.shape_predictor(str(folder / _LANDMARKS[landmarks]))
             self.recognizer = dlib.face_recognition_model_v1(str(folder / _RECOGNITION))
             self.upsample = int(upsample)
@@ -168,6 +183,22 @@ class DlibFaceEmbedder(BaseEmbedder):
     pretrained = "dlib"
     model_name = "dlib_face_recognition_resnet_model_v1"
     random_state = None
+    decode = "cpu"
+    torch_compile = False
+    _parameter_constraints: ClassVar[dict] = {
+        **{
+            name: constraint
+            for name, constraint in BaseEmbedder._parameter_constraints.items()
+            if name not in ("precision", "bundle_weights", "random_state", "decode", "torch_compile")
+        },
+        # dlib's detector and network run on the CPU only.
+        "device": [StrOptions({"auto", "cpu"})],
+        "upsample": [Interval(Integral, 0, None, closed="left")],
+        "landmarks": [Options(Integral, set(_LANDMARKS))],
+        "num_jitters": [Interval(Integral, 0, None, closed="left")],
+        "image_size": [Interval(Integral, 32, None, closed="left")],
+        "models_dir": [str, os.PathLike, None],
+    }
 
     def __init__(
         self,
@@ -201,21 +232,6 @@ class DlibFaceEmbedder(BaseEmbedder):
         self.cache_dir = cache_dir
         self.on_error = on_error
         self.progress = progress
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.device not in ("auto", "cpu"):
-            raise ValueError(
-                f"DlibFaceEmbedder runs on the CPU only; device must be 'auto' or 'cpu', got {self.device!r}."
-            )
-        if self.landmarks not in _LANDMARKS:
-            raise ValueError(f"landmarks must be 5 or 68, got {self.landmarks!r}.")
-        for name in ("upsample", "num_jitters"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}.")
-        if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 32:
-            raise ValueError(f"image_size must be an int >= 32, got {self.image_size!r}.")
 
     def _files(self) -> list[Path]:
         folder = _models_dir(self.models_dir)
@@ -280,7 +296,9 @@ class DlibFaceEmbedder(BaseEmbedder):
         return out
 
 
-def _shared_parameters(skip: tuple[str, ...] = ("precision", "bundle_weights", "random_state")) -> str:
+def _shared_parameters(
+    skip: tuple[str, ...] = ("precision", "bundle_weights", "random_state", "decode", "torch_compile"),
+) -> str:
     """The base's parameter docs without the settings dlib does not have."""
     blocks, current = [], []
     for line in SHARED_PARAMETERS.splitlines():

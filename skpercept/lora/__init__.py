@@ -2,10 +2,14 @@
 
 - :class:`LoRARatingClassifier` — image (+ user) → rating level per attribute.
 - :class:`LoRAPairwiseRanker` — image pair (+ user) → P(left preferred) per attribute.
+- :func:`select_targets` / :func:`add_lora` — the building blocks they use: pick the modules
+  of a tower to adapt by type (:data:`TARGET_KINDS`) and wrap them with peft's LoRA. Towers
+  come from :func:`skpercept.embed.towers.build_tower`.
 
 Needs ``peft`` (``pip install 'skpercept[lora]'``).
 """
 
+from skpercept.lora._backbone import TARGET_KINDS, add_lora, select_targets
 from skpercept.lora._estimators import LoRAPairwiseRanker, LoRARatingClassifier
 
-__all__ = ["LoRAPairwiseRanker", "LoRARatingClassifier"]
+__all__ = ["TARGET_KINDS", "LoRAPairwiseRanker", "LoRARatingClassifier", "add_lora", "select_targets"]

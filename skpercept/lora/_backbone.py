@@ -1,4 +1,8 @@
-"""Backbones for LoRA fine-tuning: build an image tower, pick LoRA targets by module type.
+"""LoRA on an image tower: which modules get adapters, wrapping them, checkpointing, fingerprints.
+
+The towers themselves are built by :mod:`skpercept.embed.towers`, shared with the embedders;
+the names ``build_backbone``, ``rebuild_backbone``, ``feature_dim`` and ``BackboneSpec`` are
+that module's functions under the LoRA estimators' vocabulary.
 
 Targets are chosen by module *type*, not by name, so the same setting works across open_clip
 and timm versions whose module names differ:
@@ -18,98 +22,61 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from skpercept._utils import optional_import
+from skpercept.embed.towers import TowerSpec, build_tower, parse_backbone, rebuild_tower, tower_feature_dim
 
+__all__ = [
+    "TARGET_KINDS",
+    "BackboneSpec",
+    "add_lora",
+    "build_backbone",
+    "feature_dim",
+    "fingerprint",
+    "parse_backbone",
+    "rebuild_backbone",
+    "select_targets",
+    "set_gradient_checkpointing",
+]
+
+#: Module kinds ``target_modules`` may name (see the module docstring).
 TARGET_KINDS = ("linear", "attention", "conv")
-_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """What is needed to rebuild a base tower offline: library, model name, weights source."""
-
-    library: str
-    name: str
-    pretrained: str | None
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    @property
-    def reloadable(self) -> bool:
-        """True when the base weights can be rebuilt from the reference alone."""
-        return self.pretrained is not None
-
-
-def parse_backbone(backbone: str) -> tuple[str, str]:
-    """Split ``'timm:efficientnet_lite0'`` / ``'open_clip:ViT-B-32'`` into (library, name)."""
-    if not isinstance(backbone, str) or ":" not in backbone:
-        raise ValueError(
-            f"backbone must be a string 'timm:<model name>' or 'open_clip:<model name>', got {backbone!r}."
-        )
-    library, name = backbone.split(":", 1)
-    if library not in ("timm", "open_clip") or not name:
-        raise ValueError(f"backbone library must be 'timm' or 'open_clip', got {library!r} in {backbone!r}.")
-    return library, name
-
-
-def _build_timm(name: str, pretrained: str | None) -> tuple[nn.Module, BackboneSpec]:
-    from skpercept.embed.timm import TimmEmbedder
-
-    # The embedder owns weight loading (shipped Lite0 weights, local files, random init).
-    model, _, _ = TimmEmbedder(model_name=name, pretrained=pretrained)._create_model(True)
-    cfg = model.pretrained_cfg
-    size = int(cfg.get("input_size", (3, 224, 224))[-1])
-    spec = BackboneSpec("timm", name, pretrained, size, tuple(cfg.get("mean")), tuple(cfg.get("std")))
-    return model, spec
-
-
-def _build_open_clip(name: str, pretrained: str | None) -> tuple[nn.Module, BackboneSpec]:
-    from skpercept.embed.clip import CLIPEmbedder
-
-    model, _, _ = CLIPEmbedder(model_name=name, pretrained=pretrained)._create_model(True)
-    visual = model.visual
-    size = visual.image_size
-    size = int(size[0] if isinstance(size, (tuple, list)) else size)
-    mean = tuple(getattr(visual, "image_mean", None) or _CLIP_MEAN)
-    std = tuple(getattr(visual, "image_std", None) or _CLIP_STD)
-    return visual, BackboneSpec("open_clip", name, pretrained, size, mean, std)
-
-
-def build_backbone(backbone: str, pretrained: str | None) -> tuple[nn.Module, BackboneSpec]:
-    """Build the base image tower (frozen later) and its rebuild reference."""
-    library, name = parse_backbone(backbone)
-    if pretrained is not None:
-        pretrained = str(pretrained)
-    if library == "timm":
-        return _build_timm(name, pretrained)
-    return _build_open_clip(name, pretrained)
-
-
-def rebuild_backbone(spec: BackboneSpec) -> nn.Module:
-    """Rebuild the base tower from a saved reference (offline: local files or shipped weights)."""
-    model, _ = build_backbone(f"{spec.library}:{spec.name}", spec.pretrained)
-    return model
-
-
-def feature_dim(model: nn.Module, image_size: int) -> int:
-    """Width of the tower's pooled output, measured with one dummy image."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        out = model(torch.zeros(1, 3, image_size, image_size))
-    model.train(was_training)
-    return int(out.reshape(1, -1).shape[1])
+BackboneSpec = TowerSpec
+build_backbone = build_tower
+rebuild_backbone = rebuild_tower
+feature_dim = tower_feature_dim
 
 
 def select_targets(model: nn.Module, target_modules: str | Sequence[str]) -> list[str]:
-    """Names of the modules to adapt, chosen by type (see the module docstring)."""
+    """Names of the modules to put LoRA adapters on, chosen by type.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An image tower (e.g. from :func:`skpercept.embed.towers.build_tower`).
+    target_modules : 'auto', str or sequence of str
+        Kinds from :data:`TARGET_KINDS`: ``'linear'`` (every ``nn.Linear`` called as a
+        module, not the ``out_proj`` of an ``nn.MultiheadAttention``), ``'attention'``
+        (whole ``nn.MultiheadAttention`` modules), ``'conv'`` (``nn.Conv2d`` with
+        ``groups == 1``); ``'auto'`` means all three.
+
+    Returns
+    -------
+    names : list of str
+        Module names, in ``model.named_modules()`` order.
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import build_tower
+    >>> from skpercept.lora import select_targets
+    >>> tower, _ = build_tower("timm:test_efficientnet", None)
+    >>> select_targets(tower, "conv")[:2]
+    ['conv_stem', 'blocks.0.0.conv']
+    """
     if isinstance(target_modules, str):
         kinds = TARGET_KINDS if target_modules == "auto" else (target_modules,)
     else:
@@ -145,7 +112,25 @@ def select_targets(model: nn.Module, target_modules: str | Sequence[str]) -> lis
 
 
 def add_lora(model: nn.Module, targets: list[str], *, r: int, alpha: float, dropout: float) -> nn.Module:
-    """Freeze ``model`` and wrap it with peft LoRA adapters on ``targets``."""
+    """Freeze ``model`` and wrap it with peft LoRA adapters on ``targets``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    targets : list of str
+        Exact module names (e.g. from :func:`select_targets`).
+    r : int
+        Rank of each adapter.
+    alpha : float
+        LoRA scaling numerator (the update is scaled by ``alpha / r``).
+    dropout : float
+        Dropout on each adapter's input.
+
+    Returns
+    -------
+    model : peft.PeftModel
+        Only the adapters' parameters require gradients.
+    """
     peft = optional_import("peft", "lora")
     for param in model.parameters():
         param.requires_grad_(False)

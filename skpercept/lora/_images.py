@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torchvision.transforms import v2
 
-from skpercept.embed._decode import load_image
+from skpercept.embed import load_image
 
 AUGMENT_DEFAULTS = {"flip": True, "crop_scale": 0.85, "color_jitter": 0.1}
 
@@ -100,7 +100,12 @@ class ImageCollate:
     """Build ``({'images', 'index', 'users'}, y)`` batches from row numbers.
 
     Decoded images are cached (as PIL) across epochs when ``cache`` is True: decoding is
-    redone otherwise on every epoch, which dominates on small towers.
+    redone otherwise on every epoch, which dominates on small towers. Decoding is the
+    embedders' (:func:`~skpercept.embed.load_image` with ``target_size``): large files are
+    decoded at reduced scale (JPEG draft mode, then an integer box filter for any format), so
+    a cached photo takes about the tower's input size in memory, not its full resolution.
+    Random augmentations run per epoch on these cached PIL images, so decoding stays on the
+    CPU here: with the cache on, each image is decoded once per run.
     """
 
     def __init__(

