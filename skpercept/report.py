@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skpercept._io import atomic_write
+
 __all__ = ["markdown_table", "plot_calibration", "plot_scatter", "reliability_curve", "write_report"]
 
 
@@ -172,7 +174,8 @@ def plot_calibration(
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xlabel, ylabel=ylabel, title=title)
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_write(path) as file:  # a failed save keeps the previous plot
+        fig.savefig(file, format="png")
     return path
 
 
@@ -215,7 +218,8 @@ def plot_scatter(
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_write(path) as file:  # a failed save keeps the previous plot
+        fig.savefig(file, format="png")
     return path
 
 
@@ -282,7 +286,6 @@ def write_report(
     if notes:
         parts += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
     path = output_dir / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_write(path, "w", encoding="utf-8") as file:
+        file.write("\n".join(parts))
     return path

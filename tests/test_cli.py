@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from skpercept import cli, demo
+from skpercept import cli, presets
 from skpercept.datasets import load_omi
 from skpercept.embed.timm import TimmEmbedder
 
@@ -33,8 +33,8 @@ def tiny_backbones(monkeypatch):
             )
         }
 
-    monkeypatch.setattr(demo, "make_backbones", make)
-    monkeypatch.setattr(demo, "dlib_available", lambda: False)
+    monkeypatch.setattr(presets, "make_backbones", make)
+    monkeypatch.setattr(presets, "dlib_available", lambda: False)
 
 
 def run(*argv) -> int:
@@ -84,7 +84,7 @@ def test_demo_quick_end_to_end(tiny_backbones, tmp_path, capsys):
         == 0
     )
     scores = pd.read_csv(tmp_path / "scores.csv")
-    assert list(scores.columns) == ["image", "trustworthy_score", "smart_score"]
+    assert list(scores.columns) == ["image", "pred_trustworthy_score", "pred_smart_score"]
     rating = joblib.load(out / "rating_model.joblib")
     assert rating.skpercept_info_["levels"] == [1, 2, 3, 4]
     assert set(np.asarray(rating.predict(images["image"])).ravel()) <= {1, 2, 3, 4}
@@ -122,6 +122,8 @@ def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path
         "head": "classifier",
         "attributes": ["warm", "calm"],
         "backbone": "lite0",
+        "user_id_kind": "str",
+        "user_ids": ["u0", "u1", "u2"],
     }
     assert (
         run(
@@ -150,8 +152,16 @@ def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path
         == 0
     )
     pred = pd.read_csv(tmp_path / "pred.csv")
-    assert list(pred.columns) == ["image", "user_id", "warm", "warm_expected", "calm", "calm_expected"]
-    assert len(pred) == len(rows) and pred["warm"].isin([1, 2, 3, 4]).all()
+    # every input column kept as read; predictions named so they cannot pass for labels
+    levels = ["1", "2", "3", "4"]
+    assert list(pred.columns) == ["image", "user_id", "warm", "calm"] + [
+        name
+        for a in ("warm", "calm")
+        for name in [f"pred_{a}", f"pred_{a}_expected"] + [f"p_{a}_{k}" for k in levels]
+    ]
+    assert pred[["image", "user_id", "warm", "calm"]].equals(pd.DataFrame(rows))
+    assert len(pred) == len(rows) and pred["pred_warm"].isin([1, 2, 3, 4]).all()
+    assert np.allclose(pred[[f"p_warm_{k}" for k in levels]].sum(axis=1), 1)
 
 
 def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_path, capsys):
@@ -180,7 +190,7 @@ def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_
         )
         == 0
     )
-    p = pd.read_csv(tmp_path / "pp.csv")["warm_p_a"]
+    p = pd.read_csv(tmp_path / "pp.csv")["p_warm_a"]
     assert len(p) == len(pairs) and p.between(0, 1).all()
     assert run("evaluate", tmp_path / "pairs.xlsx", "--model", tmp_path / "p.joblib", *common[:-2]) == 0
     assert "pair_acc" in capsys.readouterr().out
@@ -197,8 +207,8 @@ def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_
         ("missing_table", "Table file not found"),
         ("bad_suffix", "unsupported table format"),
         ("missing_attribute", "attribute column(s) ['nope'] not found"),
-        ("missing_image", "column 'image' not found, e.g. row 1: 'ghost.png'"),
-        ("text_rating", "column 'warm' has non-numeric values at row(s) [1]"),
+        ("missing_image", "column 'image' not found, e.g. row 3: 'ghost.png'"),
+        ("text_rating", "column 'warm' has non-numeric values at row 3"),
         ("one_two_pairs", "convert it first"),
         ("no_image_column", "needs an 'image' column"),
         ("missing_model", "Model file not found"),

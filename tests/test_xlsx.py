@@ -222,3 +222,26 @@ def test_loaded_ratings_feed_the_image_disjoint_splitter(data_dir):
     ratings = load_perception_xlsx(data_dir, one_means="first", comparisons=None).ratings
     for train, test in ImageDisjointSplit(2, random_state=0).split(ratings):
         assert not set(ratings.image.iloc[train]) & set(ratings.image.iloc[test])
+
+
+def test_row_numbers_are_the_files_own_after_blank_lines(tmp_path):
+    """Header = row 1 and blank lines count, in csv as in Excel: the row a user would open."""
+    tables = _tables(tmp_path)
+    _write(tmp_path / "big_data.xlsx", tables["big_data.xlsx"])
+    ratings = tables["big_label.xlsx"]
+    ratings.loc[3, "smart"] = 9  # data row 3: row 5, or row 6 after a blank line above it
+    text = ratings.to_csv(index=False).splitlines()
+    text.insert(2, "")
+    (tmp_path / "big_label.csv").write_text("\n".join(text) + "\n")
+    blank = pd.concat([ratings.iloc[:1], ratings.iloc[:1].map(lambda v: None), ratings.iloc[1:]])
+    _write(tmp_path / "big_label.xlsx", blank)
+    for name in ("big_label.csv", "big_label.xlsx"):
+        with pytest.raises(ValueError, match=rf"{name} row 6, column 'smart': value 9"):
+            load_perception_xlsx(tmp_path, one_means="first", ratings=name, comparisons=None, pairs=None)
+
+
+def test_a_folder_is_not_reported_as_missing(tmp_path):
+    _write(tmp_path / "big_data.xlsx", _tables(tmp_path)["big_data.xlsx"])
+    (tmp_path / "folder.xlsx").mkdir()
+    with pytest.raises(IsADirectoryError, match="folder.xlsx is a folder"):
+        load_perception_xlsx(tmp_path, one_means="first", ratings="folder.xlsx", comparisons=None, pairs=None)

@@ -45,14 +45,17 @@ def _key(value) -> str | None:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a table file.")
     if not path.is_file():
         raise FileNotFoundError(f"Table not found: {path}")
     if path.suffix.lower() in (".csv", ".txt"):
-        frame = pd.read_csv(path, dtype=object, keep_default_na=True)
+        # blank lines are read (then dropped) so that every row keeps its line's number
+        frame = pd.read_csv(path, dtype=object, keep_default_na=True, skip_blank_lines=False)
     else:
         frame = pd.read_excel(path, engine="openpyxl", dtype=object)
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    return frame.dropna(how="all")
 
 
 def _require(frame: pd.DataFrame, path: Path, columns: Sequence[str]) -> None:
