@@ -21,6 +21,11 @@ _EXPORTS: dict[str, str] = {
     "rating_frame": "skpercept.datasets",
     "load_perception_xlsx": "skpercept.datasets",
     "BadRowsWarning": "skpercept.datasets",
+    "soft_consensus_pairs": "skpercept.datasets",
+    "sample_rating_rows": "skpercept.datasets",
+    "mean_standard_errors": "skpercept.datasets",
+    "ratings_with_face_index": "skpercept.datasets",
+    "subset_faces": "skpercept.datasets",
     "ImageDisjointSplit": "skpercept.model_selection",
     "UserDisjointSplit": "skpercept.model_selection",
     "JudgmentGroupedSplit": "skpercept.model_selection",
@@ -60,6 +65,10 @@ _EXPORTS: dict[str, str] = {
     "load_image": "skpercept.embed",
     "BlockScaler": "skpercept.preprocessing",
     "write_report": "skpercept.report",
+    "rank_photos": "skpercept.photos",
+    "group_photos": "skpercept.photos",
+    "quality_baseline": "skpercept.photos",
+    "write_collection": "skpercept.photos",
 }
 
 __all__ = sorted(_EXPORTS)

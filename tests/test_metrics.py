@@ -16,7 +16,9 @@ from skpercept.metrics import (
     brier_score,
     expected_calibration_error,
     get_scorer,
+    grouping_ari,
     kendall_tau,
+    map_at_k,
     neg_brier_scorer,
     neg_ece_scorer,
     noise_ceiling,
@@ -27,7 +29,10 @@ from skpercept.metrics import (
     quadratic_weighted_kappa,
     qwk_scorer,
     rating_mae,
+    recall_at_k,
+    retrieval_scorer,
     spearman_rho,
+    top1_in_series_accuracy,
 )
 
 NAN = np.nan
@@ -283,3 +288,78 @@ def test_noise_ceiling_reproduces_the_omi_readme_table():
     for attribute, expected in readme.items():
         got = report.loc[attribute, ["split_half_r", "spearman_brown_r", "pair_order_ceiling"]]
         np.testing.assert_allclose(got.to_numpy(dtype=float), expected, atol=0.01)
+
+
+# -- near-duplicate retrieval and photo series (hand-computed cases) ----------------------------
+# positions on a line; groups a a a b b, and c alone far away (a candidate, never a query)
+_POSITIONS = np.array([[0.0], [1.0], [5.0], [5.5], [10.2], [100.0]])
+_GROUPS = ["a", "a", "a", "b", "b", "c"]
+
+
+def test_map_at_k_hand_checked():
+    # neighbours (nearest first) and relevant flags per query:
+    # 0: 1 2 3 4 -> 1 1 0 0   AP = 1
+    # 1: 0 2 3 4 -> 1 1 0 0   AP = 1
+    # 2: 3 1 0 4 -> 0 1 1 0   AP = (1/2 + 2/3) / 2 = 7/12
+    # 3: 2 1 4 0 -> 0 0 1 0   AP = 1/3 (one relevant item)
+    # 4: 3 2 1 0 -> 1 0 0 0   AP = 1
+    assert map_at_k(_GROUPS, _POSITIONS, metric="euclidean") == pytest.approx((3 + 7 / 12 + 1 / 3) / 5)
+    # at k=2 the denominator is min(2, R): query 2 gets (1/2) / 2, query 3 gets 0
+    assert map_at_k(_GROUPS, _POSITIONS, k=2, metric="euclidean") == pytest.approx(0.65)
+    distances = np.abs(_POSITIONS - _POSITIONS.T)
+    assert map_at_k(_GROUPS, distances, metric="precomputed") == pytest.approx((3 + 7 / 12 + 1 / 3) / 5)
+
+
+def test_recall_at_k_hand_checked():
+    assert recall_at_k(_GROUPS, _POSITIONS, k=1, metric="euclidean") == pytest.approx(
+        (0.5 + 0.5 + 0 + 0 + 1) / 5
+    )
+    assert recall_at_k(_GROUPS, _POSITIONS, k=2, metric="euclidean") == pytest.approx(
+        (1 + 1 + 0.5 + 0 + 1) / 5
+    )
+    assert recall_at_k(_GROUPS, _POSITIONS, k=10, metric="euclidean") == 1.0
+
+
+def test_retrieval_metrics_use_cosine_by_default_and_refuse_bad_input():
+    X = np.array([[1.0, 0.0], [10.0, 1.0], [0.0, 1.0], [1.0, 12.0]])  # direction, not length, matters
+    assert map_at_k([0, 0, 1, 1], X, k=1) == 1.0
+    with pytest.raises(ValueError, match="alone in its group"):
+        map_at_k([0, 1, 2], np.eye(3))
+    with pytest.raises(ValueError, match="NaN"):
+        recall_at_k([0, 0], [[1.0, np.nan], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="k must be"):
+        map_at_k([0, 0], np.eye(2), k=0)
+    with pytest.raises(ValueError, match="shape"):
+        map_at_k([0, 0, 1], np.eye(2))
+
+
+def test_retrieval_scorer_embeds_then_scores():
+    from sklearn.preprocessing import FunctionTransformer
+
+    scorer = retrieval_scorer(k=2, metric="euclidean", kind="recall")
+    assert scorer(FunctionTransformer().fit(None), _POSITIONS, _GROUPS) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="kind"):
+        retrieval_scorer(kind="ndcg")
+
+
+def test_top1_in_series_accuracy_hand_checked():
+    series = ["s1", "s1", "s1", "s2", "s2", "s3", "s4", "s4"]
+    truth = [1, 0, 0, 0.5, 0.5, 1, 2, 1]  # s2: both are right; s3: one item, skipped
+    score = [0.9, 0.1, 0.2, 0.3, 0.4, 0.0, 0.5, 0.5]  # s4: a tie at the top, half right
+    assert top1_in_series_accuracy(series, truth, score) == pytest.approx((1 + 1 + 0.5) / 3)
+    assert top1_in_series_accuracy([1, 1, 2, 2], [1, 0, 0, 1], [0, 1, 1, 0]) == 0.0
+    with pytest.raises(ValueError, match="No series"):
+        top1_in_series_accuracy([1, 2], [1, 0], [0.5, 0.5])
+    with pytest.raises(ValueError, match="missing"):
+        top1_in_series_accuracy([1, 1], [1, 0], [np.nan, 0.5])
+
+
+def test_grouping_ari_hand_checked():
+    # contingency pairs: 1 + 1 = 2 agreeing; rows 3 + 3 = 6, columns 1 + 1 + 1 = 3, of 15 pairs:
+    # (2 - 6 * 3 / 15) / ((6 + 3) / 2 - 6 * 3 / 15) = 0.8 / 3.3
+    assert grouping_ari([0, 0, 0, 1, 1, 1], ["x", "x", "y", "y", "z", "z"]) == pytest.approx(0.8 / 3.3)
+    assert grouping_ari(["a", "a", "b"], [5, 5, 9]) == 1.0
+    with pytest.raises(ValueError, match="lengths"):
+        grouping_ari([0, 0], [0])
+    with pytest.raises(ValueError, match="missing"):
+        grouping_ari([0, None], [0, 0])
