@@ -1,4 +1,4 @@
-"""Tune a PairwiseRanker on OMI faces with Optuna: epoch-level pruning, SQLite storage, resume.
+"""Tune a PairwiseRanker on OMI faces with Optuna: epoch-level pruning, resume, several workers.
 
 Data: the embedded One Million Impressions faces (``load_omi``; CC BY-NC-SA 4.0), one attribute,
 pairs of faces labelled by which one has the higher mean rating (``consensus_pairs``).
@@ -20,6 +20,20 @@ The last line is one JSON object: best_score, n_trials, n_pruned, epochs_run,
 epochs_without_pruning (null without --compare), plus the unpruned best score and test score.
 
     python examples/optuna_study.py --n-trials 20 --compare
+
+Several workers (on one machine or many) share one study through ``--storage``: a database URL
+(``postgresql+psycopg://user:password@host/db``, ``pip install skpercept[postgres]``) or a
+journal file on a filesystem every machine mounts (``/shared/omi_study.log``). Workers started
+with ``--worker`` only run trials (no refit, no test score); the run without it runs trials
+too, waits until the study holds ``--n-trials`` finished trials, then refits the best model
+once and scores it. A worker killed with ``kill -9`` loses only its running trial, which
+another worker retries once its heartbeat has been silent for 2 x ``--heartbeat-interval``.
+Embed once first (``skpercept demo``, or one plain run) so that workers read the cache::
+
+    storage=postgresql+psycopg://optuna:secret@db.example.org/optuna
+    for i in 1 2 3; do python examples/optuna_study.py --storage "$storage" --worker & done
+    python examples/optuna_study.py --storage "$storage"   # the 4th worker; refits at the end
+    wait
 """
 
 from __future__ import annotations
@@ -35,10 +49,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skpercept.datasets import consensus_pairs, load_omi
-from skpercept.demo import default_cache_dir
 from skpercept.embed import TimmEmbedder
 from skpercept.model_selection import ImageDisjointSplit, image_disjoint_train_test_split
 from skpercept.pairs import PairFeatures
+from skpercept.presets import default_cache_dir
 from skpercept.ranking import PairwiseRanker
 from skpercept.tune import PerceptSearchCV
 
@@ -54,9 +68,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-pairs", type=int, default=6000, help="training pairs drawn among train faces")
     p.add_argument("--n-trials", type=int, default=20)
     p.add_argument("--max-epochs", type=int, default=30)
-    p.add_argument("--storage", default="sqlite:///omi_study.db")
+    p.add_argument(
+        "--storage",
+        default="sqlite:///omi_study.db",
+        help="database URL, or the path of a journal file (shared filesystem)",
+    )
     p.add_argument("--study-name", default="omi-pairwise-ranker")
     p.add_argument("--compare", action="store_true", help="also run the study without pruning")
+    p.add_argument(
+        "--worker", action="store_true", help="only run trials of the shared study: no refit, no test score"
+    )
+    p.add_argument("--heartbeat-interval", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -90,6 +112,8 @@ def run_study(pipe, X, y, args, name: str, pruner) -> PerceptSearchCV:
         study_name=name,
         pruner=pruner,
         random_state=args.seed,
+        refit=not args.worker,
+        heartbeat_interval=args.heartbeat_interval,
     )
     start = time.perf_counter()
     search.fit(X, y)
@@ -161,6 +185,8 @@ def main() -> None:
     )
 
     pruned = run_study(pipe, X_train, y_train, args, args.study_name, pruner=None)
+    if args.worker:
+        return  # the run without --worker refits and scores, once, from the whole study
     unpruned = None
     if args.compare:
         unpruned = run_study(

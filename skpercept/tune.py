@@ -43,51 +43,77 @@ search has never seen::
 ``best_score_`` is a cross-validation estimate on the training folds and is optimistically
 biased by the selection itself; only the test score is an unbiased estimate.
 
-Storage and resuming
---------------------
-``storage=None`` keeps the study in memory. Give an RDB URL (``"sqlite:///study.db"``) and a
-``study_name`` to keep it on disk; with ``load_if_exists=True`` a second ``fit`` continues the
-same study. ``n_trials`` is the study's *total* budget of finished (complete or pruned) trials,
-so re-running a script after it was killed only runs the trials that are missing, and re-running
-a finished study only refits the best model. A process killed mid-trial (``kill -9``) leaves that
-trial RUNNING in storage; for URL storages this class turns on Optuna's heartbeat
-(``heartbeat_interval`` seconds, grace period twice that): once the grace period has passed,
-the next ``fit`` (or any worker still running the study) marks the dead trial FAILED and
-re-enqueues its parameters once, so no finished trial is lost and the interrupted
-configuration is tried again. Heartbeats rather than "fail everything RUNNING on resume" keep
-several workers sharing one study safe. Pass a ``BaseStorage`` object instead of a URL to
-configure storage yourself. Use a deterministic ``cv`` (an int, or a splitter with a fixed
-``random_state``) when resuming, so that every trial is scored on the same folds.
+Storage, resuming and several workers
+-------------------------------------
+``storage=None`` keeps the study in memory. A URL (``"sqlite:///study.db"``,
+``"postgresql://user:password@host/db"``) keeps it in a database, any other string or path in
+an Optuna journal file (``"/shared/study.log"``: no server, for a filesystem that several
+machines mount); with a ``study_name`` and ``load_if_exists=True`` a second ``fit`` continues
+the same study. ``n_trials`` is the study's *total* budget of finished (complete or pruned)
+trials, so re-running a script after it was killed only runs the trials that are missing, and
+re-running a finished study only refits the best model.
+
+Several processes, on one machine or many, can ``fit`` the same search with the same storage
+and ``study_name`` at once: they share the budget (trials running in other workers count as
+taken), and each returns only when the study holds ``n_trials`` finished trials. Run the
+workers with ``refit=False`` and refit once, at the end, from the complete study (one more
+``fit`` with ``refit=True``; it runs no trial). A database is the choice for many workers
+(PostgreSQL or MySQL, ``pip install skpercept[postgres]`` for the driver; SQLite does not
+take concurrent writers well); a journal file needs only a shared filesystem. With a
+``random_state``, the default sampler seeds each trial from ``(random_state, trial number)``:
+one process is reproducible, and workers draw different values instead of replaying one
+random sequence each.
+
+A process killed mid-trial (``kill -9``, a lost machine) leaves that trial RUNNING in storage;
+for URL and journal storages this class turns on Optuna's heartbeat (``heartbeat_interval``
+seconds, grace period twice that; Optuna's journal storage has none, so
+``skpercept._distributed.HeartbeatJournalStorage`` adds it): once the grace period has passed,
+any worker of the study (or the next ``fit``) marks the dead trial FAILED and re-enqueues its
+parameters once (``RetryHeartbeatStaleTrialCallback``, formerly ``RetryFailedTrialCallback``),
+so no finished trial is lost and the interrupted configuration is tried again. Heartbeats
+rather than "fail everything RUNNING on resume" keep workers sharing one study safe. Pass a
+``BaseStorage`` object instead of a URL or path to configure storage yourself. Use a
+deterministic ``cv`` (an int, or a splitter with a fixed ``random_state``) when resuming or
+with several workers, so that every trial is scored on the same folds.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import numbers
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn import get_config
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
-from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils._tags import get_tags
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, indexable
 from skorch.callbacks import Callback
 
-from skpercept._utils import optional_import
+from skpercept._study import (
+    FOLD_STEP_STRIDE,
+    cv_results,
+    fold_local_pruner,
+    fold_params,
+    jsonable,
+    optuna_verbosity,
+    scoring_name,
+    split_pipeline,
+    step_params,
+    suggest_one,
+)
 
 _PRUNING_CB_NAME = "skpercept_pruning"
-#: Reported step = fold * FOLD_STEP_STRIDE + epoch; epochs beyond it are not reported.
-FOLD_STEP_STRIDE = 1000
 
 
 class TrialPruningCallback(Callback):
@@ -144,7 +170,8 @@ class TrialPruningCallback(Callback):
         self.n_epochs_ += 1
         if not self.report:
             return
-        optuna = optional_import("optuna", "tune")
+        import optuna
+
         try:
             score = float(self.scorer(self.estimator, self.X_valid, self.y_valid))
         except NotFittedError as exc:
@@ -163,37 +190,6 @@ class TrialPruningCallback(Callback):
             raise optuna.TrialPruned(
                 f"pruned at step {self.step_offset + epoch} (epoch {epoch}, score {score:.4f})"
             )
-
-
-def _fold_local_pruner(optuna: Any, pruner: Any) -> Any:
-    """Wrap ``pruner`` so that it judges a trial on the fold it is training now.
-
-    Optuna's percentile / median pruners compare the *best* value a trial reported at any
-    step with other trials' values at the current step. With one step sequence over all folds
-    that best value can come from an earlier, easier fold, and a trial that peaked there could
-    never be pruned later. The wrapped pruner sees only the current fold's reports of the trial
-    (other trials are read at the same step, which already names the same fold).
-    """
-
-    class FoldLocalPruner(optuna.pruners.BasePruner):
-        def __init__(self, base: Any) -> None:
-            self.base = base
-
-        def prune(self, study: Any, trial: Any) -> bool:
-            step = trial.last_step
-            if step is None:
-                return self.base.prune(study, trial)
-            fold = step // FOLD_STEP_STRIDE
-            local = copy.copy(trial)
-            local.intermediate_values = {
-                s: v for s, v in trial.intermediate_values.items() if s // FOLD_STEP_STRIDE == fold
-            }
-            return self.base.prune(study, local)
-
-        def __repr__(self) -> str:
-            return f"FoldLocalPruner({self.base!r})"
-
-    return FoldLocalPruner(pruner)
 
 
 class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -217,13 +213,16 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         One sklearn scorer (greater is better); None uses the estimator's ``score``.
     n_trials : int, default=20
         Total number of finished (complete + pruned) trials the study should hold; a resumed
-        study only runs the missing ones. Failed trials do not count but each ``fit`` makes at
-        most ``n_trials`` attempts.
+        study only runs the missing ones, and workers sharing the study share it. Failed
+        trials do not count but each ``fit`` makes at most ``n_trials`` attempts.
     timeout : float or None, default=None
-        Stop starting new trials after this many seconds of this ``fit``.
-    storage : str, optuna storage or None, default=None
-        None: in memory. A URL such as ``"sqlite:///study.db"`` keeps trials on disk (with
-        heartbeats, see the module docstring); a storage object is used as given.
+        Stop starting new trials (and waiting for other workers' trials) after this many
+        seconds of this ``fit``.
+    storage : str, path-like, optuna storage or None, default=None
+        None: in memory. A URL (``"sqlite:///study.db"``, ``"postgresql://..."``) is a
+        database, any other string or path a journal file; both get heartbeats and can be
+        shared by several worker processes (see the module docstring). A storage object is
+        used as given.
     study_name : str or None, default=None
         Name of the study in ``storage``; needed to resume.
     load_if_exists : bool, default=True
@@ -237,19 +236,22 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         ``'all'`` the pruner judges a trial on its current fold's scores only, against the same
         fold of other trials (the pruner is wrapped; its own settings are kept).
     sampler : optuna sampler or None, default=None
-        None means ``TPESampler(seed=random_state)``.
+        None means TPE (``constant_liar=True``) seeded per trial from ``random_state`` and the
+        trial number, so that workers sharing a study draw different values.
     random_state : int or None, default=None
         Seed of the default sampler.
     refit : bool, default=True
         Refit the best parameters on all of ``X`` (``best_estimator_``, ``predict``, ...).
+        Workers of a shared study use False; one final ``fit`` refits from the whole study.
     catch : tuple of exception types, default=(Exception,)
         Exceptions raised by a trial that mark it FAILED and let the search continue. Use
         ``()`` to stop at the first error (the trial is still recorded as FAILED).
     n_jobs : int, default=1
         Trials run in parallel threads by Optuna.
     heartbeat_interval : int, default=60
-        Seconds between heartbeats of a running trial when ``storage`` is a URL; a trial
-        silent for twice this long is considered dead (killed process) and is retried once.
+        Seconds between heartbeats of a running trial when ``storage`` is a URL or a journal
+        path; a trial silent for twice this long is considered dead (killed worker) and is
+        retried once. Every worker of a study should use the same value.
     verbose : int, default=0
         0 shows Optuna warnings only, 1 logs every trial.
 
@@ -297,6 +299,28 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
     (4, 4)
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "estimator": [HasMethods(["fit"])],
+        "param_distributions": [Mapping, callable],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "n_trials": [Interval(numbers.Integral, 1, None, closed="left")],
+        "timeout": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        # An optuna storage URL or object (duck-typed: optuna is imported only when fitting).
+        "storage": [str, os.PathLike, HasMethods(["create_new_study", "get_all_trials"]), None],
+        "study_name": [str, None],
+        "load_if_exists": ["boolean"],
+        "pruner": [HasMethods(["prune"]), None],
+        "sampler": [HasMethods(["sample_relative", "sample_independent"]), None],
+        "random_state": [Interval(numbers.Integral, 0, 2**32 - 1, closed="both"), None],
+        "refit": ["boolean"],
+        "catch": [tuple],
+        "n_jobs": [numbers.Integral],
+        "pruning_folds": [StrOptions({"all", "first"})],
+        "heartbeat_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         estimator: Any,
@@ -339,7 +363,9 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None, groups: Any = None) -> PerceptSearchCV:
+    # The trials' estimators validate their own parameters (a bad value fails its trial).
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any = None, groups: Any = None, **params: Any) -> PerceptSearchCV:
         """Run (or resume) the study, then refit the best parameters on all data.
 
         Parameters
@@ -349,103 +375,102 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         y : array-like, optional
             Targets.
         groups : array-like, optional
-            Group labels for group-aware splitters.
+            Group labels for group-aware splitters. With metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``) they go where they are
+            requested: to ``cv`` (``set_split_request(groups=True)`` for splitters that do not
+            request them already) and to the estimator's steps (e.g. a head's item hold-out,
+            ``set_fit_request(groups=True)``), split by fold like every per-row parameter.
+        **params : dict
+            Further fit parameters. With metadata routing they are routed as above; without
+            it they go to the estimator's ``fit`` (``step__param`` names for a Pipeline), as
+            in scikit-learn's searches.
 
         Returns
         -------
         self : PerceptSearchCV
         """
-        optuna = optional_import("optuna", "tune")
-        self._check_params()
+        import optuna
+
+        self._check_search_space()
         X, y, groups = indexable(X, y, groups)
+        if get_config()["enable_metadata_routing"]:
+            metadata = {} if groups is None else {"groups": groups}
+            routed = process_routing(self, "fit", **metadata, **params)
+            split_params, fit_params = routed.splitter.split, routed.estimator.fit
+        else:
+            split_params, fit_params = {"groups": groups}, params
         self.scorer_ = self._make_scorer()
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y, groups))
+        splits = list(cv.split(X, y, **split_params))
         self.n_splits_ = len(splits)
 
-        with _optuna_verbosity(optuna, self.verbose):
+        from skpercept._distributed import TrialSeededSampler, make_storage, run_trial_budget
+
+        with optuna_verbosity(optuna, self.verbose):
             study = optuna.create_study(
-                storage=self._make_storage(optuna),
-                sampler=self.sampler or optuna.samplers.TPESampler(seed=self.random_state),
+                storage=make_storage(self.storage, self.heartbeat_interval),
+                sampler=self.sampler or TrialSeededSampler(self.random_state),
                 pruner=self._make_pruner(optuna),
                 study_name=self.study_name,
                 direction="maximize",
                 load_if_exists=self.load_if_exists,
             )
             self._check_study(study)
-            finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-            n_done = len(study.get_trials(deepcopy=False, states=finished))
-            remaining = self.n_trials - n_done
-            if remaining > 0:
-                study.optimize(
-                    lambda trial: self._objective(trial, X, y, splits),
-                    n_trials=remaining,
-                    timeout=self.timeout,
-                    n_jobs=self.n_jobs,
-                    catch=tuple(self.catch),
-                    callbacks=[optuna.study.MaxTrialsCallback(self.n_trials, states=finished)],
-                )
+            run_trial_budget(
+                study,
+                lambda trial: self._objective(trial, X, y, splits, fit_params),
+                n_trials=self.n_trials,
+                timeout=self.timeout,
+                n_jobs=self.n_jobs,
+                catch=tuple(self.catch),
+            )
         self.study_ = study
         self._collect_results(optuna)
         if self.refit:
             start = time.perf_counter()
             best = clone(self.estimator).set_params(**self.best_params_)
-            self.best_estimator_ = best.fit(X, y)
+            self.best_estimator_ = best.fit(X, y, **fit_params)
             self.refit_time_ = time.perf_counter() - start
         return self
 
-    def _check_params(self) -> None:
-        if not isinstance(self.n_trials, numbers.Integral) or self.n_trials < 1:
-            raise ValueError(f"n_trials must be a positive int, got {self.n_trials!r}.")
-        if self.pruning_folds not in ("all", "first"):
-            raise ValueError(f"pruning_folds must be 'all' or 'first', got {self.pruning_folds!r}.")
-        if not (callable(self.param_distributions) or isinstance(self.param_distributions, Mapping)):
-            raise TypeError(
-                "param_distributions must be a dict of optuna distributions (or lists of choices) "
-                f"or a callable trial -> dict, got {type(self.param_distributions).__name__}."
-            )
-        if not callable(self.param_distributions):
-            from optuna.distributions import BaseDistribution
+    def get_metadata_routing(self) -> MetadataRouter:
+        """Routing of fit metadata (e.g. ``groups``) to ``estimator`` and ``cv``.
 
-            for name, dist in self.param_distributions.items():
-                if not isinstance(dist, (list, tuple, BaseDistribution)):
-                    raise TypeError(
-                        f"search space entry {name!r} must be an optuna distribution or a list "
-                        f"of choices, got {dist!r}."
-                    )
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return (
+            MetadataRouter(owner=type(self).__name__)
+            .add(estimator=self.estimator, method_mapping=MethodMapping().add(caller="fit", callee="fit"))
+            .add(
+                splitter=check_cv(self.cv),
+                method_mapping=MethodMapping().add(caller="fit", callee="split"),
+            )
+        )
+
+    def _check_search_space(self) -> None:
+        # The constraints check that param_distributions is a dict or a callable; the entries
+        # of a dict are checked here.
+        if callable(self.param_distributions):
+            return
+        from optuna.distributions import BaseDistribution
+
+        for name, dist in self.param_distributions.items():
+            if not isinstance(dist, (list, tuple, BaseDistribution)):
+                raise TypeError(
+                    f"search space entry {name!r} must be an optuna distribution or a list "
+                    f"of choices, got {dist!r}."
+                )
 
     def _make_pruner(self, optuna: Any) -> Any:
         pruner = self.pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
         if self.pruning_folds == "all":
-            return _fold_local_pruner(optuna, pruner)
+            return fold_local_pruner(optuna, pruner)
         return pruner
 
     def _make_scorer(self) -> Callable:
-        if isinstance(self.scoring, (dict, list, tuple, set)):
-            raise ValueError(
-                "PerceptSearchCV optimizes one score; pass a single scorer name or callable, "
-                f"got {self.scoring!r}."
-            )
         return check_scoring(self.estimator, scoring=self.scoring)
-
-    def _make_storage(self, optuna: Any) -> Any:
-        if not isinstance(self.storage, str):
-            return self.storage
-        storages = optuna.storages
-        # Optuna >= 4.9 renamed the stale-trial hook; older versions only know the first name.
-        retry_cls = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if retry_cls is not None:
-                hook = {"heartbeat_stale_trial_callback": retry_cls(max_retry=1)}
-            else:  # pragma: no cover - old optuna
-                hook = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=1)}
-            return storages.RDBStorage(
-                self.storage,
-                heartbeat_interval=int(self.heartbeat_interval),
-                grace_period=2 * int(self.heartbeat_interval),
-                **hook,
-            )
 
     def _check_study(self, study: Any) -> None:
         if len(study.directions) != 1 or study.direction.name != "MAXIMIZE":
@@ -455,7 +480,7 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
             )
         setup = {
             "n_splits": self.n_splits_,
-            "scoring": _scoring_name(self.scoring),
+            "scoring": scoring_name(self.scoring),
             "pruning_folds": self.pruning_folds,
         }
         previous = study.user_attrs.get("skpercept_cv")
@@ -477,18 +502,21 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
             if not isinstance(params, Mapping):
                 raise TypeError(f"the search-space callable must return a dict, got {params!r}.")
             return dict(params)
-        return {name: _suggest_one(trial, name, dist) for name, dist in space.items()}
+        return {name: suggest_one(trial, name, dist) for name, dist in space.items()}
 
-    def _objective(self, trial: Any, X: Any, y: Any, splits: list) -> float:
-        optuna = optional_import("optuna", "tune")
+    def _objective(self, trial: Any, X: Any, y: Any, splits: list, fit_params: dict) -> float:
+        import optuna
+
         scores: list[float] = []
         epoch_log: list = []  # per fold: an int, or the live callback of a fold being trained
         try:
             params = self._suggest(trial)
-            trial.set_user_attr("params", _jsonable(params))
+            trial.set_user_attr("params", jsonable(params))
             estimator = clone(self.estimator).set_params(**params)
             for fold, (train, valid) in enumerate(splits):
-                score = self._fit_fold(trial, estimator, X, y, train, valid, fold, epoch_log)
+                n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+                this_fold = fold_params(fit_params, train, n_rows)
+                score = self._fit_fold(trial, estimator, X, y, train, valid, fold, epoch_log, this_fold)
                 scores.append(score)
                 trial.set_user_attr(f"split{fold}_test_score", score)
         except optuna.TrialPruned:
@@ -507,15 +535,25 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         return mean
 
     def _fit_fold(
-        self, trial: Any, estimator: Any, X: Any, y: Any, train: Any, valid: Any, fold: int, epoch_log: list
+        self,
+        trial: Any,
+        estimator: Any,
+        X: Any,
+        y: Any,
+        train: Any,
+        valid: Any,
+        fold: int,
+        epoch_log: list,
+        fit_params: dict,
     ) -> float:
         estimator = clone(estimator)
-        prefix, head = _split_pipeline(estimator)
+        prefix, head = split_pipeline(estimator)
+        prefix_params, head_params = step_params(estimator, fit_params)
         X_train, X_valid = _safe_indexing(X, train), _safe_indexing(X, valid)
         y_train = None if y is None else _safe_indexing(y, train)
         y_valid = None if y is None else _safe_indexing(y, valid)
         if prefix is not None:
-            X_train = prefix.fit_transform(X_train, y_train)
+            X_train = prefix.fit_transform(X_train, y_train, **prefix_params)
             X_valid = prefix.transform(X_valid)
         if "callbacks" in head.get_params(deep=False):
             callback = TrialPruningCallback(
@@ -530,9 +568,9 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
             user_callbacks = list(head.get_params(deep=False)["callbacks"] or [])
             head.set_params(callbacks=user_callbacks + [(_PRUNING_CB_NAME, callback)])
             epoch_log.append(callback)
-            head.fit(X_train, y_train)
+            head.fit(X_train, y_train, **head_params)
         else:
-            head.fit(X_train, y_train)
+            head.fit(X_train, y_train, **head_params)
             history = getattr(getattr(head, "net_", None), "history", None)
             epoch_log.append(len(history) if history is not None else 0)
         return float(self.scorer_(head, X_valid, y_valid))
@@ -548,7 +586,7 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.n_pruned_ = sum(t.state == states.PRUNED for t in trials)
         self.n_failed_ = sum(t.state == states.FAIL for t in trials)
         self.epochs_run_ = int(sum(t.user_attrs.get("n_epochs", 0) for t in trials))
-        self.cv_results_ = _cv_results(trials, self.n_splits_, states)
+        self.cv_results_ = cv_results(trials, self.n_splits_, states)
         if not complete:
             reasons = {t.user_attrs.get("fail_reason") for t in trials} - {None}
             raise RuntimeError(
@@ -621,102 +659,6 @@ def _estimator_has(search: PerceptSearchCV, attr: str) -> bool:
     if hasattr(search, "best_estimator_"):
         return hasattr(search.best_estimator_, attr)
     return hasattr(search.estimator, attr)
-
-
-def _split_pipeline(estimator: Any) -> tuple[Pipeline | None, Any]:
-    """Return (preprocessing steps or None, final step); slices share the step objects."""
-    if isinstance(estimator, Pipeline):
-        head = estimator.steps[-1][1]
-        if head is None or head == "passthrough":
-            raise ValueError("the Pipeline's final step must be an estimator, not passthrough.")
-        prefix = estimator[:-1] if len(estimator.steps) > 1 else None
-        return prefix, head
-    return None, estimator
-
-
-def _suggest_one(trial: Any, name: str, dist: Any) -> Any:
-    """Draw one value through the public ``suggest_*`` API for a distribution or choice list."""
-    from optuna import distributions as d
-
-    if isinstance(dist, (list, tuple)):
-        return trial.suggest_categorical(name, list(dist))
-    if isinstance(dist, d.CategoricalDistribution):
-        return trial.suggest_categorical(name, list(dist.choices))
-    if isinstance(dist, d.IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    if isinstance(dist, d.FloatDistribution):
-        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    raise TypeError(
-        f"search space entry {name!r} must be an optuna distribution or a list of choices, got {dist!r}."
-    )
-
-
-def _scoring_name(scoring: Any) -> str:
-    if scoring is None or isinstance(scoring, str):
-        return str(scoring)
-    func = getattr(scoring, "_score_func", scoring)
-    return getattr(func, "__name__", type(func).__name__)
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict:
-    out = {}
-    for key, value in params.items():
-        try:
-            json.dumps(value)
-            out[key] = value
-        except (TypeError, ValueError):
-            out[key] = repr(value)
-    return out
-
-
-def _cv_results(trials: list, n_splits: int, states: Any) -> dict:
-    n = len(trials)
-    attrs = [t.user_attrs for t in trials]
-    results: dict[str, Any] = {
-        "number": np.array([t.number for t in trials], dtype=int),
-        "state": np.array([t.state.name for t in trials], dtype=object),
-        "params": [a.get("params", dict(t.params)) for a, t in zip(attrs, trials)],
-    }
-    names = sorted({k for p in results["params"] for k in p})
-    for name in names:
-        column = np.ma.MaskedArray(np.empty(n, dtype=object), mask=True)
-        for i, p in enumerate(results["params"]):
-            if name in p:
-                column[i] = p[name]
-        results[f"param_{name}"] = column
-    split = np.full((n, n_splits), np.nan)
-    for i, a in enumerate(attrs):
-        for k in range(n_splits):
-            split[i, k] = a.get(f"split{k}_test_score", np.nan)
-    for k in range(n_splits):
-        results[f"split{k}_test_score"] = split[:, k]
-    complete = np.array([t.state == states.COMPLETE for t in trials])
-    mean = np.array([a.get("mean_test_score", np.nan) for a in attrs], dtype=float)
-    mean[~complete] = np.nan
-    results["mean_test_score"] = mean
-    results["std_test_score"] = np.array([a.get("std_test_score", np.nan) for a in attrs], dtype=float)
-    # Like sklearn's error_score=nan: unfinished trials rank after every complete one.
-    # Unfinished trials (NaN mean) rank after every finished one, as failed fits in sklearn.
-    order = np.argsort(np.where(np.isnan(mean), np.inf, -mean), kind="stable")
-    rank = np.empty(n, dtype=np.int32)
-    rank[order] = np.arange(1, n + 1)
-    results["rank_test_score"] = rank
-    results["fail_reason"] = np.array([a.get("fail_reason", "") for a in attrs], dtype=object)
-    results["n_epochs"] = np.array([a.get("n_epochs", 0) for a in attrs], dtype=int)
-    results["duration_s"] = np.array(
-        [t.duration.total_seconds() if t.duration is not None else np.nan for t in trials]
-    )
-    return results
-
-
-@contextmanager
-def _optuna_verbosity(optuna: Any, verbose: int):
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(previous)
 
 
 __all__ = ["PerceptSearchCV", "TrialPruningCallback"]

@@ -263,29 +263,38 @@ def test_failing_trial_is_recorded_and_search_continues():
     assert "FAIL" in set(search.cv_results_["state"])
     assert search.best_params_ == {"head__optimizer": "adamw"}
     failed = next(t for t in search.study_.trials if t.state.name == "FAIL")
-    assert "optimizer must be one of" in failed.user_attrs["fail_reason"]
-    assert "optimizer must be one of" in search.cv_results_["fail_reason"][0]
+    bad_optimizer = "The 'optimizer' parameter of PairwiseRanker must be a str among"
+    assert bad_optimizer in failed.user_attrs["fail_reason"]
+    assert bad_optimizer in search.cv_results_["fail_reason"][0]
 
     strict = PerceptSearchCV(_pipe(optimizer="bogus"), {"head__lr": [0.01]}, cv=2, n_trials=2, catch=())
-    with pytest.raises(ValueError, match="optimizer must be one of"):
+    with pytest.raises(ValueError, match="The 'optimizer' parameter of PairwiseRanker must be a str among"):
         strict.fit(X, y)
 
 
 def test_all_trials_failing_raises_clear_error():
     X, y = make_data(n=40)
     search = PerceptSearchCV(_pipe(optimizer="bogus"), {"head__lr": [0.01]}, cv=2, n_trials=2)
-    with pytest.raises(RuntimeError, match="no trial .* completed .*optimizer must be one of"):
+    with pytest.raises(
+        RuntimeError, match="no trial .* completed .*The 'optimizer' parameter of PairwiseRanker"
+    ):
         search.fit(X, y)
 
 
 def test_bad_parameters_raise():
     X, y = make_data(n=40)
-    with pytest.raises(ValueError, match="n_trials"):
+    with pytest.raises(ValueError, match="The 'n_trials' parameter of PerceptSearchCV must be an int"):
         PerceptSearchCV(_pipe(), {}, n_trials=0).fit(X, y)
     with pytest.raises(TypeError, match="optuna distribution"):
         PerceptSearchCV(_pipe(), {"head__lr": 0.1}, n_trials=1, cv=2).fit(X, y)
-    with pytest.raises(ValueError, match="one score"):
+    # One scorer only: a list of metrics is not a valid `scoring`.
+    with pytest.raises(
+        ValueError,
+        match="The 'scoring' parameter of PerceptSearchCV must be an instance of 'str', a callable",
+    ):
         PerceptSearchCV(_pipe(), {}, scoring=["accuracy", "f1"], n_trials=1).fit(X, y)
+    with pytest.raises(TypeError, match="The 'pruning_folds' parameter of PerceptSearchCV"):
+        PerceptSearchCV(_pipe(), {}, pruning_folds=2, n_trials=1).fit(X, y)
 
 
 def test_non_skorch_final_step_trains_without_pruning():
