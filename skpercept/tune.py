@@ -661,4 +661,25 @@ def _estimator_has(search: PerceptSearchCV, attr: str) -> bool:
     return hasattr(search.estimator, attr)
 
 
-__all__ = ["PerceptSearchCV", "TrialPruningCallback"]
+def open_storage(storage: Any, heartbeat_interval: int = 60) -> Any:
+    """The Optuna storage that :class:`PerceptSearchCV` opens for ``storage``.
+
+    Use it to read or share a study outside a search (``optuna.load_study(...,
+    storage=open_storage("/shared/ranker.log"))``): a URL is an ``RDBStorage``, any other string
+    or path a journal file, both with heartbeats every ``heartbeat_interval`` seconds.
+
+    Parameters
+    ----------
+    storage : str, path-like, optuna storage or None
+    heartbeat_interval : int, default=60
+
+    Returns
+    -------
+    storage : optuna storage or None
+    """
+    from skpercept._distributed import make_storage
+
+    return make_storage(storage, heartbeat_interval)
+
+
+__all__ = ["PerceptSearchCV", "TrialPruningCallback", "open_storage"]
