@@ -184,11 +184,11 @@ class BatchIterator:
             Xb = self.X[ids]
             yb = None if self.y is None else self.y[ids]
             if self.swap_pairs and yb is not None:
-                Xb, yb = _random_swap(Xb, yb, self.generator)
+                Xb, yb = random_swap(Xb, yb, self.generator)
             yield Xb, yb
 
 
-def _random_swap(
+def random_swap(
     Xb: torch.Tensor, yb: torch.Tensor, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     half = Xb.shape[1] // 2

@@ -120,11 +120,11 @@ def test_soft_labels_and_multi_output_with_nan(pairs):
 
 
 def test_swap_augmentation_flips_labels():
-    from skpercept._head import _random_swap
+    from skpercept._head import random_swap
 
     X = torch.arange(40, dtype=torch.float32).reshape(10, 4)
     y = torch.tensor([[1.0], [0.0], [float("nan")], [0.25], [1.0], [0.0], [1.0], [0.0], [1.0], [0.0]])
-    Xs, ys = _random_swap(X, y, torch.Generator().manual_seed(0))
+    Xs, ys = random_swap(X, y, torch.Generator().manual_seed(0))
     flipped = Xs[:, 0] != X[:, 0]
     assert 0 < flipped.sum() < 10
     torch.testing.assert_close(Xs[flipped], torch.cat([X[flipped, 2:], X[flipped, :2]], 1))

@@ -17,7 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from skpercept.photos.grouping import DEFAULT_THRESHOLD, group_photos, grouping_embeddings
-from skpercept.photos.quality import QUALITY_SIDE, QUALITY_TERMS, _baseline_score, _jpeg_size, _quality_terms
+from skpercept.photos.quality import QUALITY_SIDE, QUALITY_TERMS, baseline_score, jpeg_size, quality_terms
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -127,7 +127,7 @@ def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
     try:
         if terms is None or thumb is None:
             image = load_image(path, None, QUALITY_SIDE, data=data)
-            terms = _quality_terms(image, _jpeg_size(io.BytesIO(data))).astype("<f8").tobytes()
+            terms = quality_terms(image, jpeg_size(io.BytesIO(data))).astype("<f8").tobytes()
             cache.put(digest, "quality", terms)
             if thumbnails:
                 thumb = _thumbnail(image).encode("ascii")
@@ -181,7 +181,7 @@ def scan_photos(
         [r["terms"] if r["terms"] is not None else np.full(len(QUALITY_TERMS), np.nan) for r in rows]
     )
     table = pd.DataFrame(terms.reshape(len(rows), len(QUALITY_TERMS)), columns=list(QUALITY_TERMS))
-    table.insert(0, "baseline", _baseline_score(table.to_numpy()))
+    table.insert(0, "baseline", baseline_score(table.to_numpy()))
     table["captured"] = [r["time"] for r in rows]
     table["thumbnail"] = [r["thumbnail"] for r in rows]
     table["reason"] = [r["reason"] for r in rows]

@@ -18,7 +18,7 @@ __all__ = ["QUALITY_SIDE", "QUALITY_TERMS", "quality_baseline"]
 QUALITY_SIDE = 512
 
 
-def _jpeg_size(source: Any, image_root=None) -> tuple[int, int] | None:
+def jpeg_size(source: Any, image_root=None) -> tuple[int, int] | None:
     """The stored size of a JPEG source (path, open file or PIL image), None for anything else."""
     if isinstance(source, Image.Image):
         return source.size if source.format == "JPEG" else None
@@ -33,7 +33,7 @@ def _jpeg_size(source: Any, image_root=None) -> tuple[int, int] | None:
         return None
 
 
-def _quality_terms(image: Image.Image, jpeg_size: tuple[int, int] | None = None) -> np.ndarray:
+def quality_terms(image: Image.Image, jpeg_size: tuple[int, int] | None = None) -> np.ndarray:
     """[sharpness, noise, blocking, contrast, exposure, clipped] of one RGB image (see quality_baseline).
 
     ``jpeg_size``: the stored size when the image came from a JPEG; blocking is measured only
@@ -85,7 +85,7 @@ QUALITY_TERMS = ("sharpness", "noise", "blocking", "contrast", "exposure", "clip
 _QUALITY_WEIGHTS = np.array([1.0, -1.0, -1.0, 2.0, -2.0, -2.0])
 
 
-def _baseline_score(terms: np.ndarray) -> np.ndarray:
+def baseline_score(terms: np.ndarray) -> np.ndarray:
     return np.asarray(terms, dtype=np.float64) @ _QUALITY_WEIGHTS
 
 
@@ -139,7 +139,7 @@ def quality_baseline(images: Sequence[Any], *, image_root: str | os.PathLike | N
     for image in images:
         try:
             loaded = load_image(image, image_root, QUALITY_SIDE)
-            rows.append(_quality_terms(loaded, _jpeg_size(image, image_root)))
+            rows.append(quality_terms(loaded, jpeg_size(image, image_root)))
         except ImageLoadError as exc:
             rows.append(np.full(len(QUALITY_TERMS), np.nan))
             failed.append(f"{exc.source}: {exc.reason}")
@@ -147,5 +147,5 @@ def quality_baseline(images: Sequence[Any], *, image_root: str | os.PathLike | N
         warnings.warn(f"{len(failed)} image(s) could not be loaded: " + "; ".join(failed), BadImageWarning, 2)
     terms = np.asarray(rows, dtype=np.float64).reshape(-1, len(QUALITY_TERMS))
     table = pd.DataFrame(terms, columns=list(QUALITY_TERMS))
-    table.insert(0, "score", _baseline_score(terms))
+    table.insert(0, "score", baseline_score(terms))
     return table
