@@ -28,9 +28,27 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._head_docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
 from skpercept._holdout import hold_out_items, item_codes, rating_item_codes
+from skpercept._personal import PersonalHeadMixin, entry_weights
+from skpercept._prior import MAX_PRIOR_DIM
 from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
 from skpercept.nets import ACTIVATIONS
+
+__all__ = [
+    "COMMON_ATTRS_DOC",
+    "COMMON_PARAMS_DOC",
+    "MIDTRAINING_DOC",
+    "TRAINING_PARAMETER_CONSTRAINTS",
+    "BatchIterator",
+    "SkorchHead",
+    "check_finite_targets",
+    "fill_doc",
+    "hidden_sizes",
+    "random_swap",
+    "target_array",
+    "training_callbacks",
+]
 
 _OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -137,6 +155,9 @@ class BatchIterator:
         Source of the order and the swaps (skorch builds a new iterator every epoch and passes
         the same generator, so epochs differ and a seeded fit repeats). None: torch's global
         generator.
+    weighted : bool, default=False
+        ``y`` holds the labels followed by one weight per label column; a swap flips the
+        labels only.
     """
 
     def __init__(
@@ -146,6 +167,7 @@ class BatchIterator:
         shuffle: bool = False,
         swap_pairs: bool = False,
         generator: torch.Generator | None = None,
+        weighted: bool = False,
     ) -> None:
         indices = None
         while isinstance(dataset, torch.utils.data.Subset):
@@ -161,6 +183,7 @@ class BatchIterator:
         self.shuffle = shuffle
         self.swap_pairs = swap_pairs
         self.generator = generator
+        self.weighted = weighted
 
     def _bounds(self) -> list[tuple[int, int]]:
         starts = list(range(0, self.n, self.batch_size))
@@ -184,18 +207,31 @@ class BatchIterator:
             Xb = self.X[ids]
             yb = None if self.y is None else self.y[ids]
             if self.swap_pairs and yb is not None:
-                Xb, yb = random_swap(Xb, yb, self.generator)
+                Xb, yb = random_swap(Xb, yb, self.generator, weighted=self.weighted)
             yield Xb, yb
 
 
 def random_swap(
-    Xb: torch.Tensor, yb: torch.Tensor, generator: torch.Generator | None
+    Xb: torch.Tensor, yb: torch.Tensor, generator: torch.Generator | None, weighted: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Swap the halves of a random half of the rows and flip their labels (weights stay)."""
     half = Xb.shape[1] // 2
     flip = torch.rand(len(Xb), generator=generator) < 0.5
     Xs = torch.where(flip[:, None], torch.cat([Xb[:, half:], Xb[:, :half]], dim=1), Xb)
-    ys = torch.where(flip.reshape((-1,) + (1,) * (yb.dim() - 1)), 1.0 - yb, yb)
+    flipped = 1.0 - yb
+    if weighted:
+        n_labels = yb.shape[1] // 2
+        flipped = torch.cat([flipped[:, :n_labels], yb[:, n_labels:]], dim=1)
+    ys = torch.where(flip.reshape((-1,) + (1,) * (yb.dim() - 1)), flipped, yb)
     return Xs, ys
+
+
+def _predefined(X: np.ndarray, targets: np.ndarray, valid: np.ndarray):
+    """skorch's ``train_split`` that validates on the given rows of ``X`` and ``targets``."""
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    return predefined_split(Dataset(torch.from_numpy(X[valid]), torch.from_numpy(targets[valid])))
 
 
 class _Split(NamedTuple):
@@ -207,7 +243,7 @@ class _Split(NamedTuple):
     n_straddling: int
 
 
-class SkorchHead(BaseEstimator, metaclass=ABCMeta):
+class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
     """Base of the skorch-trained heads; not used directly.
 
     It holds the parameters every head shares (its ``__init__`` assigns them once; a subclass
@@ -234,6 +270,12 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
     score per epoch to Optuna.
     """
 
+    #: Whether the head's module takes the person columns (``user_index``, ``penalty``: a
+    #: :class:`~skpercept.nets.PersonalDeviation`) and its criterion weighted targets. A head
+    #: with a module and loss of its own leaves it False: it trains on the labels alone and
+    #: resolves its own person columns (with :meth:`_resolve_users` if it likes).
+    _weighted_personal: ClassVar[bool] = False
+
     _parameter_constraints: ClassVar[dict] = {
         **TRAINING_PARAMETER_CONSTRAINTS,
         "activation": [StrOptions(set(ACTIVATIONS))],
@@ -241,6 +283,9 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         "optimizer": [StrOptions(set(_OPTIMIZERS))],
         "validation_split": [StrOptions({"auto", "items", "rows"})],
         "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
+        "user_features": [StrOptions({"auto"}), "array-like", None],
+        "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "user_prior": [StrOptions({"isotropic", "learned"})],
     }
 
     def __init__(
@@ -260,6 +305,9 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         validation_split: str = "auto",
         patience: int = 10,
         n_ensemble: int = 1,
+        user_features: Any = None,
+        user_alpha: float = 1.0,
+        user_prior: str = "learned",
         device: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -279,6 +327,9 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         self.validation_split = validation_split
         self.patience = patience
         self.n_ensemble = n_ensemble
+        self.user_features = user_features
+        self.user_alpha = user_alpha
+        self.user_prior = user_prior
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -314,9 +365,14 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
 
     def _row_items(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
         """Item codes ``(n_samples, k)`` of each row, for the item hold-out when fit gets no
-        ``groups`` (here, rows equal in their descriptive columns are one item), and whether
-        the items are described by features rather than identity codes."""
-        return rating_item_codes(X)
+        ``groups`` (here, rows equal in their descriptive columns are one item; person columns
+        are context, not identity), and whether the items are described by features rather
+        than identity codes."""
+        return rating_item_codes(self._item_part(X))
+
+    def _entry_weights(self, y_encoded: np.ndarray, sample_weight: Any, X: np.ndarray) -> np.ndarray:
+        """Per-entry loss weights ``(n_samples, n_outputs)``: ``sample_weight`` for every output."""
+        return entry_weights(sample_weight, X, y_encoded.shape[1])
 
     def _stratify(self, y_encoded: np.ndarray) -> bool:
         """Whether the row-wise validation split is stratified on the encoded targets."""
@@ -343,15 +399,12 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
 
     # -- training ------------------------------------------------------------------------------
     def _validation(self, X: np.ndarray, y_encoded: np.ndarray, groups: Any, seed: int) -> _Split:
-        """Training rows (None: all), validation rows (None: no early stopping) and the skorch
-        ``train_split`` of one member."""
+        """Training rows (None: all) and validation rows (None: no early stopping) of one member
+        (``_fit_member`` makes the skorch ``train_split`` of the validation rows)."""
         if not self.early_stopping:
             return _Split(None, None, None, 0)
         if self.validation_split == "rows":
             return self._row_split(X, y_encoded, seed)
-        from skorch.dataset import Dataset
-        from skorch.helper import predefined_split
-
         if groups is None:
             items, described = self._row_items(X)
             if self.validation_split == "auto" and not described:
@@ -365,8 +418,7 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
                 f"early_stopping holds out validation_fraction={self.validation_fraction} of the "
                 f"items ({exc}); pass more data, early_stopping=False, or validation_split='rows'."
             ) from exc
-        valid = Dataset(torch.from_numpy(X[split.valid]), torch.from_numpy(y_encoded[split.valid]))
-        return _Split(split.train, split.valid, predefined_split(valid), split.n_straddling)
+        return _Split(split.train, split.valid, None, split.n_straddling)
 
     def _row_split(self, X: np.ndarray, y_encoded: np.ndarray, seed: int) -> _Split:
         from skorch.dataset import Dataset, ValidSplit
@@ -381,10 +433,10 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         split = ValidSplit(
             cv=float(self.validation_fraction), stratified=self._stratify(y_encoded), random_state=seed
         )
-        # The split is deterministic given its seed: the same call inside skorch's fit gives
-        # the same rows, which post-training hooks (calibration) need to know.
-        _, valid = split(Dataset(X, y_encoded), torch.from_numpy(y_encoded))
-        return _Split(None, np.asarray(valid.indices), split, 0)
+        # Stratified on the labels only; training rows keep the split's order, so the fit is the
+        # one skorch's own ValidSplit would make.
+        train, valid = split(Dataset(X, y_encoded), torch.from_numpy(y_encoded))
+        return _Split(np.asarray(train.indices), np.asarray(valid.indices), None, 0)
 
     def _build_net(
         self,
@@ -394,16 +446,28 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         device: str | None = None,
         generator: torch.Generator | None = None,
     ):
-        """The skorch net for this head, sized for ``n_features`` (not yet initialized)."""
+        """The skorch net for this head, sized for ``n_features`` (not yet initialized).
+
+        For a head with ``_weighted_personal``, targets are the labels followed by one weight
+        per label (the masked losses tell them by their width) and the module gets the person columns
+        (``module__user_index``; ``_fit_member`` sets the training ``module__penalty``).
+        """
         from skorch import NeuralNet
 
         module, module_params = self._module_params(n_features)
         criterion, criterion_params = self._criterion()
+        if self._weighted_personal:
+            module_params.update(self._module_user_params(0.0))
         params = {f"module__{k}": v for k, v in module_params.items()}
         params.update({f"criterion__{k}": v for k, v in criterion_params.items()})
+        if self._weighted_personal:
+            params["iterator_train__weighted"] = True
         params.update({f"iterator_train__{k}": v for k, v in self._iterator_train_params().items()})
         if self.optimizer == "sgd":
             params["optimizer__momentum"] = 0.9
+        if "module__user_index" in params:
+            # user_alpha alone shrinks the personal parameters (their Gaussian prior)
+            params["optimizer__param_groups"] = [("personal.*", {"weight_decay": 0.0})]
         return NeuralNet(
             module,
             criterion=criterion,
@@ -431,7 +495,7 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         early stopping): the place for post-hoc steps fitted on held-out items."""
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, groups: Any = None) -> SkorchHead:
+    def fit(self, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> SkorchHead:
         """Train the head on features ``X`` and targets ``y`` (see the class docstring).
 
         Parameters
@@ -445,6 +509,12 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
             images of a pair). Without it items are recognized from the features. Inside a
             Pipeline or a search, request it with ``set_fit_request(groups=True)`` (metadata
             routing). Ignored without early stopping or with ``validation_split='rows'``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: each row's loss counts ``sample_weight`` times (the loss
+            is the weighted mean ``Σ w·loss / Σ w`` over observed labels), so an integer weight
+            acts as that many copies of the row; the early-stopping loss is weighted alike.
+            Inside a Pipeline or a search, request it with ``set_fit_request(sample_weight=True)``
+            or pass ``head__sample_weight=w`` to ``Pipeline.fit``.
 
         Returns
         -------
@@ -453,7 +523,23 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         if y is None:
             target_array(y, type(self).__name__, 0)
         X = self._validate_X(X, reset=True)
-        y_encoded = self._encode_y(y, len(X))
+        if self._weighted_personal:
+            # target statistics (the regressor's standardization) weigh rows like the loss
+            y_encoded = self._encode_y(y, len(X), sample_weight=sample_weight)
+        else:
+            y_encoded = self._encode_y(y, len(X))
+        people = None
+        if self._weighted_personal:
+            self._resolve_users(X)
+            targets = np.hstack([y_encoded, self._entry_weights(y_encoded, sample_weight, X)])
+            self.__dict__.pop("user_precision_", None)  # a refit starts from the isotropic prior
+            if len(self._user_index()):
+                people, self.user_prior_reason_ = self._prior_people(X)
+        elif sample_weight is not None:
+            raise ValueError(f"{type(self).__name__} does not support sample_weight.")
+        else:
+            targets = y_encoded
+        targets = np.ascontiguousarray(targets, dtype=np.float32)
         device = resolve_device(self.device)
         seed = resolve_seed(self.random_state)
         # Member i is the fit a single head would make with random_state = seed + i: its own
@@ -461,19 +547,47 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
         self.ensemble_seeds_ = seed + np.arange(int(self.n_ensemble), dtype=np.int64)
         self.nets_ = []
         self._start_members(len(self.ensemble_seeds_))
+        precisions = []
         for member, member_seed in enumerate(self.ensemble_seeds_.tolist()):
-            self._fit_member(member, X, y_encoded, groups, member_seed, device)
+            precisions.append(
+                self._fit_member(member, X, y_encoded, targets, groups, member_seed, device, people)
+            )
+        if self._weighted_personal and len(self._user_index()):
+            learned = all(p is not None for p in precisions)
+            if learned:
+                self.user_precision_ = np.stack(precisions)
+            elif people is not None:
+                width = self._personal_width(self.net_)
+                self.user_prior_reason_ = (
+                    f"{width} personal parameters per person (more than {MAX_PRIOR_DIM})"
+                )
+            self.user_prior_ = "learned" if learned else "isotropic"
         return self
 
     def _fit_member(
-        self, member: int, X: np.ndarray, y_encoded: np.ndarray, groups: Any, seed: int, device: str
-    ) -> None:
+        self,
+        member: int,
+        X: np.ndarray,
+        y_encoded: np.ndarray,
+        targets: np.ndarray,
+        groups: Any,
+        seed: int,
+        device: str,
+        people: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Train member ``member``; with ``people`` (rows' persons, ``user_prior='learned'``)
+        also learn its prior: return the learned precision, else None."""
         callbacks = training_callbacks(
             self.callbacks, early_stopping=self.early_stopping, patience=self.patience
         )
         split = self._validation(X, y_encoded, groups, seed)
-        X_train, y_train = (X, y_encoded) if split.train is None else (X[split.train], y_encoded[split.train])
-        net = self._build_net(X.shape[1], split.train_split, callbacks, device, torch_generator(seed))
+        X_train, y_train = (X, targets) if split.train is None else (X[split.train], targets[split.train])
+        train_split = split.train_split
+        if train_split is None and split.valid is not None:
+            train_split = _predefined(X, targets, split.valid)
+        net = self._build_net(X.shape[1], train_split, callbacks, device, torch_generator(seed))
+        if getattr(net, "module__user_index", None) is not None:
+            net.module__penalty = self._penalty(y_train)
         # net_ (the first member) and nets_ exist before training so callbacks can evaluate the
         # estimator mid-fit: predictions then average the members trained so far and this one.
         self.nets_.append(net)
@@ -482,12 +596,29 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
             self.n_straddling_ = split.n_straddling
         with seeded_torch(seed, device):
             net.fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
+        precision = None
+        if people is not None and self._personal_width(net) <= MAX_PRIOR_DIM:
+            # on the training rows only: the hold-out stays out of the people's θ (calibration)
+            train = np.arange(len(X)) if split.train is None else split.train
+            n = y_encoded.shape[1]
+            precision = self._learn_prior(net, X[train], y_encoded[train], targets[train, n:], people[train])
         # The item hold-out's split holds the validation rows: training data stays out of the model.
         net.train_split = None
         valid = split.valid
         self._member_trained(
             member, net, None if valid is None else X[valid], None if valid is None else y_encoded[valid]
         )
+        return precision
+
+    def _penalty(self, targets: np.ndarray) -> float:
+        """``user_alpha / Σ w`` over the observed training labels: with the weighted mean loss
+        ``Σ w·loss / Σ w`` the objective is ``(Σ w·loss + user_alpha·||θ||²) / Σ w``: the
+        negative log-posterior (over ``Σ w``) under a Gaussian prior of precision
+        ``2 · user_alpha`` on the personal parameters θ."""
+        n = targets.shape[1] // 2
+        labels, weights = targets[:, :n], targets[:, n:]
+        total = float(np.where(np.isnan(labels), 0.0, weights).sum(dtype=np.float64))
+        return float(self.user_alpha) / max(total, 1e-12)
 
     # -- inference -----------------------------------------------------------------------------
     def _members(self) -> list:
@@ -523,106 +654,3 @@ class SkorchHead(BaseEstimator, metaclass=ABCMeta):
     # skorch's NeuralNet pickles its modules through torch's storage mechanism and maps them to
     # CPU on load when CUDA is unavailable (with a DeviceWarning), so a head trained with
     # device='cuda' unpickles on a CPU-only machine without extra code here.
-
-
-COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
-        Hidden widths of the MLP trunk; ``()`` gives a linear model on the input features.
-        The default is small on purpose: frozen image embeddings carry mostly linear signal
-        about perception, and studies have hundreds to thousands of images, so a wider or
-        deeper trunk memorizes items (see README, "Heads", for the measurements behind it).
-    activation : {'relu', 'gelu', 'silu', 'tanh', 'leaky_relu', 'elu'}, default='relu'
-    dropout : float in [0, 1), default=0.3
-        Dropout after each hidden layer of the MLP.
-    batch_norm : bool, default=False
-        BatchNorm before each hidden activation.
-    lr : float, default=1e-3
-        Learning rate.
-    weight_decay : float, default=1e-2
-        Weight decay. Decoupled for ``optimizer='adamw'``; a plain L2 penalty
-        ``weight_decay / 2 * ||w||²`` on the mean loss for ``'adam'`` and ``'sgd'``.
-    optimizer : {'adamw', 'adam', 'sgd'}, default='adamw'
-        ``'sgd'`` uses momentum 0.9.
-    batch_size : int, default=256
-        Mini-batch size for training and prediction.
-    max_epochs : int, default=200
-        Upper bound on training epochs (early stopping usually ends training sooner).
-    early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the items (seeded by ``random_state``; see
-        ``validation_split``), stop when ``valid_loss`` has not improved for ``patience``
-        epochs and restore the weights of the best epoch. When False, train for exactly
-        ``max_epochs`` on all rows.
-    validation_fraction : float in (0, 1), default=0.1
-        Share of the items (or rows) held out for early stopping.
-    validation_split : {'auto', 'items', 'rows'}, default='auto'
-        ``'items'``: hold out items, not rows, so that validation measures what the model
-        does for new images. Items are the ``groups`` given to ``fit``, or else recognized
-        from the features: rows (for pairs, half-rows) equal in their descriptive columns
-        are one item, where columns equal in both halves of every pair row (context such as
-        a user one-hot) and, when other columns exist, columns holding only 0/1 (one-hot
-        codes) do not count, so an image rated or judged by several users stays one item.
-        Validation rows have all their items held out, training rows none; rows straddling
-        the cut are left out of both (counted in ``n_straddling_``). ``'rows'``: a random
-        share of rows (stratified by level for a single-output classifier), which for rows
-        sharing items rewards memorizing them. ``'auto'``: ``'items'``, except when ``groups``
-        is not given and the items are identity codes (every column that tells them apart
-        holds only 0/1, e.g. one-hot item ids): no model scores an unseen identity, so new
-        judgments of known items (``'rows'``) are what validation should measure.
-    patience : int, default=10
-        Epochs without a lower ``valid_loss`` before training stops.
-    n_ensemble : int, default=1
-        Number of nets trained (a deep ensemble). Member ``i`` is the fit a single head makes
-        with ``random_state = seed + i`` (``seed``: the int ``random_state`` resolves to,
-        ``ensemble_seeds_``): its own initialization, batch order, dropout and early-stopping
-        hold-out, so every item trains most members. Predictions average the members' raw
-        outputs (see the head's Notes); training and prediction cost ``n_ensemble`` times as much.
-    device : str, default='auto'
-        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when visible). Outputs are
-        always NumPy arrays on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialization, batch order, dropout and the validation split through
-        generators local to ``fit``; the caller's global ``random``, NumPy and torch generators
-        are neither re-seeded nor advanced. With an int, two fits on CPU give identical
-        predictions; ``None`` draws a fresh seed per fit.
-    verbose : int, default=0
-        skorch's per-epoch log when > 0.
-    callbacks : list or None, default=None
-        Extra skorch callbacks (instances or ``(name, callback)`` tuples) appended to the
-        net's callbacks, e.g. a pruning callback from :mod:`skpercept.tune`; a bare callback
-        is named ``user_callback_<i>_<ClassName>``. The estimator can be evaluated from inside
-        a callback: see "Evaluating mid-training" below."""
-
-COMMON_ATTRS_DOC = """net_ : skorch.NeuralNet
-        The trained net (the first member of an ensemble). ``net_.history[:, 'train_loss']``
-        holds the per-epoch training loss and, with early stopping,
-        ``net_.history[:, 'valid_loss']`` the validation loss.
-    nets_ : list of skorch.NeuralNet
-        All ``n_ensemble`` trained nets, ``nets_[0] is net_``.
-    ensemble_seeds_ : ndarray of shape (n_ensemble,)
-        The seed of each member: refitting a single head with ``random_state=ensemble_seeds_[i]``
-        reproduces member ``i``.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when ``X`` was a DataFrame with string column names.
-    n_outputs_ : int
-        Number of attributes (columns of ``y``; 1 for 1-D ``y``).
-    n_straddling_ : int
-        Training rows left out of both sides of the item hold-out because their items fall on
-        both sides of the cut (0 without early stopping or with ``validation_split='rows'``);
-        of the first member's hold-out for an ensemble."""
-
-MIDTRAINING_DOC = """Evaluating mid-training: ``fit`` sets ``net_`` and all other fitted attributes before
-    the first epoch, so a skorch callback holding a reference to this estimator can call its
-    ``predict``/``predict_proba``/``score`` in ``on_epoch_end`` and gets the current weights.
-    With ``n_ensemble > 1`` the members train one after another, each through the same
-    callbacks (epochs restart at 1 for every member); predictions then average the members
-    trained so far and the one in training."""
-
-
-def fill_doc(cls: type) -> type:
-    """Insert the shared parameter/attribute text into a head's docstring."""
-    cls.__doc__ = (
-        cls.__doc__.replace("{common_params}", COMMON_PARAMS_DOC)
-        .replace("{common_attrs}", COMMON_ATTRS_DOC)
-        .replace("{midtraining}", MIDTRAINING_DOC)
-    )
-    return cls

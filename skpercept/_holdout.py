@@ -85,6 +85,21 @@ def rating_item_codes(X: np.ndarray) -> tuple[np.ndarray, bool]:
     return identical_rows(X[:, own])[:, None], bool((~indicators).any())
 
 
+def equal_in_both_halves(X: np.ndarray) -> np.ndarray:
+    """Mask (one entry per column of a half) of the columns equal in both halves of every row
+    of pair features ``[left | right]``: context appended to both halves, or unused columns."""
+    half = X.shape[1] // 2
+    return np.all(X[:, :half] == X[:, half:], axis=0)
+
+
+def context_columns(X: np.ndarray) -> np.ndarray:
+    """Mask of the context columns of pair features: equal in both halves of every row and not
+    constant (a constant column tells no row apart, e.g. an item id that never occurs)."""
+    half = X.shape[1] // 2
+    varies = ~np.all(X[:, :half] == X[:1, :half], axis=0)
+    return equal_in_both_halves(X) & varies
+
+
 def pair_item_codes(X: np.ndarray) -> tuple[np.ndarray, bool]:
     """Left and right item codes ``(n_rows, 2)`` of pair features ``[left | right]``, and
     whether items are described by features.
@@ -97,7 +112,7 @@ def pair_item_codes(X: np.ndarray) -> tuple[np.ndarray, bool]:
     """
     half = X.shape[1] // 2
     left, right = X[:, :half], X[:, half:]
-    own = ~np.all(left == right, axis=0)
+    own = ~equal_in_both_halves(X)
     indicators = indicator_columns(left) & indicator_columns(right)
     key = _descriptive(own, indicators)
     codes = identical_rows(np.vstack([left[:, key], right[:, key]]))

@@ -36,6 +36,8 @@ ACTIVATIONS = {
     "tanh": nn.Tanh,
     "leaky_relu": nn.LeakyReLU,
     "elu": nn.ELU,
+    # a linear trunk: with hidden_layer_sizes=(r,) the personal deviations live in r dimensions
+    "identity": nn.Identity,
 }
 
 
@@ -129,7 +131,140 @@ def logit_width(n_classes: int, loss: str) -> int:
     raise ValueError(f"loss must be 'ce' or 'corn' for ratings, got {loss!r}.")
 
 
-class RatingNet(nn.Module):
+class PersonalDeviation(nn.Module):
+    """Per-person deviations from a shared linear head on the trunk's representation ``h``.
+
+    For a person block ``u`` (one-hot for a known person, zeros for an unknown one) the output
+    becomes ``exp(a·u) · (shared + h·(V u)) + c·u``, where ``shared = h·w + b`` is the shared
+    head's output: ``V u`` adds to the head's weights, ``c·u`` (offset) and ``a·u`` (log-scale)
+    exist only when asked for (ratings: lenient or harsh, consistent or erratic raters). Every
+    personal parameter starts at zero, and ``u = 0`` leaves ``shared`` unchanged bit for bit.
+
+    Parameters
+    ----------
+    n_users : int
+        Width of the person block.
+    n_features : int
+        Width ``d`` of ``h``.
+    n_outputs : int
+        Columns of the shared head's output.
+    offset : bool, default=False
+        Learn a per-person offset per output column.
+    scale_groups : sequence of int or None, default=None
+        Learn a per-person log-scale per group; ``scale_groups[j]`` is the group of output
+        column ``j`` (one group per rated attribute, so an attribute's logits share one scale).
+
+    Attributes
+    ----------
+    V : Parameter of shape (n_users, n_features, n_outputs)
+    offset : Parameter of shape (n_users, n_outputs) or None
+    log_scale : Parameter of shape (n_users, n_groups) or None
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_features: int,
+        n_outputs: int,
+        offset: bool = False,
+        scale_groups: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.V = nn.Parameter(torch.zeros(int(n_users), int(n_features), int(n_outputs)))
+        self.offset = nn.Parameter(torch.zeros(int(n_users), int(n_outputs))) if offset else None
+        if scale_groups is None:
+            self.log_scale = None
+            self.register_buffer("scale_groups", None, persistent=False)
+        else:
+            groups = torch.as_tensor(list(scale_groups), dtype=torch.long)
+            self.log_scale = nn.Parameter(torch.zeros(int(n_users), int(groups.max()) + 1))
+            self.register_buffer("scale_groups", groups, persistent=False)
+
+    def gather(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Each row's ``V u`` ``(n, d, n_outputs)``, ``c·u`` and ``a·u`` (None when not learned)."""
+        n_users, d, n_out = self.V.shape
+        Vu = (u @ self.V.reshape(n_users, d * n_out)).reshape(len(u), d, n_out)
+        offset = None if self.offset is None else u @ self.offset
+        log_scale = None if self.log_scale is None else u @ self.log_scale
+        return Vu, offset, log_scale
+
+    def apply(
+        self,
+        h: torch.Tensor,
+        shared: torch.Tensor,
+        Vu: torch.Tensor,
+        offset: torch.Tensor | None,
+        log_scale: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The personal output from per-row parameters (as :meth:`gather` returns them)."""
+        out = shared + torch.einsum("nd,ndo->no", h, Vu)
+        if log_scale is not None:
+            out = out * torch.exp(log_scale[:, self.scale_groups])
+        if offset is not None:
+            out = out + offset
+        return out
+
+    def forward(self, h: torch.Tensor, shared: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return self.apply(h, shared, *self.gather(u))
+
+    def squared_norm(self) -> torch.Tensor:
+        """``||V||² + ||c||² + ||a||²``: the Gaussian prior's energy (up to its precision)."""
+        total = self.V.pow(2).sum()
+        for p in (self.offset, self.log_scale):
+            if p is not None:
+                total = total + p.pow(2).sum()
+        return total
+
+    def add_users(self, n_new: int) -> None:
+        """Append ``n_new`` people with zero deviations (existing people keep their values)."""
+        for name in ("V", "offset", "log_scale"):
+            p = getattr(self, name)
+            if p is not None:
+                zeros = torch.zeros((int(n_new),) + tuple(p.shape[1:]), dtype=p.dtype, device=p.device)
+                setattr(self, name, nn.Parameter(torch.cat([p.detach(), zeros], dim=0)))
+
+
+class _PersonalMixin:
+    """Column bookkeeping of a module whose input rows (or halves) hold a person block.
+
+    ``user_index`` are the person columns of one unit (a rating row, a pair half); the trunk
+    sees the remaining ``item_index`` columns. In training mode :meth:`_output` returns
+    ``(output, penalty)``: the masked losses of this module add the penalty, so the prior on
+    the personal parameters is part of the training loss but not of the validation loss.
+    """
+
+    def _init_personal(
+        self, n_unit: int, user_index: Sequence[int] | None, penalty: float
+    ) -> tuple[int, list[int] | None]:
+        self.penalty = float(penalty)
+        if user_index is None:
+            self.register_buffer("user_index", None, persistent=False)
+            self.register_buffer("item_index", None, persistent=False)
+            return int(n_unit), None
+        users = sorted(int(i) for i in user_index)
+        items = sorted(set(range(int(n_unit))) - set(users))
+        self.register_buffer("user_index", torch.as_tensor(users, dtype=torch.long), persistent=False)
+        self.register_buffer("item_index", torch.as_tensor(items, dtype=torch.long), persistent=False)
+        return len(items), users
+
+    def split_unit(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Item columns and person block of a unit (the person block is None without one)."""
+        if self.user_index is None:
+            return X, None
+        return X.index_select(1, self.item_index), X.index_select(1, self.user_index)
+
+    def _with_penalty(self, out: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.training and getattr(self, "personal", None) is not None and self.penalty > 0:
+            return out, self.penalty * self.personal.squared_norm()
+        return out
+
+    def _extend_index(self, n_unit: int, n_new: int) -> None:
+        new = torch.arange(n_unit, n_unit + n_new, dtype=torch.long, device=self.user_index.device)
+        self.user_index = torch.cat([self.user_index, new])
+        self.personal.add_users(n_new)
+
+
+class RatingNet(_PersonalMixin, nn.Module):
     """``MLPTrunk`` followed by a head: rating logits, or ``n_outputs`` regression values.
 
     Parameters
@@ -143,6 +278,12 @@ class RatingNet(nn.Module):
         Selects the rating head's layout (see :class:`RatingHeads`).
     hidden_layer_sizes, activation, dropout, batch_norm
         Passed to :class:`MLPTrunk`.
+    user_index : sequence of int or None, default=None
+        Columns of the person block: the trunk sees the other columns, and a
+        :class:`PersonalDeviation` with a per-person offset and log-scale (per attribute)
+        adds each person's deviation to the head's output.
+    penalty : float, default=0.0
+        Weight of ``||personal parameters||²`` added to the training loss.
     """
 
     def __init__(
@@ -155,19 +296,45 @@ class RatingNet(nn.Module):
         activation: str = "relu",
         dropout: float = 0.1,
         batch_norm: bool = False,
+        user_index: Sequence[int] | None = None,
+        penalty: float = 0.0,
     ) -> None:
         super().__init__()
-        self.trunk = MLPTrunk(n_features, hidden_layer_sizes, activation, dropout, batch_norm)
+        self.n_features = int(n_features)
+        n_items, users = self._init_personal(n_features, user_index, penalty)
+        self.trunk = MLPTrunk(n_items, hidden_layer_sizes, activation, dropout, batch_norm)
         if n_classes is None:
             self.head: nn.Module = nn.Linear(self.trunk.out_features, int(n_outputs))
+            groups = list(range(int(n_outputs)))
         else:
             self.head = RatingHeads(self.trunk.out_features, n_classes, loss)
+            groups = [j for j, size in enumerate(self.head.sizes) for _ in range(size)]
+        self.personal = (
+            None
+            if users is None
+            else PersonalDeviation(len(users), self.trunk.out_features, len(groups), True, groups)
+        )
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(X))
+    @property
+    def linear(self) -> nn.Linear:
+        """The shared head's linear layer (``w``, ``b``)."""
+        return self.head if isinstance(self.head, nn.Linear) else self.head.linear
+
+    def forward(self, X: torch.Tensor):
+        items, u = self.split_unit(X)
+        h = self.trunk(items)
+        out = self.head(h)
+        if u is not None:
+            out = self.personal(h, out, u)
+        return self._with_penalty(out)
+
+    def add_users(self, n_new: int) -> None:
+        """Widen the input by ``n_new`` person columns appended at the end of each row."""
+        self._extend_index(self.n_features, n_new)
+        self.n_features += int(n_new)
 
 
-class PairScorer(nn.Module):
+class PairScorer(_PersonalMixin, nn.Module):
     """Siamese scorer: one network ``s(half)`` shared by both halves of a pair.
 
     ``forward([left | right])`` returns ``s(left) - s(right)`` (one column per attribute), the
@@ -185,6 +352,13 @@ class PairScorer(nn.Module):
     hidden_layer_sizes, activation, dropout, batch_norm
         Passed to :class:`MLPTrunk`. With ``hidden_layer_sizes=()`` the scorer is linear,
         ``s(x) = w·x``: a Bradley–Terry model when ``x`` is a one-hot item code.
+    user_index : sequence of int or None, default=None
+        Columns of the person block within a half: the trunk sees the other columns and the
+        score is ``s(x, u) = h(x)·(w + V u) + b`` (:class:`PersonalDeviation`; an offset
+        would cancel in ``s(left) − s(right)``). With ``hidden_layer_sizes=()`` and one-hot
+        items, a hierarchical Bradley–Terry model.
+    penalty : float, default=0.0
+        Weight of ``||V||²`` added to the training loss.
     """
 
     def __init__(
@@ -195,34 +369,74 @@ class PairScorer(nn.Module):
         activation: str = "relu",
         dropout: float = 0.1,
         batch_norm: bool = False,
+        user_index: Sequence[int] | None = None,
+        penalty: float = 0.0,
     ) -> None:
         super().__init__()
         self.n_half = int(n_half)
-        self.trunk = MLPTrunk(n_half, hidden_layer_sizes, activation, dropout, batch_norm)
+        n_items, users = self._init_personal(n_half, user_index, penalty)
+        self.trunk = MLPTrunk(n_items, hidden_layer_sizes, activation, dropout, batch_norm)
         self.head = nn.Linear(self.trunk.out_features, int(n_outputs))
+        self.personal = (
+            None if users is None else PersonalDeviation(len(users), self.trunk.out_features, int(n_outputs))
+        )
+
+    @property
+    def linear(self) -> nn.Linear:
+        """The shared head's linear layer (``w``, ``b``)."""
+        return self.head
 
     def score(self, X_half: torch.Tensor) -> torch.Tensor:
         """Latent score of each item, shape ``(n, n_outputs)``."""
-        return self.head(self.trunk(X_half))
+        items, u = self.split_unit(X_half)
+        h = self.trunk(items)
+        out = self.head(h)
+        return out if u is None else self.personal(h, out, u)
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
+    def forward(self, X: torch.Tensor):
         left, right = X[:, : self.n_half], X[:, self.n_half :]
         if self.training:
             scores = self.score(torch.cat([left, right], dim=0))
-            return scores[: len(X)] - scores[len(X) :]
+            return self._with_penalty(scores[: len(X)] - scores[len(X) :])
         return self.score(left) - self.score(right)
+
+    def add_users(self, n_new: int) -> None:
+        """Widen each half by ``n_new`` person columns appended at its end."""
+        self._extend_index(self.n_half, n_new)
+        self.n_half += int(n_new)
 
 
 # -- losses ----------------------------------------------------------------------------------
-def masked_loss(losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``losses`` over the entries where ``mask`` is true.
+def masked_loss(
+    losses: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean of ``losses`` over the entries where ``mask`` is true, weighted by ``weights``.
 
     ``losses`` must already be finite where ``mask`` is false (compute them on targets with the
-    NaNs replaced), because ``nan * 0`` is still NaN and would poison the gradient. A batch with
-    no observed entry gives a zero that keeps the graph connected.
+    NaNs replaced), because ``nan * 0`` is still NaN and would poison the gradient. The mean is
+    ``Σ w·l / Σ w`` over observed entries, so integer weights act as repeated rows. A batch with
+    no observed (or only zero-weight) entry gives a zero that keeps the graph connected.
     """
     mask = mask.to(losses.dtype)
-    return (losses * mask).sum() / mask.sum().clamp_min(1.0)
+    if weights is not None:
+        mask = mask * weights.to(losses.dtype)
+    total = mask.sum()
+    weighted = (losses * mask).sum()
+    return torch.where(total > 0, weighted / total.clamp_min(torch.finfo(losses.dtype).tiny), weighted)
+
+
+def split_penalty(pred) -> tuple[torch.Tensor, torch.Tensor | float]:
+    """A module's output and the penalty it adds in training (see ``PersonalDeviation``)."""
+    return pred if isinstance(pred, tuple) else (pred, 0.0)
+
+
+def split_weights(y: torch.Tensor, n_labels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Labels and per-entry weights of targets: ``(n, n_labels)`` labels alone, or
+    ``(n, 2 · n_labels)``, the labels followed by one weight per label."""
+    y = _as_2d(y)
+    if y.shape[1] != 2 * n_labels:
+        return y, None
+    return y[:, :n_labels], y[:, n_labels:]
 
 
 def _as_2d(t: torch.Tensor) -> torch.Tensor:
@@ -263,6 +477,9 @@ class MaskedRatingLoss(nn.Module):
 
     Called as ``loss(logits, y)`` with the concatenated logits of :class:`RatingHeads` and ``y``
     of shape ``(n, n_outputs)`` holding level codes ``0 … k-1`` as floats, NaN where missing.
+    ``y`` may also be ``(n, 2 · n_outputs)``: the codes, then a weight per entry (the weighted
+    mean of :func:`masked_loss`). ``logits`` may be a module's training output
+    ``(logits, penalty)``; the penalty is added.
     """
 
     def __init__(self, n_classes: Sequence[int], loss: str = "ce") -> None:
@@ -271,8 +488,8 @@ class MaskedRatingLoss(nn.Module):
         self.loss = loss
         self.sizes = [logit_width(k, loss) for k in self.n_classes]
 
-    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        y = _as_2d(y)
+    def entry_losses(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-entry losses ``(n, n_outputs)`` (finite everywhere) and the mask of observed labels."""
         mask = ~torch.isnan(y)
         codes = torch.where(mask, y, torch.zeros_like(y)).long()
         per_output = []
@@ -281,7 +498,12 @@ class MaskedRatingLoss(nn.Module):
                 per_output.append(F.cross_entropy(part, codes[:, j], reduction="none"))
             else:
                 per_output.append(corn_nll(part, codes[:, j]))
-        return masked_loss(torch.stack(per_output, dim=1), mask)
+        return torch.stack(per_output, dim=1), mask
+
+    def forward(self, logits, y: torch.Tensor) -> torch.Tensor:
+        logits, penalty = split_penalty(logits)
+        y, w = split_weights(y, len(self.n_classes))
+        return masked_loss(*self.entry_losses(logits, y), w) + penalty
 
 
 _REGRESSION_LOSSES = {
@@ -292,7 +514,10 @@ _REGRESSION_LOSSES = {
 
 
 class MaskedRegressionLoss(nn.Module):
-    """MSE, Huber (δ = 1 on the standardized scale) or MAE with NaN-masked targets."""
+    """MSE, Huber (δ = 1 on the standardized scale) or MAE with NaN-masked targets.
+
+    Weighted targets and a ``(pred, penalty)`` input as in :class:`MaskedRatingLoss`.
+    """
 
     def __init__(self, loss: str = "mse") -> None:
         super().__init__()
@@ -300,19 +525,35 @@ class MaskedRegressionLoss(nn.Module):
             raise ValueError(f"loss must be one of {sorted(_REGRESSION_LOSSES)}, got {loss!r}.")
         self.loss = loss
 
-    def forward(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        y, pred = _as_2d(y), _as_2d(pred)
+    def entry_losses(self, pred: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-entry losses (finite everywhere) and the mask of observed targets."""
+        pred = _as_2d(pred)
         mask = ~torch.isnan(y)
         target = torch.where(mask, y, pred.detach())
-        return masked_loss(_REGRESSION_LOSSES[self.loss](pred, target), mask)
+        return _REGRESSION_LOSSES[self.loss](pred, target), mask
+
+    def forward(self, pred, y: torch.Tensor) -> torch.Tensor:
+        pred, penalty = split_penalty(pred)
+        pred = _as_2d(pred)
+        y, w = split_weights(y, pred.shape[1])
+        return masked_loss(*self.entry_losses(pred, y), w) + penalty
 
 
 class MaskedPairLoss(nn.Module):
-    """Binary cross-entropy on ``s(left) − s(right)`` logits with soft labels and NaN masks."""
+    """Binary cross-entropy on ``s(left) − s(right)`` logits with soft labels and NaN masks.
 
-    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        y, logits = _as_2d(y), _as_2d(logits)
+    Weighted targets and a ``(logits, penalty)`` input as in :class:`MaskedRatingLoss`.
+    """
+
+    def entry_losses(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-entry log-losses (finite everywhere) and the mask of observed labels."""
+        logits = _as_2d(logits)
         mask = ~torch.isnan(y)
         target = torch.where(mask, y, torch.zeros_like(y))
-        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        return masked_loss(bce, mask)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none"), mask
+
+    def forward(self, logits, y: torch.Tensor) -> torch.Tensor:
+        logits, penalty = split_penalty(logits)
+        logits = _as_2d(logits)
+        y, w = split_weights(y, logits.shape[1])
+        return masked_loss(*self.entry_losses(logits, y), w) + penalty

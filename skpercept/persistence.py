@@ -34,11 +34,27 @@ _ESTIMATORS = {
     "RatingRegressor": ("skpercept.rating", "RatingRegressor"),
     "PairwiseRanker": ("skpercept.ranking", "PairwiseRanker"),
 }
-_ARRAY_ATTRS = ("y_mean_", "y_scale_", "feature_names_in_", "temperature_", "ensemble_seeds_")
+_ARRAY_ATTRS = (
+    "y_mean_",
+    "y_scale_",
+    "feature_names_in_",
+    "temperature_",
+    "ensemble_seeds_",
+    "user_features_",
+    "user_precision_",
+)
 # The first member's weights keep their plain names (files of single heads stay as they were);
 # member i > 0 of an ensemble (``n_ensemble``) has its names prefixed with "member<i>.".
 _MEMBER_PREFIX = "member{}."
-_SCALAR_ATTRS = ("n_features_in_", "n_outputs_", "n_half_features_", "_single_output")
+_SCALAR_ATTRS = (
+    "n_features_in_",
+    "n_outputs_",
+    "n_half_features_",
+    "_single_output",
+    "n_user_features_",
+    "user_prior_",
+    "user_prior_reason_",
+)
 
 
 def _encode_array(a: np.ndarray) -> dict:
@@ -88,6 +104,8 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     check_is_fitted(estimator, "net_")
     params = estimator.get_params(deep=False)
     params["callbacks"] = None
+    if isinstance(params.get("user_features"), np.ndarray):
+        params["user_features"] = params["user_features"].tolist()
     if params.get("classes") is not None:
         c = params["classes"]
         per_output = isinstance(c, (list, tuple)) and len(c) > 0 and all(np.ndim(ci) == 1 for ci in c)

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skpercept._head import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept._holdout import pair_item_codes
+from skpercept._personal import pair_context_columns
 from skpercept._utils import symmetric_expit
 from skpercept.nets import MaskedPairLoss, PairScorer
 
@@ -33,7 +34,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     statistics, user callbacks) sees left/right-ordered data. With
     ``hidden_layer_sizes=()``, one-hot item features and ``optimizer='adam'`` it is a
     Bradley–Terry model with an L2 penalty ``weight_decay / 2 · ||s||²`` on the mean
-    log-loss.
+    log-loss; with a one-hot person block as ``user_features`` (and ``weight_decay=0``), a
+    hierarchical Bradley–Terry model: item worths shared by everyone plus each person's
+    deviations, shrunk by ``user_alpha``. ``sample_weight`` weighs each pair's log-loss.
 
     Parameters
     ----------
@@ -106,6 +109,8 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         **SkorchHead._parameter_constraints,
         "calibration": [StrOptions({"temperature"}), None],
     }
+    _weighted_personal = True
+    _units = 2
 
     def __init__(
         self,
@@ -125,6 +130,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         validation_split: str = "auto",
         patience: int = 10,
         n_ensemble: int = 1,
+        user_features: Any = None,
+        user_alpha: float = 1.0,
+        user_prior: str = "learned",
         device: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -145,6 +153,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
             validation_split=validation_split,
             patience=patience,
             n_ensemble=n_ensemble,
+            user_features=user_features,
+            user_alpha=user_alpha,
+            user_prior=user_prior,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -163,10 +174,15 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         return X
 
     def _row_items(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Left and right item codes: equal half-rows (without shared context) are one item."""
-        return pair_item_codes(X)
+        """Left and right item codes: equal half-rows (without shared context and person
+        columns) are one item."""
+        return pair_item_codes(self._item_part(X))
 
-    def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
+    def _auto_user_features(self, X: np.ndarray, names: np.ndarray | None) -> np.ndarray:
+        """The context columns: equal in both halves of every row, and not constant."""
+        return pair_context_columns(X)
+
+    def _encode_y(self, y: Any, n_samples: int, reset: bool = True, sample_weight: Any = None) -> np.ndarray:
         arr = self._ravel_column(target_array(y, type(self).__name__, n_samples))
         try:
             arr = arr.astype(np.float64)
@@ -187,6 +203,12 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
             )
         one_d = arr.ndim == 1
         arr = arr.reshape(n_samples, -1)
+        if not reset:
+            if arr.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"y has {arr.shape[1]} attribute column(s); the ranker was fitted on {self.n_outputs_}."
+                )
+            return arr.astype(np.float32)
         self.n_outputs_ = arr.shape[1]
         self.classes_ = np.array([0, 1]) if one_d else [np.array([0, 1]) for _ in range(arr.shape[1])]
         return arr.astype(np.float32)
@@ -264,7 +286,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         Parameters
         ----------
         X_half : array-like of shape (n_items, n_half_features_)
-            Item features plus context, laid out like one half of a pair row.
+            Item features plus context, laid out like one half of a pair row; with
+            ``user_features``, the person's columns give that person's scores (all zeros:
+            the shared model's).
 
         Returns
         -------

@@ -31,6 +31,24 @@ def _column_names(y: Any, n_outputs: int) -> list[str]:
     return [f"column {j}" for j in range(n_outputs)]
 
 
+def _weighted_stats(arr: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of the observed values, rows weighted by
+    ``sample_weight`` (as the loss weighs them: integer weights act as repeated rows)."""
+    if sample_weight is None:
+        return np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+    observed = ~np.isnan(arr)
+    w = np.asarray(sample_weight, dtype=np.float64).ravel()
+    if len(w) != len(arr) or (w < 0).any() or not np.isfinite(w).all():
+        w = np.ones(len(arr))  # invalid weights are refused with a clear message right after
+    W = np.where(observed, w[:, None], 0.0)
+    total = W.sum(axis=0)
+    W = np.where(total > 0, W, observed.astype(float))  # a column of zero weights: unweighted
+    values = np.where(observed, arr, 0.0)
+    mean = (W * values).sum(axis=0) / W.sum(axis=0)
+    var = (W * (values - mean) ** 2).sum(axis=0) / W.sum(axis=0)
+    return mean, np.sqrt(var)
+
+
 @fill_doc
 class RatingClassifier(ClassifierMixin, SkorchHead):
     """MLP head predicting rating levels for one or several attributes (skorch-trained).
@@ -46,12 +64,21 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         attribute. Fixing them keeps ``predict_proba``'s shape stable when a training fold
         lacks a level; a label outside them is an error. ``None``: the sorted distinct
         labels seen in ``fit``.
+    class_weight : dict, 'balanced', list of them, or None, default=None
+        Weights of the rating levels in the loss, multiplying ``sample_weight``: a dict
+        ``{level: weight}`` (levels not named weigh 1), ``'balanced'`` (``n / (n_levels ·
+        count(level))`` over the observed labels, scikit-learn's
+        :func:`~sklearn.utils.class_weight.compute_sample_weight`), or for 2-D ``y`` a list
+        with one such entry per attribute (a single entry applies to every attribute).
     {common_params}
 
     Attributes
     ----------
     classes_ : ndarray or list of ndarray
         Levels per attribute; a single array when ``y`` was 1-D (scikit-learn's convention).
+    class_weight_ : list of ndarray
+        Per attribute, the weight of each level of ``classes_`` (ones without
+        ``class_weight``); ``fit_users`` weighs a person's labels with them too.
     {common_attrs}
 
     Notes
@@ -87,13 +114,16 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         **SkorchHead._parameter_constraints,
         "loss": [StrOptions({"ce", "corn"})],
         "classes": ["array-like", None],
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
     }
+    _weighted_personal = True
 
     def __init__(
         self,
         *,
         loss: str = "ce",
         classes: Any = None,
+        class_weight: Any = None,
         hidden_layer_sizes: tuple[int, ...] = (64,),
         activation: str = "relu",
         dropout: float = 0.3,
@@ -108,6 +138,9 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         validation_split: str = "items",
         patience: int = 10,
         n_ensemble: int = 1,
+        user_features: Any = None,
+        user_alpha: float = 1.0,
+        user_prior: str = "learned",
         device: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -128,6 +161,9 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
             validation_split=validation_split,
             patience=patience,
             n_ensemble=n_ensemble,
+            user_features=user_features,
+            user_alpha=user_alpha,
+            user_prior=user_prior,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -135,6 +171,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         )
         self.loss = loss
         self.classes = classes
+        self.class_weight = class_weight
 
     # -- targets -----------------------------------------------------------------------------
     def _given_classes(self, n_outputs: int, one_d: bool) -> list[np.ndarray | None]:
@@ -150,14 +187,22 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
                 raise ValueError(f"classes must list distinct rating levels, got {g!r}.")
         return given
 
-    def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
+    def _encode_y(self, y: Any, n_samples: int, reset: bool = True, sample_weight: Any = None) -> np.ndarray:
         arr = self._ravel_column(target_array(y, type(self).__name__, n_samples))
         one_d = arr.ndim == 1
         cols = [arr] if one_d else [arr[:, j] for j in range(arr.shape[1])]
         names = _column_names(y, len(cols))
         codes = np.full((n_samples, len(cols)), np.nan, dtype=np.float32)
         classes = []
-        for j, (col, given) in enumerate(zip(cols, self._given_classes(len(cols), one_d))):
+        if reset:
+            given_classes = self._given_classes(len(cols), one_d)
+        elif len(cols) != self.n_outputs_:
+            raise ValueError(
+                f"y has {len(cols)} attribute column(s); the head was fitted on {self.n_outputs_}."
+            )
+        else:
+            given_classes = self._classes_list()
+        for j, (col, given) in enumerate(zip(cols, given_classes)):
             check_finite_targets(np.asarray(col), f"y ({names[j]})")
             missing = np.asarray(pd.isna(col), dtype=bool)
             observed = col[~missing]
@@ -179,9 +224,49 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
                     f"y {names[j]} has only 1 class ({levels.tolist()}); need at least 2 classes."
                 )
             classes.append(levels)
-        self.n_outputs_ = len(cols)
-        self.classes_ = classes[0] if one_d else classes
+        if reset:
+            self.n_outputs_ = len(cols)
+            self.classes_ = classes[0] if one_d else classes
+            self.class_weight_ = self._level_weights(codes)
         return codes
+
+    def _level_weights(self, codes: np.ndarray) -> list[np.ndarray]:
+        """Each attribute's weight per level (``class_weight``), from the training labels."""
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        spec = self.class_weight
+        per_output = isinstance(spec, list)
+        if per_output and len(spec) != codes.shape[1]:
+            raise ValueError(
+                f"class_weight has {len(spec)} entries but y has {codes.shape[1]} attribute columns."
+            )
+        weights = []
+        for j, levels in enumerate(self._classes_list()):
+            given = spec[j] if per_output else spec
+            if given is None:
+                weights.append(np.ones(len(levels)))
+                continue
+            if isinstance(given, dict):
+                unknown = [k for k in given if k not in set(levels.tolist())]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight names level(s) {unknown[:5]} not among classes {levels.tolist()}."
+                    )
+                given = {i: given.get(level, 1.0) for i, level in enumerate(levels.tolist())}
+            observed = codes[~np.isnan(codes[:, j]), j].astype(int)
+            level_w = np.ones(len(levels))
+            # every row of a level gets that level's weight; levels absent from y keep 1
+            level_w[observed] = compute_sample_weight(given, observed)
+            weights.append(level_w)
+        return weights
+
+    def _entry_weights(self, y_encoded: np.ndarray, sample_weight: Any, X: np.ndarray) -> np.ndarray:
+        """``sample_weight`` times each label's level weight (``class_weight_``)."""
+        weights = super()._entry_weights(y_encoded, sample_weight, X)
+        for j, level_w in enumerate(getattr(self, "class_weight_", [])):
+            observed = ~np.isnan(y_encoded[:, j])
+            weights[observed, j] *= level_w[y_encoded[observed, j].astype(int)]
+        return weights
 
     def _classes_list(self) -> list[np.ndarray]:
         return (
@@ -288,7 +373,8 @@ class RatingRegressor(RegressorMixin, SkorchHead):
     Attributes
     ----------
     y_mean_, y_scale_ : ndarray of shape (n_outputs,)
-        Per-column statistics used to standardize the targets.
+        Per-column statistics used to standardize the targets (weighted by
+        ``sample_weight`` when given).
     {common_attrs}
 
     Notes
@@ -320,6 +406,7 @@ class RatingRegressor(RegressorMixin, SkorchHead):
         **SkorchHead._parameter_constraints,
         "loss": [StrOptions({"mse", "huber", "mae"})],
     }
+    _weighted_personal = True
 
     def __init__(
         self,
@@ -339,6 +426,9 @@ class RatingRegressor(RegressorMixin, SkorchHead):
         validation_split: str = "items",
         patience: int = 10,
         n_ensemble: int = 1,
+        user_features: Any = None,
+        user_alpha: float = 1.0,
+        user_prior: str = "learned",
         device: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -359,6 +449,9 @@ class RatingRegressor(RegressorMixin, SkorchHead):
             validation_split=validation_split,
             patience=patience,
             n_ensemble=n_ensemble,
+            user_features=user_features,
+            user_alpha=user_alpha,
+            user_prior=user_prior,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -366,22 +459,28 @@ class RatingRegressor(RegressorMixin, SkorchHead):
         )
         self.loss = loss
 
-    def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
+    def _encode_y(self, y: Any, n_samples: int, reset: bool = True, sample_weight: Any = None) -> np.ndarray:
         arr = target_array(y, type(self).__name__, n_samples)
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError):
             raise ValueError("y must be numeric ratings (NaN for missing) for RatingRegressor.") from None
         check_finite_targets(arr)
-        self._single_output = arr.ndim == 1
+        one_d = arr.ndim == 1
         arr = arr.reshape(n_samples, -1)
+        if not reset:
+            if arr.shape[1] != self.n_outputs_:
+                raise ValueError(
+                    f"y has {arr.shape[1]} attribute column(s); the head was fitted on {self.n_outputs_}."
+                )
+            return ((arr - self.y_mean_) / self.y_scale_).astype(np.float32)
+        self._single_output = one_d
         names = _column_names(y, arr.shape[1])
         observed = ~np.isnan(arr)
         empty = np.flatnonzero(~observed.any(axis=0))
         if len(empty):
             raise ValueError(f"y {names[empty[0]]} has no ratings (all missing).")
-        self.y_mean_ = np.nanmean(arr, axis=0)
-        scale = np.nanstd(arr, axis=0)
+        self.y_mean_, scale = _weighted_stats(arr, sample_weight)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self.n_outputs_ = arr.shape[1]
         return ((arr - self.y_mean_) / self.y_scale_).astype(np.float32)

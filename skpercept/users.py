@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -106,6 +107,9 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         The ids seen in ``fit``, one array per input column.
     infrequent_categories_ : list of ndarray or None
         The ids pooled into the "other" column, per input column (``None`` without pooling).
+    added_categories_ : list of ndarray
+        Per input column, the ids added after ``fit`` by :meth:`add_users` (empty arrays
+        until then); they are also in ``categories_``.
     n_features_in_ : int
         Number of id columns (usually 1).
     feature_names_in_ : ndarray of str
@@ -113,6 +117,10 @@ class UserEncoder(TransformerMixin, BaseEstimator):
 
     Notes
     -----
+    :meth:`add_users` gives ids unseen in ``fit`` columns of their own, appended after all
+    existing columns, so a fitted model downstream keeps its inputs and can learn the new
+    people alone (:func:`skpercept.personal.add_users`).
+
     Input may be a Series, a 1-column DataFrame, a list, or a 1-D or 2-D array of ids (ints or
     strings). Several columns (e.g. user and session) are encoded independently and
     concatenated. Ids of mixed types in one column (``1`` and ``'1'``) are rejected by the
@@ -171,14 +179,75 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         X_arr = self._validate_ids(X, reset=True)
         self.encoder_ = OneHotEncoder(
             # 'ignore' + min_frequency: rare seen users -> pooled column, unseen -> all zeros.
-            handle_unknown="error" if self.handle_unknown == "error" else "ignore",
+            # handle_unknown='error' is enforced by _raise_on_unknown (ids added later are known).
+            handle_unknown="ignore",
             min_frequency=self.min_count if self.min_count > 1 else None,
             sparse_output=self.sparse_output,
             dtype=np.float64,
         ).fit(X_arr)
-        self.categories_ = self.encoder_.categories_
+        self.categories_ = list(self.encoder_.categories_)
         self.infrequent_categories_ = self.encoder_.infrequent_categories_ if self.min_count > 1 else None
+        self.added_categories_ = [c[:0] for c in self.categories_]
         return self
+
+    def add_users(self, X) -> UserEncoder:
+        """Give user ids not seen so far columns of their own, appended after the existing ones.
+
+        Existing columns and their order are untouched, so whatever was fitted on this
+        encoder's output still reads it; a still unknown id stays all zeros (or an error, with
+        ``handle_unknown='error'``). Ids already known, pooled rare users included, are
+        left as they are. For a fitted model, :func:`skpercept.personal.add_users` extends the
+        encoder and fits the new people's deviations.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, n_columns)
+            User ids, laid out as for :meth:`transform`.
+
+        Returns
+        -------
+        self : UserEncoder
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from skpercept.users import UserEncoder
+        >>> enc = UserEncoder().fit(pd.Series(["ann", "bob"], name="user_id"))
+        >>> enc.add_users(pd.Series(["zoe", "ann"], name="user_id")).get_feature_names_out().tolist()
+        ['user_id_ann', 'user_id_bob', 'user_id_zoe']
+        """
+        check_is_fitted(self, "encoder_")
+        X_arr = self._validate_ids(X, reset=False)
+        added = list(getattr(self, "added_categories_", [c[:0] for c in self.categories_]))
+        # an encoder pickled before add_users existed refuses unknown ids itself
+        self.encoder_.handle_unknown = "ignore"
+        for j, seen in enumerate(self.categories_):
+            ids = pd.unique(X_arr[:, j])
+            try:
+                new = ids[~np.isin(ids, seen)]
+            except TypeError:
+                raise TypeError(
+                    f"User ids of column {j} must be of the type seen in fit ({seen.dtype}); convert "
+                    "them first."
+                ) from None
+            if len(new):
+                new = np.asarray(new, dtype=seen.dtype if seen.dtype.kind in "OiufbM" else None)
+                added[j] = np.concatenate([added[j], new])
+                self.categories_[j] = np.concatenate([seen, new])
+        self.added_categories_ = added
+        return self
+
+    def _added_columns(self, X_arr: np.ndarray) -> np.ndarray | None:
+        added = getattr(self, "added_categories_", None)
+        if not added or not sum(len(a) for a in added):
+            return None
+        blocks = []
+        for j, ids in enumerate(added):
+            try:
+                blocks.append((X_arr[:, j][:, None] == ids[None, :]).astype(np.float64))
+            except TypeError:
+                blocks.append(np.zeros((len(X_arr), len(ids))))
+        return np.hstack(blocks)
 
     def transform(self, X):
         """Encode user ids.
@@ -196,7 +265,15 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         X_arr = self._validate_ids(X, reset=False)
         if self.handle_unknown == "error":
             self._raise_on_unknown(X, X_arr)
-        return self.encoder_.transform(X_arr)
+        out = self.encoder_.transform(X_arr)
+        extra = self._added_columns(X_arr)
+        if extra is None:
+            return out
+        return (
+            sp.hstack([out, sp.csr_matrix(extra)], format="csr")
+            if sp.issparse(out)
+            else np.hstack([out, extra])
+        )
 
     def _raise_on_unknown(self, X, X_arr: np.ndarray) -> None:
         for j, seen in enumerate(self.categories_):
@@ -236,6 +313,8 @@ class UserEncoder(TransformerMixin, BaseEstimator):
                 out.append(pooled + "_pooled" if pooled in names else pooled)
             else:
                 out.append(name)
+        for column, ids in zip(input_features, getattr(self, "added_categories_", [])):
+            out.extend(f"{column}_{i}" for i in ids.tolist())
         return np.asarray(out, dtype=object)
 
     def __sklearn_tags__(self):

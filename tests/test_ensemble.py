@@ -97,7 +97,9 @@ def test_classifier_ensemble_averages_probabilities(ratings):
 
 def test_bagging_regressor_works_with_the_regressor(ratings):
     X, y = ratings
-    bag = BaggingRegressor(RatingRegressor(**SMALL), n_estimators=3, random_state=0).fit(X, y)
+    # The regressor takes sample_weight, so Bagging passes its bootstrap draws as weights.
+    member = RatingRegressor(**{**SMALL, "max_epochs": 30})
+    bag = BaggingRegressor(member, n_estimators=3, random_state=0).fit(X, y)
     assert len(bag.estimators_) == 3
     assert len({e.random_state for e in bag.estimators_}) == 3  # Bagging seeds each member
     pred = bag.predict(X)
