@@ -138,13 +138,68 @@ def test_predict_proba_antisymmetric_and_shapes(pairs, fitted):
     assert 0.0 <= fitted.score(X, y) <= 1.0
 
 
-def test_unknown_user_is_average(pairs, fitted):
+def test_unknown_user_is_exactly_the_shared_model(pairs, fitted):
     X, _ = pairs
     unknown = fitted.decision_function(X.assign(user_id="zoe"))
     absent = fitted.decision_function(X.drop(columns="user_id"))
-    np.testing.assert_allclose(unknown, absent)
-    mean_vec = fitted.module_.users.weight[1:].mean(0)
-    np.testing.assert_allclose(fitted.module_.user_vectors(torch.tensor([0]))[0].detach(), mean_vec.detach())
+    np.testing.assert_array_equal(unknown, absent)
+    # the shared model: the same net with every personal parameter zeroed
+    model = joblib.load(_dumped(fitted))
+    for name, param in model.module_.named_parameters():
+        if name.startswith("user_"):
+            param.data.zero_()
+    np.testing.assert_allclose(model.decision_function(X), absent, atol=1e-6)
+    # known users do differ from it: s = h·(w + B z_u) + b
+    assert not np.allclose(fitted.decision_function(X), absent)
+    assert fitted.module_.user_vectors.shape == (2, 16)
+    with torch.no_grad():
+        assert fitted.module_.deviation(torch.tensor([0])).abs().sum() == 0
+
+
+def _dumped(model):
+    import io
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_user_dim_and_user_alpha(pairs):
+    X, y = pairs
+    full = _ranker(user_dim=None, max_epochs=1).fit(X, y)
+    assert full.module_.user_taste.shape == (2, 16 * 2)
+    none = _ranker(user_dim=0, max_epochs=1).fit(X, y)
+    assert not any(n.startswith("user_") for n, _ in none.module_.named_parameters())
+    np.testing.assert_array_equal(
+        none.decision_function(X), none.decision_function(X.drop(columns="user_id"))
+    )
+    # a strong prior keeps the personal parameters near 0
+    loose = _ranker(user_alpha=1e-3).fit(X, y).module_.personal_penalty().item()
+    tight = _ranker(user_alpha=1e4).fit(X, y).module_.personal_penalty().item()
+    assert tight < loose
+
+
+def test_models_saved_with_appended_user_vectors_still_load(pairs, fitted):
+    # Before users had the heads' semantics the user vector was appended to the image features
+    # and unknown users got the mean vector; such files carry no user_alpha.
+    X, _ = pairs
+    old = clone(fitted)
+    old.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_") or k == "_one_d"})
+    old._users_appended = True
+    old.module_ = old._rebuild_unmerged()
+    old._adapter_state = old._trainable_state()
+    assert old.module_.users.weight.shape == (3, 16)
+    before = old.decision_function(X)
+    state = old.__getstate__()
+    del state["user_alpha"], state["_users_appended"]
+    loaded = LoRAPairwiseRanker.__new__(LoRAPairwiseRanker)
+    loaded.__setstate__(state)
+    np.testing.assert_allclose(loaded.decision_function(X), before, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.module_.user_vectors_appended(torch.tensor([0]))[0].detach(),
+        loaded.module_.users.weight[1:].mean(0).detach(),
+    )
 
 
 @pytest.mark.parametrize("params", [{}, {"merge": True}, {"save_base_weights": True}])
@@ -226,6 +281,11 @@ def test_rating_classifier(image_paths):
     assert clf.predict(X).shape == (20, 2)
     assert set(np.unique(clf.predict(X)[:, 0])) <= {1, 2, 3, 4}
     assert 0 <= clf.score(X, y) <= 1
+    # each known rater gets an offset per logit and a log-scale per attribute; strangers none
+    assert clf.module_.user_offset.shape == (2, 6) and clf.module_.user_log_scale.shape == (2, 2)
+    unknown = clf.predict_proba(X.assign(user_id="zoe"))
+    for p, q in zip(unknown, clf.predict_proba(X.drop(columns="user_id"))):
+        np.testing.assert_array_equal(p, q)
 
 
 def test_open_clip_attention_adapters_train(pairs, tiny_clip):

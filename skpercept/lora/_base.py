@@ -48,6 +48,7 @@ def _amp_net_class():
         scaler_ = None
         world_ = None
         _step_stats = None
+        penalty_weight_ = 0.0
 
         def _initialize_module(self, reason=None):
             super()._initialize_module(reason=reason)
@@ -62,9 +63,14 @@ def _amp_net_class():
 
         def get_loss(self, y_pred, y_true, X=None, training=False):
             loss = super().get_loss(y_pred, y_true, X=X, training=training)
-            if self.world_ is None:
-                return loss
-            loss, *self._step_stats = dist_.global_loss(loss, y_true, X[dist_.REAL], self.world_)
+            if self.world_ is not None:
+                loss, *self._step_stats = dist_.global_loss(loss, y_true, X[dist_.REAL], self.world_)
+            if training and self.penalty_weight_:
+                # the Gaussian prior on the personal parameters (user_alpha / n labels · ||θ||²)
+                prior = self.penalty_weight_ * dist_.unwrap_module(self.module_).personal_penalty()
+                loss = loss + prior
+                if self.world_ is not None:  # the recorded global loss includes it, as on one process
+                    self._step_stats[0] += float(prior.detach())
             return loss
 
         def get_all_learnable_params(self):
@@ -139,7 +145,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "target_modules": [str, "array-like"],
         "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "user_dim": [Interval(numbers.Integral, 0, None, closed="left")],
+        "user_dim": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "augment": ["boolean", Mapping, None],
         "batching": [StrOptions({"rows", "images"})],
         "precision": [StrOptions({"fp32", "bf16", "fp16"})],
@@ -161,7 +168,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         lora_dropout: float = 0.1,
         target_modules="auto",
         last_n_targets: int | None = None,
-        user_dim: int = 16,
+        user_dim: int | None = 16,
+        user_alpha: float = 1.0,
         hidden_layer_sizes: tuple[int, ...] = (256,),
         dropout: float = 0.1,
         augment=True,
@@ -193,6 +201,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         self.target_modules = target_modules
         self.last_n_targets = last_n_targets
         self.user_dim = user_dim
+        self.user_alpha = user_alpha
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
         self.augment = augment
@@ -245,7 +254,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             row = int(np.flatnonzero(pd.isna(ids))[0])
             raise ValueError(
                 f"Missing {USER_COLUMN!r} at row {row} (index label {X.index[row]!r}); give "
-                "it an id (an id not seen in fit is predicted as the average person)."
+                "it an id (an id not seen in fit is predicted by the shared model)."
             )
         return ids
 
@@ -303,6 +312,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             n_outputs=n_outputs,
             n_classes=n_classes,
             precision=self.precision,
+            users_appended=getattr(self, "_users_appended", False),
         )
 
     def _transform(self, train: bool):
@@ -388,6 +398,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             optimizer=torch.optim.AdamW,
             lr=self.lr,
             optimizer__weight_decay=self.weight_decay,
+            # user_alpha alone shrinks the personal parameters
+            optimizer__param_groups=[("user_*", {"weight_decay": 0.0})],
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,
             device=device,
@@ -396,6 +408,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             **kwargs,
         )
         net.world_ = world
+        labels = np.asarray(y[train_pos], dtype=np.float64)
+        net.penalty_weight_ = float(self.user_alpha) / max(float(np.isfinite(labels).sum()), 1.0)
         return net, train_rows
 
     def _fit_frame(self, X: pd.DataFrame, y: np.ndarray):
@@ -516,6 +530,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             n_outputs=n_outputs,
             n_classes=n_classes,
             precision=self.precision,
+            users_appended=getattr(self, "_users_appended", False),
         )
         return module.eval()
 
@@ -527,6 +542,10 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             state["early_stopping"] = bool(state["validation_fraction"])
             state["validation_fraction"] = state["validation_fraction"] or 0.1
         state.setdefault("distributed", False)  # saved before data-parallel training existed
+        if "user_alpha" not in state:
+            # Saved before users had the heads' semantics: the user vector was appended to the
+            # image features (unknown user = the mean vector). Rebuild that layout as trained.
+            state.update(user_alpha=1.0, _users_appended=True)
         saved = state.pop("_lora_saved", None)
         self.__dict__.update(state)
         if saved is None:

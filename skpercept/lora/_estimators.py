@@ -38,9 +38,24 @@ _SHARED_DOC = """
         Adapt only the last N selected modules (in definition order, i.e. the top of the
         tower). Autograd then stops there: the tower below runs without building a graph, so
         training costs little more than inference (useful for CNNs on CPU). None adapts all.
-    user_dim : int, default=16
-        Size of the learned per-user vector appended to the image features (when ``X`` has a
-        ``user_id`` column in ``fit``). Unknown users get the mean of the learned vectors.
+    user_dim : int or None, default=16
+        Users have the semantics of the heads' ``user_features`` (when ``X`` has a ``user_id``
+        column in ``fit``): with ``h`` the head MLP's representation of an image, user ``u``
+        scores ``s(img, u) = h·(w + V_u) + b`` (``w``, ``b``: the shared output layer); the
+        rating classifier also learns a per-user offset of each logit and a log-scale per
+        attribute, ``exp(a_u)·(h·(w + V_u) + b) + c_u`` (lenient, harsh, decisive raters).
+        ``V_u = B z_u`` is a deviation of rank ``user_dim``: a learned vector ``z_u`` of
+        that size per user and a shared basis ``B``; ``None`` gives every user a free
+        deviation matrix (full rank), ``0`` no personal part (user ids ignored). An unknown
+        user (an id not seen in ``fit``, or no ``user_id`` column) gets exactly the shared
+        model: ``V = 0``, no offset, scale 1. (Models saved before this layout appended the
+        user vector to the image features and gave unknown users the mean vector; they load
+        and predict as trained.)
+    user_alpha : float > 0, default=1.0
+        Precision of the Gaussian prior shrinking the personal parameters ``θ`` (``z``,
+        ``B``, offsets, log-scales) toward 0: training minimizes the mean loss over the ``n``
+        observed training labels plus ``user_alpha / n · ||θ||²``, as the heads do;
+        ``weight_decay`` does not apply to ``θ``.
     hidden_layer_sizes : int or tuple of int, default=(256,)
         Hidden widths of the head's MLP (:class:`skpercept.nets.MLPTrunk`).
     dropout : float in [0, 1), default=0.1
@@ -311,8 +326,8 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
     def score_items(self, images, user_id=None) -> np.ndarray:
         """Latent score of each image (higher = preferred): (n,) or (n, n_attributes).
 
-        ``user_id`` (a scalar or one id per image) personalizes the scores; None scores for
-        the average person.
+        ``user_id`` (a scalar or one id per image) personalizes the scores; None (or an id not
+        seen in ``fit``) scores with the shared model.
         """
         check_is_fitted(self, "module_")
         frame = pd.DataFrame({"image_a": list(images)})
