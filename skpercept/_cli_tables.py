@@ -292,8 +292,11 @@ def user_ids(table: pd.DataFrame, path) -> tuple[pd.Series, str]:
     return ids, "int" if bool(ids.str.match(_INTEGER_TEXT.pattern).all()) else "str"
 
 
-def match_user_ids(ids: pd.Series, kind: str, info: dict, path) -> list[str]:
-    """Warnings (as text) about ids typed unlike the model's and about people it never saw."""
+def match_user_ids(ids: pd.Series, kind: str, info: dict, path, locate=rows_text) -> list[str]:
+    """Warnings (as text) about ids typed unlike the model's and about people it never saw.
+
+    ``locate`` names rows from index labels (default: spreadsheet row numbers).
+    """
     notes = []
     model_kind, known = info.get("user_id_kind"), set(info.get("user_ids", ()))
     if model_kind is not None and kind != model_kind:
@@ -302,7 +305,7 @@ def match_user_ids(ids: pd.Series, kind: str, info: dict, path) -> list[str]:
             example = ids[~integral]
             notes.append(
                 f"{path}: the model was trained on integer user ids but this table's 'user_id' "
-                f"column holds text (e.g. {example.iloc[0]!r} at {rows_text(example.index[:1])}); "
+                f"column holds text (e.g. {example.iloc[0]!r} at {locate(example.index[:1])}); "
                 f"{int(integral.sum())} row(s) whose id is a whole number were matched to the model's "
                 f"integer ids, {int((~integral).sum())} row(s) are not whole numbers."
             )
@@ -316,7 +319,7 @@ def match_user_ids(ids: pd.Series, kind: str, info: dict, path) -> list[str]:
         if unseen.any():
             notes.append(
                 f"{path}: {int(unseen.sum())} row(s) from {ids[unseen].nunique()} user(s) the model "
-                f"never saw (e.g. {ids[unseen].iloc[0]!r} at {rows_text(ids.index[unseen][:1])}) are "
+                f"never saw (e.g. {ids[unseen].iloc[0]!r} at {locate(ids.index[unseen][:1])}) are "
                 "predicted for the average person."
             )
     return notes

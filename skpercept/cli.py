@@ -1,15 +1,19 @@
-"""The ``skpercept`` command: ``demo``, ``fit``, ``evaluate`` and ``predict``.
+"""The ``skpercept`` command: ``demo``, ``fit``, ``evaluate``, ``predict``, ``compare`` and ``rank``.
 
 ``skpercept demo`` runs the main job on the shipped OMI faces, offline. ``fit`` / ``evaluate`` /
-``predict`` do the same on your own tables (csv or xlsx) of ratings (columns ``image`` [+
+``predict`` do the same on your own data: a table (csv or xlsx) of ratings (columns ``image`` [+
 ``user_id``] + one column per attribute) or pairwise comparisons (``image_a``, ``image_b`` [+
 ``user_id``] + one column per attribute, 1 where ``image_a`` was preferred, 0 where ``image_b``
-was, values between for shares of raters, empty = not judged).
+was, values between for shares of raters, empty = not judged), or a folder of the reference
+labelling system's Excel tables (read by :func:`skpercept.datasets.load_perception_xlsx`, which
+needs ``--one-means`` for comparisons). ``compare`` cross-validates several backbones and heads
+on one table. With a user column, ``fit`` trains a per-person model; ``evaluate`` then reports
+accuracy per person and ``predict --user ID`` predicts for one person.
 
 A saved model is a plain scikit-learn ``Pipeline`` (``joblib.load``): image paths (or a pairs
 table) in, predictions out. Its ``skpercept_info_`` dict records the task, the attribute
-names and the rating levels, which ``evaluate`` and ``predict`` read. Only load model files
-you made or trust (joblib runs code from the file).
+names, the rating levels, the people and any decision threshold, which ``evaluate`` and
+``predict`` read. Only load model files you made or trust (joblib runs code from the file).
 
 ``predict`` writes every input column unchanged plus prediction columns that cannot pass for
 labels: ``pred_<attribute>`` (and ``pred_<attribute>_expected``, ``p_<attribute>_<level>`` for a
@@ -17,7 +21,9 @@ classifier), ``p_<attribute>_a`` (P(image_a preferred)) for pairs, ``pred_<attri
 for single images scored by a pair model. Every output (model, predictions, report) is written
 to a temporary file and renamed into place, so a failure or Ctrl-C never leaves half a file.
 Errors in the input name the file, the row (as the spreadsheet numbers it: header = row 1) and
-the column, and exit with status 2; ``--debug`` adds the traceback.
+the column, and exit with status 2; ``--debug`` adds the traceback. Nothing is downloaded: a
+backbone's weights must be on the machine (shipped, a local file, or an open_clip tag already in
+open_clip's cache).
 
 Run ``skpercept <command> --help`` for the options.
 """
@@ -25,6 +31,7 @@ Run ``skpercept <command> --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -36,11 +43,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skpercept._cli_models import (
+    AVERAGE_PERSON,
+    MAX_CLASS_LEVELS,
+    build_model,
+    check_pair_labels,
+    fit_model,
+    image_columns,
+    load_model,
+    model_input,
+    predict_table,
+    tune_thresholds,
+)
 from skpercept._cli_tables import (
-    PAIR_COLUMNS,
     CLIError,
     check_trained_range,
-    choose_rating_head,
     describe_skipped,
     image_rows,
     infer_task,
@@ -55,10 +72,8 @@ from skpercept._cli_tables import (
 from skpercept._io import atomic_write
 
 __all__ = ["CLIError", "build_parser", "main"]
-_MAX_CLASS_LEVELS = 10
 _EMBEDDER_ROW = re.compile(r" \(row \d+(, column [^)]*)?\)$")
-# First bytes of the files joblib writes: a pickle (protocol >= 2) or one of its compressors.
-_JOBLIB_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18", b"\x28\xb5\x2f\xfd")
+_REFERENCE_LEVELS = [1.0, 2.0, 3.0, 4.0]  # the reference schema's rating scale
 
 
 def _log(args, message: str) -> None:
@@ -66,47 +81,80 @@ def _log(args, message: str) -> None:
 
 
 # -- input --------------------------------------------------------------------------------------
-def _load_user_table(args, task: str | None = None, *, model_task: bool = False):
-    """The table with resolved image paths, the table as read, and the task."""
+def _load_input(args, task: str | None = None, *, model_task: bool = False, attributes=None):
+    """The judgments with resolved image paths, the table as read, the task and (folders) attributes.
+
+    ``args.table`` is a csv / xlsx table, or a folder of the reference schema's tables.
+    """
+    source = Path(args.table)
+    if source.is_dir():
+        from skpercept._cli_folder import load_folder
+
+        table, task, found = load_folder(source, args, task, attributes, log=lambda m: _log(args, m))
+        args.from_folder = True
+        return table, table.copy(), task, found
     raw = read_table(args.table, getattr(args, "sheet", None), sep=args.sep, encoding=args.encoding)
     task = infer_task(raw, args.table, task, model_task=model_task)
-    root = Path(args.image_root) if args.image_root else Path(args.table).resolve().parent
+    root = Path(args.image_root) if args.image_root else source.resolve().parent
     if not root.is_dir():
         raise CLIError(f"--image-root {root} is not a folder.")
-    return resolve_images(raw, _image_columns(task), root, args.table), raw, task
-
-
-def _image_columns(task: str) -> list[str]:
-    return list(PAIR_COLUMNS) if task == "pairs" else ["image"]
+    return resolve_images(raw, image_columns(task), root, args.table), raw, task, None
 
 
 def _match_users(args, table: pd.DataFrame, info: dict) -> None:
-    """Replace the user ids by the model's id form; warn (with counts) where they differ."""
+    """Replace the user ids by the model's id form; warn (with counts) where they differ.
+
+    ``--user ID`` (predict) makes every row that person's; a table without a user column is
+    predicted for the average person, which is said.
+    """
     if not info.get("users"):
+        if getattr(args, "user", None) is not None:
+            raise CLIError(f"--user {args.user}: this model was fitted without people (no user column).")
         return
+    if getattr(args, "user", None) is not None:
+        if "user_id" in table.columns:
+            _log(args, f"--user {args.user}: the table's 'user_id' column is replaced by this person.")
+        table["user_id"] = str(args.user)
     if "user_id" not in table.columns:
-        raise CLIError(f"{args.table}: this model uses a 'user_id' column, which the table lacks.")
+        _log(args, f"{args.table} has no 'user_id' column: predicting for the average person.")
+        table["user_id"] = AVERAGE_PERSON
+        return
     ids, kind = user_ids(table, args.table)
     if "user_id_kind" in info:  # models saved before ids were canonicalised take them as read
         table["user_id"] = ids
-    for note in match_user_ids(ids, kind, info, args.table):
+    if getattr(args, "user", None) is not None:
+        if table["user_id"].iloc[0] not in set(info.get("user_ids", ())):
+            _log(
+                args,
+                f"--user {args.user}: the model never saw this person; predicting for the average person.",
+            )
+        return
+    locate = rows_text
+    if getattr(args, "from_folder", False):  # the loaded judgments' rows are not the files' rows
+        locate = lambda index: "judgment_id " + ", ".join(repr(j) for j in table.loc[index, "judgment_id"])  # noqa: E731
+    for note in match_user_ids(ids, kind, info, args.table, locate):
         _log(args, f"warning: {note}")
 
 
 @contextmanager
-def _image_errors(table: pd.DataFrame, task: str, path) -> Iterator[None]:
+def _image_errors(args, table: pd.DataFrame, task: str) -> Iterator[None]:
     """An image that fails to load becomes an error naming the table's row and column."""
     from skpercept.embed import ImageLoadError
 
     try:
         yield
     except ImageLoadError as exc:
-        rows, column = image_rows(table, _image_columns(task), exc.source)
-        where = f" {rows_text(rows)}, column {column!r}" if rows else ""
+        rows, column = image_rows(table, image_columns(task), exc.source)
+        if getattr(args, "from_folder", False) and rows:
+            shown = ", ".join(repr(j) for j in table.loc[rows[:5], "judgment_id"])
+            where = f" (judgment_id {shown}{' ...' if len(rows) > 5 else ''}, column {column!r})"
+        else:
+            where = f" {rows_text(rows)}, column {column!r}" if rows else ""
         # the embedder counts its own input's rows from 0; the table's rows are named instead
         reason = _EMBEDDER_ROW.sub("", exc.reason)
         raise CLIError(
-            f"{path}{where}: cannot load image {exc.source}: {reason}. Replace the file or remove the row(s)."
+            f"{args.table}{where}: cannot load image {exc.source}: {reason}. Replace the file or remove "
+            "the row(s)."
         ) from exc
 
 
@@ -135,79 +183,49 @@ def _write(path, what: str, write, mode: str = "wb", **open_kwargs) -> None:
         raise CLIError(f"cannot write the {what} {path}: {exc.strerror or exc}; {kept}.") from exc
 
 
-# -- models -------------------------------------------------------------------------------------
-def _check_pair_labels(table: pd.DataFrame, attributes: Sequence[str], path) -> None:
-    for column in attributes:
-        values = table[column]
-        bad = (values.notna() & ((values < 0) | (values > 1))).to_numpy()
-        if bad.any():
-            found = sorted(set(values[bad].tolist()))[:5]
-            raise CLIError(
-                f"{path}: pair labels must be 1 (image_a preferred), 0 (image_b) or a share in "
-                f"between; column {column!r} has {found} at {rows_text(table.index[bad])}. If your "
-                "table says 1/2 for first/second image, convert it first (e.g. 2 - value when 1 means "
-                "image_a) — skpercept does not guess which way round it is."
-            )
+def make_featurizer_from_args(args):
+    """The image featurizer of ``--backbone`` / ``--pretrained`` and the info it is saved with."""
+    from skpercept import presets
 
-
-def build_model(task: str, table: pd.DataFrame, attributes: Sequence[str], args, featurizer, users: bool):
-    """The unfitted pipeline for a user table, the info dict saved with it, and why this head."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-
-    from skpercept.pairs import PairFeatures
-    from skpercept.presets import HeadSettings, make_head
-    from skpercept.users import UserEncoder
-
-    settings = HeadSettings(seed=args.seed, device=args.device)
-    if args.epochs:
-        settings.max_epochs = args.epochs
-    info = {"task": task, "users": users}
-    if task == "pairs":
-        if args.head or args.levels:
-            raise CLIError(f"{args.table}: --head and --levels are for rating tables; this one holds pairs.")
-        _check_pair_labels(table, attributes, args.table)
-        pairs = PairFeatures(
-            item_transformer=featurizer, context_transformer=UserEncoder() if users else None
+    try:
+        sources = presets.parse_backbones(args.backbone, args.pretrained or ())
+        custom = {name: src for name, src in sources.items() if src is not None}
+        backbones = presets.make_backbones(
+            list(sources),
+            flip=not args.no_flip,
+            cache_dir=_cache_dir(args),
+            device=args.device,
+            progress=not args.no_progress,
+            **({"pretrained": custom} if custom else {}),
         )
-        pipeline = Pipeline([("pairs", pairs), ("head", make_head("ranker", settings))])
-        return pipeline, info, "ranker (the table holds pairwise comparisons)"
-    head_kind, levels, reason = choose_rating_head(
-        table, attributes, args.table, args.head, args.levels, _MAX_CLASS_LEVELS
-    )
-    head = make_head(head_kind, settings)
-    if head_kind == "classifier":
-        head.set_params(classes=levels)
-        info["levels"] = levels.tolist()
-    else:
-        y = table[list(attributes)].to_numpy(np.float64)
-        low, high = (levels[0], levels[-1]) if levels is not None else (np.nanmin(y), np.nanmax(y))
-        info["range"] = [float(low), float(high)]
-    info["head"] = head_kind
-    features = featurizer
-    if users:
-        features = ColumnTransformer([("image", featurizer, "image"), ("user", UserEncoder(), ["user_id"])])
-    return Pipeline([("features", features), ("head", head)]), info, f"{head_kind} ({reason})"
+        featurizer = presets.make_featurizer(backbones)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(f"--backbone {args.backbone}: {exc}") from exc
+    info = {"backbone": args.backbone}
+    if custom:
+        info["pretrained"] = custom
+    configs = {}
+    for name in sources:
+        library, _, model = name.partition(":")
+        if library == "open_clip" and model.lower().endswith(".json"):
+            configs[Path(model).stem] = Path(model).expanduser().read_text()
+    if configs:
+        info["open_clip_configs"] = configs
+    return featurizer, info
 
 
-def _model_input(table: pd.DataFrame, info: dict, task: str) -> pd.DataFrame | pd.Series:
-    if task == "pairs":
-        return table[list(PAIR_COLUMNS) + (["user_id"] if info["users"] else [])]
-    if info["users"]:
-        return table[["image", "user_id"]]
-    return table["image"]
-
-
+# -- commands -----------------------------------------------------------------------------------
 def cmd_fit(args) -> int:
     import joblib
 
-    from skpercept.presets import make_backbones, make_featurizer
-
     _refuse_overwrite(args.model, "--model", args.table)
-    table, _, task = _load_user_table(args, args.task)
-    attributes, skipped = pick_attributes(table, args.table, args.attributes, exclude=[args.user_column])
-    if skipped:
-        _log(args, f"Columns not used as attributes: {describe_skipped(skipped)}.")
+    table, _, task, attributes = _load_input(args, args.task, attributes=args.attributes)
+    if attributes is None:
+        attributes, skipped = pick_attributes(table, args.table, args.attributes, exclude=[args.user_column])
+        if skipped:
+            _log(args, f"Columns not used as attributes: {describe_skipped(skipped)}.")
+    elif task == "rating" and args.levels is None and args.head != "regressor":
+        args.levels = _REFERENCE_LEVELS
     if task == "pairs":
         refuse_self_comparisons(table, args.table)
     users = args.user_column in table.columns
@@ -216,112 +234,50 @@ def cmd_fit(args) -> int:
         table = table.rename(columns={args.user_column: "user_id"})
         ids, kind = user_ids(table, args.table)
         table["user_id"] = ids  # canonical text, so that 12, 12.0 and '12' are one person
-        info_users = {"user_id_kind": kind, "user_ids": sorted(set(ids))}
-    backbones = make_backbones(
-        args.backbone.split("+"),
-        flip=not args.no_flip,
-        cache_dir=_cache_dir(args),
-        device=args.device,
-        progress=not args.no_progress,
-    )
-    model, info, why = build_model(task, table, attributes, args, make_featurizer(backbones), users)
-    info.update(attributes=attributes, backbone=args.backbone, **info_users)
+        judged = table[attributes].notna().sum(axis=1)
+        counts = judged.groupby(ids).sum().astype(int)
+        info_users = {
+            "user_id_kind": kind,
+            "user_ids": sorted(set(ids)),
+            "user_counts": {str(k): int(v) for k, v in counts.items()},
+        }
+    featurizer, info_backbone = make_featurizer_from_args(args)
+    model, info, why = build_model(task, table, attributes, args, featurizer, users)
+    info.update(attributes=attributes, **info_backbone, **info_users)
+    personal = " (per-person deviations on a shared model)" if info.get("personal") else ""
     _log(
         args,
         f"Fitting a {task} model on {len(table)} rows of {args.table} "
-        f"(attributes: {', '.join(attributes)}; user context: {'yes' if users else 'no'}).\n"
+        f"(attributes: {', '.join(attributes)}; user context: {'yes' + personal if users else 'no'}).\n"
         f"Head: {why}.",
     )
     start = time.perf_counter()
     y = table[attributes].to_numpy(np.float64)
-    with _image_errors(table, task, args.table):
-        model.fit(_model_input(table, info, task), y if len(attributes) > 1 else y[:, 0])
+    y = y if len(attributes) > 1 else y[:, 0]
+    X = model_input(table, info, task)
+    with _image_errors(args, table, task):
+        if args.threshold_for:
+            info.update(
+                tune_thresholds(
+                    model, X, y, info, args.threshold_for, args.folds, args.seed, lambda m: _log(args, m)
+                )
+            )
+            for attribute, value in info["thresholds"].items():
+                _log(args, f"{attribute}: decision threshold {value:.3f} for {args.threshold_for}.")
+        fit_model(model, X, y, info)
     model.skpercept_info_ = info
     _write(args.model, "model", lambda file: joblib.dump(model, file))
     _log(args, f"Saved {args.model} ({time.perf_counter() - start:.1f} s).")
     return 0
 
 
-def load_model(path):
-    """A model saved by ``skpercept fit`` / ``demo`` and its info dict; errors name the file."""
-    import joblib
-
-    path = Path(path)
-    if path.is_dir():
-        raise CLIError(f"--model {path} is a folder, not a model file.")
-    if not path.is_file():
-        raise CLIError(f"Model file not found: {path}")
-    with open(path, "rb") as file:
-        head = file.read(64)
-    if not head.startswith(_JOBLIB_MAGIC):
-        shown = head[:40].decode("utf-8", "replace").splitlines()[0] if head.strip() else "nothing"
-        raise CLIError(
-            f"{path} is not a joblib model file (it starts with {shown!r}); pass the .joblib file "
-            "written by `skpercept fit`."
-        )
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # any unpickling failure means the file, not the program, is broken
-        raise CLIError(
-            f"{path}: the model file is damaged or truncated ({type(exc).__name__}); it was probably cut "
-            "short by a failed or interrupted save. Fit the model again."
-        ) from exc
-    if not hasattr(model, "skpercept_info_"):
-        raise CLIError(f"{path} is not a model saved by `skpercept fit` or `skpercept demo`.")
-    return model, model.skpercept_info_
-
-
-def predict_table(model, info: dict, table: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Predictions as columns named so they never pass for labels.
-
-    ``pred_<attr>`` (most probable level, or the regressor's rating), ``pred_<attr>_expected``
-    and ``p_<attr>_<level>`` (classifier); ``p_<attr>_a`` (P(image_a preferred)) for pairs;
-    ``pred_<attr>_score`` for single images scored by a pair model.
-    """
-    attributes = info["attributes"]
-    out = pd.DataFrame(index=table.index)
-    if info["task"] == "pairs" and task == "rating":
-        pairs, head = model[0], model[-1]
-        if info["users"]:
-            raise CLIError(
-                "Scoring single images with a per-user pair model needs pairs; pass an image_a/image_b table."
-            )
-        half = pairs.item_transformer_.transform(table["image"])
-        scores = np.asarray(head.score_items(half)).reshape(len(table), -1)
-        for k, attribute in enumerate(attributes):
-            out[f"pred_{attribute}_score"] = scores[:, k]
-        return out
-    if info["task"] == "pairs":
-        proba = model.predict_proba(_model_input(table, info, task))
-        proba = proba if isinstance(proba, list) else [proba]
-        for attribute, p in zip(attributes, proba):
-            out[f"p_{attribute}_a"] = p[:, 1]
-        return out
-    if task == "pairs":
-        raise CLIError("This is a rating model; it predicts from a table with an 'image' column, not pairs.")
-    X = _model_input(table, info, task)
-    if info.get("head") == "classifier":
-        proba = model.predict_proba(X)
-        proba = proba if isinstance(proba, list) else [proba]
-        levels = np.asarray(info["levels"], dtype=np.float64)
-        for attribute, p in zip(attributes, proba):
-            out[f"pred_{attribute}"] = levels[p.argmax(axis=1)]
-            out[f"pred_{attribute}_expected"] = p @ levels
-            for k, level in enumerate(levels):
-                out[f"p_{attribute}_{level:g}"] = p[:, k]
-        return out
-    pred = np.asarray(model.predict(X)).reshape(len(table), -1)
-    for k, attribute in enumerate(attributes):
-        out[f"pred_{attribute}"] = pred[:, k]
-    return out
-
-
 def cmd_predict(args) -> int:
     _refuse_overwrite(args.output, "--output", args.table, args.model)
     model, info = load_model(args.model)
-    table, raw, task = _load_user_table(args)
+    source_is_folder = Path(args.table).is_dir()
+    table, raw, task, _ = _load_input(args, info["task"] if source_is_folder else None)
     _match_users(args, table, info)
-    with _image_errors(table, task, args.table):
+    with _image_errors(args, table, task):
         predictions = predict_table(model, info, table, task)
     clash = [c for c in predictions.columns if c in raw.columns]
     if clash:
@@ -329,6 +285,8 @@ def cmd_predict(args) -> int:
             f"{args.table} already has column(s) {clash}, which predict writes; rename them (or predict "
             "from the table without them)."
         )
+    if getattr(args, "user", None) is not None:
+        raw = raw.assign(user_id=table["user_id"])
     result = pd.concat([raw, predictions], axis=1)  # every input column is kept, as read
     _write(args.output, "predictions", lambda f: result.to_csv(f, index=False), "w", newline="")
     _log(args, f"Wrote {len(result)} predictions to {args.output}.")
@@ -336,77 +294,45 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from skpercept.metrics import (
-        brier_score,
-        expected_calibration_error,
-        pairwise_accuracy,
-        quadratic_weighted_kappa,
-        rating_mae,
-        spearman_rho,
-    )
-    from skpercept.report import markdown_table, reliability_curve, write_report
+    from skpercept._cli_evaluate import classification_reports, overall_metrics, per_person
+    from skpercept.report import markdown_table, write_report
 
     model, info = load_model(args.model)
-    table, _, task = _load_user_table(args, info["task"], model_task=True)
+    table, _, task, _ = _load_input(args, info["task"], model_task=True, attributes=info["attributes"])
     attributes, _ = pick_attributes(table, args.table, info["attributes"])
     if task == "pairs":
         refuse_self_comparisons(table, args.table)
-        _check_pair_labels(table, attributes, args.table)
+        check_pair_labels(table, attributes, args.table)
     check_trained_range(table, attributes, info, args.table)
+    has_people = "user_id" in table.columns
     _match_users(args, table, info)
-    with _image_errors(table, task, args.table):
+    with _image_errors(args, table, task):
         pred = predict_table(model, info, table, task)
-    rows, curves, scatter = {}, {}, {}
-    for attribute in attributes:
-        truth = table[attribute].to_numpy(np.float64)
-        keep = ~np.isnan(truth)
-        if task == "pairs":
-            p = pred[f"p_{attribute}_a"].to_numpy()[keep]
-            rows[attribute] = {
-                "n": int(keep.sum()),
-                "pair_acc": pairwise_accuracy(truth[keep], p),
-                "brier": brier_score(truth[keep], p),
-                "ece": expected_calibration_error(truth[keep], p),
-            }
-            curves[attribute] = reliability_curve(truth[keep], p)
-            continue
-        guess = pred[f"pred_{attribute}"].to_numpy()[keep]
-        row = {"n": int(keep.sum()), "mae": rating_mae(truth[keep], guess)}
-        classifier = info.get("head") == "classifier"
-        score = pred[f"pred_{attribute}_expected" if classifier else f"pred_{attribute}"]
-        per_image = pd.DataFrame({"truth": truth, "score": score.to_numpy(), "image": table["image"]})[keep]
-        per_image = per_image.groupby("image").mean()
-        row["spearman_image_means"] = spearman_rho(per_image["truth"], per_image["score"])
-        scatter[attribute] = (per_image["truth"].to_numpy(), per_image["score"].to_numpy())
-        if classifier:
-            levels = np.asarray(info["levels"], dtype=np.float64)
-            proba = pred[[f"p_{attribute}_{level:g}" for level in levels]].to_numpy()[keep]
-            row.update(
-                accuracy=float(np.mean(guess == truth[keep])),
-                qwk=quadratic_weighted_kappa(truth[keep], guess, labels=levels),
-                ece=expected_calibration_error(truth[keep], proba, labels=levels),
-            )
-            curves[attribute] = reliability_curve(truth[keep], proba, labels=levels)
-        rows[attribute] = row
-    frame = pd.DataFrame(rows).T.rename_axis("attribute")
+    frame, curves, scatter = overall_metrics(table, pred, attributes, info, task)
     print(markdown_table(frame))
-    if args.output:
-        try:
+    output = Path(args.output) if args.output else None
+    echo = lambda message: print(message, flush=True)  # noqa: E731 - results go to stdout
+    try:
+        sections = classification_reports(table, pred, attributes, info, output, log=echo)
+        if info.get("users") and has_people:
+            sections += per_person(table, pred, attributes, info, task, output, log=echo)
+        if output is not None:
             path = write_report(
-                args.output,
+                output,
                 tables={"Evaluation": frame},
                 title="skpercept evaluation",
                 intro=f"Model `{args.model}` ({info['task']}) on `{args.table}` ({len(table)} rows).",
                 scatter=scatter or None,
                 calibration={"Calibration": curves} if curves else None,
                 scatter_ylabel="predicted (mean per image)",
+                sections=sections,
             )
-        except OSError as exc:
-            raise CLIError(
-                f"cannot write the report to {args.output}: {exc.strerror or exc}; files already there "
-                "were kept whole."
-            ) from exc
-        _log(args, f"Report: {path}")
+            _log(args, f"Report: {path}")
+    except OSError as exc:
+        raise CLIError(
+            f"cannot write the report to {args.output}: {exc.strerror or exc}; files already there "
+            "were kept whole."
+        ) from exc
     return 0
 
 
@@ -431,52 +357,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_rank(args) -> int:
-    """Group a folder's photos, score them, keep the best of each group: a CSV and a contact sheet."""
-    from skpercept.photos import load_photo_scorer, rank_photos, write_collection
-
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise CLIError(f"{folder} is not a folder.")
-    scorer, score_name = None, "quality baseline (sharpness, noise, JPEG blocking, contrast, exposure)"
-    if args.model:
-        try:
-            scorer = load_photo_scorer(args.model, args.attribute)
-        except ValueError as exc:
-            raise CLIError(f"--model {args.model}: {exc}") from exc
-        score_name = f"model {Path(args.model).name}" + (f" ({args.attribute})" if args.attribute else "")
-    try:
-        table = rank_photos(
-            folder,
-            scorer=scorer,
-            threshold=args.threshold,
-            burst_seconds=None if args.no_exif else args.burst_seconds,
-            cache_dir=_cache_dir(args),
-            device=args.device,
-            progress=not args.no_progress,
-            thumbnails=True,
-        )
-    except ValueError as exc:
-        if "no image files" not in str(exc):
-            raise
-        raise CLIError(f"{folder}: {exc}") from exc
-    try:
-        paths = write_collection(table, args.output, title=f"skpercept rank: {folder}", score_name=score_name)
-    except OSError as exc:
-        kept = "files already there were kept whole"
-        raise CLIError(f"cannot write to {args.output}: {exc.strerror or exc}; {kept}.") from exc
-    readable = table["group"].notna()
-    multi = int((table[readable].groupby("group").size() > 1).sum())
-    _log(
-        args,
-        f"{int(readable.sum())} photos in {table['group'].nunique()} groups ({multi} with more than one photo); "
-        f"{int((~readable).sum())} unreadable.\nWrote {paths['csv']} and {paths['html']}.",
-    )
-    for _, row in table[~readable].iterrows():
-        _log(args, f"unreadable: {row['path']}: {row['reason']}")
-    return 0
-
-
 def _cache_dir(args):
     from skpercept.presets import default_cache_dir
 
@@ -488,7 +368,11 @@ def _cache_dir(args):
 # -- parser -------------------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser, *, table: bool = True) -> None:
     if table:
-        p.add_argument("table", help="csv / tsv / xlsx table (first sheet unless --sheet)")
+        p.add_argument(
+            "table",
+            help="csv / tsv / xlsx table (first sheet unless --sheet), or a folder of the reference "
+            "system's Excel tables (big_label.xlsx, big_compare_label.xlsx, big_data.xlsx, big_compares.xlsx)",
+        )
         p.add_argument("--sheet", help="Excel sheet name")
         p.add_argument(
             "--image-root",
@@ -496,6 +380,7 @@ def _common(p: argparse.ArgumentParser, *, table: bool = True) -> None:
         )
         p.add_argument("--sep", help="csv column separator (default ',' for .csv, tab for .tsv)")
         p.add_argument("--encoding", default="utf-8", help="csv text encoding (default utf-8)")
+        _folder_options(p)
     p.add_argument(
         "--cache-dir", help="embedding cache folder (default: ~/.cache/skpercept or $SKPERCEPT_CACHE_DIR)"
     )
@@ -508,13 +393,49 @@ def _common(p: argparse.ArgumentParser, *, table: bool = True) -> None:
     )
 
 
+def _folder_options(p: argparse.ArgumentParser) -> None:
+    from skpercept._cli_folder import TABLE_OPTIONS
+
+    group = p.add_argument_group("a folder of the reference system's Excel tables")
+    group.add_argument(
+        "--one-means",
+        choices=["first", "second"],
+        help="required to read comparisons: what the value 1 says (first = the pair's first image, im1, "
+        "was chosen); never guessed",
+    )
+    for kind, (option, default) in TABLE_OPTIONS.items():
+        group.add_argument(option, help=f"file name of the {kind} table in the folder (default {default})")
+
+
+def _backbone_options(p: argparse.ArgumentParser, single: bool = True) -> None:
+    if single:  # compare takes a list of them instead
+        p.add_argument(
+            "--backbone",
+            default="lite0",
+            help="image features: lite0 (shipped EfficientNet-Lite0), dlib (faces, needs skpercept[face]), "
+            "timm:<model> or open_clip:<model> (or open_clip:<config.json>), several joined by '+' "
+            "(e.g. lite0+open_clip:ViT-B-32); default lite0",
+        )
+    p.add_argument(
+        "--pretrained",
+        action="append",
+        metavar="TAG_OR_FILE",
+        help="weights of each timm:/open_clip: backbone, in order (repeat the option for several): a local "
+        "weights file, an open_clip tag already downloaded (e.g. openai), or 'random'. Nothing is downloaded.",
+    )
+    p.add_argument(
+        "--no-flip", action="store_true", help="no flip averaging of the features (dlib never flips)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from skpercept.demo import DEFAULT_ATTRIBUTES
 
     parser = argparse.ArgumentParser(
         prog="skpercept",
         description="Learn how people perceive images: `skpercept demo` runs the whole job on the shipped "
-        "OMI faces; fit / evaluate / predict do it on your own csv or xlsx tables.",
+        "OMI faces; fit / evaluate / predict / compare do it on your own csv or xlsx tables, or on a folder "
+        "of the reference labelling system's Excel tables.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -532,11 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny run for smoke tests: few faces, tiny heads")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("fit", help="fit a model on your table of ratings or pairs")
+    p = sub.add_parser(
+        "fit", help="fit a model on your table (or reference-schema folder) of ratings or pairs"
+    )
     _common(p)
     p.add_argument("--model", required=True, help="where to save the fitted model (.joblib)")
     p.add_argument(
-        "--task", choices=["rating", "pairs"], help="default: pairs if image_a/image_b columns exist"
+        "--task",
+        choices=["rating", "pairs"],
+        help="default: pairs if image_a/image_b columns exist (a folder: its comparisons, if any)",
     )
     p.add_argument(
         "--attributes",
@@ -547,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--head",
         choices=["classifier", "regressor"],
-        help=f"rating head (default: classifier for whole-number ratings on at most {_MAX_CLASS_LEVELS} "
+        help=f"rating head (default: classifier for whole-number ratings on at most {MAX_CLASS_LEVELS} "
         "levels, else regressor; the choice and why are printed)",
     )
     p.add_argument(
@@ -555,65 +480,59 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=float,
         help="the rating scale, e.g. --levels 1 2 3 4; a rating outside it is an error "
-        "(default: the levels found, which must have no gaps)",
+        "(default: the levels found, which must have no gaps; 1 2 3 4 for a reference-schema folder)",
     )
-    p.add_argument("--user-column", default="user_id", help="per-user context column, used if present")
     p.add_argument(
-        "--backbone",
-        default="lite0",
-        choices=["lite0", "dlib", "lite0+dlib"],
-        help="image features (dlib: faces only, needs skpercept[face])",
+        "--user-column",
+        default="user_id",
+        help="per-person column, used if present: the model learns each person's taste",
     )
-    p.add_argument("--no-flip", action="store_true", help="no flip averaging of lite0 features")
+    _backbone_options(p)
     p.add_argument("--epochs", type=int, help="maximum training epochs")
+    p.add_argument(
+        "--hidden", type=int, nargs="*", help="hidden layer sizes of the head (default 128; none: linear)"
+    )
+    p.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        help="classifier: weight classes inversely to their frequency (a rare 'delete' or 'keep')",
+    )
+    p.add_argument(
+        "--threshold-for",
+        metavar="recall=R|precision=P|f1",
+        help="two-level ratings: choose the decision threshold on P(higher level) that reaches this "
+        "recall / precision of the higher level (or the best F1), on out-of-fold predictions of "
+        "image-disjoint training folds; saved with the model and used by predict and evaluate",
+    )
+    p.add_argument(
+        "--folds", type=int, default=5, help="image-disjoint folds for --threshold-for (default 5)"
+    )
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("evaluate", help="score a saved model on a labelled table")
+    p = sub.add_parser("evaluate", help="score a saved model on a labelled table (per person with people)")
     _common(p)
     p.add_argument("--model", required=True)
-    p.add_argument("--output", help="folder for a report (markdown + PNG plots)")
+    p.add_argument("--output", help="folder for a report (markdown + PNG plots + per-person CSV)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="write predictions for a table of images or pairs")
     _common(p)
     p.add_argument("--model", required=True)
     p.add_argument("--output", default="predictions.csv", help="csv to write (default predictions.csv)")
+    p.add_argument(
+        "--user",
+        metavar="ID",
+        help="predict for this person (a model fitted with people; an id it never saw gets the average person)",
+    )
     p.set_defaults(func=cmd_predict)
 
-    from skpercept.photos import BURST_FACTOR, DEFAULT_THRESHOLD
+    from skpercept._cli_compare import add_compare_parser
 
-    p = sub.add_parser(
-        "rank",
-        help="group near-duplicate photos and bursts in a folder and pick the best of each group",
-        description="Embed every image under FOLDER, group near-duplicates and bursts, score each photo "
-        "(a fitted model, or a sharpness/noise/exposure baseline) and mark the best of each group. "
-        "Writes OUTPUT/ranking.csv (path, group, score, rank, best, reason) and OUTPUT/contact_sheet.html "
-        "(self-contained, opens offline). Unreadable files are listed with the reason, never dropped.",
-    )
-    p.add_argument("folder", help="folder of photos (searched recursively)")
-    _common(p, table=False)
-    p.add_argument("--output", default="skpercept-rank", help="output folder (default ./skpercept-rank)")
-    p.add_argument(
-        "--model",
-        help="fitted model (.joblib) to score photos: a pairs model from `skpercept fit` (a Pipeline "
-        "ending in PairwiseRanker) or a rating model without user context (default: the quality baseline)",
-    )
-    p.add_argument("--attribute", help="which attribute of a multi-attribute model scores the photos")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=DEFAULT_THRESHOLD,
-        help=f"cosine distance below which photos group (default {DEFAULT_THRESHOLD}; larger merges more)",
-    )
-    p.add_argument(
-        "--burst-seconds",
-        type=float,
-        default=2.0,
-        help=f"photos whose EXIF capture times are at most this far apart count as {1 / BURST_FACTOR:g}x closer "
-        "(default 2)",
-    )
-    p.add_argument("--no-exif", action="store_true", help="ignore EXIF capture times")
-    p.set_defaults(func=cmd_rank)
+    add_compare_parser(sub, _common, _backbone_options)
+
+    from skpercept._cli_rank import add_rank_parser
+
+    add_rank_parser(sub, _common)
     return parser
 
 
@@ -634,8 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     Errors in the input (a file, row, column, id or model file) print one line naming it and
     return 2; ``--debug`` adds the traceback. Anything else is a bug and keeps its traceback.
     Ctrl-C prints one line and returns 130; outputs are written atomically, so none is left
-    half-written.
+    half-written. The command never downloads: the Hugging Face hub, where open_clip keeps
+    some tags' weights, is read from its local cache only (unless ``HF_HUB_OFFLINE`` is set).
     """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -46,6 +46,7 @@ __all__ = [
     "pairwise_accuracy",
     "pairwise_accuracy_scorer",
     "per_user_report",
+    "per_user_scores",
     "quadratic_weighted_kappa",
     "qwk_scorer",
     "rating_mae",
@@ -484,6 +485,116 @@ def per_user_report(
     report = pd.DataFrame.from_dict(rows, orient="index")
     report.index.name = "user"
     return report
+
+
+def _rating_accuracy(y_true, y_pred) -> float:
+    """Share of exact rating matches over the entries where both are present."""
+    keep = ~np.isnan(y_true) & ~np.isnan(y_pred)
+    return float(np.mean(y_true[keep] == y_pred[keep])) if keep.any() else float("nan")
+
+
+def _rating_levels(y_true: np.ndarray, y_pred, labels) -> np.ndarray:
+    """Predicted levels: as given, or the most probable class of an (n, n_classes) matrix."""
+    pred = _as_float(y_pred, "y_pred")
+    if pred.ndim == 2 and y_true.ndim == 1 and pred.shape[1] > 1:
+        if labels is None or len(labels) != pred.shape[1]:
+            raise ValueError(
+                f"y_pred looks like probabilities of {pred.shape[1]} classes; pass labels= (the "
+                "classifier's classes_, in column order) to turn them into rating levels."
+            )
+        return np.asarray(labels, dtype=np.float64)[pred.argmax(axis=1)]
+    return pred
+
+
+def per_user_scores(
+    y_true, y_pred, users, *, kind: str = "pairs", train_users=None, labels=None
+) -> pd.DataFrame:
+    """Accuracy per person, with how many training judgments each person had.
+
+    Every judgment counts once: with several attributes (columns), a person's accuracy pools
+    all of their judgments rather than averaging attributes, so a person with one
+    ``trustworthy`` and ten ``attractive`` judgments is scored on eleven.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_attributes)
+        Held-out labels; NaN = not judged. Pairs: 1 = left preferred, 0 = right, soft labels
+        in between. Ratings: rating levels.
+    y_pred : array-like
+        Pairs: ``P(left ≻ right)`` (or 0/1 predictions) of ``y_true``'s shape. Ratings:
+        predicted levels of ``y_true``'s shape, or for 1-D ``y_true`` an
+        ``(n_samples, n_classes)`` matrix of class probabilities (with ``labels``), scored at
+        its most probable class.
+    users : array-like of shape (n_samples,)
+        The person of each row; a missing id is an error.
+    kind : {'pairs', 'ratings'}, default='pairs'
+        Pairs are scored by :func:`pairwise_accuracy` (soft labels earn partial credit);
+        ratings by exact-match accuracy and :func:`rating_mae`.
+    train_users : array-like, dict or None, default=None
+        The person of each *training* judgment (e.g. the training table's user column), one
+        entry per judgment, or a dict of person -> number of training judgments. When given,
+        the result gains ``n_train`` (the count per person) and ``known`` (``n_train > 0``);
+        people who appear only here are not listed.
+    labels : array-like or None, default=None
+        Ratings with a probability matrix only: the classes in column order.
+
+    Returns
+    -------
+    scores : DataFrame
+        Indexed by person (``user``, sorted); columns ``n_test`` (judgments scored),
+        ``accuracy``, ``mae`` (ratings only), then ``n_train`` and ``known`` when
+        ``train_users`` is given. A person without a scored judgment has ``n_test = 0`` and
+        NaN scores.
+
+    Examples
+    --------
+    >>> from skpercept.metrics import per_user_scores
+    >>> per_user_scores([1, 0, 1, 0.5], [0.9, 0.6, 0.8, 0.3], ["ann", "ann", "bob", "bob"],
+    ...                 train_users=["ann", "ann", "ann"])  # doctest: +NORMALIZE_WHITESPACE
+          n_test  accuracy  n_train  known
+    user
+    ann        2      0.50        3   True
+    bob        2      0.75        0  False
+    >>> per_user_scores([1, 4, 2], [2, 4, 2], ["ann", "ann", "bob"], kind="ratings")
+    ...  # doctest: +NORMALIZE_WHITESPACE
+          n_test  accuracy  mae
+    user
+    ann        2       0.5  0.5
+    bob        1       1.0  0.0
+    """
+    if kind not in ("pairs", "ratings"):
+        raise ValueError(f"kind must be 'pairs' or 'ratings', got {kind!r}.")
+    t = _as_float(y_true, "y_true")
+    u = np.asarray(users, dtype=object).reshape(-1)
+    if kind == "pairs":
+        p = _as_float(y_pred, "y_pred")
+        _check_unit(t, "y_true", "a pair label")
+        _check_unit(p, "y_pred", "a label or probability")
+        metrics: dict[str, Callable] = {"accuracy": pairwise_accuracy}
+    else:
+        p = _rating_levels(t, y_pred, labels)
+        metrics = {"accuracy": _rating_accuracy, "mae": rating_mae}
+    if p.shape != t.shape:
+        raise ValueError(f"y_true and y_pred have different shapes: {t.shape} vs {p.shape}.")
+    if len(u) != len(t):
+        raise ValueError(f"users has {len(u)} entries but y_true has {len(t)} rows.")
+    if t.ndim == 2:  # one entry per judgment: a row's attributes are separate judgments
+        u = np.repeat(u, t.shape[1])
+        t, p = t.reshape(-1), p.reshape(-1)
+    # NaN predictions of judged entries would be silently skipped by the metrics: refuse them
+    unscored = ~np.isnan(t) & np.isnan(p)
+    if unscored.any():
+        raise ValueError(f"y_pred is NaN where y_true has a label ({int(unscored.sum())} entries).")
+    scores = per_user_report(t, p, u, metrics=metrics)
+    scores = scores.rename(columns={"n_labels": "n_test"})
+    if train_users is not None:
+        if isinstance(train_users, Mapping):
+            counts = pd.Series(train_users, dtype=np.int64)
+        else:
+            counts = pd.Series(np.asarray(train_users, dtype=object).reshape(-1)).value_counts()
+        scores["n_train"] = counts.reindex(scores.index, fill_value=0).astype(np.int64).to_numpy()
+        scores["known"] = scores["n_train"] > 0
+    return scores
 
 
 # -- scorers --------------------------------------------------------------------------------

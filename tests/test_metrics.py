@@ -26,6 +26,7 @@ from skpercept.metrics import (
     pairwise_accuracy,
     pairwise_accuracy_scorer,
     per_user_report,
+    per_user_scores,
     quadratic_weighted_kappa,
     qwk_scorer,
     rating_mae,
@@ -139,6 +140,49 @@ def test_expected_calibration_error_known_answers():
 
 
 # -- per user -------------------------------------------------------------------------------
+def test_per_user_scores_pairs_pool_attributes_and_count_training():
+    # ann: attractive right (1), smart wrong (0), soft 0.75 label earns 0.75 -> 1.75 / 3
+    y = np.array([[1, 0], [0.75, NAN], [NAN, NAN], [1, 1]])
+    p = np.array([[0.9, 0.8], [0.6, 0.1], [0.5, 0.5], [0.2, 0.7]])
+    users = ["ann", "ann", "cid", "bob"]
+    scores = per_user_scores(y, p, users, train_users=["ann"] * 4 + ["zoe"])
+    assert scores.index.tolist() == ["ann", "bob", "cid"]  # zoe only trained: not listed
+    assert scores.loc["ann", "accuracy"] == pytest.approx(1.75 / 3)
+    assert scores.loc["bob", "accuracy"] == pytest.approx(0.5)
+    assert scores["n_test"].tolist() == [3, 2, 0] and np.isnan(scores.loc["cid", "accuracy"])
+    assert scores["n_train"].tolist() == [4, 0, 0]
+    assert scores["known"].tolist() == [True, False, False]
+    pooled = pairwise_accuracy(y[:2].reshape(-1), p[:2].reshape(-1))
+    assert scores.loc["ann", "accuracy"] == pytest.approx(pooled)
+    counted = per_user_scores(y, p, users, train_users={"ann": 4, "zoe": 1})
+    pd.testing.assert_frame_equal(counted, scores)
+
+
+def test_per_user_scores_ratings_levels_and_probabilities():
+    y = [1, 2, 4, 3]
+    proba = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.7, 0.1], [0.1, 0.1, 0.1, 0.7], [0.0, 0.0, 0.2, 0.8]])
+    scores = per_user_scores(y, proba, ["a", "a", "b", "b"], kind="ratings", labels=[1, 2, 3, 4])
+    assert "n_train" not in scores and scores.loc["a", "accuracy"] == 0.5
+    assert scores.loc["a", "mae"] == pytest.approx(0.5) and scores.loc["b", "mae"] == pytest.approx(0.5)
+    levels = per_user_scores(y, [1, 3, 4, 4], ["a", "a", "b", "b"], kind="ratings")
+    pd.testing.assert_frame_equal(levels, scores)
+    with pytest.raises(ValueError, match="labels="):
+        per_user_scores(y, proba, ["a"] * 4, kind="ratings")
+
+
+def test_per_user_scores_rejects_bad_input():
+    with pytest.raises(ValueError, match="kind"):
+        per_user_scores([1], [1], ["a"], kind="rank")
+    with pytest.raises(ValueError, match="users"):
+        per_user_scores([1, 0], [1, 0], ["a"])
+    with pytest.raises(ValueError, match="shapes"):
+        per_user_scores([1, 0], [[1, 0]], ["a", "b"])
+    with pytest.raises(ValueError, match="NaN"):
+        per_user_scores([1, 0], [0.7, NAN], ["a", "b"])
+    with pytest.raises(ValueError, match="probability"):
+        per_user_scores([1, 0], [1.7, 0.2], ["a", "b"])
+
+
 def test_per_user_report():
     y = [[1, NAN], [0, 1], [1, 1], [NAN, NAN]]
     p = [[1, 0], [1, 1], [1, 0], [1, 1]]
