@@ -67,6 +67,11 @@ class JointNet(nn.Module):
         steps = F.softplus(self.gaps[j])
         return torch.cat([self.first[j : j + 1], self.first[j] + torch.cumsum(steps, 0)])
 
+    @property
+    def user_index(self) -> torch.Tensor:
+        """The person columns within a half (as the other heads' personal modules name them)."""
+        return self.users
+
     def score(self, h: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
         s = self.head(h)
         if u is not None:
@@ -78,35 +83,102 @@ class JointNet(nn.Module):
         u = X_half[:, self.users] if len(self.users) else None
         return torch.exp(self.log_pair_scale) * self.score(self.trunk(X_half[:, self.items]), u)
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
+    def _halves(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Left and right halves and the rating rows (a rating row scores its item twice: d = 0)."""
         left, right = X[:, : self.n_half], X[:, self.n_half :]
         rated = torch.isnan(right).all(dim=1)
-        right = torch.where(rated[:, None], left, right)  # a rating row scores its item twice: d = 0
-        u = left[:, self.users] if len(self.users) else None
+        return left, torch.where(rated[:, None], left, right), rated
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        left, right, rated = self._halves(X)
         if self.training:  # one pass over both halves, so BatchNorm sees all items of the batch
             h = self.trunk(torch.cat([left[:, self.items], right[:, self.items]]))
             h_left, h_right = h[: len(X)], h[len(X) :]
         else:
             h_left, h_right = self.trunk(left[:, self.items]), self.trunk(right[:, self.items])
-        s_left = self.score(h_left, u)
-        d = torch.exp(self.log_pair_scale) * (s_left - self.score(h_right, u))
-        cumulative = []
-        for j in range(len(self.n_classes)):
-            z = s_left[:, j : j + 1] - self.thresholds(j)
-            if u is not None:
-                z = torch.exp(u @ self.log_scale[:, j : j + 1]) * (z + u @ self.offset[:, j : j + 1])
-            cumulative.append(z)
-        out = torch.cat([d, *cumulative, rated[:, None].to(d.dtype)], dim=1)
-        if self.training and u is not None and self.penalty > 0:
+        personal = ()
+        if len(self.users):
+            u = left[:, self.users]
+            personal = (torch.einsum("nm,djm->ndj", u, self.taste), u @ self.offset, u @ self.log_scale)
+        thresholds = [self.thresholds(j) for j in range(len(self.n_classes))]
+        shared = (self.head(h_left), self.head(h_right))
+        out = joint_output(
+            (h_left, h_right), shared, rated, torch.exp(self.log_pair_scale), thresholds, *personal
+        )
+        if self.training and personal and self.penalty > 0:
             # training returns (output, prior term), as the other heads' personal modules do
             return out, self.penalty * self.personal_penalty()
         return out
+
+    def frozen_parts(self, X: torch.Tensor) -> tuple:
+        """What the personal parameters act on, for rows ``X``: the arguments of
+        :func:`joint_output` before the personal ones, in eval mode, as float64 on CPU."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                left, right, rated = self._halves(X)
+                h = (self.trunk(left[:, self.items]), self.trunk(right[:, self.items]))
+                shared = tuple(self.head(h_half) for h_half in h)
+                thresholds = [self.thresholds(j) for j in range(len(self.n_classes))]
+                scale = torch.exp(self.log_pair_scale)
+        finally:
+            self.train(was_training)
+
+        def cpu(t: torch.Tensor) -> torch.Tensor:
+            return t.cpu().double()
+
+        h, shared = tuple(map(cpu, h)), tuple(map(cpu, shared))
+        return h, shared, rated.cpu(), cpu(scale), [cpu(t) for t in thresholds]
+
+    def add_users(self, n_new: int) -> None:
+        """Append ``n_new`` person columns at the end of each half, with zero deviations."""
+        new = torch.arange(self.n_half, self.n_half + int(n_new), device=self.users.device)
+        self.users = torch.cat([self.users, new])
+        self.n_half += int(n_new)
+        for name, dim in (("taste", 2), ("offset", 0), ("log_scale", 0)):
+            p = getattr(self, name).detach()
+            shape = list(p.shape)
+            shape[dim] = int(n_new)
+            zeros = torch.zeros(shape, dtype=p.dtype, device=p.device)
+            setattr(self, name, nn.Parameter(torch.cat([p, zeros], dim=dim)))
 
     def personal_penalty(self) -> torch.Tensor:
         """``||V||² + ||c||² + ||a||²``: the Gaussian prior's squared norm (0 without users)."""
         if not len(self.users):
             return torch.zeros((), device=self.first.device)
         return self.taste.square().sum() + self.offset.square().sum() + self.log_scale.square().sum()
+
+
+def joint_output(
+    h: tuple[torch.Tensor, torch.Tensor],
+    shared: tuple[torch.Tensor, torch.Tensor],
+    rated: torch.Tensor,
+    pair_scale: torch.Tensor,
+    thresholds: list[torch.Tensor],
+    Vu: torch.Tensor | None = None,
+    offset: torch.Tensor | None = None,
+    log_scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:class:`JointNet`'s output from the trunk's ``h`` and the shared scores ``w·h + b`` of
+    both halves, given each row's personal parameters (none: the shared model).
+
+    ``Vu`` ``(n, d, n_outputs)``, ``offset`` and ``log_scale`` ``(n, n_outputs)`` are the
+    row's person's ``V u``, ``c·u`` and ``a·u``. Training and the personal fit
+    (``fit_users``, which varies them with the rest frozen) both go through here.
+    """
+    s_left, s_right = shared
+    if Vu is not None:
+        s_left = s_left + torch.einsum("nd,ndj->nj", h[0], Vu)
+        s_right = s_right + torch.einsum("nd,ndj->nj", h[1], Vu)
+    d = pair_scale * (s_left - s_right)
+    cumulative = []
+    for j, theta in enumerate(thresholds):
+        z = s_left[:, j : j + 1] - theta
+        if offset is not None:
+            z = torch.exp(log_scale[:, j : j + 1]) * (z + offset[:, j : j + 1])
+        cumulative.append(z)
+    return torch.cat([d, *cumulative, rated[:, None].to(d.dtype)], dim=1)
 
 
 def level_log_proba(cumulative: torch.Tensor) -> torch.Tensor:
@@ -132,10 +204,9 @@ class JointLoss(nn.Module):
         super().__init__()
         self.n_classes = [int(k) for k in n_classes]
 
-    def forward(self, out, y: torch.Tensor) -> torch.Tensor:
-        out, penalty = split_penalty(out)
+    def entry_losses(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-entry losses ``(n, n_outputs)`` (finite everywhere) and the mask of observed labels."""
         n_out = len(self.n_classes)
-        y, weights = split_weights(y, n_out)
         d, rated = out[:, :n_out], out[:, -1:] > 0.5
         mask = ~torch.isnan(y)
         target = torch.where(mask, y, torch.zeros_like(y))
@@ -149,4 +220,9 @@ class JointLoss(nn.Module):
             ],
             dim=1,
         )
-        return masked_loss(torch.where(rated, rating, pair), mask, weights) + penalty
+        return torch.where(rated, rating, pair), mask
+
+    def forward(self, out, y: torch.Tensor) -> torch.Tensor:
+        out, penalty = split_penalty(out)
+        y, weights = split_weights(y, len(self.n_classes))
+        return masked_loss(*self.entry_losses(out, y), weights) + penalty

@@ -5,7 +5,9 @@
 personal part alone: :meth:`~PersonalHeadMixin.fit_users`,
 :meth:`~PersonalHeadMixin.item_representation` and :meth:`~PersonalHeadMixin.user_deviation`.
 The torch side (the deviation ``h(x)·(w + V u)``, offsets and scales) is
-:class:`skpercept.nets.PersonalDeviation`.
+:class:`skpercept.nets.PersonalDeviation`; a head with a module of its own
+(:class:`skpercept.joint.JointRatingRanker`) fits people with the same machinery by
+overriding ``_personal_blocks`` and ``_personal_output``.
 
 A *unit* is what one person looks at: a rating row, or one half of a pair row. ``user_features_``
 are column positions within a unit (the same in both halves of a pair).
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -176,7 +180,13 @@ class PersonalHeadMixin:
         names = None
         if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
             names = np.asarray(X.columns, dtype=object)
-        X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=(np.float32, np.float64))
+        tags = self.__sklearn_tags__().input_tags  # the joint head's rating rows carry NaN
+        X = check_array(
+            X,
+            accept_sparse=("csr", "csc", "coo") if tags.sparse else False,
+            dtype=(np.float32, np.float64),
+            ensure_all_finite="allow-nan" if tags.allow_nan else True,
+        )
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
         old = int(self.n_features_in_)
         extra = X.shape[1] - old
@@ -261,14 +271,12 @@ class PersonalHeadMixin:
         flattened parameters ``θ`` ``(n, p)`` and, with ``hessians``, the Hessians of their
         data terms ``Σ w·loss`` at ``θ`` ``(n, p, p)`` (the Laplace approximation's curvature).
         """
-        personal = net.module_.personal
         keep = people >= 0
         X, y, weights, people = X[keep], y[keep], weights[keep], people[keep]
-        h, shared = self._frozen_parts(net, X, self._units)
         present, rows = np.unique(people, return_inverse=True)
-        blocks = [p for p in (personal.V, personal.offset, personal.log_scale) if p is not None]
+        blocks = self._personal_blocks(net)
         sizes = [int(np.prod(p.shape[1:])) for p in blocks]
-        index = torch.as_tensor(present, dtype=torch.long, device=personal.V.device)
+        index = torch.as_tensor(present, dtype=torch.long, device=blocks[0].device)
         if warm_start:
             start = torch.cat([p.detach()[index].reshape(len(present), -1).cpu().double() for p in blocks], 1)
         else:
@@ -283,18 +291,8 @@ class PersonalHeadMixin:
         alpha = float(self.user_alpha)
 
         def unpack(flat: torch.Tensor) -> list:
-            parts = iter(torch.split(flat, sizes, dim=1))
-            return [
-                None if p is None else next(parts).reshape((len(flat),) + tuple(p.shape[1:]))
-                for p in (personal.V, personal.offset, personal.log_scale)
-            ]
-
-        def data_term(flat: torch.Tensor) -> torch.Tensor:
-            per_row = [None if p is None else p[rows_t] for p in unpack(flat)]
-            outs = [personal.apply(h_u, s_u, *per_row) for h_u, s_u in zip(h, shared)]
-            out = outs[0] if len(outs) == 1 else outs[0] - outs[1]
-            losses, mask = criterion.entry_losses(out, target)
-            return (losses * mask * w).sum()
+            parts = torch.split(flat, sizes, dim=1)
+            return [part.reshape((len(flat),) + tuple(p.shape[1:])) for part, p in zip(parts, blocks)]
 
         def prior_term(flat: torch.Tensor) -> torch.Tensor:
             if P is None:
@@ -310,23 +308,56 @@ class PersonalHeadMixin:
             line_search_fn="strong_wolfe",
         )
 
-        def objective() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = data_term(theta) + prior_term(theta)
-            loss.backward()
-            return loss
+        with self._personal_output(net, X) as output:
 
+            def data_term(flat: torch.Tensor) -> torch.Tensor:
+                losses, mask = criterion.entry_losses(output([p[rows_t] for p in unpack(flat)]), target)
+                return (losses * mask * w).sum()
+
+            def objective() -> torch.Tensor:
+                optimizer.zero_grad()
+                loss = data_term(theta) + prior_term(theta)
+                loss.backward()
+                return loss
+
+            optimizer.step(objective)
+            H = block_hessians(data_term, theta.detach()) if hessians else None
+        with torch.no_grad():
+            for current, fitted in zip(blocks, unpack(theta.detach())):
+                current[index] = fitted.to(current.dtype).to(current.device)
+        return present, theta.detach().numpy(), H
+
+    def _personal_blocks(self, net: Any) -> list[torch.Tensor]:
+        """The personal parameters of ``net``, person first (``(n_users, ...)`` each): tensors
+        sharing the module's storage, so writing into a person's row updates the module."""
+        personal = net.module_.personal
+        return [p for p in (personal.V, personal.offset, personal.log_scale) if p is not None]
+
+    @contextmanager
+    def _personal_output(self, net: Any, X: np.ndarray) -> Iterator[Callable[[list], torch.Tensor]]:
+        """The module's output on ``X`` as a function of per-row personal parameters.
+
+        The function takes the rows' values of :meth:`_personal_blocks` (float64 on CPU,
+        ``(n_samples, ...)`` each) and returns what the criterion reads; the shared part is
+        computed once, in eval mode. Only valid inside the ``with`` block.
+        """
+        personal = net.module_.personal
+        h, shared = self._frozen_parts(net, X, self._units)
+        names = [name for name in ("V", "offset", "log_scale") if getattr(personal, name) is not None]
+
+        def output(per_row: list) -> torch.Tensor:
+            values = dict(zip(names, per_row))
+            args = [values.get(name) for name in ("V", "offset", "log_scale")]
+            outs = [personal.apply(h_u, s_u, *args) for h_u, s_u in zip(h, shared)]
+            return outs[0] if len(outs) == 1 else outs[0] - outs[1]
+
+        # the fit runs on CPU: the log-scale's group index must be there too
         groups = personal.scale_groups
         personal.scale_groups = None if groups is None else groups.cpu()
         try:
-            optimizer.step(objective)
-            H = block_hessians(data_term, theta.detach()) if hessians else None
+            yield output
         finally:
             personal.scale_groups = groups
-        with torch.no_grad():
-            for current, fitted in zip(blocks, [p for p in unpack(theta.detach()) if p is not None]):
-                current[index] = fitted.to(current.dtype).to(current.device)
-        return present, theta.detach().numpy(), H
 
     @staticmethod
     def _frozen_parts(net: Any, X: np.ndarray, n_units: int) -> tuple[list, list]:
@@ -370,12 +401,9 @@ class PersonalHeadMixin:
             return None, f"{n_people} people (fewer than {MIN_PRIOR_PEOPLE})"
         return people, ""
 
-    @staticmethod
-    def _personal_width(net: Any) -> int:
+    def _personal_width(self, net: Any) -> int:
         """``p``: how many personal parameters one person has in ``net``."""
-        personal = net.module_.personal
-        blocks = (personal.V, personal.offset, personal.log_scale)
-        return sum(int(np.prod(b.shape[1:])) for b in blocks if b is not None)
+        return sum(int(np.prod(b.shape[1:])) for b in self._personal_blocks(net))
 
     def _learn_prior(
         self, net: Any, X: np.ndarray, y: np.ndarray, weights: np.ndarray, people: np.ndarray

@@ -15,6 +15,8 @@ and rates its left item, and ``y`` holds the rating level on rating rows and the
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._head import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept._holdout import identical_rows, indicator_columns
-from skpercept._joint_net import JointLoss, JointNet
+from skpercept._joint_net import JointLoss, JointNet, joint_output
 from skpercept._personal import pair_context_columns
 from skpercept._utils import symmetric_expit
 
@@ -173,8 +175,12 @@ class JointRatingRanker(SkorchHead):
     the trunk sees the item columns only, a person ``u`` scores ``s_j(x, u) = h(x)·(w_j + V_j
     u) + b_j`` for both label types, and rates with an offset and a scale,
     ``P(rating > k) = σ(exp(a_j·u) (s_j(x, u) + c_j·u − θ_jk))`` (lenient, harsh and decisive
-    raters). ``u = 0``, an unknown person, gives exactly the shared model. ``fit_users`` is
-    not available here: refit with the new people's labels.
+    raters). ``u = 0``, an unknown person, gives exactly the shared model. ``fit_users``
+    fits the people in its rows alone (their ``V_j u``, ``c_j·u`` and ``a_j·u``, from their
+    ratings and comparisons together) with the shared part frozen, under the isotropic prior
+    of precision ``2·user_alpha`` that ``fit`` used (this head has no ``user_prior``); new
+    people come as person columns appended at the end of each half. Nobody else's
+    predictions change.
 
     {midtraining}
 
@@ -270,26 +276,25 @@ class JointRatingRanker(SkorchHead):
             ensure_all_finite=False,
             ensure_min_samples=1,
         )
-        if X.shape[1] % 2:
-            raise ValueError(
-                f"X must have an even number of columns ([left | right] halves of equal width; a "
-                f"rating row's right half is NaN); got {X.shape[1]}. Build it with join_labels."
-            )
-        half = X.shape[1] // 2
-        if np.isinf(X).any():
-            raise ValueError("X contains infinity; only a rating row's whole right half may be NaN.")
-        left_nan, right_nan = np.isnan(X[:, :half]), np.isnan(X[:, half:])
-        bad = left_nan.any(axis=1) | (right_nan.any(axis=1) & ~right_nan.all(axis=1))
-        if bad.any():
-            raise ValueError(
-                f"X row {int(np.flatnonzero(bad)[0])} has NaN outside a whole right half; a rating "
-                "row is [item | NaN ...] (all NaN on the right), a pair row has no NaN."
-            )
+        rated = _rating_rows_of(X)
         if reset:
-            self.n_half_features_ = half
+            self.n_half_features_ = X.shape[1] // 2
             self._resolve_users(X)
-            self._fit_rated = right_nan.all(axis=1)
+            self._fit_rated = rated
         return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _widen(self, X: Any) -> np.ndarray:
+        """``fit_users``' input (new person columns at the end of each half); its rating rows
+        are kept for ``_encode_y``."""
+        X = super()._widen(X)
+        self._fit_rated = _rating_rows_of(X)
+        return X
+
+    def _user_blocks(self, X: np.ndarray) -> list[np.ndarray]:
+        """The person block of each half; a rating row's (NaN) right half has its left one."""
+        left, right = super()._user_blocks(X)
+        rated = np.isnan(X[:, X.shape[1] // 2 :]).all(axis=1)
+        return [left, np.where(rated[:, None], left, right)]
 
     def _auto_user_features(self, X: np.ndarray, names: np.ndarray | None) -> np.ndarray:
         """``'auto'``: the context columns of the pair rows (equal in both halves, not constant)."""
@@ -353,18 +358,31 @@ class JointRatingRanker(SkorchHead):
                 raise ValueError(f"classes must list at least two distinct rating levels, got {g!r}.")
         return given
 
-    def _encode_y(self, y: Any, n_samples: int, sample_weight: Any = None) -> np.ndarray:
+    def _encode_y(self, y: Any, n_samples: int, sample_weight: Any = None, reset: bool = True) -> np.ndarray:
+        """Codes of ``y``: the preference on pair rows, the level's index on rating rows (the
+        rows' kinds come from the ``X`` just validated). ``reset``: learn ``classes_`` and the
+        initial thresholds; else (``fit_users``) read the levels off the fitted ``classes_``."""
         arr = self._ravel_column(target_array(y, type(self).__name__, n_samples))
         one_d = arr.ndim == 1
         arr = arr.reshape(n_samples, -1)
-        rated = self._fit_rated
+        rated = self.__dict__.pop("_fit_rated")  # needed for the targets only
+        if reset:
+            given_classes = self._given_classes(arr.shape[1], one_d)
+        elif arr.shape[1] != self.n_outputs_ or one_d != (not isinstance(self.classes_, list)):
+            raise ValueError(
+                f"y has {arr.shape[1]} attribute column(s){' (1-D)' if one_d else ''}; this "
+                f"{type(self).__name__} was fitted on y of shape (n, {self.n_outputs_})"
+                f"{'' if isinstance(self.classes_, list) else ' or (n,)'}."
+            )
+        else:
+            given_classes = self._classes_list()
         # the thresholds start at the weighted level shares: weights act as repeated rows
         weights = np.ones(n_samples)
         if sample_weight is not None and np.shape(sample_weight) == (n_samples,):
             weights = np.asarray(sample_weight, dtype=np.float64)  # a bad one is refused later, by name
         codes = np.full(arr.shape, np.nan, dtype=np.float32)
         classes, thresholds = [], []
-        for j, given in enumerate(self._given_classes(arr.shape[1], one_d)):
+        for j, given in enumerate(given_classes):
             col = arr[:, j]
             if np.issubdtype(col.dtype, np.number):
                 check_finite_targets(col.astype(np.float64), f"y column {j}")
@@ -375,6 +393,8 @@ class JointRatingRanker(SkorchHead):
             thresholds.append(_initial_thresholds(codes[seen & rated, j], len(levels), weights[seen & rated]))
         if not np.isfinite(codes).any():
             raise ValueError("y has no labels (all missing).")
+        if not reset:
+            return codes
         self.n_outputs_ = arr.shape[1]
         self.classes_ = classes[0] if one_d else classes
         self._init_thresholds = thresholds
@@ -450,9 +470,6 @@ class JointRatingRanker(SkorchHead):
         # user_alpha alone shrinks the personal parameters; the thresholds and κ are not weights
         free = ("taste", "offset", "log_scale", "first", "gaps.*", "log_pair_scale")
         return net.set_params(optimizer__param_groups=[(name, {"weight_decay": 0.0}) for name in free])
-
-    def _start_members(self, n_members: int) -> None:
-        del self._fit_rated  # the rows' kinds were needed for the targets only
 
     def _member_trained(self, member: int, net: Any, X_valid, y_valid) -> None:
         if member == 0:
@@ -598,12 +615,15 @@ class JointRatingRanker(SkorchHead):
         return np.concatenate(out).astype(np.float64)
 
     # -- the personal read-outs of the other heads, for this module -----------------------------
-    def fit_users(self, X: Any, y: Any, sample_weight: Any = None):
-        """Not available for the joint model: refit with the new people's labels."""
-        raise NotImplementedError(
-            "JointRatingRanker has no fit_users; refit it with the new people's labels, or fit "
-            "their comparisons with a PairwiseRanker(user_features=...)."
-        )
+    @contextmanager
+    def _personal_output(self, net: Any, X: np.ndarray) -> Iterator[Callable[[list], torch.Tensor]]:
+        parts = net.module_.frozen_parts(torch.from_numpy(X).to(net.device))
+        yield lambda per_row: joint_output(*parts, *per_row)
+
+    def _personal_blocks(self, net: Any) -> list[torch.Tensor]:
+        """``V`` (person first: ``(n_users, d, n_outputs)``), the offsets ``c`` and log-scales ``a``."""
+        module = net.module_
+        return [module.taste.detach().permute(2, 0, 1), module.offset.detach(), module.log_scale.detach()]
 
     def item_representation(self, X: Any) -> np.ndarray:
         """The trunk's representation ``h(x)`` (first member) of items laid out as one half."""
@@ -630,6 +650,27 @@ class JointRatingRanker(SkorchHead):
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _rating_rows_of(X: np.ndarray) -> np.ndarray:
+    """Which rows of the joint layout are rating rows, checking the layout (NaN only as a
+    whole right half, no infinity)."""
+    if X.shape[1] % 2:
+        raise ValueError(
+            f"X must have an even number of columns ([left | right] halves of equal width; a "
+            f"rating row's right half is NaN); got {X.shape[1]}. Build it with join_labels."
+        )
+    half = X.shape[1] // 2
+    if np.isinf(X).any():
+        raise ValueError("X contains infinity; only a rating row's whole right half may be NaN.")
+    left_nan, right_nan = np.isnan(X[:, :half]), np.isnan(X[:, half:])
+    bad = left_nan.any(axis=1) | (right_nan.any(axis=1) & ~right_nan.all(axis=1))
+    if bad.any():
+        raise ValueError(
+            f"X row {int(np.flatnonzero(bad)[0])} has NaN outside a whole right half; a rating "
+            "row is [item | NaN ...] (all NaN on the right), a pair row has no NaN."
+        )
+    return right_nan.all(axis=1)
 
 
 def _initial_thresholds(codes: np.ndarray, n_levels: int, weights: np.ndarray) -> list[float]:

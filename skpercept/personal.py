@@ -1,7 +1,8 @@
 """Add people to a fitted model without retraining everyone.
 
 A head fitted with ``user_features`` (:class:`~skpercept.ranking.PairwiseRanker`,
-:class:`~skpercept.rating.RatingClassifier`, :class:`~skpercept.rating.RatingRegressor`) learns
+:class:`~skpercept.rating.RatingClassifier`, :class:`~skpercept.rating.RatingRegressor`,
+:class:`~skpercept.joint.JointRatingRanker`) learns
 a shared model plus each person's deviation from it. :func:`add_users` takes a new person's few
 judgments, gives them columns of their own in the model's :class:`~skpercept.users.UserEncoder`
 (appended after the existing ones) and fits their deviations alone with the shared part frozen
@@ -29,7 +30,8 @@ def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
         A head fitted with ``user_features`` (then ``X`` is its numeric input, possibly with
         new person columns appended, see ``fit_users``); or a Pipeline whose last step is such
         a head and whose first step is either a :class:`~skpercept.pairs.PairFeatures` with a
-        :class:`~skpercept.users.UserEncoder` as ``context_transformer``, or a
+        :class:`~skpercept.users.UserEncoder` as ``context_transformer`` (pair rows only: a
+        JointRatingRanker's rating rows do not pass through PairFeatures), or a
         ``ColumnTransformer`` whose last output block is a UserEncoder. Steps in between must
         keep columns as they are (``'passthrough'``), since new person columns are appended.
     X : DataFrame or array-like

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import time
+
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.stats import spearmanr
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skpercept._holdout import hold_out_items
+from skpercept._joint_net import JointLoss
 from skpercept.joint import JointRatingRanker, join_labels, rating_rows
-from skpercept.pairs import swap_halves
+from skpercept.pairs import PairFeatures, swap_halves
+from skpercept.personal import add_users
+from skpercept.users import UserEncoder
 
 CUTS = [-0.8, 0.0, 0.8]
 FAST = dict(hidden_layer_sizes=(16,), lr=0.01, device="cpu", random_state=0)
@@ -168,7 +174,7 @@ def test_bad_input(data):
         fitted.predict_pair_proba(X[:3])
     with pytest.raises(ValueError, match="features"):
         fitted.predict(X[:, :-2])
-    with pytest.raises(NotImplementedError, match="refit"):
+    with pytest.raises(ValueError, match="fitted with user_features"):
         fitted.fit_users(X, y)
 
 
@@ -237,6 +243,151 @@ def test_person_offset_and_unknown_person_is_the_shared_model():
     tight = JointRatingRanker(**FAST, user_features="auto", user_alpha=1e4).fit(X, y)
     loose = JointRatingRanker(**FAST, user_features="auto", user_alpha=1e-3).fit(X, y)
     assert tight.net_.module_.personal_penalty() < 0.1 * loose.net_.module_.personal_penalty()
+
+
+def _people_data(who_rates, who_compares, seed, taste=None, shift=None, n_rated=600, n_pairs=400):
+    """Rating and pair rows of 80 items (score ``taste[u]·items``, rating offset ``shift[u]``),
+    with the person one-hot (``len(taste)`` columns) in each half."""
+    rng = np.random.RandomState(seed)
+    items = np.random.RandomState(1).normal(size=(80, 4))
+    taste = np.array([[1.0, 0, 0, 0]] * 3) if taste is None else np.asarray(taste)
+    shift = np.r_[1.0, -1.0, np.zeros(len(taste) - 2)] if shift is None else np.asarray(shift)
+    people = np.eye(len(taste))
+    who, item = rng.choice(who_rates, n_rated), rng.randint(0, 80, n_rated)
+    t = items @ taste.T  # (80, n_people)
+    levels = np.digitize(t[item, who] + shift[who] + rng.logistic(scale=0.3, size=n_rated), CUTS) + 1
+    a, b = rng.randint(0, 80, size=(2, n_pairs))
+    pw = rng.choice(who_compares, n_pairs)
+    prefs = (t[a, pw] > t[b, pw]).astype(float)
+    Xr = np.hstack([items[item], people[who]])
+    Xp = np.hstack([items[a], people[pw], items[b], people[pw]])
+    return join_labels(Xr, levels, Xp, prefs), items
+
+
+def _with_person_columns(X, k):
+    """Rows of the joint layout with ``k`` zero person columns appended to each half."""
+    half = X.shape[1] // 2
+    right = np.where(np.isnan(X[:, half:]).all(axis=1)[:, None], np.nan, 0.0)
+    return np.hstack([X[:, :half], np.zeros((len(X), k)), X[:, half:], right[:, :k]])
+
+
+def test_fit_users_adds_a_person_and_touches_no_one_else(tmp_path):
+    (X, y), items = _people_data([0, 1, 2], [0, 1, 2], seed=0)
+    model = JointRatingRanker(**FAST, user_features=[4, 5, 6], user_alpha=0.1).fit(X, y)
+    known = np.hstack([items, np.tile(np.eye(3)[1], (80, 1))])
+    before = model.predict_rating_proba(X), model.predict_pair_proba(X[-400:]), model.score_items(known)
+    # a new person (column 7): a harsh rater who prefers the opposite in comparisons
+    taste = [[1.0, 0, 0, 0]] * 3 + [[-1.0, 0, 0, 0]]
+    (X_new, y_new), _ = _people_data([3], [3], 1, taste, [1.0, -1.0, 0.0, -1.5], n_rated=30, n_pairs=30)
+    (probe, _), _ = _people_data([3], [3], 2, taste, n_rated=1, n_pairs=200)
+    cold = np.delete(probe, [7, 15], axis=1)  # unknown to the model: the shared model
+    cold_pairs = model.predict_pair_proba(cold[1:])[:, 1]
+    cold_levels = model.predict_rating_proba(rating_rows(np.hstack([items, np.zeros((80, 3))]))) @ np.arange(
+        1, 5
+    )
+    start = time.perf_counter()
+    assert model.fit_users(X_new, y_new) is model
+    print(f"JointRatingRanker.fit_users: one person, 60 labels: {time.perf_counter() - start:.3f} s")
+    assert model.n_user_features_ == 4 and model.user_features_.tolist() == [4, 5, 6, 7]
+    assert model.n_half_features_ == 8 and model.n_features_in_ == 16
+    # nobody else's predictions change, to the bit (their rows get a zero new column)
+    wide = _with_person_columns(X, 1)
+    np.testing.assert_array_equal(model.predict_rating_proba(wide), before[0])
+    np.testing.assert_array_equal(model.predict_pair_proba(wide[-400:]), before[1])
+    np.testing.assert_array_equal(model.score_items(np.hstack([known, np.zeros((80, 1))])), before[2])
+    # the new person's predictions move toward their judgments: harsher, the opposite taste
+    truth = (probe[1:, 0] < probe[1:, 8]).astype(float)
+    pairs = model.predict_pair_proba(probe[1:])[:, 1]
+    assert np.mean((pairs > 0.5) == truth) > np.mean((cold_pairs > 0.5) == truth) + 0.5
+    own = rating_rows(np.hstack([items, np.zeros((80, 3)), np.ones((80, 1))]))
+    assert (model.predict_rating_proba(own) @ np.arange(1, 5)).mean() < cold_levels.mean() - 0.3
+    joblib.dump(model, tmp_path / "joint.joblib")
+    loaded = joblib.load(tmp_path / "joint.joblib")
+    np.testing.assert_array_equal(loaded.predict_pair_proba(probe[1:]), model.predict_pair_proba(probe[1:]))
+    # a strong prior (user_alpha) keeps a person at the shared model
+    tight = clone(model).set_params(user_alpha=1e6).fit(X, y).fit_users(X_new, y_new)
+    assert tight.n_user_features_ == 4 and tight.net_.module_.personal_penalty() < 1e-4
+
+
+def test_fit_users_refits_known_people_from_ratings_or_comparisons_alone():
+    (X, y), items = _people_data([0, 1, 2], [0, 1, 2], seed=0)
+    model = JointRatingRanker(**FAST, user_features="auto", user_alpha=0.1).fit(X, y)
+    module = model.net_.module_
+    taste = module.taste.detach().clone()
+    offset = module.offset.detach().clone()
+    # person 0 becomes harsh (ratings only); person 2's comparisons flip (pairs only)
+    (X0, y0), _ = _people_data([0], [0], 3, shift=[-1.5, 0, 0], n_pairs=0, n_rated=40)
+    model.fit_users(X0, y0)
+    assert model.n_features_in_ == 14  # no new person
+    assert module.offset[0, 0] < offset[0, 0] - 0.5
+    np.testing.assert_array_equal(module.taste.detach()[:, :, 1:], taste[:, :, 1:])
+    np.testing.assert_array_equal(module.offset.detach()[1:], offset[1:])
+    # the fit is the MAP of the module's own loss: Σ loss + user_alpha·||θ_0||² is stationary
+    module.eval()
+    params = [module.taste, module.offset, module.log_scale]
+
+    def person_0(tensors):
+        return [tensors[0][..., 0], tensors[1][0], tensors[2][0]]
+
+    losses, _ = JointLoss(n_classes=[4]).entry_losses(
+        module(torch.from_numpy(X0.astype(np.float32))), torch.from_numpy(y0[:, None] - 1.0).float()
+    )
+    prior = 0.1 * sum(p.square().sum() for p in person_0(params))
+    grads = person_0(torch.autograd.grad(losses.sum() + prior, params))
+    assert max(g.abs().max().item() for g in grads) < 1e-3
+    flipped = [[1.0, 0, 0, 0]] * 2 + [[-1.0, 0, 0, 0]]
+    (X2, y2), _ = _people_data([2], [2], 4, taste=flipped, n_rated=0, n_pairs=40)
+    model.fit_users(X2, y2)
+    assert module.offset[2, 0] == 0  # no rating: the offset is its prior mean
+    person = np.hstack([items, np.tile(np.eye(3)[2], (80, 1))])
+    assert spearmanr(model.score_items(person), items[:, 0]).statistic < -0.5
+
+
+def test_fit_users_input_errors():
+    (X, y), _ = _people_data([0, 1, 2], [0, 1, 2], seed=0, n_rated=100, n_pairs=100)
+    model = JointRatingRanker(**{**FAST, "max_epochs": 2}, user_features=[4, 5, 6]).fit(X, y)
+    bad = X[-2:].copy()
+    bad[:, 9] = np.nan  # a pair row with one missing feature
+    with pytest.raises(ValueError, match="NaN outside a whole right half"):
+        model.fit_users(bad, y[-2:])
+    bad = X[-3:].copy()
+    bad[:, 11:14] = np.eye(3)[[1, 2, 0]]
+    with pytest.raises(ValueError, match="differ between the two halves"):
+        model.fit_users(bad, y[-3:])
+    with pytest.raises(ValueError, match="outside classes"):
+        model.fit_users(X[:3], [1, 2, 7])
+    with pytest.raises(ValueError, match="attribute column"):
+        model.fit_users(X[:3], np.ones((3, 2)))
+    with pytest.raises(ValueError, match="plus k new person columns"):
+        model.fit_users(X[:, :-1], y)
+    before = model.predict_rating_proba(X)
+    rated_unknown = X[:2].copy()
+    rated_unknown[:, 4:7] = 0
+    with pytest.raises(ValueError, match="one known person per row"):
+        model.fit_users(rated_unknown, y[:2])
+    np.testing.assert_array_equal(model.predict_rating_proba(X), before)
+
+
+def test_add_users_to_a_pair_pipeline():
+    """PairFeatures (with a UserEncoder context) makes pair rows only: the joint model trained
+    on comparisons alone (``classes`` given) takes new people like the ranker."""
+    rng = np.random.RandomState(0)
+    i, j = rng.randint(0, 20, size=(2, 400))
+    who = rng.choice(["a1", "a2", "b1"], 400)
+    sign = np.where(pd.Series(who).str.startswith("a"), 1.0, -1.0)
+    table = pd.DataFrame({"image_a": i, "image_b": j, "user_id": who})
+    items = FunctionTransformer(lambda s: np.column_stack([np.asarray(s, float) / 10, np.cos(s)]))
+    pairs = PairFeatures(item_transformer=items, context_transformer=UserEncoder())
+    head = JointRatingRanker(**FAST, classes=[1, 2, 3], user_features="auto", max_epochs=40)
+    model = Pipeline([("pairs", pairs), ("head", head)]).fit(table, (sign * (i - j) > 0).astype(float))
+    before = model.predict(table)
+    new = pd.DataFrame({"image_a": i[:12], "image_b": j[:12], "user_id": "b2"})
+    add_users(model, new, (i[:12] < j[:12]).astype(float))
+    np.testing.assert_array_equal(model.predict(table), before)
+    probe = pd.DataFrame({"image_a": i[100:300], "image_b": j[100:300], "user_id": "b2"})
+    keep = i[100:300] != j[100:300]
+    assert np.mean(model.predict(probe)[keep] == (i[100:300] < j[100:300])[keep]) > 0.8
+    assert model["head"].n_user_features_ == 4 and model["pairs"].n_half_features_ == 6
 
 
 def _expected_failed_checks(estimator):
