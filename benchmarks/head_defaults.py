@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper be
 from _shared import hardware_line
 
 ATTRIBUTES = ["trustworthy", "attractive", "smart"]
-OLD = dict(hidden_layer_sizes=(256, 128), dropout=0.1)
+OLD = dict(hidden_layer_sizes=(256, 128), dropout=0.1, batch_size=256)
 RANKERS = {
     "old defaults (rows)": dict(OLD, validation_split="rows"),
     "old trunk, item hold-out": dict(OLD, validation_split="items"),

@@ -50,6 +50,9 @@ __all__ = [
     "training_callbacks",
 ]
 
+#: The largest training batch of ``batch_size='auto'``, and its prediction batch.
+AUTO_BATCH_SIZE = 256
+
 _OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 #: Parameters every skorch-trained estimator of skpercept has, with the same meaning:
@@ -283,6 +286,7 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
         "optimizer": [StrOptions(set(_OPTIMIZERS))],
         "validation_split": [StrOptions({"auto", "items", "rows"})],
         "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "user_features": [StrOptions({"auto"}), "array-like", None],
         "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "user_prior": [StrOptions({"isotropic", "learned"})],
@@ -298,7 +302,7 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
         optimizer: str = "adamw",
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 200,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
@@ -438,6 +442,17 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
         train, valid = split(Dataset(X, y_encoded), torch.from_numpy(y_encoded))
         return _Split(np.asarray(train.indices), np.asarray(valid.indices), None, 0)
 
+    def _train_batch_size(self, n_train: int) -> int:
+        """Training mini-batch size: ``batch_size``, or for ``'auto'`` at least 8 batches per
+        epoch of at most 256 rows (and at least 8 rows)."""
+        if self.batch_size == "auto":
+            return int(min(AUTO_BATCH_SIZE, max(8, -(-int(n_train) // 8))))
+        return int(self.batch_size)
+
+    def _predict_batch_size(self) -> int:
+        """Rows per forward pass when predicting (and validating)."""
+        return AUTO_BATCH_SIZE if self.batch_size == "auto" else int(self.batch_size)
+
     def _build_net(
         self,
         n_features: int,
@@ -474,7 +489,7 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
             optimizer=_OPTIMIZERS[self.optimizer],
             optimizer__weight_decay=float(self.weight_decay),
             lr=float(self.lr),
-            batch_size=int(self.batch_size),
+            batch_size=self._predict_batch_size(),
             max_epochs=int(self.max_epochs),
             train_split=train_split,
             callbacks=callbacks,
@@ -586,6 +601,7 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
         if train_split is None and split.valid is not None:
             train_split = _predefined(X, targets, split.valid)
         net = self._build_net(X.shape[1], train_split, callbacks, device, torch_generator(seed))
+        net.set_params(iterator_train__batch_size=self._train_batch_size(len(X_train)))
         if getattr(net, "module__user_index", None) is not None:
             net.module__penalty = self._penalty(y_train)
         # net_ (the first member) and nets_ exist before training so callbacks can evaluate the

@@ -229,7 +229,7 @@ class JointRatingRanker(SkorchHead):
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
         optimizer: str = "adamw",
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 200,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
@@ -605,10 +605,12 @@ class JointRatingRanker(SkorchHead):
         try:
             with torch.no_grad():
                 out = [
-                    module.item_scores(torch.from_numpy(X_half[i : i + int(self.batch_size)]).to(net.device))
+                    module.item_scores(
+                        torch.from_numpy(X_half[i : i + self._predict_batch_size()]).to(net.device)
+                    )
                     .cpu()
                     .numpy()
-                    for i in range(0, len(X_half), int(self.batch_size))
+                    for i in range(0, len(X_half), self._predict_batch_size())
                 ]
         finally:
             module.train(was_training)

@@ -123,7 +123,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         lr: float = 1e-3,
         weight_decay: float = 1e-2,
         optimizer: str = "adamw",
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         max_epochs: int = 200,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
@@ -318,9 +318,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         out = []
         try:
             with torch.no_grad():
-                for start in range(0, len(X_half), int(self.batch_size)):
+                for start in range(0, len(X_half), self._predict_batch_size()):
                     chunk = torch.from_numpy(
-                        np.ascontiguousarray(X_half[start : start + int(self.batch_size)])
+                        np.ascontiguousarray(X_half[start : start + self._predict_batch_size()])
                     )
                     out.append(module.score(chunk.to(net.device)).cpu().numpy())
         finally:

@@ -213,3 +213,16 @@ def test_sklearn_tools(data):
         RatingRegressor(**FAST), X, y.astype(float), cv=KFold(2), scoring="neg_mean_absolute_error"
     )
     assert scores.shape == (2,)
+
+
+@pytest.mark.parametrize("n_rows, expected", [(40, 8), (400, 50), (4000, 256)])
+def test_auto_batch_size_gives_small_data_several_steps_per_epoch(n_rows, expected):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_rows, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = RatingClassifier(max_epochs=1, early_stopping=False, device="cpu", random_state=0).fit(X, y)
+    assert clf.batch_size == "auto"
+    assert clf.net_.iterator_train__batch_size == expected
+    assert clf.net_.batch_size == 256  # prediction and validation batches
+    fixed = RatingClassifier(batch_size=32, max_epochs=1, early_stopping=False, device="cpu").fit(X, y)
+    assert fixed.net_.iterator_train__batch_size == 32
