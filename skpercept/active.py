@@ -61,6 +61,14 @@ from skpercept._utils import symmetric_expit
 _PAIR_STRATEGIES = ("information", "uncertainty", "random")
 
 
+def _check_request(strategy: str, n: Any) -> None:
+    """Reject an unknown strategy or a number of questions that is not a positive int."""
+    if strategy not in _PAIR_STRATEGIES:
+        raise ValueError(f"strategy must be one of {list(_PAIR_STRATEGIES)}; got {strategy!r}.")
+    if not isinstance(n, Integral) or n < 1:
+        raise ValueError(f"n must be a positive int; got {n!r}.")
+
+
 # -- the model: head, feature steps, rows for one person -----------------------------------------
 def _split_model(model: Any) -> tuple[Any, Pipeline | None]:
     """The head and the feature steps before it (None for a bare head)."""
@@ -303,10 +311,7 @@ def suggest_pairs(
     >>> len(asked), bool((asked.item_a != asked.item_b).all())
     (3, True)
     """
-    if strategy not in _PAIR_STRATEGIES:
-        raise ValueError(f"strategy must be one of {list(_PAIR_STRATEGIES)}; got {strategy!r}.")
-    if not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}.")
+    _check_request(strategy, n)
     rng = check_random_state(random_state)
     head, rows = _half_rows(model, items, user)
     # A bare ranker's items are feature rows: pairs name them by position.
@@ -481,10 +486,7 @@ def suggest_items(
     >>> len(asked), bool(asked.item.isin([0, 1]).any())
     (4, False)
     """
-    if strategy not in _PAIR_STRATEGIES:
-        raise ValueError(f"strategy must be one of {list(_PAIR_STRATEGIES)}; got {strategy!r}.")
-    if not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}.")
+    _check_request(strategy, n)
     rng = check_random_state(random_state)
     head, rows = _rating_rows(model, items, user)
     names = (
