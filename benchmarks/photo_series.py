@@ -14,12 +14,13 @@ random), all test series mixed in one pool.
 
 Measured on the held-out faces:
 
-(a) grouping: ``skpercept.photos.group_photos`` (average linkage on cosine distance) on each
-    backbone's L2-normalised embeddings, its threshold chosen on training-face series of the same
+(a) grouping: ``skpercept.photos.group_photos`` (complete linkage on cosine distance) on each
+    descriptor's L2-normalised vectors, its threshold chosen on training-face series of the same
     shape (the middle of the plateau of best adjusted Rand index); adjusted Rand index against the
-    faces, mAP@10 and Recall@10 of near-duplicate retrieval. Backbones: EfficientNet-Lite0
-    (shipped weights, whole image) on ``grouping_view`` (what ``skpercept rank`` embeds) and on
-    the photos as they are, and, when installed, dlib's face descriptor (photos as they are).
+    faces, mAP@10 and Recall@10 of near-duplicate retrieval. Descriptors: ``LayoutEmbedder``
+    (shipped EfficientNet-Lite0) of ``grouping_view`` — what ``skpercept rank`` uses —, the
+    same network's pooled embedding (``TimmEmbedder``, whole image) of the view and of the
+    photos as they are, and, when installed, dlib's face descriptor (photos as they are).
 (b) choosing: top-1-in-series accuracy (is the undamaged version ranked first?) of a
     ``PairwiseRanker`` on Lite0 features, trained on degradation pairs of the training faces
     (undamaged ≻ damaged, and less ≻ more damaged within a kind), against the no-training quality
@@ -51,7 +52,13 @@ from PIL import Image, ImageFilter
 
 from skpercept.datasets import load_omi
 from skpercept.metrics import grouping_ari, map_at_k, recall_at_k, top1_in_series_accuracy
-from skpercept.photos import DEFAULT_THRESHOLD, group_photos, grouping_embeddings, scan_photos
+from skpercept.photos import (
+    DEFAULT_THRESHOLD,
+    LayoutEmbedder,
+    group_photos,
+    grouping_embeddings,
+    scan_photos,
+)
 from skpercept.presets import HeadSettings, dlib_available, make_head, torch_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
@@ -112,9 +119,9 @@ def make_series(faces: list[str], versions_per_face: int | None, folder: Path, s
     return pd.DataFrame(rows)
 
 
-def choose_threshold(Z: np.ndarray, faces) -> tuple[float, float]:
+def choose_threshold(Z: np.ndarray, faces, linkage: str = "complete") -> tuple[float, float]:
     """The middle of the plateau of best adjusted Rand index over THRESHOLDS, and that ARI."""
-    ari = np.array([grouping_ari(faces, group_photos(Z, threshold=t)) for t in THRESHOLDS])
+    ari = np.array([grouping_ari(faces, group_photos(Z, threshold=t, linkage=linkage)) for t in THRESHOLDS])
     best = np.flatnonzero(ari >= ari.max() - 1e-9)
     return float(THRESHOLDS[best[len(best) // 2]]), float(ari.max())
 
@@ -199,8 +206,13 @@ def main() -> None:
 
     cache = workdir / "cache"
     lite0 = TimmEmbedder(crop_pct=1.0, cache_dir=cache, device=args.device, num_workers=2)
-    # (name, embedder, grouping view): the view is what `skpercept rank` embeds; 'as is' shows its effect
-    plans = [("lite0", lite0, True), ("lite0 as is", lite0, False)]
+    # (name, embedder, grouping view): 'layout' on the view is what `skpercept rank` uses; the
+    # pooled Lite0 embedding of the view and of the photos as they are show what each part adds
+    plans = [
+        ("layout", LayoutEmbedder(device=args.device), True),
+        ("lite0 pooled", lite0, True),
+        ("lite0 as is", lite0, False),
+    ]
     if not args.no_dlib and dlib_available():
         plans.append(("dlib", DlibFaceEmbedder(cache_dir=cache, num_workers=2), False))
     grouping, features = {}, {}
@@ -226,9 +238,20 @@ def main() -> None:
             "groups": int(groups.max() + 1),
             "seconds": round(time.perf_counter() - t0, 1),
         }
-        if name == "lite0":
+        if name == "layout":
             default = group_photos(z_test, threshold=DEFAULT_THRESHOLD)
             grouping[name]["ari_at_default"] = round(grouping_ari(test["face"], default), 4)
+            # the same vectors under average linkage, its threshold chosen the same way
+            average, average_train = choose_threshold(
+                z_train, train.loc[train_series.index, "face"], "average"
+            )
+            grouping["layout, average linkage"] = {
+                "threshold": average,
+                "train_ari": round(average_train, 4),
+                "ari": round(
+                    grouping_ari(test["face"], group_photos(z_test, threshold=average, linkage="average")), 4
+                ),
+            }
         print(f"{name}: {grouping[name]}", flush=True)
 
     t0 = time.perf_counter()

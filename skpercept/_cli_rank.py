@@ -28,6 +28,7 @@ def cmd_rank(args) -> int:
             scorer=scorer,
             threshold=args.threshold,
             burst_seconds=None if args.no_exif else args.burst_seconds,
+            linkage=args.linkage,
             cache_dir=cli._cache_dir(args),
             device=args.device,
             progress=not args.no_progress,
@@ -79,6 +80,13 @@ def add_rank_parser(sub, common) -> None:
         type=float,
         default=DEFAULT_THRESHOLD,
         help=f"cosine distance below which photos group (default {DEFAULT_THRESHOLD}; larger merges more)",
+    )
+    p.add_argument(
+        "--linkage",
+        choices=("complete", "average", "single"),
+        default="complete",
+        help="complete (default): every two photos of a group are within --threshold; average: their "
+        "mean distance is; single: any chain of photos is",
     )
     p.add_argument(
         "--burst-seconds",

@@ -6,10 +6,11 @@ The job of ``skpercept rank FOLDER``, as functions:
 2. Each file is read once (:func:`scan_photos`): decoded like the embedders decode it (EXIF
    orientation, any mode to RGB), scored by :func:`quality_baseline`, its EXIF capture time
    read, and a small thumbnail made. A file that cannot be read is kept with the reason.
-3. :func:`grouping_embeddings` embeds each photo's :func:`grouping_view` (grey, blurred,
-   histogram-equalised: blind to what tells versions of one scene apart) with
-   ``TimmEmbedder``'s EfficientNet-Lite0 by default; :func:`group_photos` clusters the
-   L2-normalised embeddings with scikit-learn's ``AgglomerativeClustering`` (average linkage on
+3. :func:`grouping_embeddings` describes each photo's :func:`grouping_view` (grey, blurred,
+   histogram-equalised: blind to what tells versions of one scene apart), by default with
+   :class:`LayoutEmbedder` (how the scene is laid out: a coarse grid of the shipped
+   EfficientNet-Lite0's mid-level features and a tiny thumbnail); :func:`group_photos` clusters the
+   L2-normalised embeddings with scikit-learn's ``AgglomerativeClustering`` (complete linkage on
    cosine distance, cut at ``threshold``); photos taken within ``burst_seconds`` of each other
    count as half as far apart, so a burst holds together through motion between frames.
 4. Each photo gets a score: a fitted skpercept model's (:func:`photo_scorer`) or the quality
@@ -17,8 +18,8 @@ The job of ``skpercept rank FOLDER``, as functions:
 
 :func:`rank_photos` runs steps 1–4 and returns one row per file; :func:`write_collection`
 writes ``ranking.csv`` and ``contact_sheet.html`` (see :mod:`skpercept.photos.contact_sheet`).
-Modules: ``collection`` (the job), ``grouping``, ``quality`` (the baseline), ``scoring``
-(fitted models), ``contact_sheet`` (the page).
+Modules: ``collection`` (the job), ``grouping``, ``layout`` (the descriptor), ``quality`` (the
+baseline), ``scoring`` (fitted models), ``contact_sheet`` (the page).
 """
 
 from skpercept.photos.collection import (
@@ -36,6 +37,7 @@ from skpercept.photos.grouping import (
     grouping_embeddings,
     grouping_view,
 )
+from skpercept.photos.layout import LayoutEmbedder
 from skpercept.photos.quality import QUALITY_TERMS, quality_baseline
 from skpercept.photos.scoring import load_photo_scorer, photo_scorer
 
@@ -45,6 +47,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "QUALITY_TERMS",
     "RANKING_COLUMNS",
+    "LayoutEmbedder",
     "find_images",
     "group_photos",
     "grouping_embeddings",

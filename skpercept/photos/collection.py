@@ -231,12 +231,14 @@ def _grouping_vectors(paths, digests, embedder, view: bool, cache_dir, num_worke
 
 
 def _default_embedder(cache_dir, device: str, progress: bool, num_workers: int):
-    """EfficientNet-Lite0 (shipped weights) on the whole image, L2-normalised, NaN for bad files."""
-    from skpercept.embed import TimmEmbedder
+    """The layout descriptor on the shipped EfficientNet-Lite0 (see :class:`LayoutEmbedder`).
 
-    return TimmEmbedder(
-        crop_pct=1.0, cache_dir=cache_dir, device=device, progress=progress, num_workers=num_workers
-    )
+    ``cache_dir`` and ``num_workers`` are not its business: the grouping vectors are cached by
+    file content by the caller, and views are made in the caller's threads.
+    """
+    from skpercept.photos.layout import LayoutEmbedder
+
+    return LayoutEmbedder(device=device, progress=progress)
 
 
 def rank_photos(
@@ -246,6 +248,7 @@ def rank_photos(
     embedder: Any = None,
     threshold: float = DEFAULT_THRESHOLD,
     burst_seconds: float | None = 2.0,
+    linkage: str = "complete",
     view: bool = True,
     cache_dir: str | os.PathLike | None = None,
     device: str = "auto",
@@ -265,8 +268,9 @@ def rank_photos(
         model; None uses :func:`quality_baseline`'s score.
     embedder : transformer or None, default=None
         Image embedder for grouping (cloned; ``on_error`` set to ``'nan'``); None:
-        ``TimmEmbedder(crop_pct=1.0)`` with the shipped EfficientNet-Lite0 weights.
-    threshold, burst_seconds
+        :class:`LayoutEmbedder` (a coarse grid of the shipped EfficientNet-Lite0's mid-level
+        features plus a tiny thumbnail).
+    threshold, burst_seconds, linkage
         Grouping rule, see :func:`group_photos`. ``burst_seconds=None`` ignores capture times.
     view : bool, default=True
         Embed :func:`grouping_view` of each photo (blind to blur, noise, exposure and colour);
@@ -274,8 +278,10 @@ def rank_photos(
     cache_dir : str or path-like, default=None
         Embedding cache (and quality / thumbnail cache); a rerun on the same photos reads
         every image's bytes but decodes none.
-    device, progress, num_workers
+    device, progress
         Passed to the default embedder.
+    num_workers : int, default=2
+        Threads reading and scanning files and making the grouping views.
     thumbnails : bool, default=False
         Add a ``thumbnail`` column of JPEG data URIs (for :func:`write_collection`'s sheet).
 
@@ -314,6 +320,7 @@ def rank_photos(
         threshold=threshold,
         capture_times=scan["captured"].to_numpy()[good],
         burst_seconds=burst_seconds,
+        linkage=linkage,
     )
     scores = np.full(len(files), np.nan)
     if len(good):
