@@ -12,7 +12,8 @@ Per image size and embedder, in one process, through public API only:
 
 - ``model_only_img_s``: the network alone (the tower built by
   :func:`skpercept.embed.towers.build_tower`) on batches decoded and preprocessed beforehand
-  with the embedder's own transform (``get_preprocess()``), same batch size and precision;
+  with the embedder's own transform (``get_preprocess()``), same batch size, precision and
+  memory format;
 - ``end_to_end_img_s``: ``transform(paths)`` with no cache (read, decode at reduced scale,
   preprocess, batch, forward). This and ``model_only_img_s`` are timed alternately on the
   same chunks of 2 x batch_size images, so that a shared machine's changing load hits both
@@ -118,9 +119,11 @@ def timed(function, *args):
 class Tower:
     """The bare network of an embedder (public :func:`build_tower`), run the way torch users do."""
 
-    def __init__(self, backbone: str, pretrained, device: str, precision: str) -> None:
+    def __init__(self, backbone: str, pretrained, device: str, precision: str, channels_last: bool) -> None:
         self.module, _ = build_tower(backbone, pretrained)
         self.module.eval().requires_grad_(False).to(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.module.to(memory_format=self.memory_format)
         self.device = device
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         device_type = device.split(":")[0]
@@ -130,7 +133,7 @@ class Tower:
 
     def __call__(self, batch: torch.Tensor):
         with torch.inference_mode(), self.autocast():
-            out = self.module(batch.to(self.device))
+            out = self.module(batch.to(self.device).contiguous(memory_format=self.memory_format))
         return out.float().cpu().numpy()
 
 
@@ -292,7 +295,12 @@ def main() -> None:
         ),
     }
     chosen = [e.strip() for e in args.embedders.split(",") if e.strip()]
-    towers = {key: Tower(*makers[key][2], device, args.precision) for key in chosen}
+    # The memory format each embedder runs its network in: NHWC on a GPU, and for the
+    # convolutional Lite0 on the CPU too.
+    towers = {
+        key: Tower(*makers[key][2], device, args.precision, device.startswith("cuda") or key == "timm")
+        for key in chosen
+    }
     faces = list_images(default_images())[: args.n]
     with tempfile.TemporaryDirectory() as tmp:
         datasets = {}

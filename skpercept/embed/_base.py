@@ -90,6 +90,9 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
     #: ``batch_size='auto'`` on the CPU (subclasses set what suits their models).
     _cpu_batch_size = 8
+    #: Whether the network runs in channels-last memory format on the CPU too (on a GPU it
+    #: always does); convolutional subclasses set it.
+    _cpu_channels_last = False
     #: The shared parameters' constraints; subclasses add their own (scikit-learn's
     #: declarative validation, checked by ``fit`` and again by ``transform``).
     _parameter_constraints: ClassVar[dict] = {
@@ -270,11 +273,14 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self._to_memory_format()
         return model
 
+    def _channels_last(self) -> bool:
+        return str(self._device).startswith("cuda") or self._cpu_channels_last
+
     def _to_memory_format(self) -> None:
-        # cuDNN's convolutions are fastest on NHWC; the CPU keeps the layout it was built with.
+        # cuDNN's convolutions are fastest on NHWC, and so are oneDNN's depthwise ones on the CPU.
         import torch
 
-        if str(self._device).startswith("cuda"):
+        if self._channels_last():
             self._model.to(memory_format=torch.channels_last)
 
     def get_preprocess(self) -> Callable:
@@ -460,7 +466,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
         forward = self._forward_function()
         batch = batch.to(self._device, non_blocking=True)
-        if str(self._device).startswith("cuda"):
+        if self._channels_last():
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
             features = forward(batch)

@@ -79,6 +79,9 @@ class TimmEmbedder(BaseEmbedder):
     """
 
     _cpu_batch_size = 4
+    # NHWC on the CPU too: EfficientNet-Lite0's forward pass ran 1.8-2.1x faster so on a 2-core
+    # AVX-512 machine (batches of 4-64; outputs within 4e-7 of the NCHW ones).
+    _cpu_channels_last = True
     _parameter_constraints: ClassVar[dict] = {
         **BaseEmbedder._parameter_constraints,
         "model_name": [str],
