@@ -112,6 +112,7 @@ def test_bad_images_raise_naming_the_row_or_give_nan(tmp_path):
     ("params", "message"),
     [
         ({"grid": 0}, "grid must be an integer >= 1"),
+        ({"batch_size": "big"}, "batch_size must be an integer >= 1"),
         ({"stage": 9}, "stage must be below 5"),
         ({"thumbnail_weight": -1}, "thumbnail_weight"),
         ({"on_error": "skip"}, "on_error"),

@@ -64,7 +64,9 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
         Images are resized to ``side x side`` before the network.
     device : str, default='auto'
         ``'auto'`` uses CUDA when available.
-    batch_size : int, default=64
+    batch_size : int or 'auto', default='auto'
+        Images per forward pass; ``'auto'``: 8 on the CPU (small batches ran about twice as
+        fast as batches of 64 there), 64 on a GPU.
     on_error : {'raise', 'nan'}, default='raise'
         An image that cannot be loaded raises :class:`~skpercept.embed.ImageLoadError`, or
         (``'nan'``) gets a row of NaN and one :class:`~skpercept.embed.BadImageWarning` lists them.
@@ -102,7 +104,7 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
         thumbnail_weight: float = 1.0,
         side: int = 224,
         device: str = "auto",
-        batch_size: int = 64,
+        batch_size: int | str = "auto",
         on_error: str = "raise",
         progress: bool = False,
     ) -> None:
@@ -121,7 +123,10 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
     # -- scikit-learn API ---------------------------------------------------------------------
     def fit(self, X: Any = None, y: Any = None) -> LayoutEmbedder:
         """Check the parameters and build the network (reads no image)."""
-        for name, low in (("stage", 0), ("grid", 1), ("thumbnail", 0), ("side", 16), ("batch_size", 1)):
+        names = ("stage", "grid", "thumbnail", "side") + (
+            () if self.batch_size == "auto" else ("batch_size",)
+        )
+        for name, low in zip(names, (0, 1, 0, 16, 1)):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -156,10 +161,13 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
         model = self._network()
         out = np.full((len(sources), self.embedding_dim_), np.nan, dtype=np.float32)
         failed = []
-        starts = range(0, len(sources), self.batch_size)
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = 8 if next(model.parameters()).device.type == "cpu" else 64
+        starts = range(0, len(sources), batch_size)
         for start in tqdm(starts, disable=not self.progress, desc="layout", unit="batch"):
             images, rows = [], []
-            for row in range(start, min(start + self.batch_size, len(sources))):
+            for row in range(start, min(start + batch_size, len(sources))):
                 try:
                     images.append(self._load(sources[row]))
                 except ImageLoadError as exc:
@@ -215,7 +223,8 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
             torch.tensor(config["mean"], device=device).view(1, 3, 1, 1),
             torch.tensor(config["std"], device=device).view(1, 3, 1, 1),
         )
-        self._model = model.to(device)
+        # NHWC: EfficientNet's depthwise convolutions run about twice as fast so, on CPU and GPU
+        self._model = model.to(device).to(memory_format=torch.channels_last)
         return self._model
 
     def _load(self, source: Any):
@@ -234,7 +243,9 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
         device = next(model.parameters()).device
         pixels = np.stack([np.asarray(image, dtype=np.float32) for image in images]) / 255.0
         mean, std = self._norm
-        x = (torch.from_numpy(pixels).permute(0, 3, 1, 2).to(device) - mean) / std
+        x = ((torch.from_numpy(pixels).permute(0, 3, 1, 2).to(device) - mean) / std).contiguous(
+            memory_format=torch.channels_last
+        )
         (feature_map,) = model.forward_intermediates(x, indices=[self.stage], intermediates_only=True)
         cells = F.adaptive_avg_pool2d(feature_map.float(), self.grid).flatten(2)
         layout = (cells - cells.mean(dim=2, keepdim=True)).flatten(1)
