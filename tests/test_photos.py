@@ -324,6 +324,24 @@ def test_rank_command_writes_outputs_and_lists_bad_files(planted, tmp_path, pixe
     assert csv["best"].sum() == 3 and (out / "contact_sheet.html").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("linkage", ["complete", "average", "single"])
+def test_rank_command_passes_the_linkage(planted, tmp_path, pixel_embedder, monkeypatch, linkage):
+    seen = []
+    original = collection.group_photos
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["linkage"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(collection, "group_photos", spy)
+    out = tmp_path / "out"
+    assert (
+        run("rank", planted, "--output", out, "--threshold", 0.3, "--linkage", linkage, "--no-progress") == 0
+    )
+    assert seen == [linkage]
+    assert pd.read_csv(out / "ranking.csv")["group"].nunique() == 3
+
+
 def test_rank_command_with_a_model(planted, tmp_path, pixel_embedder):
     model, _ = _pairs_model(planted)
     joblib.dump(model, tmp_path / "model.joblib")
