@@ -85,6 +85,14 @@ def test_shape_names_and_unit_parts():
     )
 
 
+def test_refit_after_set_params_rebuilds_the_network():
+    images = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    embedder = LayoutEmbedder(pretrained=None, side=64, grid=2, device="cpu").fit(images)
+    assert embedder.transform(images).shape == (2, 112 * 4 + 64)
+    embedder.set_params(stage=2).fit(images)
+    assert embedder.n_channels_ == 40 and embedder.transform(images).shape == (2, 40 * 4 + 64)
+
+
 def test_pickle_round_trip_rebuilds_the_network():
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)

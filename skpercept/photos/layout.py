@@ -134,6 +134,8 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
             raise ValueError(f"thumbnail_weight must be a number >= 0, got {self.thumbnail_weight!r}.")
         if self.on_error not in ("raise", "nan"):
             raise ValueError(f"on_error must be 'raise' or 'nan', got {self.on_error!r}.")
+        for name in ("_model", "_norm"):  # parameters may have changed since the last fit
+            self.__dict__.pop(name, None)
         model = self._network()
         self.n_channels_ = int(model.feature_info[self.stage]["num_chs"])
         self.embedding_dim_ = self.n_channels_ * self.grid**2 + self.thumbnail**2
