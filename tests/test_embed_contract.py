@@ -28,6 +28,7 @@ from sklearn.utils.estimator_checks import check_param_validation
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept.embed import CLIPEmbedder, DlibFaceEmbedder, NoFaceWarning, TimmEmbedder
+from skpercept.photos import LayoutEmbedder
 from tests._images import TINY_TIMM, photo, register_tiny_clip
 
 _TINY_CLIP = register_tiny_clip(Path(tempfile.mkdtemp(prefix="skpercept-clip-")))
@@ -45,11 +46,15 @@ EMBEDDERS: dict[str, Callable] = {
         model_name=_TINY_CLIP, pretrained=None, device="cpu", batch_size=3, num_workers=2
     ),
     "DlibFaceEmbedder": lambda: DlibFaceEmbedder(num_workers=2),
+    "LayoutEmbedder": lambda: LayoutEmbedder(
+        pretrained=None, side=32, device="cpu", batch_size=3, num_workers=2
+    ),
 }
 KINDS = {
     "TimmEmbedder": ("paths", "pil", "arrays"),
     "CLIPEmbedder": ("paths", "pil", "arrays"),
     "DlibFaceEmbedder": ("mixed",),
+    "LayoutEmbedder": ("paths", "pil", "arrays"),
 }
 
 

@@ -233,12 +233,12 @@ def _grouping_vectors(paths, digests, embedder, view: bool, cache_dir, num_worke
 def _default_embedder(cache_dir, device: str, progress: bool, num_workers: int):
     """The layout descriptor on the shipped EfficientNet-Lite0 (see :class:`LayoutEmbedder`).
 
-    ``cache_dir`` and ``num_workers`` are not its business: the grouping vectors are cached by
-    file content by the caller, and views are made in the caller's threads.
+    No embedding cache of its own: it embeds grouping views made in memory, and the caller
+    caches the grouping vectors by file content.
     """
     from skpercept.photos.layout import LayoutEmbedder
 
-    return LayoutEmbedder(device=device, progress=progress)
+    return LayoutEmbedder(device=device, progress=progress, num_workers=num_workers)
 
 
 def rank_photos(

