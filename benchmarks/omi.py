@@ -15,12 +15,26 @@ balanced by ``BlockScaler``); PairwiseRanker on frozen features (consensus pairs
 faces); RatingRegressor on mean ratings; RatingClassifier on individual ratings binned to 1–4;
 and ``PairwiseRanker()`` / ``RatingRegressor()`` with their constructor defaults (the ranker on
 ``--default-pairs`` consensus pairs of training faces), beside ridge on the same features.
+``--contrastive-epochs N`` adds rows on Lite0 features adapted to the faces by
+``skpercept.lora.ContrastiveEmbedder`` (SimCLR's NT-Xent through LoRA adapters, N epochs at
+most, early stopping on held-out faces; no labels), then ridge and regressor rows on those
+features alone and with flip averaging + dlib. ``--contrastive-protocol per-fold`` (default)
+adapts on each fold's training faces only, so no test image is ever seen; ``all-faces`` adapts
+once on every face's image (the heads still never see a test face's ratings) — how a user
+adapting to a whole collection before labelling it would run it.
+``--lora-folds K`` adds ``LoRAPairwiseRanker`` (EfficientNet-Lite0 fine-tuned end to end with
+LoRA adapters on its top ``--lora-last-n`` layers, images at ``--lora-image-size`` px, every
+consensus pair of the training faces, image-block batches, early stopping on held-out faces) on
+the first K of the same folds, beside the other rows' figures on those folds: all 5 on a GPU,
+one or two where only CPUs are at hand.
 Every row runs through ``skpercept.presets`` and ``skpercept.evaluation`` — the code of
 ``skpercept demo`` — with the demo's head settings unless it says defaults. Embeddings are cached (``--cache-dir``),
 so reruns only train heads.
 Hardware: whatever runs it (printed). Ends with one JSON line of the figures.
 
 Usage: python benchmarks/omi.py [--folds 5] [--seed 0] [--cache-dir DIR] [--no-dlib] [--faces N]
+       [--contrastive-epochs N] [--contrastive-last-n K] [--contrastive-protocol per-fold|all-faces]
+       [--lora-folds K] [--lora-image-size PX] [--lora-last-n N] [--lora-epochs E]
 """
 
 from __future__ import annotations
@@ -55,6 +69,10 @@ ROWS = [
     ("ranker", "lite0 flip + dlib", "ranker"),
     ("regressor", "lite0 flip + dlib", "regressor"),
     ("classifier", "lite0 flip + dlib", "classifier"),
+    ("ridge", "lite0 simclr", "ridge"),
+    ("regressor", "lite0 simclr", "regressor"),
+    ("ridge", "lite0 simclr flip + dlib", "ridge"),
+    ("regressor", "lite0 simclr flip + dlib", "regressor"),
 ]
 
 
@@ -69,6 +87,25 @@ def main() -> None:
     parser.add_argument(
         "--default-pairs", type=int, default=20000, help="training pairs of the default-ranker row"
     )
+    parser.add_argument(
+        "--contrastive-epochs",
+        type=int,
+        default=0,
+        help="add the rows on contrastively adapted Lite0 features (0: leave them out)",
+    )
+    parser.add_argument(
+        "--contrastive-last-n", type=int, default=None, help="adapt only the top K layers (default: all)"
+    )
+    parser.add_argument(
+        "--contrastive-protocol",
+        choices=["per-fold", "all-faces"],
+        default="per-fold",
+        help="adapt on each fold's training faces, or once on all faces' images",
+    )
+    parser.add_argument("--lora-folds", type=int, default=0, help="LoRA rows on the first K folds (0: none)")
+    parser.add_argument("--lora-image-size", type=int, default=224)
+    parser.add_argument("--lora-last-n", type=int, default=12, help="layers with adapters (top of the tower)")
+    parser.add_argument("--lora-epochs", type=int, default=8)
     args = parser.parse_args()
     use_dlib = not args.no_dlib and dlib_available()
 
@@ -83,23 +120,30 @@ def main() -> None:
     print(hardware_line(), flush=True)
     start = time.perf_counter()
     feature_sets, embed_seconds = embed_feature_sets(omi, args.cache_dir, use_dlib, args.device)
+    contrastive = ContrastiveFeatures(omi, feature_sets, args) if args.contrastive_epochs else None
+    if contrastive is not None:
+        feature_sets.update(contrastive.feature_sets())
     ceiling = noise_ceiling_table(omi, seed=args.seed)
     settings = HeadSettings(seed=args.seed, device=args.device)
     # The '-default' rows are what a new user gets: constructor defaults, and 20,000 pairs of
     # training faces for the ranker (a plain consensus-pairs table, as in README's example).
     defaults = HeadSettings(seed=args.seed, device=args.device, n_pairs=args.default_pairs)
 
-    tables, train_seconds, figures = [], {}, {}
+    tables, train_seconds, figures, fold_metrics = [], {}, {}, {}
     for _, features, model in ROWS:
         if features not in feature_sets:
             continue
         Z, sizes = feature_sets[features]
         row_settings = defaults if model.endswith("-default") else settings
-        result = cross_validate(omi, Z, sizes, [model], folds=args.folds, settings=row_settings)
+        per_fold = contrastive.fold_function(features) if features.startswith("lite0 simclr") else None
+        result = cross_validate(
+            omi, Z, sizes, [model], folds=args.folds, settings=row_settings, fold_features=per_fold
+        )
         table = results_table(result, ceiling, extra_label=f" [{features}]")
         if model == "ridge" and features != "lite0":  # only ridge on plain lite0 is the baseline
             table = table.rename(index=lambda m: m.replace("ridge (baseline)", "ridge"), level="model")
         label = f"{model} [{features}]"
+        fold_metrics[label] = result.metrics
         train_seconds[label] = round(result.seconds[model], 1)
         summary = result.summary()
         figures[label] = {
@@ -134,6 +178,7 @@ def main() -> None:
             "over_baseline": round(own[name] - figures[baseline][a]["pair_acc"], 4),
             "headroom": round((own[name] - 0.5) / (ceil[a] - 0.5), 4),
         }
+    lora = lora_rows(omi, args, fold_metrics) if args.lora_folds else None
     total = round(time.perf_counter() - start, 1)
     print(
         "\nbest skpercept head per attribute (vs ridge on lite0): "
@@ -158,9 +203,164 @@ def main() -> None:
                 "total_seconds": total,
                 "cpus": os.cpu_count(),
                 "dlib": use_dlib,
+                "contrastive": None if contrastive is None else contrastive.summary(),
+                "lora": lora,
             }
         )
     )
+
+
+def lora_rows(omi, args, fold_metrics: dict) -> dict:
+    """LoRAPairwiseRanker on the first ``--lora-folds`` folds, and every other row on those folds."""
+    import numpy as np
+
+    from skpercept.datasets import consensus_pairs
+    from skpercept.evaluation import pair_metrics
+    from skpercept.lora import LoRAPairwiseRanker
+    from skpercept.model_selection import ImageDisjointSplit
+
+    attributes = list(omi.attributes)
+    means = omi.means
+    cv = ImageDisjointSplit(n_splits=args.folds, random_state=args.seed)
+    folds = []
+    for fold, (train, test) in enumerate(cv.split(means[["image"]])):
+        if fold >= args.lora_folds:
+            break
+        start = time.perf_counter()
+        pairs = consensus_pairs(means.iloc[train], attributes, random_state=args.seed)
+        ranker = LoRAPairwiseRanker(
+            image_size=args.lora_image_size,
+            last_n_targets=args.lora_last_n,
+            batching="images",
+            batch_size=32,
+            max_epochs=args.lora_epochs,
+            patience=3,
+            device=args.device,
+            random_state=args.seed,
+        ).fit(pairs[["image_a", "image_b"]], pairs[attributes])
+        scores = ranker.score_items(means["image"].iloc[test].tolist())
+        acc = [pair_metrics(scores[:, k], means[a].to_numpy()[test])[0] for k, a in enumerate(attributes)]
+        folds.append(
+            {
+                "fold": fold,
+                "pair_acc": dict(zip(attributes, np.round(acc, 4).tolist())),
+                "train_pairs": len(pairs),
+                "epochs": len(ranker.history_),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        print(f"lora fold {fold}: " + " / ".join(f"{x:.3f}" for x in acc) + f" ({folds[-1]['seconds']} s)")
+    same_folds = {}
+    for label, metrics in fold_metrics.items():
+        kept = metrics[metrics["fold"] < args.lora_folds]
+        same_folds[label] = {
+            a: round(float(kept[kept["attribute"] == a]["pair_acc"].mean()), 4) for a in attributes
+        }
+    lora_mean = {a: round(float(np.mean([f["pair_acc"][a] for f in folds])), 4) for a in attributes}
+    print(
+        f"on folds 0-{args.lora_folds - 1}: lora "
+        + " / ".join(f"{lora_mean[a]:.3f}" for a in attributes)
+        + "; ridge [lite0] "
+        + " / ".join(f"{same_folds['ridge [lite0]'][a]:.3f}" for a in attributes)
+    )
+    return {
+        "folds": folds,
+        "mean": lora_mean,
+        "other_rows_same_folds": same_folds,
+        "image_size": args.lora_image_size,
+        "last_n_targets": args.lora_last_n,
+    }
+
+
+class ContrastiveFeatures:
+    """Lite0 adapted to the faces by ``ContrastiveEmbedder`` (no labels), as feature sets.
+
+    ``protocol='per-fold'``: adapted on each fold's training faces only (``fold_features`` of
+    ``cross_validate``; the adaptation never sees a test image). ``'all-faces'``: adapted once
+    on every face's image. Each adaptation is run once and shared by the rows that use it.
+    """
+
+    def __init__(self, omi, feature_sets: dict, args) -> None:
+        self.images = omi.means["image"].to_numpy()
+        self.dlib = feature_sets.get("dlib")
+        self.lite0_sizes = list(feature_sets["lite0"][1])
+        self.args = args
+        self.fits: dict = {}
+        self.log: list = []
+
+    def feature_sets(self) -> dict:
+        """Name -> (Z, block sizes); Z is None per fold (computed fold by fold by the rows)."""
+        import numpy as np
+
+        names = ["lite0 simclr"] + (["lite0 simclr flip + dlib"] if self.dlib is not None else [])
+        if self.args.contrastive_protocol == "all-faces":
+            return {name: self.features(name, np.arange(len(self.images))) for name in names}
+        # The adapted tower is as wide as the base one.
+        sizes = {
+            "lite0 simclr": self.lite0_sizes,
+            "lite0 simclr flip + dlib": self.lite0_sizes + self.dlib[1],
+        }
+        return {name: (None, sizes[name]) for name in names}
+
+    def _adapted(self, train) -> tuple:
+        import numpy as np
+
+        from skpercept.lora import ContrastiveEmbedder
+
+        key = np.asarray(train).tobytes()
+        if key not in self.fits:
+            start = time.perf_counter()
+            embedder = ContrastiveEmbedder(
+                max_epochs=self.args.contrastive_epochs,
+                last_n_targets=self.args.contrastive_last_n,
+                random_state=self.args.seed,
+                normalize=False,
+                device=self.args.device,
+                num_workers=2,
+            ).fit(self.images[train])
+            fit_seconds = time.perf_counter() - start
+            # transform only: fitting again (as a FeatureUnion would) would train again
+            images = pd.Series(self.images, name="image")
+            plain = embedder.transform(images)
+            flip = embedder.set_params(tta=True).transform(images)
+            self.fits[key] = (plain, flip)
+            valid = embedder.history_[:, "valid_loss"]
+            self.log.append(
+                {
+                    "train_images": int(embedder.n_train_images_),
+                    "epochs": len(valid),
+                    "best_epoch": int(np.argmin(valid)) + 1,
+                    "valid_loss": [round(float(v), 4) for v in valid],
+                    "fit_seconds": round(fit_seconds, 1),
+                    "embed_seconds": round(time.perf_counter() - start - fit_seconds, 1),
+                }
+            )
+            print(f"contrastive adaptation {len(self.log)}: {self.log[-1]}", flush=True)
+        return self.fits[key]
+
+    def features(self, name: str, train) -> tuple:
+        """(Z, block sizes) of feature set ``name`` adapted on the faces ``train``."""
+        import numpy as np
+
+        plain, flip = self._adapted(train)
+        if name == "lite0 simclr":
+            return plain, [plain.shape[1]]
+        Zd, sizes = self.dlib
+        return np.hstack([flip, Zd]), [flip.shape[1], *sizes]
+
+    def fold_function(self, name: str):
+        """``fold_features`` for ``cross_validate`` (per-fold), or None (all faces: use ``Z``)."""
+        if self.args.contrastive_protocol != "per-fold":
+            return None
+        return lambda train: self.features(name, train)[0]
+
+    def summary(self) -> dict:
+        return {
+            "protocol": self.args.contrastive_protocol,
+            "max_epochs": self.args.contrastive_epochs,
+            "last_n_targets": self.args.contrastive_last_n,
+            "adaptations": self.log,
+        }
 
 
 if __name__ == "__main__":

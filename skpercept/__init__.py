@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "TrialPruningCallback": "skpercept.tune",
     "LoRARatingClassifier": "skpercept.lora",
     "LoRAPairwiseRanker": "skpercept.lora",
+    "ContrastiveEmbedder": "skpercept.lora",
     "CLIPEmbedder": "skpercept.embed",
     "TimmEmbedder": "skpercept.embed",
     "DlibFaceEmbedder": "skpercept.embed",

@@ -244,13 +244,14 @@ def face_scores(kind: str, model, Z: np.ndarray) -> tuple[np.ndarray, list | Non
 # -- the protocol -------------------------------------------------------------------------------
 def cross_validate(
     data,
-    Z: np.ndarray,
+    Z: np.ndarray | None,
     block_sizes: Sequence[int],
     models: Sequence[str],
     *,
     folds: int = 5,
     settings: HeadSettings | None = None,
     progress: Callable[[str], None] | None = None,
+    fold_features: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> CVResult:
     """Image-disjoint K-fold over the images of ``data`` (rows of ``Z`` follow ``data.means``).
 
@@ -258,8 +259,8 @@ def cross_validate(
     ----------
     data : Bunch shaped like :func:`skpercept.datasets.load_omi`'s
         ``means``, long ``ratings`` (0–100) and ``attributes``.
-    Z : ndarray of shape (n_images, n_features)
-        Raw features, one row per image in ``data.means`` order.
+    Z : ndarray of shape (n_images, n_features) or None
+        Raw features, one row per image in ``data.means`` order (None with ``fold_features``).
     block_sizes : sequence of int
         Backbone blocks of ``Z`` for the BlockScaler (fitted on training images only).
     models : sequence of {'ridge', 'ranker', 'classifier', 'regressor'}
@@ -268,6 +269,11 @@ def cross_validate(
         None uses ``HeadSettings()``; its ``seed`` also seeds the folds.
     progress : callable or None
         Called with a one-line message after each fitted model.
+    fold_features : callable or None
+        Features that learn from images, learned per fold: called with the training images'
+        positions in ``data.means``, it returns that fold's ``Z`` (every image's row, e.g. from
+        an embedder fitted on the training images only, such as
+        :class:`skpercept.lora.ContrastiveEmbedder`). Replaces ``Z``.
 
     Returns
     -------
@@ -303,7 +309,16 @@ def cross_validate(
     seconds = dict.fromkeys(models, 0.0)
     pair_parts = {a: [] for a in attributes}
     rating_parts = {a: [] for a in attributes}
+    if (Z is None) == (fold_features is None):
+        raise ValueError("Pass either Z or fold_features (features learned per fold), not both or neither.")
     for fold, (train, test) in enumerate(cv.split(data.means[["image"]])):
+        if fold_features is not None:
+            Z = np.asarray(fold_features(train))
+            if Z.shape[0] != len(means):
+                raise ValueError(
+                    f"fold_features returned {Z.shape[0]} rows for fold {fold}; expected one per image "
+                    f"of data.means ({len(means)})."
+                )
         test_ratings = ratings[ratings["face"].isin(test)]
         position = pd.Series(np.arange(len(test)), index=test)
         for model in models:

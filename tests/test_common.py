@@ -192,6 +192,9 @@ NOT_CHECKED = {
     "tower; every check feeds numeric arrays. tests/test_lora.py covers clone, Pipeline, "
     "pickling and unknown users; tests/test_params.py runs check_param_validation.",
     "LoRAPairwiseRanker": "same as LoRARatingClassifier",
+    "ContrastiveEmbedder": "an embedder whose fit trains LoRA adapters on images; the common checks "
+    "feed numeric arrays. tests/test_embed_contract.py runs the embedder contract on it (images "
+    "as paths, PIL and arrays) and check_param_validation; tests/test_lora_contrastive.py the rest.",
     "JointRatingRanker": "its rating rows leave the right half NaN, which no common check builds; "
     "tests/test_joint.py runs the common checks with its own expected failures and reasons.",
     "PerceptSearchCV": "a meta-estimator over a Pipeline and an Optuna study, like sklearn's "

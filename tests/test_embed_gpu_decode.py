@@ -67,10 +67,15 @@ def test_orientation_matches_pil_exif_transpose(orientation):
     np.testing.assert_array_equal(got.permute(1, 2, 0).numpy(), expected)
 
 
-@pytest.mark.parametrize("model", ["lite0", "vit"])
+@pytest.mark.parametrize("model", ["lite0", "vit", "v2"])
 def test_twin_preprocessing_within_two_levels_of_pil(jpegs, model):
-    emb = (TimmEmbedder() if model == "lite0" else CLIPEmbedder(pretrained=None)).set_params(device="cpu")
-    preprocess = emb.fit(jpegs).get_preprocess()
+    if model == "v2":  # torchvision v2 steps (ToImage, ToDtype), as the LoRA and contrastive towers use
+        from skpercept.lora._images import make_transform
+
+        preprocess = make_transform(64, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), None)
+    else:
+        emb = TimmEmbedder() if model == "lite0" else CLIPEmbedder(pretrained=None)
+        preprocess = emb.set_params(device="cpu").fit(jpegs).get_preprocess()
     tensor_preprocess = TensorPreprocess.from_transform(preprocess)
     assert tensor_preprocess is not None
     reference = torch.stack([preprocess(load_image(p)) for p in jpegs])  # full decode, EXIF applied

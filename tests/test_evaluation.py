@@ -222,3 +222,36 @@ def test_evaluation_and_presets_do_not_import_the_command_line():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fold_features_are_learned_from_each_folds_training_images_only():
+    """``fold_features`` gets each fold's training positions (never a test image) and its Z
+    scores that fold; a function that ignores them reproduces the fixed-Z result."""
+    data = planted()
+    Z = features(data, signal=1.0)
+    calls = []
+
+    def learned(train):
+        calls.append(np.asarray(train).copy())
+        return Z
+
+    result = cross_validate(data, None, SIZES, ["ridge"], folds=3, fold_features=learned)
+    fixed = cross_validate(data, Z, SIZES, ["ridge"], folds=3)
+    pd.testing.assert_frame_equal(result.metrics, fixed.metrics)
+    assert len(calls) == 3
+    tested = [set(range(N_IMAGES)) - set(train.tolist()) for train in calls]
+    assert sorted(i for test in tested for i in test) == list(range(N_IMAGES))  # each image tested once
+
+    def shifted(train):
+        # Features that depend on which images were trained on: noise on the test rows.
+        out = Z.copy()
+        test = np.setdiff1d(np.arange(N_IMAGES), train)
+        out[test] = np.random.default_rng(0).normal(size=out[test].shape)
+        return out
+
+    zeroed = cross_validate(data, None, SIZES, ["ridge"], folds=3, fold_features=shifted).summary()
+    assert (zeroed["pair_acc"] < fixed.summary()["pair_acc"]).all()
+    with pytest.raises(ValueError, match="either Z or fold_features"):
+        cross_validate(data, Z, SIZES, ["ridge"], folds=3, fold_features=learned)
+    with pytest.raises(ValueError, match="returned 5 rows for fold 0"):
+        cross_validate(data, None, SIZES, ["ridge"], folds=3, fold_features=lambda train: Z[:5])

@@ -213,6 +213,8 @@ class TensorPreprocess:
             elif kind == "Normalize" and mean is None:
                 mean = tuple(float(m) for m in step.mean)
                 std = tuple(float(s) for s in step.std)
+            elif kind == "ToDtype" and mean is None and step.scale and str(step.dtype) == "torch.float32":
+                continue  # torchvision v2's uint8 -> [0, 1] float step, as ToTensor's
             elif kind not in cls._NEUTRAL or (kind == "ToImage" and mean is not None):
                 return None
         if mean is None or crop is None:

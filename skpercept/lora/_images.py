@@ -20,22 +20,29 @@ from skpercept.embed import load_image
 AUGMENT_DEFAULTS = {"flip": True, "crop_scale": 0.85, "color_jitter": 0.1}
 
 
-def check_augment(augment: bool | Mapping | None) -> dict | None:
-    """Resolve ``augment`` into a dict of settings (None = no augmentation)."""
+def check_augment(augment: bool | Mapping | None, defaults: Mapping = AUGMENT_DEFAULTS) -> dict | None:
+    """Resolve ``augment`` into a dict of settings (None = no augmentation).
+
+    ``defaults`` are the settings ``True`` stands for, and name the valid keys.
+    """
     if augment is None or augment is False:
         return None
     if augment is True:
-        return dict(AUGMENT_DEFAULTS)
+        return dict(defaults)
     if not isinstance(augment, Mapping):
         raise ValueError(f"augment must be a bool or a dict, got {augment!r}.")
-    unknown = set(augment) - set(AUGMENT_DEFAULTS)
+    unknown = set(augment) - set(defaults)
     if unknown:
-        raise ValueError(f"Unknown augment key(s) {sorted(unknown)}; valid keys: {sorted(AUGMENT_DEFAULTS)}.")
-    settings = {**AUGMENT_DEFAULTS, **augment}
+        raise ValueError(f"Unknown augment key(s) {sorted(unknown)}; valid keys: {sorted(defaults)}.")
+    settings = {**defaults, **augment}
     if not 0 < settings["crop_scale"] <= 1:
         raise ValueError(f"augment['crop_scale'] must be in (0, 1], got {settings['crop_scale']}.")
     if settings["color_jitter"] < 0:
         raise ValueError(f"augment['color_jitter'] must be >= 0, got {settings['color_jitter']}.")
+    if not 0 <= settings.get("grayscale", 0) <= 1:
+        raise ValueError(
+            f"augment['grayscale'] must be a probability in [0, 1], got {settings['grayscale']}."
+        )
     return settings
 
 
@@ -51,6 +58,8 @@ def make_transform(size: int, mean, std, augment: dict | None) -> v2.Compose:
         jitter = augment["color_jitter"]
         if jitter > 0:
             steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
+        if augment.get("grayscale", 0) > 0:
+            steps.append(v2.RandomGrayscale(p=augment["grayscale"]))
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     return v2.Compose(steps)
 
