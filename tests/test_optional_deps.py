@@ -90,6 +90,13 @@ def _add_lora():
     add_lora(tower, ["conv_stem"], r=2, alpha=2.0, dropout=0.0)
 
 
+def _fit_contrastive():
+    from skpercept.lora import ContrastiveEmbedder
+
+    images = [photo(i) for i in range(3)]
+    ContrastiveEmbedder(backbone="timm:test_efficientnet", pretrained=None, early_stopping=False).fit(images)
+
+
 @pytest.mark.parametrize(
     ("module", "use"),
     [
@@ -97,6 +104,7 @@ def _add_lora():
         pytest.param("dlib", _fit_dlib, id="dlib-library"),
         pytest.param("face_recognition_models", _fit_dlib, id="dlib-model-files"),
         pytest.param("peft", _add_lora, id="lora-peft"),
+        pytest.param("peft", _fit_contrastive, id="contrastive-peft"),
     ],
 )
 def test_missing_dependency_names_its_extra(monkeypatch, module, use):
