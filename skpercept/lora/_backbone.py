@@ -21,16 +21,27 @@ and timm versions whose module names differ:
 from __future__ import annotations
 
 import hashlib
+import numbers
+import os
 from collections.abc import Sequence
 
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from skpercept._utils import optional_import
-from skpercept.embed.towers import TowerSpec, build_tower, parse_backbone, rebuild_tower, tower_feature_dim
+from skpercept.embed.towers import (
+    SHIPPED_LITE0,
+    TowerSpec,
+    build_tower,
+    parse_backbone,
+    rebuild_tower,
+    tower_feature_dim,
+)
 
 __all__ = [
     "TARGET_KINDS",
+    "TOWER_PARAMETER_CONSTRAINTS",
     "BackboneSpec",
     "add_lora",
     "build_backbone",
@@ -38,6 +49,7 @@ __all__ = [
     "fingerprint",
     "parse_backbone",
     "rebuild_backbone",
+    "resolve_pretrained",
     "select_targets",
     "set_gradient_checkpointing",
 ]
@@ -45,10 +57,34 @@ __all__ = [
 #: Module kinds ``target_modules`` may name (see the module docstring).
 TARGET_KINDS = ("linear", "attention", "conv")
 
+#: Parameters of a tower with LoRA adapters, shared by every estimator that builds one.
+TOWER_PARAMETER_CONSTRAINTS: dict[str, list] = {
+    "backbone": [str],
+    "pretrained": [str, os.PathLike, None],
+    "image_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "r": [Interval(numbers.Integral, 1, None, closed="left")],
+    "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+    "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    "target_modules": [str, "array-like"],
+    "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
+}
+
 BackboneSpec = TowerSpec
 build_backbone = build_tower
 rebuild_backbone = rebuild_tower
 feature_dim = tower_feature_dim
+
+
+def resolve_pretrained(backbone: str, pretrained) -> str | None:
+    """The weights source of ``pretrained='auto'`` (the shipped Lite0 weights), else as given."""
+    if pretrained != "auto":
+        return os.fspath(pretrained) if isinstance(pretrained, os.PathLike) else pretrained
+    if backbone == "timm:efficientnet_lite0":
+        return SHIPPED_LITE0
+    raise ValueError(
+        f"pretrained='auto' only knows weights for 'timm:efficientnet_lite0'; for "
+        f"{backbone!r} pass pretrained=<tag or local file>, or None for random init."
+    )
 
 
 def select_targets(model: nn.Module, target_modules: str | Sequence[str]) -> list[str]:

@@ -20,7 +20,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skpercept._head import TRAINING_PARAMETER_CONSTRAINTS, hidden_sizes, training_callbacks
 from skpercept._holdout import hold_out_items
 from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
-from skpercept.embed.timm import SHIPPED_LITE0
 from skpercept.lora import _backbone as bb
 from skpercept.lora import _distributed as dist_
 from skpercept.lora._images import (
@@ -137,14 +136,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
 
     _parameter_constraints: ClassVar[dict] = {
         **TRAINING_PARAMETER_CONSTRAINTS,
-        "backbone": [str],
-        "pretrained": [str, os.PathLike, None],
-        "image_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "r": [Interval(numbers.Integral, 1, None, closed="left")],
-        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
-        "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "target_modules": [str, "array-like"],
-        "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        **bb.TOWER_PARAMETER_CONSTRAINTS,
         "user_dim": [Interval(numbers.Integral, 0, None, closed="left"), None],
         "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "augment": ["boolean", Mapping, None],
@@ -277,14 +269,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         super()._validate_params()
 
     def _resolve_pretrained(self) -> str | None:
-        if self.pretrained != "auto":
-            return self.pretrained
-        if self.backbone == "timm:efficientnet_lite0":
-            return SHIPPED_LITE0
-        raise ValueError(
-            f"pretrained='auto' only knows weights for 'timm:efficientnet_lite0'; for "
-            f"{self.backbone!r} pass pretrained=<tag or local file>, or None for random init."
-        )
+        return bb.resolve_pretrained(self.backbone, self.pretrained)
 
     # -- building ---------------------------------------------------------------------------
     def _build_module(self, n_users: int) -> LoRANet:

@@ -36,7 +36,6 @@ from skpercept.embed._base import (
     _executor,
 )
 from skpercept.embed._decode import ImageLoadError
-from skpercept.embed.timm import SHIPPED_LITE0
 from skpercept.embed.towers import parse_backbone, weights_identity
 from skpercept.lora import _backbone as bb
 from skpercept.lora._images import check_augment, load_image, make_transform
@@ -263,14 +262,7 @@ class ContrastiveEmbedder(BaseEmbedder):
     _cpu_channels_last = True
     _parameter_constraints: ClassVar[dict] = {
         **BaseEmbedder._parameter_constraints,
-        "backbone": [str],
-        "pretrained": [str, os.PathLike, None],
-        "image_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "r": [Interval(numbers.Integral, 1, None, closed="left")],
-        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
-        "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-        "target_modules": [str, "array-like"],
-        "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        **bb.TOWER_PARAMETER_CONSTRAINTS,
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "augment": ["boolean", dict],
@@ -365,14 +357,7 @@ class ContrastiveEmbedder(BaseEmbedder):
 
     # -- weights --------------------------------------------------------------------------------
     def _resolve_pretrained(self) -> str | None:
-        if self.pretrained != "auto":
-            return _as_text(self.pretrained)
-        if self.backbone == "timm:efficientnet_lite0":
-            return SHIPPED_LITE0
-        raise ValueError(
-            f"pretrained='auto' only knows weights for 'timm:efficientnet_lite0'; for "
-            f"{self.backbone!r} pass pretrained=<tag or local file>, or None for random init."
-        )
+        return bb.resolve_pretrained(self.backbone, self.pretrained)
 
     def _weights_identity(self) -> str:
         library, name = parse_backbone(self.backbone)
