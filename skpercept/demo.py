@@ -207,7 +207,8 @@ def _notes(settings, result, embed_s, cv_s, final_s, total, cpu_s) -> list[str]:
         "([0,25), [25,50), [50,75), [75,100]), "
         f"{settings.ratings_per_face} ratings per face and attribute; scored on all individual "
         "ratings of test faces; its face score is the expected class. ECE: top-label ECE of its "
-        "class probabilities; for PairwiseRanker, ECE of P(left preferred) on test pairs.",
+        "class probabilities; for PairwiseRanker, ECE of P(left preferred) on test pairs, each pair "
+        "counted in both orders (which face is left is file order, not a property of the pair).",
         f"Timings (wall clock): embedding {embed_s:.1f} s, cross-validation {cv_s:.1f} s, final "
         f"fits {final_s:.1f} s, total {total:.1f} s; CPU time of this process "
         f"{cpu_s:.1f} s. Cross-validation per model: "

@@ -76,10 +76,27 @@ def test_pair_metrics_by_hand():
 
 def test_pair_calibration_by_hand():
     ece, y, p = pair_calibration(np.array([0.0, 0.0, 2.0]), np.array([1.0, 2.0, 2.0]))
-    # pairs (0, 1) and (0, 2); (1, 2) has equal means
-    np.testing.assert_array_equal(y, [0.0, 0.0])
-    np.testing.assert_allclose(p, [0.5, 1 / (1 + np.exp(2.0))])
-    assert ece == pytest.approx(np.mean(p))  # every label is 0: the error is the mean probability
+    # pairs (0, 1) and (0, 2); (1, 2) has equal means; then both swapped
+    np.testing.assert_array_equal(y, [0.0, 0.0, 1.0, 1.0])
+    q = 1 / (1 + np.exp(2.0))
+    np.testing.assert_allclose(p, [0.5, q, 0.5, 1 - q])
+    # bins: 0.5 holds one pair of each order (labels 0 and 1, mean ½: no gap); q and 1 − q each
+    # hold one row whose label is 0 and 1 respectively: a gap of q in both
+    assert ece == pytest.approx(2 / 4 * q)
+
+
+def test_pair_calibration_ignores_file_order():
+    # an offset on every second image that the scores do not see: ordered by file number it
+    # would read as miscalibration; counted in both orders the labels average ½
+    rng = np.random.RandomState(0)
+    scores = rng.normal(size=80)
+    means = scores + np.where(np.arange(80) < 40, 1.0, 0.0) + rng.normal(scale=0.5, size=80)
+    ece, y, p = pair_calibration(scores, means)
+    assert y.mean() == pytest.approx(0.5) and p.mean() == pytest.approx(0.5)
+    one_order = len(y) // 2
+    assert y[:one_order].mean() > 0.55  # file order leans left
+    ece_swapped, _, _ = pair_calibration(scores[::-1], means[::-1])
+    assert ece == pytest.approx(ece_swapped)  # the same pairs, the other file order
 
 
 def test_rating_metrics_by_hand():
@@ -162,10 +179,10 @@ def test_ranker_and_classifier_pool_curves_over_folds():
     assert len(messages) == 4 and messages[0].startswith("fold 1/2 PairwiseRanker: pair accuracy ")
     for k, attribute in enumerate(ATTRIBUTES):
         y, p = result.pair_curves[attribute]
-        # every pair of test images with different means, pooled over both folds
+        # every pair of test images with different means, in both orders, pooled over both folds
         n_test = [N_IMAGES // 2, N_IMAGES - N_IMAGES // 2]
-        assert len(y) == len(p) <= sum(n * (n - 1) // 2 for n in n_test)
-        assert len(y) > 0.9 * sum(n * (n - 1) // 2 for n in n_test)
+        assert len(y) == len(p) <= sum(n * (n - 1) for n in n_test)
+        assert len(y) > 0.9 * sum(n * (n - 1) for n in n_test)
         assert set(np.unique(y)) <= {0.0, 1.0} and np.all((p > 0) & (p < 1))
         classes, proba = result.rating_curves[attribute]
         assert len(classes) == (data.ratings["attribute"] == attribute).sum()  # every held-out rating
@@ -255,3 +272,27 @@ def test_fold_features_are_learned_from_each_folds_training_images_only():
         cross_validate(data, Z, SIZES, ["ridge"], folds=3, fold_features=learned)
     with pytest.raises(ValueError, match="returned 5 rows for fold 0"):
         cross_validate(data, None, SIZES, ["ridge"], folds=3, fold_features=lambda train: Z[:5])
+
+
+def test_fit_head_takes_a_variant_of_the_preset_head():
+    data = planted()
+    Z = features(data, signal=1.0)
+    means = data.means[ATTRIBUTES].to_numpy(np.float64)
+    ratings = evaluation.ratings_with_face_index(data)
+    train = np.arange(40)
+    settings = HeadSettings.quick(device="cpu", n_pairs=600, max_epochs=30, patience=5)
+    # a linear ranker in smaller batches than the preset's 256 (600 pairs: 2 steps an epoch)
+    variant = evaluation.make_head("ranker", settings).set_params(hidden_layer_sizes=(), batch_size=32)
+    fitted = evaluation.fit_head(
+        "ranker", Z, SIZES, train, means, ratings, ATTRIBUTES, settings, None, head=variant
+    )
+    head = fitted[-1]
+    assert head is not variant and not hasattr(variant, "nets_")  # a clone was fitted
+    assert head.hidden_layer_sizes == () and head.batch_size == 32 and head.n_features_in_ == 2 * Z.shape[1]
+    # hard labels (se=None) and the variant's own parameters; the preset head is another model
+    preset = evaluation.fit_head("ranker", Z, SIZES, train, means, ratings, ATTRIBUTES, settings, None)
+    assert preset[-1].hidden_layer_sizes == settings.hidden
+    scores, _ = evaluation.face_scores("ranker", fitted, Z[40:])
+    preset_scores, _ = evaluation.face_scores("ranker", preset, Z[40:])
+    assert scores.shape == preset_scores.shape == (20, len(ATTRIBUTES))
+    assert not np.allclose(scores, preset_scores)
