@@ -30,11 +30,14 @@ hidden layer and ``user_alpha``) learns from 200 people × 50 judgments of train
 people each get a pool of 100 training faces and answer k = 5, 10, 20, 30, 40 questions (in
 batches of 5, 5, 10, 10, 10) chosen at random or by each strategy of :mod:`skpercept.active`;
 people are added by ``fit_users`` with the shared part frozen. The curves are run twice, on
-the same judgments: with the isotropic prior and with the learned prior (rows "(learned prior)"). Metric: accuracy of ordering all pairs of the
-held-out faces as the person's noise-free utility does; two oracles frame it (the population's
+the same judgments: with the isotropic prior and with the learned prior (rows "(learned
+prior)"). Metric: accuracy of ordering all pairs of the held-out faces as the person's
+noise-free utility does; two oracles frame it (the population's
 mean taste; ridge on the embedding fitted to the person's true utility of all training faces).
 Everything is repeated in ``--worlds`` independent simulated worlds (people, face split, shared
-model; mean ± sd over worlds: the shared model's fit moves the curves by about a point). Also:
+model; mean ± sd over worlds: the shared model's fit moves the curves by about a point; the
+strategies share people and model within a world, so ``'variance'`` − ``'information'`` is also
+printed world by world, and the JSON keeps ``curves_per_world``). Also:
 seconds of ``fit_users`` adding one person from 20 judgments.
 
 Hardware: printed. Ends with one JSON line. Usage:
@@ -69,6 +72,7 @@ HAS_USERS = "user_features" in PairwiseRanker().get_params()
 HAS_PRIOR = "user_prior" in PairwiseRanker().get_params()
 LEARNED = " (learned prior)"
 ALPHAS = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
+ACTIVE = ("uncertainty", "information", "variance")  # the strategies of skpercept.active besides random
 
 
 # -- Part A: data ---------------------------------------------------------------------------------
@@ -421,7 +425,7 @@ def omi_world(Z: np.ndarray, attributes: np.ndarray, seed: int, quick: bool) -> 
     if not HAS_USERS:
         return world
     steps = [5, 10, 20] if quick else [5, 10, 20, 30, 40]
-    strategies = ["random", "uncertainty", "information"]
+    strategies = ["random", *ACTIVE]
     world["curves"] = {}
     # the same judgments for both priors: the learned prior leaves the shared part as it was
     judgments = rng.get_state()
@@ -484,9 +488,28 @@ def omi_people(quick: bool, worlds: int) -> dict:
                 s: {k: round(float(np.std([r[key][s][k] for r in runs])), 4) for k in c}
                 for s, c in runs[0][key].items()
             }
+            # the worlds share nothing, but within one the strategies share people and model:
+            # compare strategies world by world (paired), not through the sd above
+            out["curves_per_world"] = {
+                s: {k: [round(float(r[key][s][k]), 4) for r in runs] for k in c}
+                for s, c in runs[0][key].items()
+            }
         else:
             out[key] = round(float(np.mean([r[key] for r in runs])), 4)
     return out
+
+
+def paired_differences(omi: dict, steps: list) -> None:
+    """Print 'variance' minus 'information' world by world (the same people and model)."""
+    per_world = omi.get("curves_per_world", {})
+    for suffix in ("", LEARNED):
+        one, two = "variance" + suffix, "information" + suffix
+        if one not in per_world or two not in per_world:
+            continue
+        print(f"{one} - {two}, per world:")
+        for k in steps:
+            diff = np.subtract(per_world[one][k], per_world[two][k])
+            print(f"  k = {k!s:>2s}: mean {diff.mean():+.4f}; " + " ".join(f"{x:+.4f}" for x in diff))
 
 
 def summarize(result: dict) -> dict:
@@ -540,9 +563,10 @@ def summarize(result: dict) -> dict:
             "ridge on the true utility (oracle)",
         ):
             print(f"  {key}: {omi[key]:.3f}")
-        print(f"{'labels':14s}" + "".join(f"{k!s:>15s}" for k in steps))
+        width = max(map(len, curves)) + 2
+        print(f"{'labels':{width}s}" + "".join(f"{k!s:>15s}" for k in steps))
         for s, c in curves.items():
-            print(f"{s:14s}" + "".join(f"{c[k]:9.3f} ± {sd[s][k]:.3f}" for k in steps))
+            print(f"{s:{width}s}" + "".join(f"{c[k]:9.3f} ± {sd[s][k]:.3f}" for k in steps))
         last = steps[-1]
         # each prior against random questions under the same prior; the learned prior's also
         # against the isotropic model's random questions (the baseline the targets were set on)
@@ -551,16 +575,11 @@ def summarize(result: dict) -> dict:
             if base not in curves or "random" + suffix not in curves:
                 continue
             goal = curves[base][last]
-            strategies = (
-                ("random", "uncertainty", "information")
-                if base != "random" + suffix
-                else (
-                    "uncertainty",
-                    "information",
-                )
-            )
+            strategies = ACTIVE if base == "random" + suffix else ("random", *ACTIVE)
             for name in strategies:
                 s = name + suffix
+                if s not in curves:
+                    continue
                 reached = [int(k) for k in steps if curves[s][k] >= goal]
                 targets[f"omi {s}: labels to reach {base}'s k={last} (goal <= 20)"] = (
                     min(reached) if reached else None
@@ -568,6 +587,15 @@ def summarize(result: dict) -> dict:
                 at_20 = curves[s].get(20, curves[s].get("20"))
                 if at_20 is not None:
                     targets[f"omi {s}: k=20 - {base} k={last}"] = round(at_20 - goal, 4)
+            # the issue's target: the best active strategy at 20 labels
+            active = [a + suffix for a in ACTIVE if a + suffix in curves]
+            best = max(active, key=lambda s: curves[s].get(20, curves[s].get("20", -1.0)))
+            if 20 in curves[best] or "20" in curves[best]:
+                at_20 = curves[best].get(20, curves[best].get("20"))
+                targets[f"omi best active strategy{suffix} ({best}): k=20 - {base} k={last}"] = round(
+                    at_20 - goal, 4
+                )
+        paired_differences(omi, steps)
         for suffix in ("", LEARNED):
             if "add_person_seconds" + suffix in omi:
                 targets[f"omi seconds to add a person{suffix} (goal < 1)"] = omi[

@@ -31,18 +31,35 @@ Strategies
     Sherman–Morrison step, so a batch does not repeat one direction. ``p`` is the model's
     current prediction for the person (their answers to the batch are not known yet). For an
     ensemble, ``p`` is the ensemble's and ``h`` its first member's.
+``'variance'``
+    The batch that most reduces the uncertainty of the person's *predictions* over the pool
+    (greedy V-optimal design), rather than of ``v_u`` itself: with the same posterior
+    precision ``A``, it minimizes ``trace(A⁻¹ M)``, the summed posterior variance of
+    ``(h(a) − h(b))·v_u`` over every pair of the pool, with ``M = Σ_{a<b} λ_ab z_ab z_abᵀ``.
+    Each pair of the pool counts with its own ``λ_ab = p_ab (1 − p_ab)``: an error in ``v_u``
+    flips the predicted order of a pair near 0.5, not of one the model is sure about. (This
+    weighting minus unweighted pairs, ``M ∝`` the covariance of ``h`` over the pool, in 3
+    simulated worlds other than the benchmark's (seeds 5–7, learned prior): −0.1, +0.1 and
+    +0.3 points of accuracy at 5, 10 and 20 answers.) A question ``z`` of weight ``λ`` lowers
+    ``trace(A⁻¹ M)`` by ``λ zᵀA⁻¹MA⁻¹z / (1 + λ zᵀA⁻¹z)``: directions D-optimal design would explore but along
+    which the pool's items hardly differ are not worth a question here. The cost is
+    ``O(n_items³)`` once per call, then ``O(n_items²)`` per question, as ``'information'``.
 
 A labelling loop: suggest, collect the person's answers, add them with
 :func:`skpercept.personal.add_users` (or the head's ``fit_users``), and suggest again passing
 every pair asked so far as ``history``. On simulated people judging real faces
-(``benchmarks/personal.py``, 5 worlds of 100 new people), ``'information'`` was 1–2 points of
-pairwise accuracy ahead of random pairs at every number of answers, reaching with 30 answers
-what random pairs reached with 40; the learned prior (``user_prior='learned'``) added about
-another point to every strategy, and ``'information'`` under it reached with 20 answers what
-random pairs under the isotropic prior reached with 40 (and with 30 what random pairs under
-the learned prior reached with 40). ``'uncertainty'`` did slightly worse than random there:
-pairs the model finds hard are often pairs of near-equal faces, which say little about the
-person.
+(``benchmarks/personal.py --skip-paircomp``: 5 worlds of 100 new people; accuracy on pairs of
+held-out faces after 5 / 10 / 20 / 30 / 40 answers), with the learned prior
+(``user_prior='learned'``): random pairs 0.616 / 0.634 / 0.648 / 0.657 / 0.661,
+``'information'`` 0.640 / 0.654 / 0.664 / 0.669 / 0.673, ``'variance'`` 0.642 / 0.653 / 0.663
+/ 0.669 / 0.673, ``'uncertainty'`` 0.608 / 0.626 / 0.644 / 0.655 / 0.661; with the isotropic
+prior: random 0.613 / 0.629 / 0.640 / 0.648 / 0.654, ``'information'`` 0.633 / 0.642 / 0.651 /
+0.656 / 0.660, ``'variance'`` 0.629 / 0.641 / 0.648 / 0.654 / 0.657. Under the learned prior
+both designs reach with 20 answers what random pairs reach with 40, and they are level (world
+by world, ``'variance'`` − ``'information'`` at 20 answers is within ±0.25 points, of either
+sign); under the isotropic prior ``'variance'`` trails by 0.1–0.4 points. ``'uncertainty'``
+does no better than random, and worse at first: pairs the model finds hard are often pairs of
+near-equal faces, which say little about the person.
 """
 
 from __future__ import annotations
@@ -58,7 +75,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skpercept._utils import symmetric_expit
 
-_PAIR_STRATEGIES = ("information", "uncertainty", "random")
+_PAIR_STRATEGIES = ("information", "variance", "uncertainty", "random")
 
 
 def _check_request(strategy: str, n: Any) -> None:
@@ -271,14 +288,15 @@ def suggest_pairs(
         shared model.
     n : int
         How many pairs to suggest.
-    strategy : {'information', 'uncertainty', 'random'}, default='information'
+    strategy : {'information', 'variance', 'uncertainty', 'random'}, default='information'
         See the module docstring.
     candidates : array-like of shape (m, 2), DataFrame or None, default=None
         The pairs to choose from, as items (positions for a bare ranker), or a DataFrame with
         ``item_a`` and ``item_b``. None: every pair of two distinct items of the pool.
     history : array-like of shape (k, 2), DataFrame or None, default=None
         The pairs this person has already judged (items of the pool, in any order). They are
-        never suggested again, and ``'information'`` counts what they already told.
+        never suggested again, and ``'information'`` and ``'variance'`` count what they
+        already told.
     random_state : int, RandomState or None, default=None
         Breaks ties and draws the ``'random'`` pairs; an int makes the result repeatable.
     output : int or None, default=None
@@ -290,7 +308,9 @@ def suggest_pairs(
         ``n`` distinct pairs of distinct items, best first. ``p_left`` is the model's
         ``P(item_a ≻ item_b)`` for this person; ``criterion`` is what the strategy maximized
         (``'information'``: the gain in ``log det`` of the posterior precision when the pair
-        was added to the batch; ``'uncertainty'``: ``p (1 − p)``; ``'random'``: NaN).
+        was added to the batch; ``'variance'``: the drop, when it was added, in the posterior
+        variance of the person's score difference averaged over every pair of the pool with
+        weights ``λ_ab``; ``'uncertainty'``: ``p (1 − p)``; ``'random'``: NaN).
 
     Examples
     --------
@@ -340,9 +360,10 @@ def suggest_pairs(
     else:
         H = np.asarray(head.item_representation(rows), dtype=np.float64)
         p_past = symmetric_expit(s[past[:, 0]] - s[past[:, 1]])
-        chosen, criterion = _greedy_d_optimal(
-            H, pairs, p * (1.0 - p), past, p_past * (1.0 - p_past), _prior(head, j), n
-        )
+        G = _posterior_gram(H, H[past[:, 0]] - H[past[:, 1]], p_past * (1.0 - p_past), _prior(head, j))
+        target, total = _pair_target(s) if strategy == "variance" else (None, 1.0)
+        chosen, criterion = _greedy_design(G, pairs[:, 0], pairs[:, 1], p * (1.0 - p), n, target)
+        criterion = criterion / total if total > 0 else criterion  # 0: every pair is certain
     picked = pairs[chosen]
     return pd.DataFrame(
         {
@@ -391,35 +412,73 @@ def _posterior_gram(
     return HS @ H.T - (HS @ B.T) @ np.linalg.solve(K, BS @ H.T)
 
 
-def _greedy_d_optimal(
-    H: np.ndarray,
-    pairs: np.ndarray,
-    weights: np.ndarray,
-    past: np.ndarray,
-    past_weights: np.ndarray,
-    prior: float,
-    n: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy batch maximizing ``log det`` of the posterior precision of ``v_u``.
+def _pair_target(s: np.ndarray) -> tuple[np.ndarray, float]:
+    """The target of ``'variance'`` over every pair of the pool, as a matrix on the items.
 
-    ``G = H A⁻¹ Hᵀ`` holds every quadratic form the candidates need: for ``z = h_a − h_b``,
-    ``zᵀ A⁻¹ z = G_aa + G_bb − 2 G_ab``. Adding ``w z zᵀ`` to ``A`` changes ``A⁻¹`` by a rank-one
-    Sherman–Morrison term, hence ``G`` by ``−w g gᵀ / (1 + w zᵀA⁻¹z)`` with ``g = H A⁻¹ z``.
+    ``Σ_{a<b} ω_ab (g_a − g_b)² = gᵀ L g`` for the graph Laplacian ``L`` of the pair weights
+    ``ω_ab``; returns ``L`` and ``Σ ω_ab`` (to report a mean). ``ω_ab = λ_ab = p_ab (1 − p_ab)``
+    from the person's current predictions: an error in ``v_u`` flips the predicted order of a
+    pair near 0.5, not of a pair the model is sure about.
     """
-    G = _posterior_gram(H, H[past[:, 0]] - H[past[:, 1]], past_weights, prior)
-    a, b = pairs[:, 0], pairs[:, 1]
-    available = np.ones(len(pairs), dtype=bool)
+    p = symmetric_expit(s[:, None] - s[None, :])
+    omega = p * (1.0 - p)
+    np.fill_diagonal(omega, 0.0)
+    return np.diag(omega.sum(axis=1)) - omega, float(omega.sum() / 2.0)
+
+
+def _greedy_design(
+    G: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray | None,
+    weights: np.ndarray,
+    n: int,
+    target: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy batch of questions ``z = h_a − h_b`` (pairs), or ``z = h_a`` when ``b`` is None (items).
+
+    ``G = H A⁻¹ Hᵀ`` over the pool holds every quadratic form the candidates need:
+    ``q = zᵀ A⁻¹ z = G_aa + G_bb − 2 G_ab`` (``G_aa`` for an item). Adding a question of Fisher
+    weight ``w`` adds ``w z zᵀ`` to ``A``, a rank-one Sherman–Morrison step on ``A⁻¹``, hence
+    ``G ← G − c g gᵀ`` with ``g = H A⁻¹ z`` (a column difference of ``G``) and
+    ``c = w / (1 + w q)``.
+
+    Without ``target``: D-optimal, each pick maximizing its gain in ``log det A``,
+    ``log(1 + w q)``. With ``target`` ``T`` (positive semi-definite, over the pool's items):
+    V-optimal, each pick maximizing its reduction of ``trace(A⁻¹ Hᵀ T H)``, the posterior
+    variance of the person's predictions that ``T`` sums, which is
+    ``w zᵀA⁻¹HᵀTHA⁻¹z / (1 + w q) = w gᵀ T g / (1 + w q)``. ``C = G T G`` holds these
+    numerators (``C_aa + C_bb − 2 C_ab``) and follows ``G`` exactly:
+    ``C ← C − c (r gᵀ + g rᵀ) + c² (gᵀ T g) g gᵀ`` with ``r = G T g``, a column difference of
+    ``C``. Cost: ``C`` once, ``O(n_items³)``, then ``O(n_items²)`` per pick, as ``G``.
+    """
+    C = None if target is None else G @ target @ G
+    available = np.ones(len(a), dtype=bool)
     chosen, gains = [], []
     for _ in range(n):
-        q = np.diag(G)[a] + np.diag(G)[b] - 2.0 * G[a, b]
-        gain = np.where(available, np.log1p(weights * np.maximum(q, 0.0)), -np.inf)
-        k = int(np.argmax(gain))  # first maximum: ties fall to the random order
+        q = _quadratic(G, a, b)
+        if C is None:
+            gain = np.log1p(weights * q)
+        else:
+            numerator = _quadratic(C, a, b)
+            gain = weights * numerator / (1.0 + weights * q)
+        k = int(np.argmax(np.where(available, gain, -np.inf)))  # first maximum: the random order
         chosen.append(k)
         gains.append(float(gain[k]))
         available[k] = False
-        g = G[:, a[k]] - G[:, b[k]]
-        G = G - (weights[k] / (1.0 + weights[k] * q[k])) * np.outer(g, g)
+        c = weights[k] / (1.0 + weights[k] * q[k])
+        g = G[:, a[k]] - (0.0 if b is None else G[:, b[k]])
+        if C is not None:
+            r = C[:, a[k]] - (0.0 if b is None else C[:, b[k]])
+            C = C - c * (np.outer(r, g) + np.outer(g, r)) + c * c * numerator[k] * np.outer(g, g)
+        G = G - c * np.outer(g, g)
     return np.asarray(chosen, dtype=int), np.asarray(gains)
+
+
+def _quadratic(G: np.ndarray, a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``eᵀ G e`` for ``e = 1_a − 1_b`` (``1_a`` when ``b`` is None), clipped at 0 (round-off)."""
+    diagonal = np.diag(G)
+    value = diagonal[a] if b is None else diagonal[a] + diagonal[b] - 2.0 * G[a, b]
+    return np.maximum(value, 0.0)
 
 
 # -- items ----------------------------------------------------------------------------------------
@@ -443,7 +502,11 @@ def suggest_items(
     score in an adjacent-category logit model, an approximation for the softmax and CORN
     heads); for a regressor ``λ = 1`` (unit noise variance on the head's output scale).
     ``'uncertainty'``: a classifier's least confident items (``1 − max_k p_k``), a regressor's
-    largest posterior variance ``h(x)ᵀ A⁻¹ h(x)`` of the personal score.
+    largest posterior variance ``h(x)ᵀ A⁻¹ h(x)`` of the personal score. ``'variance'``: the
+    items whose answers most reduce the posterior variance of the person's score of every item
+    of the pool (rated or not), each weighted by its ``λ`` (uniform for a regressor), i.e.
+    ``trace(A⁻¹ M)`` with ``M = Σ_x λ_x h(x) h(x)ᵀ``; its criterion is that drop averaged over
+    the pool with those weights.
 
     Parameters
     ----------
@@ -458,10 +521,10 @@ def suggest_items(
         The person's id (pipeline) or feature row (bare head; None = shared model).
     n : int
         How many items to suggest.
-    strategy : {'information', 'uncertainty', 'random'}, default='information'
+    strategy : {'information', 'variance', 'uncertainty', 'random'}, default='information'
     history : sequence or None, default=None
         Items (positions for a bare head or a DataFrame pool) this person has already rated:
-        never suggested again, and counted by ``'information'``.
+        never suggested again, and counted by ``'information'`` and ``'variance'``.
     random_state : int, RandomState or None, default=None
     output : int or None, default=None
         Which attribute of a multi-output head to ask about (required then).
@@ -510,13 +573,17 @@ def suggest_items(
         criterion = value[chosen]
     else:
         H = np.asarray(head.item_representation(rows), dtype=np.float64)
-        G = _posterior_gram(H[free], H[past], weights[past], _prior(head, output))
+        G = _posterior_gram(H, H[past], weights[past], _prior(head, output))
         if strategy == "uncertainty":  # a regressor: posterior variance of the personal score
-            value = np.diag(G)
+            value = np.diag(G)[free]
             chosen = np.argsort(-value, kind="stable")[:n]
             criterion = value[chosen]
         else:
-            chosen, criterion = _greedy_items(G, weights[free], n)
+            # 'variance': every item of the pool, weighted as its own answer would be
+            target = np.diag(weights) if strategy == "variance" else None
+            chosen, criterion = _greedy_design(G, free, None, weights[free], n, target)
+            total = weights.sum() if strategy == "variance" else 1.0
+            criterion = criterion / total if total > 0 else criterion  # 0: every item is certain
     picked = free[chosen]
     return pd.DataFrame(
         {"item": [names[i] for i in picked], "prediction": prediction[picked], "criterion": criterion}
@@ -537,19 +604,3 @@ def _rating_weights(head: Any, rows: np.ndarray, output: int | None):
     pred = np.asarray(head.predict(rows), dtype=np.float64).reshape(len(rows), -1)
     j = _output(head, output, pred.shape[1])
     return pred[:, j], np.ones(len(rows)), None
-
-
-def _greedy_items(G: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy D-optimal items: as :func:`_greedy_d_optimal` with ``z = h(x)``."""
-    available = np.ones(len(G), dtype=bool)
-    chosen, gains = [], []
-    for _ in range(n):
-        q = np.diag(G)
-        gain = np.where(available, np.log1p(w * np.maximum(q, 0.0)), -np.inf)
-        k = int(np.argmax(gain))
-        chosen.append(k)
-        gains.append(float(gain[k]))
-        available[k] = False
-        g = G[:, k].copy()
-        G = G - (w[k] / (1.0 + w[k] * q[k])) * np.outer(g, g)
-    return np.asarray(chosen, dtype=int), np.asarray(gains)

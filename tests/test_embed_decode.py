@@ -157,3 +157,40 @@ def test_reduced_scale_decoding_keeps_embeddings(tmp_path, kind):
     got = emb.transform(paths)
     cosine = (got * reference).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(reference, axis=1)
     assert (cosine >= 0.995).all(), cosine
+
+
+def test_batch_normalisation_of_8bit_pixels_is_the_transforms_own(tmp_path):
+    """Threads stop at 8-bit pixels and the batch is normalised at once: the same numbers as the
+    model's own transform image by image (timm's and open_clip's), bit for bit."""
+    from torchvision.transforms import v2
+
+    from skpercept.embed import CLIPEmbedder, TimmEmbedder
+    from skpercept.embed._gpu_decode import Uint8Preprocess
+    from tests._images import TINY_TIMM, register_tiny_clip
+
+    paths = []
+    for i, size in enumerate([(48, 40), (200, 300), (64, 64)]):
+        paths.append(tmp_path / f"{i}.jpg")
+        Image.fromarray(photo(seed=i, size=size)).save(paths[-1])
+    clip = register_tiny_clip(tmp_path / "clip")
+    for emb in (
+        TimmEmbedder(model_name=TINY_TIMM, pretrained=None, device="cpu", batch_size=2, normalize=False),
+        CLIPEmbedder(model_name=clip, pretrained=None, device="cpu", batch_size=2, normalize=False),
+    ):
+        emb.fit(paths)
+        split = Uint8Preprocess.from_transform(emb.get_preprocess())
+        assert split is not None
+        images = [load_image(p) for p in paths]
+        batch = split.normalize(torch.stack([split.pixels(image) for image in images]))
+        expected = torch.stack([emb.get_preprocess()(image) for image in images])
+        assert batch.dtype == torch.float32 and batch.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(batch, expected)
+        got = emb.transform(paths)
+        emb._uint8_preprocess = None  # the per-image float path
+        np.testing.assert_array_equal(got, emb.transform(paths))
+    # transforms that are not PIL steps + to-tensor + Normalize keep the per-image path
+    tensor_first = v2.Compose(
+        [v2.ToImage(), v2.Resize(32), v2.CenterCrop(32), v2.ToDtype(torch.float32, scale=True)]
+    )
+    assert Uint8Preprocess.from_transform(tensor_first) is None
+    assert Uint8Preprocess.from_transform(lambda image: image) is None

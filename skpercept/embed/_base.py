@@ -46,7 +46,7 @@ from skpercept.embed._decode import (
     read_source_bytes,
     resolve_path,
 )
-from skpercept.embed._gpu_decode import TensorPreprocess, sniff, tensor_batches
+from skpercept.embed._gpu_decode import TensorPreprocess, Uint8Preprocess, sniff, tensor_batches
 from skpercept.embed._inputs import SHARED_PARAMETERS, arrange_output, object_table
 
 __all__ = [
@@ -66,6 +66,7 @@ _RUNTIME = (
     "_device",
     "_tokenizer",
     "_tensor_preprocess",
+    "_uint8_preprocess",
     "_compiled",
 )
 #: Rows normalised / arranged at a time: bounds the temporaries of ``transform`` whatever N is.
@@ -269,6 +270,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self._model, self._preprocess, self._device = model, preprocess, device
         self._draft_size = _resize_side(preprocess)
         self._tensor_preprocess = TensorPreprocess.from_transform(preprocess)
+        self._uint8_preprocess = Uint8Preprocess.from_transform(preprocess)
         self.embedding_dim_ = int(dim)
         self._to_memory_format()
         return model
@@ -416,8 +418,24 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         except ImageLoadError as exc:
             return None, exc
 
+    def _load_pixels(self, source: Any):
+        """(8-bit (H, W, 3) tensor or None, error): ``_load_one`` up to the normalisation, which
+        :meth:`_run_batch` applies to the whole batch (:class:`Uint8Preprocess`)."""
+        try:
+            if not is_image_source(source):
+                raise ImageLoadError(source, _NOT_AN_IMAGE)
+            image = load_image(source, self.image_root, self._draft_size)
+            return self._uint8_preprocess.pixels(image), None
+        except ImageLoadError as exc:
+            return None, exc
+
     def _batches(self, sources: list, todo: list[int], errors: dict) -> Iterator:
-        """Yield (indices, stacked tensor or None) while the next images decode in threads."""
+        """Yield (indices, stacked tensor or None) while the next images decode in threads.
+
+        Where the transform allows it (:class:`Uint8Preprocess`) the threads stop at 8-bit
+        pixels and the batch is normalised in one step by :meth:`_run_batch`.
+        """
+        load = self._load_pixels if self.__dict__.get("_uint8_preprocess") is not None else self._load_one
 
         batch_size = self._batch_size()
         window = max(2 * batch_size, 2 * self.num_workers)
@@ -430,11 +448,11 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             while position < len(todo) or pending:
                 while pool is not None and position < len(todo) and len(pending) < window:
                     i = todo[position]
-                    pending.append((i, pool.submit(self._load_one, sources[i])))
+                    pending.append((i, pool.submit(load, sources[i])))
                     position += 1
                 if pool is None:
                     i = todo[position]
-                    pending.append((i, self._load_one(sources[i])))
+                    pending.append((i, load(sources[i])))
                     position += 1
                 i, job = pending.popleft()
                 tensor, error = job.result() if isinstance(job, Future) else job
@@ -466,8 +484,13 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
         forward = self._forward_function()
         batch = batch.to(self._device, non_blocking=True)
+        if batch.dtype == torch.uint8 and self.__dict__.get("_uint8_preprocess") is not None:
+            # (B, H, W, 3) pixels from _load_pixels (dlib's uint8 images are its model's input)
+            batch = self._uint8_preprocess.normalize(batch)
         if self._channels_last():
             batch = batch.contiguous(memory_format=torch.channels_last)
+        else:
+            batch = batch.contiguous()
         with torch.inference_mode(), self._autocast():
             features = forward(batch)
             if self.tta:
