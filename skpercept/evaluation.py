@@ -128,11 +128,10 @@ def pair_calibration(scores: np.ndarray, means: np.ndarray) -> tuple[float, np.n
     200, faces 201–400 average about 5 points higher on *attractive* than the others (57.0
     against 51.8–52.8) and faces 401–600 about 3.5 points higher on *smart*, offsets that follow
     the numbering and that no image feature predicts (the heads' out-of-fold residuals show the
-    same blocks). Ordered by
-    file number, the demo's pooled test pairs on *attractive* have labels averaging 0.515 and
-    probabilities averaging 0.487, and that lean made most of the ECE. In both orders the
-    labels average exactly ½ and the ECE measures how extreme the probabilities are, which is
-    what calibration is about.
+    same blocks). Ordered by file number, the demo's pooled test pairs on *attractive* have
+    labels averaging 0.515 and probabilities averaging 0.487, and that lean made most of the
+    ECE. In both orders the labels average exactly ½ and the ECE measures how extreme the
+    probabilities are, which is what calibration is about.
 
     Returns
     -------

@@ -409,23 +409,14 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         except ImageLoadError as exc:
             return None, exc
 
-    def _load_one(self, source: Any):
+    def _load_one(self, source: Any, finish: Callable | None = None):
+        """(tensor or None, error): one image decoded, then ``finish`` (default: the model's
+        whole transform; :meth:`Uint8Preprocess.pixels` stops at 8-bit pixels)."""
         try:
             if not is_image_source(source):
                 raise ImageLoadError(source, _NOT_AN_IMAGE)
             image = load_image(source, self.image_root, self._draft_size)
-            return self._preprocess(image), None
-        except ImageLoadError as exc:
-            return None, exc
-
-    def _load_pixels(self, source: Any):
-        """(8-bit (H, W, 3) tensor or None, error): ``_load_one`` up to the normalisation, which
-        :meth:`_run_batch` applies to the whole batch (:class:`Uint8Preprocess`)."""
-        try:
-            if not is_image_source(source):
-                raise ImageLoadError(source, _NOT_AN_IMAGE)
-            image = load_image(source, self.image_root, self._draft_size)
-            return self._uint8_preprocess.pixels(image), None
+            return (finish or self._preprocess)(image), None
         except ImageLoadError as exc:
             return None, exc
 
@@ -435,7 +426,8 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         Where the transform allows it (:class:`Uint8Preprocess`) the threads stop at 8-bit
         pixels and the batch is normalised in one step by :meth:`_run_batch`.
         """
-        load = self._load_pixels if self.__dict__.get("_uint8_preprocess") is not None else self._load_one
+        split = self.__dict__.get("_uint8_preprocess")
+        load = self._load_one if split is None else partial(self._load_one, finish=split.pixels)
 
         batch_size = self._batch_size()
         window = max(2 * batch_size, 2 * self.num_workers)
@@ -485,7 +477,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         forward = self._forward_function()
         batch = batch.to(self._device, non_blocking=True)
         if batch.dtype == torch.uint8 and self.__dict__.get("_uint8_preprocess") is not None:
-            # (B, H, W, 3) pixels from _load_pixels (dlib's uint8 images are its model's input)
+            # (B, H, W, 3) pixels from Uint8Preprocess.pixels (dlib's uint8 images are its input)
             batch = self._uint8_preprocess.normalize(batch)
         if self._channels_last():
             batch = batch.contiguous(memory_format=torch.channels_last)
