@@ -9,7 +9,9 @@ trained on (``--reps`` random draws, mean ± sd); and a person-disjoint split (2
 people held out, cold start). Metric: pairwise accuracy on the held-out judgments (a tie earns
 0.5 whatever is predicted). Rows: global BT and per-person BT (choix, MLE with a small L2);
 hierarchical BT (shared worths + per-person deviations, L2 of strength α chosen by 3-fold inner
-CV over the training judgments of the training people, scipy L-BFGS); ``PairwiseRanker`` with
+CV over the training judgments of the training people, scipy L-BFGS); the same model with α
+chosen on the test judgments themselves (a bound: no penalty strength of this model class
+orders them better; not a model one could deploy); ``PairwiseRanker`` with
 the person one-hot as plain features (today's model); and the ranker with ``user_features``:
 linear (``hidden_layer_sizes=()``, a hierarchical BT model) fitted to convergence (full-batch
 ``lr=0.1``, no early stopping, no weight decay) with ``user_alpha = α / 2`` from
@@ -72,6 +74,9 @@ HAS_USERS = "user_features" in PairwiseRanker().get_params()
 HAS_PRIOR = "user_prior" in PairwiseRanker().get_params()
 LEARNED = " (learned prior)"
 ALPHAS = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
+#: The bound row's grid: α of the hierarchical model, finer and wider than the inner CV's.
+BOUND_ALPHAS = np.logspace(-1.5, 2.0, 15)
+BOUND = "hierarchical BT, test-chosen α (bound)"
 ACTIVE = ("uncertainty", "information", "variance")  # the strategies of skpercept.active besides random
 
 
@@ -173,6 +178,24 @@ def hier_bt(codes, y, person, test_codes, test_person, n_items: int) -> tuple[np
     return expit(z), alpha
 
 
+def hier_bt_bound(codes, y, person, test_codes, test_person, test_y, n_items: int) -> np.ndarray:
+    """P(left) of the hierarchical model at the α (of :data:`BOUND_ALPHAS`) that orders the
+    *test* judgments best: no penalty strength of this model class does better on them, so the
+    row bounds what shrinking personal worths toward shared ones can reach (test people known)."""
+    people = {p: i for i, p in enumerate(np.unique(person))}
+    idx = np.array([people[p] for p in person])
+    rows = np.array([people[p] for p in test_person])
+    best, best_acc = None, -1.0
+    for alpha in BOUND_ALPHAS:
+        theta, delta = hier_bt_fit(codes, y, idx, len(people), n_items, float(alpha))
+        z = theta[test_codes[:, 0]] - theta[test_codes[:, 1]]
+        z += delta[rows, test_codes[:, 0]] - delta[rows, test_codes[:, 1]]
+        acc = pairwise_accuracy(test_y, expit(z))
+        if acc > best_acc:
+            best, best_acc = expit(z), acc
+    return best
+
+
 # -- Part A: rankers --------------------------------------------------------------------------------
 def ranker_rows(table, codes, cov, train, covariates: bool) -> tuple[np.ndarray, list[int]]:
     """Pair rows ``[item one-hot | person one-hot (| covariates)]`` per half; user column indices.
@@ -249,6 +272,8 @@ def predictions(table, codes, cov, train, test, known: bool, models: dict, seed:
         rows = np.arange(len(w))
         out["per-person BT (choix)"] = expit(w[rows, codes[test, 0]] - w[rows, codes[test, 1]])
     out["hierarchical BT (reference)"], alpha = hier_bt(ct, yt, pt, codes[test], person[test], n_items)
+    if known:
+        out[BOUND] = hier_bt_bound(ct, yt, pt, codes[test], person[test], y[test], n_items)
     for row, (kwargs, use_cov) in models.items():
         X, users = ranker_rows(table, codes, cov, train, use_cov)
         ranker = PairwiseRanker(random_state=seed, **kwargs(users, alpha)).fit(X[train], yt)
@@ -532,6 +557,11 @@ def summarize(result: dict) -> dict:
         for lab, v in pc.items():
             name, k = lab.split(", ")
             for r in v:
+                if r == BOUND and k == "5 per person":
+                    # what the target asks of the model class the data support best
+                    targets[f"{name} k=5 {r} - (per-person BT + 0.03)"] = round(
+                        v[r][0] - v["per-person BT (choix)"][0] - 0.03, 4
+                    )
                 if not r.startswith("user_features"):
                     continue
                 if k == "5 per person":
