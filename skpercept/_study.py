@@ -6,7 +6,6 @@ Several workers sharing one study (storages, heartbeats, the shared budget) live
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -23,32 +22,9 @@ FOLD_STEP_STRIDE = 1000
 
 
 def fold_local_pruner(optuna: Any, pruner: Any) -> Any:
-    """Wrap ``pruner`` so that it judges a trial on the fold it is training now.
-
-    Optuna's percentile / median pruners compare the *best* value a trial reported at any
-    step with other trials' values at the current step. With one step sequence over all folds
-    that best value can come from an earlier, easier fold, and a trial that peaked there could
-    never be pruned later. The wrapped pruner sees only the current fold's reports of the trial
-    (other trials are read at the same step, which already names the same fold).
-    """
-
-    class FoldLocalPruner(optuna.pruners.BasePruner):
-        def __init__(self, base: Any) -> None:
-            self.base = base
-
-        def prune(self, study: Any, trial: Any) -> bool:
-            step = trial.last_step
-            if step is None:
-                return self.base.prune(study, trial)
-            fold = step // FOLD_STEP_STRIDE
-            local = copy.copy(trial)
-            local.intermediate_values = {
-                s: v for s, v in trial.intermediate_values.items() if s // FOLD_STEP_STRIDE == fold
-            }
-            return self.base.prune(study, local)
-
-        def __repr__(self) -> str:
-            return f"FoldLocalPruner({self.base!r})"
+    """``pruner`` wrapped so that it judges a trial on the fold it is training now
+    (:class:`skpercept._pruner.FoldLocalPruner`; ``optuna`` is the imported module)."""
+    from skpercept._pruner import FoldLocalPruner
 
     return FoldLocalPruner(pruner)
 

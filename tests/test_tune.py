@@ -124,6 +124,21 @@ def test_pipeline_search_api_and_results():
     assert search.epochs_run_ == 3 * 3 * MAX_EPOCHS  # default pruner cannot prune 3 trials
 
 
+def test_fitted_search_saves_and_reloads_with_joblib(tmp_path):
+    """A fitted search (its study and fold-local pruner included) round-trips through joblib."""
+    import joblib
+
+    X, y = make_data()
+    space = {"head__lr": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)}
+    search = PerceptSearchCV(_pipe(), space, cv=2, n_trials=2, random_state=0).fit(X, y)
+    joblib.dump(search, tmp_path / "search.joblib")
+    loaded = joblib.load(tmp_path / "search.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), search.predict_proba(X))
+    assert loaded.best_params_ == search.best_params_
+    assert repr(loaded.study_.pruner).startswith("FoldLocalPruner(")
+    assert [t.value for t in loaded.study_.trials] == [t.value for t in search.study_.trials]
+
+
 def test_clone_get_params_and_callable_space():
     def space(trial):
         width = trial.suggest_int("width", 2, 6, step=2)
