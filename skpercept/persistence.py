@@ -27,7 +27,9 @@ from skpercept._io import write_bytes_atomic
 from skpercept._utils import resolve_device
 
 _FORMAT = "skpercept-head"
-_VERSION = 1
+# 2: class_weight dicts keep their level types; class_weight_ and n_straddling_ are stored.
+# Files of version 1 still load.
+_VERSION = 2
 # Only these classes can be rebuilt from a file: the name in the file selects, never imports.
 _ESTIMATORS = {
     "RatingClassifier": ("skpercept.rating", "RatingClassifier"),
@@ -54,7 +56,10 @@ _SCALAR_ATTRS = (
     "n_user_features_",
     "user_prior_",
     "user_prior_reason_",
+    "n_straddling_",
 )
+# Fitted attributes that are lists of arrays (one per attribute).
+_ARRAY_LIST_ATTRS = ("class_weight_",)
 
 
 def _encode_array(a: np.ndarray) -> dict:
@@ -71,6 +76,23 @@ def _decode_array(d: dict) -> np.ndarray:
     if dtype.kind not in "biufUO":
         raise ValueError(f"unsupported dtype {d['dtype']!r} in file.")
     return np.asarray(d["values"], dtype=dtype)
+
+
+def _encode_class_weight(spec: Any) -> Any:
+    """``class_weight`` for JSON: a dict's levels keep their type (JSON keys would be strings)."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        return {"levels": _encode_array(np.asarray(list(spec))), "weights": [float(w) for w in spec.values()]}
+    return [_encode_class_weight(s) for s in spec]
+
+
+def _decode_class_weight(spec: Any) -> Any:
+    if isinstance(spec, dict) and set(spec) == {"levels", "weights"}:
+        return dict(zip(_decode_array(spec["levels"]).tolist(), spec["weights"]))
+    if isinstance(spec, list):
+        return [_decode_class_weight(s) for s in spec]
+    return spec
 
 
 def save_safe(estimator: Any, path: str | os.PathLike) -> None:
@@ -106,6 +128,8 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     params["callbacks"] = None
     if isinstance(params.get("user_features"), np.ndarray):
         params["user_features"] = params["user_features"].tolist()
+    if "class_weight" in params:
+        params["class_weight"] = _encode_class_weight(params["class_weight"])
     if params.get("classes") is not None:
         c = params["classes"]
         per_output = isinstance(c, (list, tuple)) and len(c) > 0 and all(np.ndim(ci) == 1 for ci in c)
@@ -121,6 +145,9 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     for attr in _ARRAY_ATTRS:
         if hasattr(estimator, attr):
             fitted[attr] = _encode_array(getattr(estimator, attr))
+    for attr in _ARRAY_LIST_ATTRS:
+        if hasattr(estimator, attr):
+            fitted[attr] = [_encode_array(a) for a in getattr(estimator, attr)]
     if hasattr(estimator, "classes_"):
         c = estimator.classes_
         fitted["classes_"] = (
@@ -178,6 +205,8 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
         params["classes"] = (
             [_decode_array(ci) for ci in c["values"]] if c["per_output"] else _decode_array(c["values"])
         )
+    if "class_weight" in params:
+        params["class_weight"] = _decode_class_weight(params["class_weight"])
     estimator = cls(**params)
     fitted = config["fitted"]
     for attr in _SCALAR_ATTRS:
@@ -186,6 +215,9 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
     for attr in _ARRAY_ATTRS:
         if attr in fitted:
             setattr(estimator, attr, _decode_array(fitted[attr]))
+    for attr in _ARRAY_LIST_ATTRS:
+        if attr in fitted:
+            setattr(estimator, attr, [_decode_array(a) for a in fitted[attr]])
     if "classes_" in fitted:
         c = fitted["classes_"]
         estimator.classes_ = (

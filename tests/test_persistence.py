@@ -74,6 +74,37 @@ def test_safe_format_round_trip(fitted, tmp_path, name):
         np.testing.assert_array_equal(loaded.score_items(X[:, :3]), est.score_items(X[:, :3]))
 
 
+@pytest.mark.parametrize(
+    "class_weight",
+    [{1: 3.0, 2: 1.0, 3: 0.5}, [{1: 2.0, 3: 1.0}, "balanced"], {"low": 2.0, "high": 1.0}],
+)
+def test_safe_format_keeps_class_weights_and_fit_state(tmp_path, class_weight):
+    """Level keys keep their type (JSON would turn 1 into "1"), and the fitted level weights
+    and hold-out count come back: a reloaded head refits and adds people as the original."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 4))
+    levels = np.digitize(X[:, 0], [-0.4, 0.4]) + 1
+    if isinstance(class_weight, list):
+        y = np.column_stack([levels, levels])
+    elif "low" in class_weight:
+        y = np.where(levels > 1, "high", "low")
+    else:
+        y = levels
+    params = {**FAST, "early_stopping": True, "validation_fraction": 0.2}
+    est = RatingClassifier(class_weight=class_weight, **params).fit(X, y)
+    save_safe(est, tmp_path / "head.safetensors")
+    loaded = load_safe(tmp_path / "head.safetensors")
+    assert loaded.get_params()["class_weight"] == class_weight
+    assert loaded.n_straddling_ == est.n_straddling_
+    assert len(loaded.class_weight_) == len(est.class_weight_)
+    for a, b in zip(loaded.class_weight_, est.class_weight_):
+        np.testing.assert_array_equal(a, b)
+    refitted = loaded.fit(X, y)  # the same parameters and seed: the same model as the original
+    np.testing.assert_array_equal(refitted.predict(X), est.predict(X))
+    for a, b in zip(_outputs(refitted, X)[1:], _outputs(est, X)[1:]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_safe_format_rejects_foreign_files(tmp_path):
     import torch
     from safetensors.torch import save_file
