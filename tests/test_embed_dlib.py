@@ -86,3 +86,51 @@ def test_parameter_errors():
         DlibFaceEmbedder(upsample=-1).fit(["x.jpg"])
     with pytest.raises(FileNotFoundError, match="dlib model file"):
         DlibFaceEmbedder(models_dir="/nonexistent").fit(["x.jpg"])
+
+
+def test_aligned_landmarks_drop_position_rotation_and_size():
+    from skpercept.embed.dlib import aligned_landmarks
+
+    rng = np.random.RandomState(0)
+    points = rng.uniform(0, 200, size=(68, 2))
+    points[36:42] += [-40, 0]  # eyes apart, image-left eye first
+    points[42:48] += [40, 0]
+    reference = aligned_landmarks(points, 68)
+    angle, scale, shift = 0.4, 2.5, np.array([31.0, -12.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = points @ rotation.T * scale + shift
+    np.testing.assert_allclose(aligned_landmarks(moved, 68), reference, atol=1e-5)
+    frame = reference.reshape(68, 2)
+    left, right = frame[36:42].mean(axis=0), frame[42:48].mean(axis=0)
+    np.testing.assert_allclose([left, right], [[-0.5, 0.0], [0.5, 0.0]], atol=1e-6)
+    assert aligned_landmarks(np.zeros((5, 2)), 5).tolist() == [0.0] * 10  # no eye distance: zeros
+
+
+def test_landmark_output_of_real_faces(fitted, faces, tmp_path):
+    """The face's geometry: 136 values, the same for a resized copy of the image, a cache of its
+    own, and the 'landmarks' backbone of the presets."""
+    from skpercept.presets import make_backbones, parse_backbones
+
+    geometry = variant(fitted, output="landmarks", landmarks=68, cache_dir=tmp_path / "cache")
+    larger = tmp_path / "larger.png"
+    image = Image.open(faces[0])
+    image.resize((image.width * 3 // 2, image.height * 3 // 2), Image.BICUBIC).save(larger)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoFaceWarning)
+        G = geometry.fit(faces).transform(faces + [str(larger)])
+    assert G.shape == (3, 136) and geometry.embedding_dim_ == 136 and np.isfinite(G).all()
+    assert np.abs(G[2] - G[0]).max() < 0.05 < np.abs(G[1] - G[0]).max()
+    # the descriptor's cache entries are not served for the geometry, nor the other way round
+    descriptor = variant(fitted, cache_dir=tmp_path / "cache").transform(faces[:1])
+    assert descriptor.shape == (1, 128)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3 + 1  # 3 geometries, 1 descriptor
+    assert len([d for d in (tmp_path / "cache").iterdir() if d.is_dir()]) == 2  # one namespace each
+    five = variant(fitted, output="landmarks", landmarks=5).fit(faces).transform(faces[:1])
+    assert five.shape == (1, 10)
+    backbone = make_backbones(["landmarks"], cache_dir=None)["landmarks"]
+    assert backbone.get_params()["output"] == "landmarks" and backbone.get_params()["landmarks"] == 68
+    assert parse_backbones("lite0+landmarks") == {"lite0": None, "landmarks": None}
+    with pytest.raises(ValueError, match="output"):
+        DlibFaceEmbedder(output="mesh").fit(["x.jpg"])

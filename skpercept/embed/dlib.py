@@ -1,10 +1,13 @@
-"""DlibFaceEmbedder: dlib's 128-d face descriptor as a scikit-learn transformer.
+"""DlibFaceEmbedder: dlib's 128-d face descriptor, or the face's geometry, as a scikit-learn
+transformer.
 
 The descriptor comes from dlib's ResNet face-recognition model (``dlib_face_recognition_resnet
 _model_v1``), trained to tell identities apart; on the OMI faces it is the best single feature
 for attractiveness and, concatenated with EfficientNet features, lifts every attribute (see
-``benchmarks/omi.py``). It needs the ``[face]`` extra: ``dlib-bin`` (the library, CPU build) and
-``face-recognition-models`` (the model files).
+``benchmarks/omi.py``). ``output='landmarks'`` gives the face's geometry instead: dlib's
+landmarks in a frame fixed by the eyes, which carries expression and proportions (on OMI it
+lifts trustworthiness most). It needs the ``[face]`` extra: ``dlib-bin`` (the library, CPU
+build) and ``face-recognition-models`` (the model files).
 """
 
 from __future__ import annotations
@@ -26,6 +29,36 @@ from skpercept.embed._base import SHARED_PARAMETERS, BaseEmbedder
 
 _LANDMARKS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
 _RECOGNITION = "dlib_face_recognition_resnet_model_v1.dat"
+#: Landmark indices of the two eyes, per landmark model (68: iBUG 300-W; 5: dlib's eye corners).
+_EYES = {68: (range(36, 42), range(42, 48)), 5: (range(0, 2), range(2, 4))}
+
+
+def aligned_landmarks(points: np.ndarray, n_landmarks: int) -> np.ndarray:
+    """Landmark coordinates ``(n, 2)`` in the eyes' frame, flattened to ``2n`` values.
+
+    The origin is midway between the two eye centres, the x axis runs from the eye on the
+    image's left to the other, and the unit is the distance between the eye centres: position,
+    in-plane rotation and size of the face drop out, its shape and expression remain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.embed.dlib import aligned_landmarks
+    >>> pts = np.array([[10, 10], [12, 10], [30, 10], [32, 10], [21, 25]], dtype=float)
+    >>> aligned_landmarks(pts, 5).reshape(5, 2)[4].round(3).tolist()   # the nose, below centre
+    [0.0, 0.75]
+    """
+    points = np.asarray(points, dtype=np.float64)
+    a, b = (points[list(idx)].mean(axis=0) for idx in _EYES[n_landmarks])
+    if a[0] > b[0]:
+        a, b = b, a
+    axis = b - a
+    distance = float(np.hypot(*axis))
+    if distance == 0:
+        return np.zeros(points.size, dtype=np.float32)
+    cos, sin = axis / distance
+    rotation = np.array([[cos, sin], [-sin, cos]])
+    return (((points - (a + b) / 2) @ rotation.T) / distance).astype(np.float32).ravel()
 
 
 class NoFaceWarning(UserWarning):
@@ -93,14 +126,20 @@ def _dlib_module_class():
         """Detector + landmarks + descriptor. A torch Module only so that the base class can
         manage it like the other backbones (it holds no torch parameters)."""
 
-        def __init__(self, folder: Path, landmarks: int, upsample: int, num_jitters: int) -> None:
+        def __init__(
+            self, folder: Path, landmarks: int, upsample: int, num_jitters: int, output: str = "descriptor"
+        ) -> None:
             super().__init__()
             dlib = optional_import("dlib", "face")
             self.detector = copy.deepcopy(_detector_template())
             self.shape_predictor = dlib.shape_predictor(str(folder / _LANDMARKS[landmarks]))
-            self.recognizer = dlib.face_recognition_model_v1(str(folder / _RECOGNITION))
+            self.recognizer = (
+                dlib.face_recognition_model_v1(str(folder / _RECOGNITION)) if output == "descriptor" else None
+            )
+            self.landmarks = int(landmarks)
             self.upsample = int(upsample)
             self.num_jitters = int(num_jitters)
+            self.output = output
             self.n_no_face = 0
 
         def describe(self, image: np.ndarray) -> np.ndarray:
@@ -113,6 +152,9 @@ def _dlib_module_class():
                 self.n_no_face += 1
                 box = dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
             shape = self.shape_predictor(image, box)
+            if self.output == "landmarks":
+                points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+                return aligned_landmarks(points, self.landmarks)
             return np.asarray(
                 self.recognizer.compute_face_descriptor(image, shape, self.num_jitters), dtype=np.float32
             )
@@ -125,11 +167,15 @@ def _dlib_module_class():
 
 
 class DlibFaceEmbedder(BaseEmbedder):
-    """dlib's 128-d face descriptor of the largest detected face in each image.
+    """dlib's 128-d face descriptor (or the face's landmark geometry) of the largest detected
+    face in each image.
 
     For each image: dlib's HOG frontal-face detector (``upsample`` times upsampled) finds faces;
     the largest is aligned with a 5-point (or 68-point) landmark model and described by dlib's
-    ResNet face-recognition network (128-d). **When no face is found the whole image is used as
+    ResNet face-recognition network (128-d). With ``output='landmarks'`` the vector is instead
+    the landmarks themselves in the eyes' frame (:func:`aligned_landmarks`: origin between the
+    eyes, x along the eye line, unit the distance between the eyes), 2 values per landmark:
+    136 with ``landmarks=68``, 10 with the 5-point model. **When no face is found the whole image is used as
     the face box**, so every row gets a descriptor (never a dropped or shifted row); a
     :class:`NoFaceWarning` says how many images of the call fell back. Images are first fitted
     onto an ``image_size`` square canvas (aspect ratio kept, black borders).
@@ -148,7 +194,13 @@ class DlibFaceEmbedder(BaseEmbedder):
         Landmark model used to align the face (68 needs the 68-point file, which
         ``face-recognition-models`` ships).
     num_jitters : int, default=0
-        dlib's own test-time augmentation: average over this many random jitters (slow).
+        dlib's own test-time augmentation: average over this many random jitters (slow; the
+        descriptor only).
+    output : {'descriptor', 'landmarks'}, default='descriptor'
+        What each image becomes: the 128-d descriptor, or the aligned landmark coordinates
+        (use ``landmarks=68``: the 5-point model has only eye corners and the nose). With
+        ``tta=True`` the landmarks are averaged with the mirror image's, which makes the face
+        symmetric.
     image_size : int, default=256
         Side of the square canvas images are fitted onto. Portrait faces keep plenty of the
         150-px aligned chip the network reads; raise it for small faces in large photos.
@@ -159,7 +211,7 @@ class DlibFaceEmbedder(BaseEmbedder):
     Attributes
     ----------
     embedding_dim_ : int
-        128.
+        128, or 2 x the number of landmarks with ``output='landmarks'``.
     weights_id_ : str
         Names and sizes of the model files used (checked again after unpickling).
     n_features_in_ : int
@@ -196,6 +248,7 @@ class DlibFaceEmbedder(BaseEmbedder):
         "upsample": [Interval(Integral, 0, None, closed="left")],
         "landmarks": [Options(Integral, set(_LANDMARKS))],
         "num_jitters": [Interval(Integral, 0, None, closed="left")],
+        "output": [StrOptions({"descriptor", "landmarks"})],
         "image_size": [Interval(Integral, 32, None, closed="left")],
         "models_dir": [str, os.PathLike, None],
     }
@@ -206,6 +259,7 @@ class DlibFaceEmbedder(BaseEmbedder):
         upsample: int = 0,
         landmarks: int = 5,
         num_jitters: int = 0,
+        output: str = "descriptor",
         image_size: int = 256,
         models_dir: str | Path | None = None,
         image_root: str | Path | None = None,
@@ -221,6 +275,7 @@ class DlibFaceEmbedder(BaseEmbedder):
         self.upsample = upsample
         self.landmarks = landmarks
         self.num_jitters = num_jitters
+        self.output = output
         self.image_size = image_size
         self.models_dir = models_dir
         self.image_root = image_root
@@ -247,9 +302,14 @@ class DlibFaceEmbedder(BaseEmbedder):
     def _create_model(self, load_weights: bool):
         optional_import("dlib", "face")
         model = _dlib_module_class()(
-            self._files()[0].parent, int(self.landmarks), int(self.upsample), int(self.num_jitters)
+            self._files()[0].parent,
+            int(self.landmarks),
+            int(self.upsample),
+            int(self.num_jitters),
+            self.output,
         )
-        return model, _Letterbox(int(self.image_size)), 128
+        width = 128 if self.output == "descriptor" else 2 * int(self.landmarks)
+        return model, _Letterbox(int(self.image_size)), width
 
     def _ensure_model(self, verify: bool = True):
         model = super()._ensure_model(verify)
@@ -265,10 +325,12 @@ class DlibFaceEmbedder(BaseEmbedder):
             num_jitters=int(self.num_jitters),
             no_face="whole-image",
         )
+        if self.output != "descriptor":  # descriptor caches keep the identity they always had
+            identity.update(output=self.output)
         return identity
 
     def transform(self, X: Any) -> np.ndarray:
-        """Embed every image: 128 columns per image column (see the class docstring).
+        """Embed every image: ``embedding_dim_`` columns per image column (see the class docstring).
 
         Parameters
         ----------
@@ -276,7 +338,7 @@ class DlibFaceEmbedder(BaseEmbedder):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, 128 * n_features_in_), float32
+        embeddings : ndarray of shape (n_samples, embedding_dim_ * n_features_in_), float32
         """
         model = self.__dict__.get("_model")
         if model is not None:
@@ -287,7 +349,7 @@ class DlibFaceEmbedder(BaseEmbedder):
             passes = 2 if self.tta else 1
             warnings.warn(
                 f"No face detected in {model.n_no_face} of the images computed in this call "
-                f"(counting each of {passes} view(s) per image); their descriptors were "
+                f"(counting each of {passes} view(s) per image); their vectors were "
                 "computed from the whole image. Try upsample=1 for small faces.",
                 NoFaceWarning,
                 stacklevel=2,
