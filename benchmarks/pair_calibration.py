@@ -1,8 +1,8 @@
 """Benchmark: how well calibrated are the ranker's pair probabilities on new faces?
 
 Data: the 1,004 OMI faces shipped with skpercept (Peterson et al., 2022, CC BY-NC-SA 4.0),
-attributes trustworthy, attractive and smart; features: the demo's ``lite0 flip + dlib`` (or
-``lite0 flip`` without dlib). Protocol: the demo's — 5 image-disjoint folds (seed 0), the
+attributes trustworthy, attractive and smart; features: the demo's ``lite0 flip + dlib +
+landmarks`` (or ``lite0 flip`` without dlib). Protocol: the demo's — 5 image-disjoint folds (seed 0), the
 ``BlockScaler`` and the ranker fitted on the training faces' consensus pairs
 (``HeadSettings``: 3,000 pairs unless ``--pairs``, hidden (128,), item-held-out early
 stopping), every pair of
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=str(default_cache_dir()))
-    parser.add_argument("--no-dlib", action="store_true")
+    parser.add_argument("--no-dlib", action="store_true", help="without dlib's descriptor and landmarks")
     parser.add_argument("--pairs", type=int, default=HeadSettings.n_pairs, help="consensus pairs per fit")
     parser.add_argument(
         "--skip-sklearn", action="store_true", help="leave out the CalibratedClassifierCV row"
@@ -104,7 +104,7 @@ def main() -> None:
     omi = load_omi()
     use_dlib = not args.no_dlib and dlib_available()
     features, _ = embed_feature_sets(omi, args.cache_dir, use_dlib, "cpu")
-    feature_set = "lite0 flip + dlib" if use_dlib else "lite0 flip"
+    feature_set = "lite0 flip + dlib + landmarks" if use_dlib else "lite0 flip"
     Z, sizes = features[feature_set]
     attributes = list(omi.attributes)
     means = omi.means[attributes].to_numpy(np.float64)

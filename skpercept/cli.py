@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="skpercept-demo", help="output folder (default ./skpercept-demo)")
     p.add_argument("--attributes", nargs="+", default=list(DEFAULT_ATTRIBUTES), help="OMI attributes")
     p.add_argument("--folds", type=int, default=5, help="image-disjoint folds (default 5)")
-    p.add_argument("--no-dlib", action="store_true", help="skip the dlib face descriptor")
+    p.add_argument("--no-dlib", action="store_true", help="skip dlib's face descriptor and landmarks")
     p.add_argument(
         "--no-flip",
         action="store_true",

@@ -69,7 +69,8 @@ def run_demo(
     seed : int, default=0
     device : str, default='auto'
     dlib : bool, default=True
-        Add dlib's face descriptor to lite0 when the ``[face]`` extra is installed.
+        Add dlib's face descriptor and the face's landmark geometry (the ``landmarks`` backbone)
+        to lite0 when the ``[face]`` extra is installed.
     flip : bool, default=True
         Flip-average the lite0 features.
     quick : bool, default=False
@@ -97,11 +98,13 @@ def run_demo(
     names = ["lite0"]
     notes = []
     if not dlib:
-        notes.append("dlib face descriptors skipped (--no-dlib).")
+        notes.append("dlib face descriptors and landmarks skipped (--no-dlib).")
     elif presets.dlib_available():
-        names.append("dlib")
+        names += ["dlib", "landmarks"]
     else:
-        notes.append("dlib face descriptors skipped: not installed (pip install 'skpercept[face]').")
+        notes.append(
+            "dlib face descriptors and landmarks skipped: not installed (pip install 'skpercept[face]')."
+        )
     for note in notes:
         log(note)
     backbones = presets.make_backbones(

@@ -61,7 +61,7 @@ def test_demo_quick_end_to_end(tiny_backbones, tmp_path, capsys):
     captured = capsys.readouterr()
     for text in ("noise ceiling", "ridge (baseline)", "PairwiseRanker", "RatingClassifier", "| attribute"):
         assert text in captured.out
-    assert "dlib face descriptors skipped: not installed" in captured.err
+    assert "dlib face descriptors and landmarks skipped: not installed" in captured.err
     report = (out / "report.md").read_text()
     assert "| trustworthy" in report and "pair_acc" in report and "CC BY-NC-SA" in report
     for name in ("scatter.png", "calibration.png"):
