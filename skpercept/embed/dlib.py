@@ -175,9 +175,9 @@ class DlibFaceEmbedder(BaseEmbedder):
     ResNet face-recognition network (128-d). With ``output='landmarks'`` the vector is instead
     the landmarks themselves in the eyes' frame (:func:`aligned_landmarks`: origin between the
     eyes, x along the eye line, unit the distance between the eyes), 2 values per landmark:
-    136 with ``landmarks=68``, 10 with the 5-point model. **When no face is found the whole image is used as
-    the face box**, so every row gets a descriptor (never a dropped or shifted row); a
-    :class:`NoFaceWarning` says how many images of the call fell back. Images are first fitted
+    136 with ``landmarks=68``, 10 with the 5-point model. **When no face is found the whole
+    image is used as the face box**, so every row gets a vector (never a dropped or shifted
+    row); a :class:`NoFaceWarning` says how many images of the call fell back. Images are first fitted
     onto an ``image_size`` square canvas (aspect ratio kept, black borders).
 
     Decoding, batching, the content-hash cache, ``on_error``, progress bars, flip averaging
