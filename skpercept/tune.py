@@ -466,7 +466,7 @@ class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _make_pruner(self, optuna: Any) -> Any:
         pruner = self.pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3)
         if self.pruning_folds == "all":
-            return fold_local_pruner(optuna, pruner)
+            return fold_local_pruner(pruner)
         return pruner
 
     def _make_scorer(self) -> Callable:
