@@ -16,25 +16,32 @@ import torch
 
 from skpercept.presets import embed_blocks, make_backbones
 
-#: Feature set name -> (backbones, flip averaging). ``'lite0 flip + dlib'`` joins two of them,
-#: ``'lite0 flip + dlib + landmarks'`` three.
+#: Feature set name -> (backbones, flip averaging).
 FEATURE_PLANS = {
     "lite0": (["lite0"], False),
     "lite0 flip": (["lite0"], True),
+    "lite2 flip": (["lite2"], True),
     "dlib": (["dlib"], False),
     "landmarks": (["landmarks"], False),
 }
 #: The feature sets that need the ``[face]`` extra.
 FACE_SETS = ("dlib", "landmarks")
+#: Feature sets made of others, their blocks side by side.
+COMBINED_SETS = {
+    "lite0 + lite2 flip": ["lite0 flip", "lite2 flip"],
+    "lite0 flip + dlib": ["lite0 flip", "dlib"],
+    "lite0 flip + dlib + landmarks": ["lite0 flip", "dlib", "landmarks"],
+    "lite2 flip + dlib + landmarks": ["lite2 flip", "dlib", "landmarks"],
+    "lite0 + lite2 flip + dlib + landmarks": ["lite0 flip", "lite2 flip", "dlib", "landmarks"],
+}
 
 
 def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dict, dict]:
     """Feature set name -> (Z, block sizes) for every face of ``omi`` (rows as ``omi.means``);
     and the embedding seconds per feature set.
 
-    Sets: ``'lite0'``, ``'lite0 flip'`` and, with ``use_dlib``, ``'dlib'``, ``'landmarks'``
-    (dlib's 68 landmarks in the eyes' frame), ``'lite0 flip + dlib'`` (the blocks side by side)
-    and ``'lite0 flip + dlib + landmarks'``.
+    Sets: those of :data:`FEATURE_PLANS` and :data:`COMBINED_SETS`; the ones that need dlib
+    (``'dlib'``, ``'landmarks'``: dlib's 68 landmarks in the eyes' frame) only with ``use_dlib``.
     """
     images = omi.means["image"].to_numpy()
     seconds, blocks = {}, {}
@@ -46,11 +53,12 @@ def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dic
         blocks[name] = embed_blocks(embedders, images)
         seconds[name] = round(time.perf_counter() - start, 1)
         print(f"embedded {name}: {seconds[name]} s", flush=True)
-    if use_dlib:
-        (za, sa), (zb, sb) = blocks["lite0 flip"], blocks["dlib"]
-        blocks["lite0 flip + dlib"] = (np.hstack([za, zb]), sa + sb)
-        zc, sc = blocks["landmarks"]
-        blocks["lite0 flip + dlib + landmarks"] = (np.hstack([za, zb, zc]), sa + sb + sc)
+    for name, parts in COMBINED_SETS.items():
+        if all(part in blocks for part in parts):
+            blocks[name] = (
+                np.hstack([blocks[part][0] for part in parts]),
+                [size for part in parts for size in blocks[part][1]],
+            )
     return blocks, seconds
 
 

@@ -10,9 +10,10 @@ ceiling from ``skpercept.metrics.noise_ceiling`` on the individual ratings (spli
 Spearman–Brown).
 
 Rows: the noise ceiling; ridge on pooled EfficientNet-Lite0 features (the baseline); the same
-ridge with flip-averaged features, on dlib face descriptors, on the face's geometry (dlib's 68
-landmarks in the eyes' frame) and on their concatenations (blocks balanced by ``BlockScaler``); PairwiseRanker on frozen features (consensus pairs of training
-faces); RatingRegressor on mean ratings; RatingClassifier on individual ratings binned to 1–4;
+ridge with flip-averaged features, on EfficientNet-Lite2's (the other shipped ImageNet weights),
+on dlib face descriptors, on the face's geometry (dlib's 68 landmarks in the eyes' frame) and on
+their concatenations (blocks balanced by ``BlockScaler``); PairwiseRanker on frozen features
+(consensus pairs of training faces); RatingRegressor on mean ratings; RatingClassifier on individual ratings binned to 1–4;
 and ``PairwiseRanker()`` / ``RatingRegressor()`` with their constructor defaults (the ranker on
 ``--default-pairs`` consensus pairs of training faces), beside ridge on the same features.
 ``--contrastive-epochs N`` adds rows on Lite0 features adapted to the faces by
@@ -50,7 +51,7 @@ import pandas as pd
 
 from skpercept.datasets import load_omi, subset_faces
 from skpercept.evaluation import MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
-from skpercept.presets import HeadSettings, default_cache_dir, dlib_available
+from skpercept.presets import DEMO_ENSEMBLE, HeadSettings, default_cache_dir, dlib_available
 from skpercept.report import markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
@@ -73,6 +74,12 @@ ROWS = [
     ("ridge", "lite0 flip + dlib + landmarks", "ridge"),
     ("ranker", "lite0 flip + dlib + landmarks", "ranker"),
     ("regressor", "lite0 flip + dlib + landmarks", "regressor"),
+    ("ridge", "lite2 flip", "ridge"),
+    ("ridge", "lite0 + lite2 flip", "ridge"),
+    ("ridge", "lite2 flip + dlib + landmarks", "ridge"),
+    ("ridge", "lite0 + lite2 flip + dlib + landmarks", "ridge"),
+    ("ranker", "lite0 + lite2 flip + dlib + landmarks", "ranker"),
+    ("regressor", "lite0 + lite2 flip + dlib + landmarks", "regressor"),
     ("ridge", "lite0 simclr", "ridge"),
     ("regressor", "lite0 simclr", "regressor"),
     ("ridge", "lite0 simclr flip + dlib", "ridge"),
@@ -128,7 +135,7 @@ def main() -> None:
     if contrastive is not None:
         feature_sets.update(contrastive.feature_sets())
     ceiling = noise_ceiling_table(omi, seed=args.seed)
-    settings = HeadSettings(seed=args.seed, device=args.device)
+    settings = HeadSettings(seed=args.seed, device=args.device, n_ensemble=DEMO_ENSEMBLE)
     # The '-default' rows are what a new user gets: constructor defaults, and 20,000 pairs of
     # training faces for the ranker (a plain consensus-pairs table, as in README's example).
     defaults = HeadSettings(seed=args.seed, device=args.device, n_pairs=args.default_pairs)

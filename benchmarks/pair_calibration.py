@@ -2,20 +2,20 @@
 
 Data: the 1,004 OMI faces shipped with skpercept (Peterson et al., 2022, CC BY-NC-SA 4.0),
 attributes trustworthy, attractive and smart; features: the demo's ``lite0 flip + dlib +
-landmarks`` (or ``lite0 flip`` without dlib). Protocol: the demo's — 5 image-disjoint folds (seed 0), the
-``BlockScaler`` and the ranker fitted on the training faces' consensus pairs
-(``HeadSettings``: 3,000 pairs unless ``--pairs``, hidden (128,), item-held-out early
-stopping), every pair of
-test faces with different means scored. Metric: ECE (10 bins) of ``P(left ≻ right)``
+landmarks`` (or ``lite0 flip`` without dlib). Protocol: the demo's — 5 image-disjoint folds
+(seed 0), the ``BlockScaler`` and the ranker fitted on the training faces' consensus pairs
+(``HeadSettings``: 3,000 pairs unless ``--pairs``, hidden (128,), item-held-out early stopping,
+``DEMO_ENSEMBLE`` = 5 members), every pair of test faces with different means scored. Metric: ECE (10 bins) of ``P(left ≻ right)``
 against the consensus order, per fold then averaged, in two ways: each pair counted in both
 orders (what ``skpercept.evaluation`` reports), and in file order only (image ``i < j`` on
 the left), which OMI's rating offsets by stimulus number bias (see
 ``skpercept.evaluation.pair_calibration``); also pooled over the folds; pair accuracy beside.
 
-Rows: the demo's ranker (soft labels ``Φ(Δm / se)``); ``n_ensemble=5``;
-``calibration='temperature'`` (on the early-stopping hold-out); hard 0/1 labels; hard labels
-with scikit-learn's ``CalibratedClassifierCV(method='temperature')`` over 3 image-disjoint
-folds (one ranker per attribute, the two image ids routed as ``groups``). Hardware: printed.
+Rows: the demo's ranker (five members, soft labels ``Φ(Δm / se)``); one net
+(``n_ensemble=1``); one net with ``calibration='temperature'`` (on the early-stopping
+hold-out); one net on hard 0/1 labels; one net on hard labels inside scikit-learn's
+``CalibratedClassifierCV(method='temperature')`` over 3 image-disjoint folds (one ranker per
+attribute, the two image ids routed as ``groups``). Hardware: printed.
 Ends with one JSON line.
 
 Usage: python benchmarks/pair_calibration.py [--folds 5] [--seed 0] [--pairs 3000] [--no-dlib] [--skip-sklearn]
@@ -39,19 +39,26 @@ from skpercept.evaluation import fit_head, pair_calibration, pair_metrics
 from skpercept.metrics import expected_calibration_error
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
-from skpercept.presets import HeadSettings, default_cache_dir, dlib_available, make_head, torch_threads
+from skpercept.presets import (
+    DEMO_ENSEMBLE,
+    HeadSettings,
+    default_cache_dir,
+    dlib_available,
+    make_head,
+    torch_threads,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import embed_feature_sets, hardware_line
 
 #: Row name -> (parameters set on the demo's ranker, soft labels).
 ROWS = {
-    "ranker (soft labels)": ({}, True),
-    "n_ensemble=5": ({"n_ensemble": 5}, True),
-    "calibration='temperature'": ({"calibration": "temperature"}, True),
-    "hard labels": ({}, False),
+    "the demo's ranker (n_ensemble=5)": ({}, True),
+    "one net (n_ensemble=1)": ({"n_ensemble": 1}, True),
+    "one net, calibration='temperature'": ({"n_ensemble": 1, "calibration": "temperature"}, True),
+    "one net, hard labels": ({"n_ensemble": 1}, False),
 }
-SKLEARN_ROW = "hard labels + CalibratedClassifierCV"
+SKLEARN_ROW = "one net, hard labels + CalibratedClassifierCV"
 
 
 def both_ways(y_both: np.ndarray, p_both: np.ndarray) -> tuple[float, float]:
@@ -76,7 +83,7 @@ def sklearn_calibrated(X, means, train, test, attributes, settings):
         keep = ~np.isnan(y)
         with sklearn.config_context(enable_metadata_routing=True):
             # the image ids go to the splitter (image-disjoint folds) and to the ranker's hold-out
-            ranker = make_head("ranker", settings).set_fit_request(groups=True)
+            ranker = make_head("ranker", settings).set_params(n_ensemble=1).set_fit_request(groups=True)
             calibrated = CalibratedClassifierCV(
                 ranker, method="temperature", cv=ImageDisjointSplit(n_splits=3, random_state=settings.seed)
             )
@@ -110,7 +117,7 @@ def main() -> None:
     means = omi.means[attributes].to_numpy(np.float64)
     se = mean_standard_errors(omi)
     ratings = ratings_with_face_index(omi)
-    settings = HeadSettings(seed=args.seed, device="cpu", n_pairs=args.pairs)
+    settings = HeadSettings(seed=args.seed, device="cpu", n_pairs=args.pairs, n_ensemble=DEMO_ENSEMBLE)
     folds = list(ImageDisjointSplit(n_splits=args.folds, random_state=args.seed).split(omi.means[["image"]]))
     rows = list(ROWS) + ([] if args.skip_sklearn else [SKLEARN_ROW])
     parts = {row: {a: [] for a in attributes} for row in rows}

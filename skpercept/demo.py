@@ -2,7 +2,8 @@
 
 :func:`run_demo` embeds the faces (:mod:`skpercept.presets` backbones, cached), cross-validates
 a ridge baseline, a :class:`~skpercept.ranking.PairwiseRanker` and a
-:class:`~skpercept.rating.RatingClassifier` on image-disjoint folds
+:class:`~skpercept.rating.RatingClassifier` (both ensembles of
+:data:`~skpercept.presets.DEMO_ENSEMBLE` nets) on image-disjoint folds
 (:func:`skpercept.evaluation.cross_validate`) beside the raters' noise ceiling, prints the
 table, fits the final pipelines on all faces and writes them with a report.
 ``benchmarks/omi.py`` runs the same presets and protocol on more feature sets and heads.
@@ -74,7 +75,8 @@ def run_demo(
     flip : bool, default=True
         Flip-average the lite0 features.
     quick : bool, default=False
-        Smoke run: the first 40 faces and :meth:`~skpercept.presets.HeadSettings.quick` heads.
+        Smoke run: the first 40 faces and :meth:`~skpercept.presets.HeadSettings.quick` heads
+        (one net each, not an ensemble).
     cache_dir : str, Path or None
         Embedding cache (None: no cache).
     progress : bool, default=True
@@ -91,7 +93,10 @@ def run_demo(
     from skpercept.report import markdown_table
 
     start, cpu_start = time.perf_counter(), time.process_time()
-    settings = (presets.HeadSettings.quick if quick else presets.HeadSettings)(seed=seed, device=device)
+    if quick:
+        settings = presets.HeadSettings.quick(seed=seed, device=device)
+    else:
+        settings = presets.HeadSettings(seed=seed, device=device, n_ensemble=presets.DEMO_ENSEMBLE)
     omi = load_omi(list(attributes))
     if quick:
         omi = subset_faces(omi, QUICK_FACES)

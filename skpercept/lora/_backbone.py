@@ -31,7 +31,7 @@ from torch import nn
 
 from skpercept._utils import optional_import
 from skpercept.embed.towers import (
-    SHIPPED_LITE0,
+    SHIPPED_WEIGHTS,
     TowerSpec,
     build_tower,
     parse_backbone,
@@ -76,13 +76,15 @@ feature_dim = tower_feature_dim
 
 
 def resolve_pretrained(backbone: str, pretrained) -> str | None:
-    """The weights source of ``pretrained='auto'`` (the shipped Lite0 weights), else as given."""
+    """The weights source of ``pretrained='auto'`` (a model's shipped weights), else as given."""
     if pretrained != "auto":
         return os.fspath(pretrained) if isinstance(pretrained, os.PathLike) else pretrained
-    if backbone == "timm:efficientnet_lite0":
-        return SHIPPED_LITE0
+    library, _, name = backbone.partition(":")
+    if library == "timm" and name in SHIPPED_WEIGHTS:
+        return SHIPPED_WEIGHTS[name][0]
+    shipped = " and ".join(f"'timm:{model}'" for model in SHIPPED_WEIGHTS)
     raise ValueError(
-        f"pretrained='auto' only knows weights for 'timm:efficientnet_lite0'; for "
+        f"pretrained='auto' only knows weights for {shipped}; for "
         f"{backbone!r} pass pretrained=<tag or local file>, or None for random init."
     )
 
