@@ -152,10 +152,10 @@ def _scores(pred: np.ndarray, truth: np.ndarray, pairs: bool, levels) -> dict:
 
 def run_compare(args, table: pd.DataFrame, task: str, attributes: list[str], log) -> pd.DataFrame:
     """The comparison table: one row per (backbone, head)."""
+    from skpercept._cli_models import head_settings
     from skpercept._cli_tables import choose_rating_head
     from skpercept.model_selection import ImageDisjointSplit
     from skpercept.preprocessing import BlockScaler
-    from skpercept.presets import HeadSettings
 
     pairs = task == "pairs"
     columns = ["image_a", "image_b"] if pairs else ["image"]
@@ -165,11 +165,7 @@ def run_compare(args, table: pd.DataFrame, task: str, attributes: list[str], log
         levels = levels if kind == "classifier" else None
     heads = _heads(args, task, levels)
     specs = _specs(args)
-    settings = HeadSettings(seed=args.seed, device=args.device)
-    if args.epochs:
-        settings.max_epochs = args.epochs
-    if args.hidden is not None:
-        settings.hidden = tuple(args.hidden)
+    settings = head_settings(args)
     images = pd.Series(pd.unique(table[columns].to_numpy().ravel()), name="image")
     position = pd.Series(np.arange(len(images)), index=images.to_numpy())
     codes = np.column_stack([position.loc[table[c].to_numpy()].to_numpy() for c in columns])
@@ -269,6 +265,8 @@ def cmd_compare(args) -> int:
 
 
 def add_compare_parser(sub, common, backbone_options) -> None:
+    from skpercept._cli_models import add_head_options
+
     p = sub.add_parser(
         "compare",
         help="cross-validate several backbones and heads on your table: one table of accuracy, spread and time",
@@ -288,7 +286,6 @@ def add_compare_parser(sub, common, backbone_options) -> None:
     p.add_argument("--attributes", nargs="+", help="as in fit")
     p.add_argument("--levels", nargs="+", type=float, help="as in fit")
     p.add_argument("--folds", type=int, default=5, help="image-disjoint folds (default 5)")
-    p.add_argument("--epochs", type=int, help="maximum training epochs of the MLP heads")
-    p.add_argument("--hidden", type=int, nargs="*", help="hidden layer sizes of the MLP heads (default 128)")
+    add_head_options(p, "the MLP heads")
     p.add_argument("--output", help="folder for report.md and compare.csv")
     p.set_defaults(func=cmd_compare)

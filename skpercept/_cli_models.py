@@ -69,20 +69,47 @@ def fit_model(model, X, y, info: dict):
     return model.fit(X, y)
 
 
-def build_model(task: str, table: pd.DataFrame, attributes: Sequence[str], args, featurizer, users: bool):
-    """The unfitted pipeline for a user table, the info dict saved with it, and why this head."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
+def add_head_options(p, what: str = "the head") -> None:
+    """``--epochs``, ``--hidden`` and ``--ensemble``: the MLP head settings ``fit`` and ``compare`` take."""
+    p.add_argument("--epochs", type=int, help=f"maximum training epochs of {what}")
+    p.add_argument(
+        "--hidden", type=int, nargs="*", help=f"hidden layer sizes of {what} (default 128; none: linear)"
+    )
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="N",
+        help=f"train N nets of {what} and average them (n_ensemble; default 1, the demo uses 5): better "
+        "ordered and calibrated, N times the training time",
+    )
 
-    from skpercept.pairs import PairFeatures
-    from skpercept.presets import HeadSettings, make_head
-    from skpercept.users import UserEncoder
+
+def head_settings(args):
+    """The preset head settings with the command line's ``add_head_options`` applied."""
+    from skpercept.presets import HeadSettings
 
     settings = HeadSettings(seed=args.seed, device=args.device)
     if args.epochs:
         settings.max_epochs = args.epochs
     if args.hidden is not None:
         settings.hidden = tuple(args.hidden)
+    if args.ensemble is not None:
+        if args.ensemble < 1:
+            raise CLIError(f"--ensemble must be at least 1, got {args.ensemble}.")
+        settings.n_ensemble = args.ensemble
+    return settings
+
+
+def build_model(task: str, table: pd.DataFrame, attributes: Sequence[str], args, featurizer, users: bool):
+    """The unfitted pipeline for a user table, the info dict saved with it, and why this head."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    from skpercept.pairs import PairFeatures
+    from skpercept.presets import make_head
+    from skpercept.users import UserEncoder
+
+    settings = head_settings(args)
     info = {"task": task, "users": users}
     if task == "pairs":
         if args.head or args.levels:

@@ -46,6 +46,7 @@ import pandas as pd
 from skpercept._cli_models import (
     AVERAGE_PERSON,
     MAX_CLASS_LEVELS,
+    add_head_options,
     build_model,
     check_pair_labels,
     fit_model,
@@ -489,10 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-person column, used if present: the model learns each person's taste",
     )
     _backbone_options(p)
-    p.add_argument("--epochs", type=int, help="maximum training epochs")
-    p.add_argument(
-        "--hidden", type=int, nargs="*", help="hidden layer sizes of the head (default 128; none: linear)"
-    )
+    add_head_options(p)
     p.add_argument(
         "--class-weight",
         choices=["balanced"],

@@ -199,8 +199,15 @@ def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_
 
     means = pd.DataFrame({"image": [f"im{i}.png" for i in range(12)], "score": 10 * redness + 0.5})
     means.to_csv(tmp_path / "means.csv", index=False)
-    assert run("fit", tmp_path / "means.csv", "--model", tmp_path / "r.joblib", *common) == 0
-    assert joblib.load(tmp_path / "r.joblib").skpercept_info_["head"] == "regressor"
+    assert run("fit", tmp_path / "means.csv", "--model", tmp_path / "r.joblib", *common, "--ensemble", 2) == 0
+    regressor = joblib.load(tmp_path / "r.joblib")
+    assert regressor.skpercept_info_["head"] == "regressor"
+    assert regressor[-1].n_ensemble == 2 and len(regressor[-1].nets_) == 2
+    capsys.readouterr()
+    assert (
+        run("fit", tmp_path / "means.csv", "--model", tmp_path / "r0.joblib", *common, "--ensemble", 0) == 2
+    )
+    assert "--ensemble must be at least 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
