@@ -19,7 +19,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skpercept.embed import BadImageWarning, CLIPEmbedder, ImageLoadError, TimmEmbedder
-from skpercept.embed.timm import SHIPPED_LITE0
+from skpercept.embed.timm import SHIPPED_LITE0, shipped_weights_path
 from tests._images import BAD_KINDS, GOOD_KINDS, TINY_TIMM, make_zoo, photo, register_tiny_clip
 
 
@@ -288,6 +288,14 @@ def test_local_weights_reference_checks_the_file(zoo, tmp_path):
 def test_shipped_weights_pickle_is_a_reference(zoo):
     emb = TimmEmbedder(device="cpu", num_workers=0).fit([str(zoo["good"])])
     assert emb.embedding_dim_ == 1280 and len(pickle.dumps(emb)) < 5_000
+    lite2 = TimmEmbedder(model_name="efficientnet_lite2", device="cpu", num_workers=0)
+    expected = lite2.fit_transform([str(zoo["good"])])
+    assert expected.shape == (1, 1280) and len(pickle.dumps(lite2)) < 5_000
+    np.testing.assert_allclose(
+        pickle.loads(pickle.dumps(lite2)).transform([str(zoo["good"])]), expected, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="No shipped weights for 'resnet18'"):
+        shipped_weights_path("resnet18")
     with pytest.raises(
         ValueError, match="only has weights for 'efficientnet_lite0' and 'efficientnet_lite2'"
     ):
