@@ -413,10 +413,10 @@ def _backbone_options(p: argparse.ArgumentParser, single: bool = True) -> None:
         p.add_argument(
             "--backbone",
             default="lite0",
-            help="image features: lite0 or lite2 (shipped EfficientNet-Lite0 / -Lite2), dlib (face descriptor) "
-            "or landmarks "
-            "(face geometry; both need skpercept[face]), timm:<model> or open_clip:<model> (or "
-            "open_clip:<config.json>), several joined by '+' (e.g. lite0+dlib+landmarks); default lite0",
+            help="image features: lite0 or lite2 (shipped EfficientNet-Lite0 / -Lite2), dlib (face "
+            "descriptor) or landmarks (face geometry; both need skpercept[face]), timm:<model> or "
+            "open_clip:<model> (or open_clip:<config.json>), several joined by '+' (e.g. "
+            "lite0+dlib+landmarks); default lite0",
         )
     p.add_argument(
         "--pretrained",

