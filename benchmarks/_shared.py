@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from skpercept.presets import embed_blocks, make_backbones
+from skpercept.recipes._presets import embed_blocks, make_backbones
 
 #: Feature set name -> (backbones, flip averaging).
 FEATURE_PLANS = {

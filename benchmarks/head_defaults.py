@@ -38,11 +38,11 @@ import torch
 from sklearn.linear_model import RidgeCV
 
 from skpercept import ImageDisjointSplit, TimmEmbedder, consensus_pairs, load_omi
-from skpercept.evaluation import pair_metrics
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingRegressor
 from skpercept.metrics import pairwise_accuracy
-from skpercept.presets import default_cache_dir
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingRegressor
+from skpercept.recipes._evaluation import pair_metrics
+from skpercept.recipes._presets import default_cache_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line

@@ -4,7 +4,7 @@ Data: 50,000 synthetic pairs drawn from 5,000 items with 512-d unit-norm embeddi
 ViT-B/32-sized vector) plus a 100-user one-hot context per half, so X is 50,000 x 1,224
 ([item 512 | user 100 | item 512 | user 100]); y = 1 where a noisy user-dependent utility
 prefers the left item. No split: both arms train on all pairs for a fixed number of epochs
-(early stopping off), same module (skpercept.nets.PairScorer, hidden (256, 128), dropout 0.1),
+(early stopping off), same module (skpercept.heads.nets.PairScorer, hidden (256, 128), dropout 0.1),
 same loss, AdamW lr 1e-3 / weight decay 1e-2, batch 256, random per-row half swaps.
 The arms alternate (skorch, torch, skorch, torch, ...) so load from other jobs on a shared
 machine hits both; the ratio of medians is reported. Then ``score_items`` throughput on 50,000
@@ -25,8 +25,8 @@ import time
 import numpy as np
 import torch
 
-from skpercept.nets import MaskedPairLoss, PairScorer
-from skpercept.ranking import PairwiseRanker
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads.nets import MaskedPairLoss, PairScorer
 
 N_PAIRS, N_ITEMS, DIM, N_USERS = 50_000, 5_000, 512, 100
 HIDDEN, LR, WD, BATCH = (256, 128), 1e-3, 1e-2, 256

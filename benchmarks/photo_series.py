@@ -59,7 +59,7 @@ from skpercept.photos import (
     grouping_embeddings,
     scan_photos,
 )
-from skpercept.presets import HeadSettings, dlib_available, make_head, torch_threads
+from skpercept.recipes._presets import HeadSettings, dlib_available, make_head, torch_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from skpercept.quality import (
+from skpercept.raters import (
     agreement_matrix,
     filter_raters,
     labeling_speed,
@@ -135,7 +135,7 @@ def main() -> None:
     figures["overall_cycle_fraction"] = tv.attrs["overall"]["cycle_fraction"]
 
     print(
-        f"skpercept.quality benchmark | {platform.processor() or platform.machine()}, "
+        f"skpercept.raters benchmark | {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs visible, shared machine (times inflated by other jobs)"
     )
     print(

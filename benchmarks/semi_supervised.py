@@ -39,8 +39,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from skpercept import TimmEmbedder, load_omi
-from skpercept.presets import default_cache_dir
-from skpercept.rating import RatingClassifier
+from skpercept.heads._rating import RatingClassifier
+from skpercept.recipes._presets import default_cache_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line

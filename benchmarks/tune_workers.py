@@ -98,7 +98,7 @@ def prepare_data(args: argparse.Namespace, folder: Path) -> tuple[Path, str]:
     from skpercept.datasets import consensus_pairs, load_omi
     from skpercept.embed import TimmEmbedder
     from skpercept.model_selection import image_disjoint_train_test_split
-    from skpercept.presets import default_cache_dir
+    from skpercept.recipes._presets import default_cache_dir
 
     omi = load_omi([ATTRIBUTE])
     paths = omi.images["image"].to_numpy()
@@ -131,10 +131,10 @@ def run_worker(args: argparse.Namespace) -> None:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
+    from skpercept.heads._ranking import PairwiseRanker
     from skpercept.model_selection import ImageDisjointSplit
-    from skpercept.pairs import PairFeatures
-    from skpercept.ranking import PairwiseRanker
-    from skpercept.tune import PerceptSearchCV
+    from skpercept.model_selection._search import PerceptSearchCV
+    from skpercept.preprocessing._pairs import PairFeatures
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -180,7 +180,7 @@ def finish(procs: list, allow_killed: bool = False) -> None:
 
 
 def load_trials(storage: str, study: str) -> list:
-    from skpercept.tune import open_storage
+    from skpercept.model_selection._search import open_storage
 
     return optuna.load_study(study_name=study, storage=open_storage(storage, 10)).trials
 

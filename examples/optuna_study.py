@@ -50,11 +50,11 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skpercept.datasets import consensus_pairs, load_omi
 from skpercept.embed import TimmEmbedder
+from skpercept.heads._ranking import PairwiseRanker
 from skpercept.model_selection import ImageDisjointSplit, image_disjoint_train_test_split
-from skpercept.pairs import PairFeatures
-from skpercept.presets import default_cache_dir
-from skpercept.ranking import PairwiseRanker
-from skpercept.tune import PerceptSearchCV
+from skpercept.model_selection._search import PerceptSearchCV
+from skpercept.preprocessing._pairs import PairFeatures
+from skpercept.recipes._presets import default_cache_dir
 
 
 def parse_args() -> argparse.Namespace:

@@ -114,3 +114,24 @@ def optional_import(module: str, extra: str) -> ModuleType:
         raise ImportError(
             f"{module!r} is required for this feature; install it with `pip install 'skpercept[{extra}]'`."
         ) from exc
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads and BLAS threads (``None``: leave them alone).
+
+    Both thread counts are restored on exit, also when the block raises.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        with threadpool_limits(limits=int(n)):
+            yield
+    finally:
+        torch.set_num_threads(old)

@@ -96,3 +96,46 @@ def make_zoo(folder: Path) -> dict[str, Path]:
 
 GOOD_KINDS = ("good", "good2", "gray", "sixteen", "cmyk", "rgba", "palette", "palette_alpha")
 BAD_KINDS = ("missing", "truncated", "corrupt", "empty", "bomb")
+
+
+def tiny_backbone_builder(tta: bool | None = None):
+    """A backbone builder of the tiny random timm model (``tta=None``: flip as the caller asks)."""
+    from skpercept.embed import TimmEmbedder
+
+    def build(model, pretrained, *, flip, device, cache_dir, progress, num_workers):
+        return TimmEmbedder(
+            model_name=TINY_TIMM,
+            pretrained=None,
+            device="cpu",
+            tta=flip if tta is None else tta,
+            cache_dir=cache_dir,
+            num_workers=0,
+            normalize=False,
+        )
+
+    return build
+
+
+def use_tiny_backbone(name: str = "lite0", tta: bool | None = None):
+    """Register the tiny model under ``name`` (a shipped backbone, say); return what it replaced."""
+    from skpercept.embed import TimmEmbedder, get_backbone, register_backbone
+
+    previous = get_backbone(name)[0]
+    register_backbone(
+        name, tiny_backbone_builder(tta), description="tiny test model", estimator=TimmEmbedder, replace=True
+    )
+    return previous
+
+
+def restore_backbone(spec) -> None:
+    """Register ``spec`` again (undo :func:`use_tiny_backbone`)."""
+    from skpercept.embed import register_backbone
+
+    register_backbone(
+        spec.name,
+        spec.build,
+        description=spec.description,
+        family=spec.family,
+        estimator=spec.estimator,
+        replace=True,
+    )

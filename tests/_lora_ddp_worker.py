@@ -16,7 +16,7 @@ import sys
 def main(data: str, out: str) -> None:
     import joblib
 
-    from skpercept.lora import LoRAPairwiseRanker
+    from skpercept.finetune import LoRAPairwiseRanker
 
     X, y, params = joblib.load(data)
     rank = int(os.environ["RANK"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skpercept.ranking import PairwiseRanker
+from skpercept.heads._ranking import PairwiseRanker
 
 
 def make_head(**params) -> PairwiseRanker:
@@ -56,7 +56,7 @@ def run_worker(argv: list[str] | None = None) -> None:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from skpercept.tune import PerceptSearchCV
+    from skpercept.model_selection._search import PerceptSearchCV
 
     p = argparse.ArgumentParser()
     p.add_argument("--storage", required=True)

@@ -1,4 +1,4 @@
-"""skpercept.active: which pairs / items one person should judge next."""
+"""skpercept.personal._active: which pairs / items one person should judge next."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skpercept.active import suggest_items, suggest_pairs
-from skpercept.pairs import PairFeatures
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
-from skpercept.users import UserEncoder
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept.personal._active import suggest_items, suggest_pairs
+from skpercept.personal._users import UserEncoder
+from skpercept.preprocessing._pairs import PairFeatures
 from tests._images import photo
 
 N_ITEMS, D, N_PEOPLE = 40, 4, 20
@@ -310,7 +310,7 @@ def _plain_ranker():
 
 def test_information_uses_the_heads_prior_precision(planted):
     """With a learned prior the posterior is ``A = P + Σ λ z zᵀ``, ``P`` the head's matrix."""
-    from skpercept.active import _posterior_gram
+    from skpercept.personal._active import _posterior_gram
 
     items, ranker = planted
     learned = copy.deepcopy(ranker)

@@ -21,45 +21,18 @@ from PIL import Image
 
 from skpercept import cli
 from skpercept.datasets import load_perception_xlsx
-from skpercept.embed.timm import TimmEmbedder
+from tests._images import restore_backbone, use_tiny_backbone
 
 N_IMAGES = 12
 EPOCHS = 2
 
 
-def tiny_backbones(names=("lite0",), *, flip=True, cache_dir=None, device="auto", progress=False, **_):
-    """A tiny random timm model instead of the real backbones, so a fit takes a second."""
-    embedder = TimmEmbedder(
-        model_name="test_efficientnet",
-        pretrained=None,
-        device="cpu",
-        tta=False,
-        cache_dir=cache_dir,
-        num_workers=0,
-        normalize=False,
-    )
-    return {"tiny": embedder}
-
-
-def _backbone_modules():
-    """Wherever the command takes its backbone presets from (they moved once; patch all)."""
-    import importlib
-
-    for name in ("skpercept.presets", "skpercept.demo"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "make_backbones"):
-            yield module
-
-
 @pytest.fixture(scope="module", autouse=True)
-def _tiny(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        for module in _backbone_modules():
-            patch.setattr(module, "make_backbones", tiny_backbones)
-        yield
+def _tiny():
+    """A tiny random timm model instead of the shipped backbones, so a fit takes a second."""
+    previous = use_tiny_backbone("lite0", tta=False)
+    yield
+    restore_backbone(previous)
 
 
 def ratings_frame(ids=(1, 2, 3)) -> pd.DataFrame:
@@ -452,14 +425,14 @@ def test_debug_shows_traceback_and_bugs_keep_theirs(world, tmp_path, capsys, mon
         def bug(*args, error=error, **kwargs):
             raise error
 
-        monkeypatch.setattr(cli, "predict_table", bug)
+        monkeypatch.setattr(cli.predict, "predict_table", bug)
         with pytest.raises(type(error), match=str(error)):  # a bug keeps its traceback
             cli.main([str(a) for a in predict])
 
     def missing_extra(*args, **kwargs):
         raise ImportError("'dlib' is required; install it with `pip install 'skpercept[face]'`.")
 
-    monkeypatch.setattr(cli, "predict_table", missing_extra)
+    monkeypatch.setattr(cli.predict, "predict_table", missing_extra)
     code, _, err = run(capsys, *predict)
     assert code == 2 and "Traceback" not in err
     assert err.splitlines()[-1] == (
@@ -469,7 +442,7 @@ def test_debug_shows_traceback_and_bugs_keep_theirs(world, tmp_path, capsys, mon
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "predict_table", ctrl_c)
+    monkeypatch.setattr(cli.predict, "predict_table", ctrl_c)
     code, _, err = run(capsys, *predict)
     assert (code, err) == (130, "skpercept predict: interrupted (Ctrl-C).\n")
     assert not (tmp_path / "x.csv").exists()
@@ -526,10 +499,9 @@ def test_row_numbers_match_the_xlsx_loader(tmp_path, capsys):
 # -- subprocesses: a real Ctrl-C and a real file-size limit -------------------------------------
 PRELUDE = """
 import sys
-sys.path.insert(0, {tests!r})
-import test_bad_input as zoo
-for module in zoo._backbone_modules():
-    module.make_backbones = zoo.tiny_backbones
+sys.path.insert(0, {root!r})
+from tests._images import use_tiny_backbone
+use_tiny_backbone("lite0", tta=False)
 """
 
 
@@ -545,7 +517,7 @@ joblib.dump = dump
 
 
 def _start(code: str, argv, **kwargs) -> subprocess.Popen:
-    script = PRELUDE.format(tests=str(Path(__file__).parent)) + code
+    script = PRELUDE.format(root=str(Path(__file__).resolve().parents[1])) + code
     script += f"\nfrom skpercept import cli\nsys.exit(cli.main({[str(a) for a in argv]!r}))\n"
     return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, **kwargs)
 

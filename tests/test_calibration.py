@@ -10,8 +10,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import log_loss
 
 from skpercept._holdout import hold_out_items, pair_item_codes
+from skpercept.heads._ranking import PairwiseRanker, fit_temperature
 from skpercept.model_selection import ImageDisjointSplit
-from skpercept.ranking import PairwiseRanker, fit_temperature
 
 # A wide net trained hard on few noisy images: overconfident for new images when trained long.
 OVERFIT = dict(hidden_layer_sizes=(64,), dropout=0.0, weight_decay=0.0, lr=1e-2, batch_size=64, device="cpu")

@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from skpercept import cli, presets
+from skpercept import cli
 from skpercept.datasets import load_omi
-from skpercept.embed.timm import TimmEmbedder
+from skpercept.heads import make_head
+from skpercept.recipes import DEMO_ENSEMBLE
+from skpercept.recipes import _demo as demo_module
+from tests._images import restore_backbone, use_tiny_backbone
 
 TINY_TIMM = "test_efficientnet"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -19,22 +22,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def tiny_backbones(monkeypatch):
     """A tiny random timm model instead of the real backbones, so the commands run in seconds."""
-
-    def make(names=("lite0",), *, flip=True, cache_dir=None, device="auto", progress=False, **_):
-        return {
-            "tiny": TimmEmbedder(
-                model_name=TINY_TIMM,
-                pretrained=None,
-                device="cpu",
-                tta=flip,
-                cache_dir=cache_dir,
-                num_workers=0,
-                normalize=False,
-            )
-        }
-
-    monkeypatch.setattr(presets, "make_backbones", make)
-    monkeypatch.setattr(presets, "dlib_available", lambda: False)
+    previous = use_tiny_backbone("lite0")
+    monkeypatch.setattr(demo_module, "dlib_available", lambda: False)
+    yield
+    restore_backbone(previous)
 
 
 def run(*argv) -> int:
@@ -120,6 +111,7 @@ def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path
         "users": True,
         "levels": [1.0, 2.0, 3.0, 4.0],
         "head": "classifier",
+        "output": "classes",
         "attributes": ["warm", "calm"],
         "backbone": "lite0",
         "user_id_kind": "str",
@@ -279,19 +271,19 @@ class _Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize(("quick", "members"), [(False, presets.DEMO_ENSEMBLE), (True, 1)])
+@pytest.mark.parametrize(("quick", "members"), [(False, DEMO_ENSEMBLE), (True, 1)])
 def test_demo_heads_are_ensembles_except_in_quick_runs(tiny_backbones, monkeypatch, tmp_path, quick, members):
-    from skpercept import demo
-
     seen = {}
 
     def stop(omi, Z, sizes, models, *, settings, **_):
         seen["settings"] = settings
         raise _Stop
 
-    monkeypatch.setattr(presets, "embed_blocks", lambda backbones, images: (np.zeros((len(images), 4)), [4]))
-    monkeypatch.setattr(demo, "cross_validate", stop)
+    monkeypatch.setattr(
+        demo_module, "embed_blocks", lambda backbones, images: (np.zeros((len(images), 4)), [4])
+    )
+    monkeypatch.setattr(demo_module, "cross_validate", stop)
     with pytest.raises(_Stop):
-        demo.run_demo(tmp_path, attributes=["smart"], quick=quick, progress=False, log=lambda _: None)
+        demo_module.run_demo(tmp_path, attributes=["smart"], quick=quick, progress=False, log=lambda _: None)
     assert seen["settings"].n_ensemble == members > 0
-    assert demo.presets.make_head("ranker", seen["settings"]).n_ensemble == members
+    assert make_head("ranker", seen["settings"]).n_ensemble == members

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from skpercept import cli
-from skpercept._cli_compare import _row_features, _scores
+from skpercept.cli.compare import _row_features, _scores
 from tests._cli_data import QUICK, TINY_TIMM, reference_folder, run_command, tinted_images, tiny_clip
 
 TIMM = f"timm:{TINY_TIMM}"

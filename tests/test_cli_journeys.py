@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from skpercept import cli
-from skpercept._cli_models import choose_threshold, parse_threshold_spec
-from skpercept._cli_tables import CLIError
+from skpercept.cli._models import choose_threshold, parse_threshold_spec
+from skpercept.cli._tables import CLIError
 from tests._cli_data import (
     QUICK,
     TINY_TIMM,

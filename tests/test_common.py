@@ -7,6 +7,7 @@ suite stays fast: the checks test the contract, not model quality.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import tempfile
 from pathlib import Path
@@ -17,12 +18,10 @@ from sklearn.utils import check_array
 from sklearn.utils.estimator_checks import estimator_checks_generator, parametrize_with_checks
 
 import skpercept
-from skpercept.embed import CLIPEmbedder, DlibFaceEmbedder, TimmEmbedder
-from skpercept.pairs import PairFeatures
-from skpercept.preprocessing import BlockScaler
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
-from skpercept.users import UserEncoder
+from skpercept.embed import CLIPEmbedder, DlibFaceEmbedder, LayoutEmbedder, TimmEmbedder, registered_backbones
+from skpercept.heads import PairwiseRanker, get_head, head_names
+from skpercept.personal import UserEncoder
+from skpercept.preprocessing import BlockScaler, PairFeatures
 from tests._images import TINY_TIMM, register_tiny_clip
 
 _TINY_CLIP = register_tiny_clip(Path(tempfile.mkdtemp(prefix="skpercept-clip-")))
@@ -183,7 +182,7 @@ EMBEDDER_FAILURES = {
 }
 
 
-for _name in ("TimmEmbedder", "CLIPEmbedder", "DlibFaceEmbedder"):
+for _name in ("TimmEmbedder", "CLIPEmbedder", "DlibFaceEmbedder", "LayoutEmbedder"):
     EXPECTED_FAILURES[_name] = EMBEDDER_FAILURES
 
 # Public estimators the common checks cannot drive at all, with the reason.
@@ -203,26 +202,50 @@ NOT_CHECKED = {
 }
 
 _EMBED = dict(pretrained=None, device="cpu", batch_size=4, num_workers=0)
-ESTIMATORS = [
-    UserEncoder(),
-    UserEncoder(min_count=2, sparse_output=True),
-    PairFeatures(item_transformer=ItemScaler(), item_columns=(0, 1), context_columns=None),
-    PairFeatures(
-        item_transformer=ItemScaler(),
-        context_transformer="passthrough",
-        item_columns=(0, 1),
-        context_columns=(-1,),
-    ),
-    RatingClassifier(**_FAST),
-    RatingRegressor(**_FAST),
-    PairwiseRanker(**_FAST),
-    PairwiseRanker(**_FAST, n_ensemble=2, calibration="temperature"),
-    BlockScaler(),
-    BlockScaler(block_sizes=None),
-    TimmEmbedder(model_name=TINY_TIMM, **_EMBED),
-    CLIPEmbedder(model_name=_TINY_CLIP, **_EMBED),
-    DlibFaceEmbedder(num_workers=0),
-]
+
+
+def registered_heads() -> list:
+    """One instance of every registered skpercept head class at its defaults, trained briefly
+    (``_FAST``).
+
+    Heads come from the registry, so a head registered once is checked here; a class that
+    excuses itself in :data:`NOT_CHECKED` (it runs the checks in its own module) is skipped.
+    """
+    heads, seen = [], set()
+    for name in head_names(skpercept_only=True):
+        spec = get_head(name)
+        if spec.estimator in seen or spec.estimator.__name__ in NOT_CHECKED:
+            continue
+        seen.add(spec.estimator)
+        params = spec.estimator().get_params()
+        heads.append(spec.estimator(**{k: v for k, v in _FAST.items() if k in params}))
+    return heads
+
+
+def checked_estimators() -> list:
+    """Every estimator the common checks run on: the registered heads, then the rest."""
+    return [
+        UserEncoder(),
+        UserEncoder(min_count=2, sparse_output=True),
+        PairFeatures(item_transformer=ItemScaler(), item_columns=(0, 1), context_columns=None),
+        PairFeatures(
+            item_transformer=ItemScaler(),
+            context_transformer="passthrough",
+            item_columns=(0, 1),
+            context_columns=(-1,),
+        ),
+        *registered_heads(),
+        PairwiseRanker(**_FAST, n_ensemble=2, calibration="temperature"),
+        BlockScaler(),
+        BlockScaler(block_sizes=None),
+        TimmEmbedder(model_name=TINY_TIMM, **_EMBED),
+        CLIPEmbedder(model_name=_TINY_CLIP, **_EMBED),
+        DlibFaceEmbedder(num_workers=0),
+        LayoutEmbedder(side=32, **_EMBED),
+    ]
+
+
+ESTIMATORS = checked_estimators()
 
 
 def _expected_failed_checks(estimator):
@@ -243,22 +266,40 @@ def test_sklearn_compatible(estimator, check):
         raise AssertionError(f"{name}: {type(exc).__name__}: {exc}") from None
 
 
+def public_estimators() -> dict[str, type]:
+    """Every estimator class a subpackage exports (base classes for writing one excepted)."""
+    found = {}
+    for sub in skpercept.SUBPACKAGES:
+        module = importlib.import_module(f"skpercept.{sub}")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and issubclass(obj, BaseEstimator) and not name.startswith("Base"):
+                found[name] = obj
+    return found
+
+
 def test_every_public_estimator_is_checked_or_excused():
-    public = {
-        name
-        for name in skpercept.__all__
-        if inspect.isclass(obj := getattr(skpercept, name)) and issubclass(obj, BaseEstimator)
-    }
+    public = set(public_estimators())
     checked = {type(est).__name__ for est in ESTIMATORS}
     assert public - checked - set(NOT_CHECKED) == set()
     assert set(NOT_CHECKED) <= public
+
+
+def test_every_registered_head_and_backbone_is_checked_or_excused():
+    checked = {type(est) for est in ESTIMATORS} | {
+        cls for cls in public_estimators().values() if cls.__name__ in NOT_CHECKED
+    }
+    heads = {get_head(name).estimator for name in head_names(skpercept_only=True)}
+    backbones = {spec.estimator for spec in registered_backbones()}
+    assert heads <= checked
+    assert backbones <= checked
 
 
 def test_every_excused_embedder_check_is_one_that_runs():
     """No excuse for a check scikit-learn never runs on the embedders (it would hide nothing but
     inflate the list)."""
     for estimator in ESTIMATORS:
-        if type(estimator).__name__ in ("TimmEmbedder", "CLIPEmbedder", "DlibFaceEmbedder"):
+        if type(estimator).__name__ in ("TimmEmbedder", "CLIPEmbedder", "DlibFaceEmbedder", "LayoutEmbedder"):
             run = {
                 getattr(c, "func", c).__name__ for _, c in estimator_checks_generator(estimator, legacy=True)
             }

@@ -27,9 +27,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_param_validation
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept.embed import CLIPEmbedder, DlibFaceEmbedder, NoFaceWarning, TimmEmbedder
-from skpercept.lora import ContrastiveEmbedder
-from skpercept.photos import LayoutEmbedder
+from skpercept.embed import CLIPEmbedder, DlibFaceEmbedder, LayoutEmbedder, NoFaceWarning, TimmEmbedder
+from skpercept.finetune import ContrastiveEmbedder
 from tests._images import TINY_TIMM, photo, register_tiny_clip
 
 _TINY_CLIP = register_tiny_clip(Path(tempfile.mkdtemp(prefix="skpercept-clip-")))

@@ -12,9 +12,8 @@ from sklearn.base import clone
 
 pytest.importorskip("dlib")
 from skpercept.datasets import load_omi
-from skpercept.embed import BadImageWarning, ImageLoadError
-from skpercept.embed.dlib import DlibFaceEmbedder, NoFaceWarning
-from skpercept.presets import dlib_available
+from skpercept.embed import BadImageWarning, ImageLoadError, dlib_available
+from skpercept.embed._dlib import DlibFaceEmbedder, NoFaceWarning
 
 pytestmark = pytest.mark.skipif(not dlib_available(), reason="needs skpercept[face]")
 
@@ -89,7 +88,7 @@ def test_parameter_errors():
 
 
 def test_aligned_landmarks_drop_position_rotation_and_size():
-    from skpercept.embed.dlib import aligned_landmarks
+    from skpercept.embed._dlib import aligned_landmarks
 
     rng = np.random.RandomState(0)
     points = rng.uniform(0, 200, size=(68, 2))
@@ -109,7 +108,7 @@ def test_aligned_landmarks_drop_position_rotation_and_size():
 def test_landmark_output_of_real_faces(fitted, faces, tmp_path):
     """The face's geometry: 136 values, the same for a resized copy of the image, a cache of its
     own, and the 'landmarks' backbone of the presets."""
-    from skpercept.presets import make_backbones, parse_backbones
+    from skpercept.embed import make_backbones, parse_backbones
 
     geometry = variant(fitted, output="landmarks", landmarks=68, cache_dir=tmp_path / "cache")
     larger = tmp_path / "larger.png"

@@ -70,7 +70,7 @@ def test_orientation_matches_pil_exif_transpose(orientation):
 @pytest.mark.parametrize("model", ["lite0", "vit", "v2"])
 def test_twin_preprocessing_within_two_levels_of_pil(jpegs, model):
     if model == "v2":  # torchvision v2 steps (ToImage, ToDtype), as the LoRA and contrastive towers use
-        from skpercept.lora._images import make_transform
+        from skpercept.finetune._images import make_transform
 
         preprocess = make_transform(64, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), None)
     else:

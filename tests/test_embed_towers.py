@@ -99,9 +99,9 @@ def test_bad_backbones_and_sources_name_the_problem(backbone, pretrained, error,
 
 
 def test_specs_pickled_under_the_lora_name_still_load():
-    """LoRA models pickled when the spec was ``skpercept.lora._backbone.BackboneSpec`` reload."""
+    """LoRA models pickled when the spec was ``skpercept.finetune._adapters.BackboneSpec`` reload."""
     spec = TowerSpec("timm", TINY_TIMM, "weights.pt", 160, (0.5,) * 3, (0.25,) * 3)
     old = pickle.dumps(spec, protocol=0).replace(
-        b"skpercept.embed.towers\nTowerSpec", b"skpercept.lora._backbone\nBackboneSpec"
+        b"skpercept.embed.towers\nTowerSpec", b"skpercept.finetune._adapters\nBackboneSpec"
     )
     assert b"BackboneSpec" in old and pickle.loads(old) == spec

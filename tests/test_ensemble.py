@@ -9,9 +9,9 @@ from sklearn.base import clone
 from sklearn.ensemble import BaggingRegressor, VotingRegressor
 from sklearn.utils._param_validation import InvalidParameterError
 
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
 from skpercept.persistence import load_safe, save_safe
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
 
 SMALL = dict(hidden_layer_sizes=(8,), max_epochs=8, patience=2, batch_size=64, lr=1e-2, device="cpu")
 

@@ -11,8 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.utils import Bunch
 
-from skpercept import evaluation
-from skpercept.evaluation import (
+from skpercept.datasets import ratings_with_face_index
+from skpercept.heads import HeadSettings, make_head
+from skpercept.recipes import _evaluation as evaluation_module
+from skpercept.recipes import face_scores, fit_head
+from skpercept.recipes._evaluation import (
     CVResult,
     cross_validate,
     noise_ceiling_table,
@@ -21,7 +24,6 @@ from skpercept.evaluation import (
     rating_metrics,
     results_table,
 )
-from skpercept.presets import HeadSettings
 
 N_IMAGES = 60
 ATTRIBUTES = ["warm", "bold"]
@@ -127,7 +129,6 @@ def test_folds_are_image_disjoint_and_cover_every_image(monkeypatch):
     Z = features(data, signal=1.0)
     Z[:, 7] = np.arange(N_IMAGES)  # a column that names each row, to see which rows a head gets
     seen = {"train": [], "test": []}
-    fit_head, face_scores = evaluation.fit_head, evaluation.face_scores
 
     def recording_fit(kind, Z_, sizes, train, *args, **kwargs):
         seen["train"].append(set(train.tolist()))
@@ -137,8 +138,8 @@ def test_folds_are_image_disjoint_and_cover_every_image(monkeypatch):
         seen["test"].append(set(Z_test[:, 7].astype(int).tolist()))
         return face_scores(kind, model, Z_test)
 
-    monkeypatch.setattr(evaluation, "fit_head", recording_fit)
-    monkeypatch.setattr(evaluation, "face_scores", recording_scores)
+    monkeypatch.setattr(evaluation_module, "fit_head", recording_fit)
+    monkeypatch.setattr(evaluation_module, "face_scores", recording_scores)
     result = cross_validate(data, Z, SIZES, ["ridge"], folds=4)
     assert len(seen["train"]) == len(seen["test"]) == 4
     for train, test in zip(seen["train"], seen["test"]):
@@ -231,11 +232,11 @@ def test_results_table_headroom_and_labels():
     assert table.loc[("warm", "PairwiseRanker [x]"), "pair_acc"] == pytest.approx(0.65)
 
 
-def test_evaluation_and_presets_do_not_import_the_command_line():
-    """The call graph runs one way: cli → demo → presets / evaluation / datasets."""
+def test_recipes_do_not_import_the_command_line():
+    """The call graph runs one way: the command → recipes → the library."""
     code = (
-        "import sys, skpercept.evaluation, skpercept.presets; "
-        "print(sorted(m for m in sys.modules if m in ('skpercept.cli', 'skpercept.demo')))"
+        "import sys, skpercept.recipes; "
+        "print(sorted(m for m in sys.modules if m.startswith('skpercept.cli')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -278,21 +279,19 @@ def test_fit_head_takes_a_variant_of_the_preset_head():
     data = planted()
     Z = features(data, signal=1.0)
     means = data.means[ATTRIBUTES].to_numpy(np.float64)
-    ratings = evaluation.ratings_with_face_index(data)
+    ratings = ratings_with_face_index(data)
     train = np.arange(40)
     settings = HeadSettings.quick(device="cpu", n_pairs=600, max_epochs=30, patience=5)
     # a linear ranker in smaller batches than the preset's 256 (600 pairs: 2 steps an epoch)
-    variant = evaluation.make_head("ranker", settings).set_params(hidden_layer_sizes=(), batch_size=32)
-    fitted = evaluation.fit_head(
-        "ranker", Z, SIZES, train, means, ratings, ATTRIBUTES, settings, None, head=variant
-    )
+    variant = make_head("ranker", settings).set_params(hidden_layer_sizes=(), batch_size=32)
+    fitted = fit_head("ranker", Z, SIZES, train, means, ratings, ATTRIBUTES, settings, None, head=variant)
     head = fitted[-1]
     assert head is not variant and not hasattr(variant, "nets_")  # a clone was fitted
     assert head.hidden_layer_sizes == () and head.batch_size == 32 and head.n_features_in_ == 2 * Z.shape[1]
     # hard labels (se=None) and the variant's own parameters; the preset head is another model
-    preset = evaluation.fit_head("ranker", Z, SIZES, train, means, ratings, ATTRIBUTES, settings, None)
+    preset = fit_head("ranker", Z, SIZES, train, means, ratings, ATTRIBUTES, settings, None)
     assert preset[-1].hidden_layer_sizes == settings.hidden
-    scores, _ = evaluation.face_scores("ranker", fitted, Z[40:])
-    preset_scores, _ = evaluation.face_scores("ranker", preset, Z[40:])
+    scores, _ = face_scores("ranker", fitted, Z[40:])
+    preset_scores, _ = face_scores("ranker", preset, Z[40:])
     assert scores.shape == preset_scores.shape == (20, len(ATTRIBUTES))
     assert not np.allclose(scores, preset_scores)

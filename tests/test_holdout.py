@@ -10,10 +10,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpercept._holdout import hold_out_items, item_codes, pair_item_codes, rating_item_codes
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingRegressor
 from skpercept.model_selection import ImageDisjointSplit
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingRegressor
-from skpercept.tune import PerceptSearchCV
+from skpercept.model_selection._search import PerceptSearchCV
 
 FAST = dict(hidden_layer_sizes=(8,), max_epochs=4, batch_size=64, device="cpu", random_state=0)
 

@@ -17,11 +17,11 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skpercept._holdout import hold_out_items
-from skpercept._joint_net import JointLoss
-from skpercept.joint import JointRatingRanker, join_labels, rating_rows
-from skpercept.pairs import PairFeatures, swap_halves
+from skpercept.heads._joint import JointRatingRanker, join_labels, rating_rows
+from skpercept.heads._joint_net import JointLoss
 from skpercept.personal import add_users
-from skpercept.users import UserEncoder
+from skpercept.personal._users import UserEncoder
+from skpercept.preprocessing._pairs import PairFeatures, swap_halves
 
 CUTS = [-0.8, 0.0, 0.8]
 FAST = dict(hidden_layer_sizes=(16,), lr=0.01, device="cpu", random_state=0)

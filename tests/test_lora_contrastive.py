@@ -16,7 +16,7 @@ pytest.importorskip("peft")
 
 from skpercept.embed import BadImageWarning, ImageLoadError
 from skpercept.embed.towers import build_tower
-from skpercept.lora import ContrastiveEmbedder, NTXentLoss
+from skpercept.finetune import ContrastiveEmbedder, NTXentLoss
 from tests._images import TINY_TIMM, photo, register_tiny_clip
 
 

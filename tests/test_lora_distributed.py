@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader
 pytest.importorskip("peft")
 
 from skpercept._utils import torch_generator
-from skpercept.lora import LoRAPairwiseRanker
-from skpercept.lora._distributed import ShardedBatches, ShardedBlocks, World
-from skpercept.lora._images import ImageBlockSampler, ImageTable
+from skpercept.finetune import LoRAPairwiseRanker
+from skpercept.finetune._ddp import ShardedBatches, ShardedBlocks, World
+from skpercept.finetune._images import ImageBlockSampler, ImageTable
 
 WORKER = Path(__file__).with_name("_lora_ddp_worker.py")
 

@@ -15,7 +15,6 @@ from sklearn.preprocessing import FunctionTransformer
 from skpercept.metrics import (
     brier_score,
     expected_calibration_error,
-    get_scorer,
     grouping_ari,
     kendall_tau,
     map_at_k,
@@ -27,6 +26,7 @@ from skpercept.metrics import (
     pairwise_accuracy_scorer,
     per_user_report,
     per_user_scores,
+    percept_scorer,
     quadratic_weighted_kappa,
     qwk_scorer,
     rating_mae,
@@ -297,7 +297,7 @@ def test_proba_scorer_uses_predict_proba_and_works_in_grid_search():
         cv=3,
         scoring={
             "acc": pairwise_accuracy_scorer,
-            "ece": get_scorer("neg_expected_calibration_error", n_bins=5),
+            "ece": percept_scorer("neg_expected_calibration_error", n_bins=5),
         },
         refit="acc",
     ).fit(X, y)
@@ -310,12 +310,12 @@ def test_rating_scorers_with_a_multiclass_classifier():
     y = np.digitize(X[:, 0] + 0.3 * rng.normal(size=200), [-0.7, 0, 0.7]) + 1  # levels 1..4
     clf = LogisticRegression().fit(X, y)
     assert qwk_scorer(clf, X, y) == pytest.approx(cohen_kappa_score(y, clf.predict(X), weights="quadratic"))
-    brier = get_scorer("neg_brier_score", labels=[1, 2, 3, 4])
+    brier = percept_scorer("neg_brier_score", labels=[1, 2, 3, 4])
     assert brier(clf, X, y) == pytest.approx(-brier_score(y, clf.predict_proba(X), labels=clf.classes_))
     scores = cross_val_score(LogisticRegression(), X, y, cv=3, scoring=qwk_scorer)
     assert np.all(scores > 0.5)
-    assert get_scorer("neg_rating_mae")(clf, X, y) <= 0
-    assert get_scorer("accuracy")(clf, X, y) > 0.5  # falls back to scikit-learn's names
+    assert percept_scorer("neg_rating_mae")(clf, X, y) <= 0
+    assert percept_scorer("accuracy")(clf, X, y) > 0.5  # falls back to scikit-learn's names
 
 
 def test_noise_ceiling_reproduces_the_omi_readme_table():

@@ -91,14 +91,14 @@ def _fit_dlib():
 
 def _add_lora():
     from skpercept.embed.towers import build_tower
-    from skpercept.lora import add_lora
+    from skpercept.finetune import add_lora
 
     tower, _ = build_tower("timm:test_efficientnet", None)
     add_lora(tower, ["conv_stem"], r=2, alpha=2.0, dropout=0.0)
 
 
 def _fit_contrastive():
-    from skpercept.lora import ContrastiveEmbedder
+    from skpercept.finetune import ContrastiveEmbedder
 
     images = [photo(i) for i in range(3)]
     ContrastiveEmbedder(backbone="timm:test_efficientnet", pretrained=None, early_stopping=False).fit(images)

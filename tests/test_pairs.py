@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skpercept.pairs import PairFeatures, swap_halves
-from skpercept.users import UserEncoder
+from skpercept.personal._users import UserEncoder
+from skpercept.preprocessing._pairs import PairFeatures, swap_halves
 
 TABLE = {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0], "d": [1.0, 1.0, 1.0]}
 

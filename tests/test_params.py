@@ -14,19 +14,19 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_param_validation
 
-from skpercept.pairs import PairFeatures
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept.model_selection._search import PerceptSearchCV
+from skpercept.personal._users import UserEncoder
 from skpercept.preprocessing import BlockScaler
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
-from skpercept.tune import PerceptSearchCV
-from skpercept.users import UserEncoder
+from skpercept.preprocessing._pairs import PairFeatures
 
 FAST = dict(hidden_layer_sizes=(4,), max_epochs=1, device="cpu", random_state=0)
 
 
 def _lora_estimators() -> list:
     try:
-        from skpercept.lora import LoRAPairwiseRanker, LoRARatingClassifier
+        from skpercept.finetune import LoRAPairwiseRanker, LoRARatingClassifier
     except ImportError:  # pragma: no cover - without the lora extra
         return []
     return [LoRARatingClassifier(), LoRAPairwiseRanker()]
@@ -81,7 +81,7 @@ def test_elements_of_hidden_layer_sizes_are_checked():
 def test_heads_share_one_init():
     import inspect
 
-    from skpercept._head import SkorchHead
+    from skpercept.heads.base import SkorchHead
 
     base = inspect.signature(SkorchHead.__init__).parameters
     shared = set(base) - {"self"}

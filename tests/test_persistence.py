@@ -13,9 +13,9 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
 from skpercept.persistence import load_safe, save_safe
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
 
 FAST = dict(
     hidden_layer_sizes=(8,),

@@ -16,12 +16,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
 from skpercept.metrics import pairwise_accuracy
-from skpercept.pairs import PairFeatures
 from skpercept.personal import add_users
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
-from skpercept.users import UserEncoder
+from skpercept.personal._users import UserEncoder
+from skpercept.preprocessing._pairs import PairFeatures
 
 FULL_BATCH = dict(early_stopping=False, dropout=0.0, device="cpu", random_state=0)
 

@@ -18,10 +18,10 @@ from sklearn.pipeline import Pipeline
 
 from skpercept import cli, photos
 from skpercept.embed import load_image
-from skpercept.pairs import PairFeatures
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
 from skpercept.photos import (
     RANKING_COLUMNS,
-    collection,
     find_images,
     group_photos,
     grouping_view,
@@ -32,8 +32,8 @@ from skpercept.photos import (
     scan_photos,
     write_collection,
 )
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
+from skpercept.photos import _collection as collection
+from skpercept.preprocessing._pairs import PairFeatures
 
 
 class PixelEmbedder(TransformerMixin, BaseEstimator):

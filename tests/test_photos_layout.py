@@ -9,9 +9,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 from skpercept.datasets import load_omi
-from skpercept.embed import BadImageWarning, ImageLoadError
+from skpercept.embed import BadImageWarning, ImageLoadError, LayoutEmbedder
 from skpercept.metrics import grouping_ari
-from skpercept.photos import LayoutEmbedder, grouping_embeddings, rank_photos
+from skpercept.photos import grouping_embeddings, rank_photos
 
 
 def versions(face: Image.Image, seed: int) -> dict[str, Image.Image]:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skpercept.quality import (
+from skpercept.raters import (
     AgreementResult,
     agreement_matrix,
     filter_raters,

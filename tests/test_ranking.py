@@ -7,9 +7,9 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-from skpercept.nets import PairScorer
-from skpercept.pairs import swap_halves
-from skpercept.ranking import PairwiseRanker
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads.nets import PairScorer
+from skpercept.preprocessing._pairs import swap_halves
 
 FAST = dict(
     hidden_layer_sizes=(16,),
@@ -120,7 +120,7 @@ def test_soft_labels_and_multi_output_with_nan(pairs):
 
 
 def test_swap_augmentation_flips_labels():
-    from skpercept._head import random_swap
+    from skpercept.heads.base import random_swap
 
     X = torch.arange(40, dtype=torch.float32).reshape(10, 4)
     y = torch.tensor([[1.0], [0.0], [float("nan")], [0.25], [1.0], [0.0], [1.0], [0.0], [1.0], [0.0]])

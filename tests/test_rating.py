@@ -11,8 +11,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpercept._holdout import hold_out_items, rating_item_codes
-from skpercept.nets import MaskedRatingLoss, corn_proba
-from skpercept.rating import RatingClassifier, RatingRegressor
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept.heads.nets import MaskedRatingLoss, corn_proba
 
 FAST = dict(
     hidden_layer_sizes=(16,),

@@ -10,9 +10,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from skpercept.quality import rater_weights
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept.raters import rater_weights
 
 # Full-batch, deterministic training: repeated rows and integer weights give the same loss and
 # gradients at every step (up to float rounding of the sums).
@@ -131,7 +131,7 @@ def test_rater_weights_drop_a_rater_as_documented():
 def test_swap_augmentation_flips_labels_not_weights():
     import torch
 
-    from skpercept._head import random_swap
+    from skpercept.heads.base import random_swap
 
     X = torch.arange(8.0).reshape(2, 4)
     targets = torch.tensor([[1.0, 0.25], [0.0, 3.0]])  # label, weight

@@ -19,9 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpercept._utils import resolve_seed
-from skpercept.ranking import PairwiseRanker
-from skpercept.rating import RatingClassifier, RatingRegressor
-from skpercept.tune import PerceptSearchCV
+from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept.model_selection._search import PerceptSearchCV
 
 FAST = dict(hidden_layer_sizes=(8,), max_epochs=3, batch_size=16, dropout=0.2, device="cpu")
 
@@ -91,7 +91,7 @@ def test_search_fit_leaves_global_state_unchanged():
 
 def test_lora_fit_leaves_global_state_unchanged(tmp_path):
     pytest.importorskip("peft")
-    from skpercept.lora import LoRAPairwiseRanker
+    from skpercept.finetune import LoRAPairwiseRanker
 
     rng = np.random.default_rng(0)
     images = []

@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skpercept.embed import ImageLoadError, TimmEmbedder
-from skpercept.embed.sharded import ShardedEmbeddings, embed_sharded
+from skpercept.embed._sharded import ShardedEmbeddings, embed_sharded
 from tests._images import TINY_TIMM, photo
 
 

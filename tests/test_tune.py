@@ -1,4 +1,4 @@
-"""Tests of skpercept.tune: pruning, resume (incl. kill -9), failures, Pipeline compatibility."""
+"""Tests of skpercept.model_selection._search: pruning, resume (incl. kill -9), failures, Pipeline compatibility."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpercept.tune import PerceptSearchCV
+from skpercept.model_selection._search import PerceptSearchCV
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 MAX_EPOCHS = 8
@@ -186,7 +186,7 @@ sys.path.insert(0, {tests!r})
 from _tune_heads import make_data, make_head
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from skpercept.tune import PerceptSearchCV
+from skpercept.model_selection._search import PerceptSearchCV
 
 hang = Path({hang!r})
 

@@ -23,8 +23,8 @@ from _tune_heads import lr_space, make_data, make_head
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpercept._distributed import HEARTBEAT_ATTR, HeartbeatJournalStorage, make_storage
-from skpercept.tune import PerceptSearchCV
+from skpercept.model_selection._search import PerceptSearchCV
+from skpercept.model_selection._workers import HEARTBEAT_ATTR, HeartbeatJournalStorage, make_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 WORKER = str(Path(__file__).with_name("_tune_heads.py"))

@@ -11,7 +11,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpercept.users import UserEncoder
+from skpercept.personal._users import UserEncoder
 
 USERS = pd.Series(["ann", "bob", "ann", "cy", "ann", "bob"], name="user_id")
 

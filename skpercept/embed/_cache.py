@@ -25,6 +25,23 @@ import numpy as np
 from skpercept._io import atomic_write, write_bytes_atomic
 
 
+def default_cache_dir() -> Path:
+    """Where embeddings are cached.
+
+    ``$SKPERCEPT_CACHE_DIR``, else ``$XDG_CACHE_HOME/skpercept``, else ``~/.cache/skpercept``.
+
+    Examples
+    --------
+    >>> from skpercept.embed import default_cache_dir
+    >>> default_cache_dir().is_absolute()
+    True
+    """
+    if os.environ.get("SKPERCEPT_CACHE_DIR"):
+        return Path(os.environ["SKPERCEPT_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "skpercept"
+
+
 def model_key(identity: dict) -> str:
     """A short stable hash of a JSON-able description of the model and preprocessing."""
     text = json.dumps(identity, sort_keys=True, default=str)

@@ -1,6 +1,6 @@
 """What an embedder takes and gives: image tables in, the output array out, the shared parameters.
 
-Kept apart from :mod:`skpercept.embed._base` (the pipeline) so that each file reads as one
+Kept apart from :mod:`skpercept.embed.base` (the pipeline) so that each file reads as one
 concept: how X becomes columns of image cells, and how the unique images' vectors become the
 ``(n_samples, n_columns * dim)`` output without temporaries as large as the output.
 """

@@ -1,7 +1,7 @@
 """Image towers: a timm or open_clip network with its weights, built once for every consumer.
 
 The embedders (:class:`~skpercept.embed.TimmEmbedder`, :class:`~skpercept.embed.CLIPEmbedder`)
-and the LoRA estimators (:mod:`skpercept.lora`) build their networks here, so a weights source
+and the LoRA estimators (:mod:`skpercept.finetune`) build their networks here, so a weights source
 means the same thing everywhere and is loaded by one piece of code. A source (``pretrained``)
 is one of:
 

@@ -8,7 +8,7 @@ The job of ``skpercept rank FOLDER``, as functions:
    read, and a small thumbnail made. A file that cannot be read is kept with the reason.
 3. :func:`grouping_embeddings` describes each photo's :func:`grouping_view` (grey, blurred,
    histogram-equalised: blind to what tells versions of one scene apart), by default with
-   :class:`LayoutEmbedder` (how the scene is laid out: a coarse grid of the shipped
+   :class:`~skpercept.embed.LayoutEmbedder` (how the scene is laid out: a coarse grid of the shipped
    EfficientNet-Lite0's mid-level features and a tiny thumbnail); :func:`group_photos` clusters the
    L2-normalised embeddings with scikit-learn's ``AgglomerativeClustering`` (complete linkage on
    cosine distance, cut at ``threshold``); photos taken within ``burst_seconds`` of each other
@@ -17,12 +17,10 @@ The job of ``skpercept rank FOLDER``, as functions:
    baseline's. Within a group, rank 1 (highest score) is the one to keep.
 
 :func:`rank_photos` runs steps 1–4 and returns one row per file; :func:`write_collection`
-writes ``ranking.csv`` and ``contact_sheet.html`` (see :mod:`skpercept.photos.contact_sheet`).
-Modules: ``collection`` (the job), ``grouping``, ``layout`` (the descriptor), ``quality`` (the
-baseline), ``scoring`` (fitted models), ``contact_sheet`` (the page).
+writes ``ranking.csv`` and ``contact_sheet.html``.
 """
 
-from skpercept.photos.collection import (
+from skpercept.photos._collection import (
     IMAGE_EXTENSIONS,
     RANKING_COLUMNS,
     find_images,
@@ -30,16 +28,15 @@ from skpercept.photos.collection import (
     scan_photos,
     write_collection,
 )
-from skpercept.photos.grouping import (
+from skpercept.photos._grouping import (
     BURST_FACTOR,
     DEFAULT_THRESHOLD,
     group_photos,
     grouping_embeddings,
     grouping_view,
 )
-from skpercept.photos.layout import LayoutEmbedder
-from skpercept.photos.quality import QUALITY_TERMS, quality_baseline
-from skpercept.photos.scoring import load_photo_scorer, photo_scorer
+from skpercept.photos._quality import QUALITY_TERMS, quality_baseline
+from skpercept.photos._scoring import load_photo_scorer, photo_scorer
 
 __all__ = [
     "BURST_FACTOR",
@@ -47,7 +44,6 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "QUALITY_TERMS",
     "RANKING_COLUMNS",
-    "LayoutEmbedder",
     "find_images",
     "group_photos",
     "grouping_embeddings",

@@ -1,0 +1,96 @@
+"""The ``skpercept`` command: ``demo``, ``fit``, ``evaluate``, ``predict``, ``compare`` and ``rank``.
+
+``skpercept demo`` runs the main job on the shipped OMI faces, offline. ``fit`` / ``evaluate`` /
+``predict`` do the same on your own data: a table (csv or xlsx) of ratings (columns ``image`` [+
+``user_id``] + one column per attribute) or pairwise comparisons (``image_a``, ``image_b`` [+
+``user_id``] + one column per attribute, 1 where ``image_a`` was preferred, 0 where ``image_b``
+was, values between for shares of raters, empty = not judged), or a folder of the reference
+labelling system's Excel tables (read by :func:`skpercept.datasets.load_perception_xlsx`, which
+needs ``--one-means`` for comparisons). ``compare`` cross-validates several backbones and heads
+on one table. With a user column, ``fit`` trains a per-person model; ``evaluate`` then reports
+accuracy per person and ``predict --user ID`` predicts for one person.
+
+Each command is a module of this package with ``add_parser(subparsers)`` and ``run(options)``;
+shared options and table reading are in ``_common``. A saved model is a plain scikit-learn
+``Pipeline`` (``joblib.load``): image paths (or a pairs table) in, predictions out. Its ``skpercept_info_`` dict records the task, the attribute
+names, the rating levels, the people and any decision threshold, which ``evaluate`` and
+``predict`` read. Only load model files you made or trust (joblib runs code from the file).
+
+``predict`` writes every input column unchanged plus prediction columns that cannot pass for
+labels: ``pred_<attribute>`` (and ``pred_<attribute>_expected``, ``p_<attribute>_<level>`` for a
+classifier), ``p_<attribute>_a`` (P(image_a preferred)) for pairs, ``pred_<attribute>_score``
+for single images scored by a pair model. Every output (model, predictions, report) is written
+to a temporary file and renamed into place, so a failure or Ctrl-C never leaves half a file.
+Errors in the input name the file, the row (as the spreadsheet numbers it: header = row 1) and
+the column, and exit with status 2; ``--debug`` adds the traceback. Nothing is downloaded: a
+backbone's weights must be on the machine (shipped, a local file, or an open_clip tag already in
+open_clip's cache).
+
+Run ``skpercept <command> --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from skpercept.cli import compare, demo, evaluate, fit, predict, rank
+from skpercept.cli._tables import CLIError
+from skpercept.embed import ImageLoadError
+
+__all__ = ["COMMANDS", "CLIError", "build_parser", "main"]
+
+#: The command modules, in the order ``skpercept --help`` lists them.
+COMMANDS = (demo, fit, evaluate, predict, compare, rank)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``skpercept`` argument parser: one subcommand per module of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="skpercept",
+        description="Learn how people perceive images: `skpercept demo` runs the whole job on the shipped "
+        "OMI faces; fit / evaluate / predict / compare do it on your own csv or xlsx tables, or on a folder "
+        "of the reference labelling system's Excel tables; rank keeps the best photo of each group.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def _user_error(exc: BaseException) -> str | None:
+    """The one-line message for an error in the user's input or setup, or None for a bug."""
+    if isinstance(exc, (CLIError, ImageLoadError)):
+        return str(exc)
+    if isinstance(exc, ImportError) and "pip install" in str(exc):  # a missing optional extra
+        return str(exc)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``skpercept`` console script; returns the exit status.
+
+    Errors in the input (a file, row, column, id or model file) print one line naming it and
+    return 2; ``--debug`` adds the traceback. Anything else is a bug and keeps its traceback.
+    Ctrl-C prints one line and returns 130; outputs are written atomically, so none is left
+    half-written. The command never downloads: the Hugging Face hub, where open_clip keeps
+    some tags' weights, is read from its local cache only (unless ``HF_HUB_OFFLINE`` is set).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    options = build_parser().parse_args(argv)
+    try:
+        return int(options.run(options) or 0)
+    except KeyboardInterrupt:
+        print(f"skpercept {options.command}: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is None:
+            raise
+        if options.debug:
+            traceback.print_exception(exc)
+        print(f"skpercept {options.command}: error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,377 @@
+"""What every command shares: its options as typed values, the input table, users, images, writing.
+
+A command's ``run(options)`` turns the argparse namespace into the typed values below once
+(:class:`Runtime`, :class:`TableSource`, :class:`BackboneChoice`, :class:`HeadChoice`); nothing
+past that point reads the namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from skpercept._io import atomic_write
+from skpercept.cli._folder import TABLE_OPTIONS, load_folder
+from skpercept.cli._models import AVERAGE_PERSON, image_columns
+from skpercept.cli._tables import (
+    CLIError,
+    image_rows,
+    infer_task,
+    match_user_ids,
+    read_table,
+    resolve_images,
+    rows_text,
+    user_ids,
+)
+from skpercept.embed import ImageLoadError, backbone_names, default_cache_dir, make_backbones, parse_backbones
+from skpercept.heads import HeadSettings
+from skpercept.recipes import make_featurizer
+
+_EMBEDDER_ROW = re.compile(r" \(row \d+(, column [^)]*)?\)$")
+
+
+def log(message: str) -> None:
+    """Status for the person at the terminal: stderr, so that stdout holds only results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- typed options ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Runtime:
+    """The options every command takes: the embedding cache, the device, progress bars, the seed."""
+
+    cache_dir: Path | None
+    device: str
+    progress: bool
+    seed: int
+    debug: bool
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace) -> Runtime:
+        if options.no_cache:
+            cache = None
+        else:
+            cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+        return cls(cache, options.device, not options.no_progress, options.seed, options.debug)
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where the judgments come from: a table file, or a folder of the reference schema's tables."""
+
+    path: Path
+    sheet: str | None
+    image_root: Path | None
+    sep: str | None
+    encoding: str
+    one_means: str | None
+    files: Mapping[str, str | None]
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace) -> TableSource:
+        files = {kind: getattr(options, _dest(option)) for kind, (option, _) in TABLE_OPTIONS.items()}
+        return cls(
+            path=Path(options.table),
+            sheet=options.sheet,
+            image_root=Path(options.image_root) if options.image_root else None,
+            sep=options.sep,
+            encoding=options.encoding,
+            one_means=options.one_means,
+            files=files,
+        )
+
+    @property
+    def is_folder(self) -> bool:
+        return self.path.is_dir()
+
+
+@dataclass(frozen=True)
+class BackboneChoice:
+    """``--backbone`` (or one entry of ``--backbones``), its ``--pretrained`` values, flip averaging."""
+
+    spec: str
+    pretrained: tuple[str, ...]
+    flip: bool
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace, spec: str | None = None) -> BackboneChoice:
+        return cls(spec or options.backbone, tuple(options.pretrained or ()), not options.no_flip)
+
+
+@dataclass(frozen=True)
+class HeadChoice:
+    """``--epochs``, ``--hidden`` and ``--ensemble``: the MLP head settings ``fit`` and ``compare`` take."""
+
+    epochs: int | None
+    hidden: tuple[int, ...] | None
+    ensemble: int | None
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace) -> HeadChoice:
+        if options.ensemble is not None and options.ensemble < 1:
+            raise CLIError(f"--ensemble must be at least 1, got {options.ensemble}.")
+        hidden = tuple(options.hidden) if options.hidden is not None else None
+        return cls(options.epochs, hidden, options.ensemble)
+
+    def settings(self, runtime: Runtime) -> HeadSettings:
+        """The preset head settings with these options applied."""
+        settings = HeadSettings(seed=runtime.seed, device=runtime.device)
+        if self.epochs:
+            settings.max_epochs = self.epochs
+        if self.hidden is not None:
+            settings.hidden = self.hidden
+        if self.ensemble is not None:
+            settings.n_ensemble = self.ensemble
+        return settings
+
+
+def _dest(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+# -- options on the parser ----------------------------------------------------------------------
+def add_table_options(p: argparse.ArgumentParser) -> None:
+    """The input table (or reference-schema folder) and how to read it."""
+    p.add_argument(
+        "table",
+        help="csv / tsv / xlsx table (first sheet unless --sheet), or a folder of the reference "
+        "system's Excel tables (big_label.xlsx, big_compare_label.xlsx, big_data.xlsx, big_compares.xlsx)",
+    )
+    p.add_argument("--sheet", help="Excel sheet name")
+    p.add_argument(
+        "--image-root",
+        help="folder that relative image paths are relative to (default: the table's folder)",
+    )
+    p.add_argument("--sep", help="csv column separator (default ',' for .csv, tab for .tsv)")
+    p.add_argument("--encoding", default="utf-8", help="csv text encoding (default utf-8)")
+    group = p.add_argument_group("a folder of the reference system's Excel tables")
+    group.add_argument(
+        "--one-means",
+        choices=["first", "second"],
+        help="required to read comparisons: what the value 1 says (first = the pair's first image, im1, "
+        "was chosen); never guessed",
+    )
+    for kind, (option, default) in TABLE_OPTIONS.items():
+        group.add_argument(option, help=f"file name of the {kind} table in the folder (default {default})")
+
+
+def add_runtime_options(p: argparse.ArgumentParser) -> None:
+    """The cache, device, progress, seed and debug options of every command."""
+    p.add_argument(
+        "--cache-dir", help="embedding cache folder (default: ~/.cache/skpercept or $SKPERCEPT_CACHE_DIR)"
+    )
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--debug", action="store_true", help="show the full traceback for input errors too (to report a bug)"
+    )
+
+
+def add_backbone_options(p: argparse.ArgumentParser, single: bool = True) -> None:
+    """``--backbone`` (``compare`` takes ``--backbones`` instead), ``--pretrained``, ``--no-flip``."""
+    if single:
+        plain = ", ".join(backbone_names(family=False))
+        families = " or ".join(f"{n}:<model>" for n in backbone_names(family=True))
+        p.add_argument(
+            "--backbone",
+            default="lite0",
+            help=f"image features: {plain} (registered backbones; lite0/lite2 are the shipped "
+            f"EfficientNet-Lite0/-Lite2, dlib the face descriptor, landmarks the face's geometry; both need "
+            f"skpercept[face]), or {families} (open_clip also takes a config.json), several joined by '+' "
+            "(e.g. lite0+dlib+landmarks); default lite0",
+        )
+    p.add_argument(
+        "--pretrained",
+        action="append",
+        metavar="TAG_OR_FILE",
+        help="weights of each timm:/open_clip: backbone, in order (repeat the option for several): a local "
+        "weights file, an open_clip tag already downloaded (e.g. openai), or 'random'. Nothing is downloaded.",
+    )
+    p.add_argument(
+        "--no-flip", action="store_true", help="no flip averaging of the features (dlib never flips)"
+    )
+
+
+def add_head_options(p: argparse.ArgumentParser, what: str = "the head") -> None:
+    """``--epochs``, ``--hidden`` and ``--ensemble`` (see :class:`HeadChoice`)."""
+    p.add_argument("--epochs", type=int, help=f"maximum training epochs of {what}")
+    p.add_argument(
+        "--hidden", type=int, nargs="*", help=f"hidden layer sizes of {what} (default 128; none: linear)"
+    )
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="N",
+        help=f"train N nets of {what} and average them (n_ensemble; default 1, the demo uses 5): better "
+        "ordered and calibrated, N times the training time",
+    )
+
+
+# -- input --------------------------------------------------------------------------------------
+@dataclass
+class Loaded:
+    """The judgments with resolved image paths, the table as read, its task and (folders) attributes."""
+
+    table: pd.DataFrame
+    raw: pd.DataFrame
+    task: str
+    attributes: list[str] | None
+    source: TableSource
+
+    @property
+    def from_folder(self) -> bool:
+        """Rows are judgments of a reference-schema folder, named by ``judgment_id``."""
+        return self.source.is_folder
+
+    def locate(self, index) -> str:
+        """The rows of ``index`` as the user finds them: spreadsheet rows, or judgment ids."""
+        if self.from_folder:
+            return "judgment_id " + ", ".join(repr(j) for j in self.table.loc[index, "judgment_id"])
+        return rows_text(index)
+
+
+def load_input(
+    source: TableSource, task: str | None = None, *, model_task: bool = False, attributes=None
+) -> Loaded:
+    """Read the table (or folder) of ``source``, resolve its image paths and tell its task."""
+    if source.is_folder:
+        table, task, found = load_folder(
+            source.path, source.files, source.one_means, source.image_root, task, attributes, log=log
+        )
+        return Loaded(table, table.copy(), task, found, source)
+    raw = read_table(source.path, source.sheet, sep=source.sep, encoding=source.encoding)
+    task = infer_task(raw, source.path, task, model_task=model_task)
+    root = source.image_root if source.image_root else source.path.resolve().parent
+    if not root.is_dir():
+        raise CLIError(f"--image-root {root} is not a folder.")
+    return Loaded(resolve_images(raw, image_columns(task), root, source.path), raw, task, None, source)
+
+
+def match_users(loaded: Loaded, info: dict, user: str | None = None) -> None:
+    """Replace the user ids by the model's id form; warn (with counts) where they differ.
+
+    ``user`` (``predict --user ID``) makes every row that person's; a table without a user column
+    is predicted for the average person, which is said.
+    """
+    table, path = loaded.table, loaded.source.path
+    if not info.get("users"):
+        if user is not None:
+            raise CLIError(f"--user {user}: this model was fitted without people (no user column).")
+        return
+    if user is not None:
+        if "user_id" in table.columns:
+            log(f"--user {user}: the table's 'user_id' column is replaced by this person.")
+        table["user_id"] = str(user)
+    if "user_id" not in table.columns:
+        log(f"{path} has no 'user_id' column: predicting for the average person.")
+        table["user_id"] = AVERAGE_PERSON
+        return
+    ids, kind = user_ids(table, path)
+    table["user_id"] = ids
+    if user is not None:
+        if table["user_id"].iloc[0] not in set(info.get("user_ids", ())):
+            log(f"--user {user}: the model never saw this person; predicting for the average person.")
+        return
+    for note in match_user_ids(ids, kind, info, path, loaded.locate):
+        log(f"warning: {note}")
+
+
+@contextmanager
+def image_errors(loaded: Loaded) -> Iterator[None]:
+    """An image that fails to load becomes an error naming the table's row and column."""
+    try:
+        yield
+    except ImageLoadError as exc:
+        table = loaded.table
+        rows, column = image_rows(table, image_columns(loaded.task), exc.source)
+        if loaded.from_folder and rows:
+            shown = ", ".join(repr(j) for j in table.loc[rows[:5], "judgment_id"])
+            where = f" (judgment_id {shown}{' ...' if len(rows) > 5 else ''}, column {column!r})"
+        else:
+            where = f" {rows_text(rows)}, column {column!r}" if rows else ""
+        # the embedder counts its own input's rows from 0; the table's rows are named instead
+        reason = _EMBEDDER_ROW.sub("", exc.reason)
+        raise CLIError(
+            f"{loaded.source.path}{where}: cannot load image {exc.source}: {reason}. Replace the file or "
+            "remove the row(s)."
+        ) from exc
+
+
+# -- output -------------------------------------------------------------------------------------
+def refuse_overwrite(target, option: str, *inputs) -> None:
+    """An output that is one of the inputs would destroy it: refuse before any work is done."""
+    target = Path(target)
+    if target.is_dir():
+        raise CLIError(f"{option} {target} is a folder; give a file name.")
+    for source in inputs:
+        if Path(source).exists() and target.resolve() == Path(source).resolve():
+            raise CLIError(
+                f"{option} {target} is also an input of this command; writing there would destroy it. "
+                "Choose another file name."
+            )
+
+
+def write_file(path, what: str, write: Callable[[Any], Any], mode: str = "wb", **open_kwargs) -> None:
+    """Write atomically: on any failure the previous file (if any) is kept whole."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, mode, **open_kwargs) as file:
+            write(file)
+    except OSError as exc:
+        kept = "the previous file was kept unchanged" if path.exists() else "nothing was written"
+        raise CLIError(f"cannot write the {what} {path}: {exc.strerror or exc}; {kept}.") from exc
+
+
+# -- features -----------------------------------------------------------------------------------
+def make_backbones_for(
+    choice: BackboneChoice, runtime: Runtime, option: str = "--backbone"
+) -> tuple[dict, dict[str, str]]:
+    """The embedders of a backbone choice and the weights given to its family backbones.
+
+    A bad name or weights file is an error naming the option.
+    """
+    try:
+        sources = parse_backbones(choice.spec, choice.pretrained)
+        custom = {name: src for name, src in sources.items() if src is not None}
+        backbones = make_backbones(
+            list(sources),
+            flip=choice.flip,
+            cache_dir=runtime.cache_dir,
+            device=runtime.device,
+            progress=runtime.progress,
+            pretrained=custom,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(f"{option} {choice.spec}: {exc}") from exc
+    return backbones, custom
+
+
+def featurizer_for(choice: BackboneChoice, runtime: Runtime):
+    """The image featurizer of ``--backbone`` / ``--pretrained`` and the info it is saved with."""
+    backbones, custom = make_backbones_for(choice, runtime)
+    try:
+        featurizer = make_featurizer(backbones)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(f"--backbone {choice.spec}: {exc}") from exc
+    info: dict = {"backbone": choice.spec}
+    if custom:
+        info["pretrained"] = custom
+    configs = {}
+    for name in backbones:
+        library, _, model = name.partition(":")
+        if library == "open_clip" and model.lower().endswith(".json"):
+            configs[Path(model).stem] = Path(model).expanduser().read_text()
+    if configs:
+        info["open_clip_configs"] = configs
+    return featurizer, info

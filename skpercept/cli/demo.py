@@ -1,0 +1,44 @@
+"""``skpercept demo``: the main job on the shipped OMI faces, offline (:func:`skpercept.recipes.run_demo`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from skpercept.cli._common import Runtime, add_runtime_options, log
+from skpercept.recipes import DEFAULT_ATTRIBUTES, run_demo
+
+
+def add_parser(subparsers) -> None:
+    """Add ``demo`` to the command's subparsers."""
+    p = subparsers.add_parser("demo", help="cross-validate and fit models on the shipped OMI faces (offline)")
+    add_runtime_options(p)
+    p.add_argument("--output", default="skpercept-demo", help="output folder (default ./skpercept-demo)")
+    p.add_argument("--attributes", nargs="+", default=list(DEFAULT_ATTRIBUTES), help="OMI attributes")
+    p.add_argument("--folds", type=int, default=5, help="image-disjoint folds (default 5)")
+    p.add_argument("--no-dlib", action="store_true", help="skip dlib's face descriptor and landmarks")
+    p.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="no flip averaging of lite0 features (halves lite0's embedding time)",
+    )
+    p.add_argument("--quick", action="store_true", help="tiny run for smoke tests: few faces, tiny heads")
+    p.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    """Cross-validate and fit on the shipped OMI faces; print, save models and a report."""
+    runtime = Runtime.from_options(options)
+    run_demo(
+        options.output,
+        attributes=list(options.attributes),
+        folds=2 if options.quick and options.folds == 5 else options.folds,
+        seed=runtime.seed,
+        device=runtime.device,
+        dlib=not options.no_dlib,
+        flip=not options.no_flip,
+        quick=options.quick,
+        cache_dir=runtime.cache_dir,
+        progress=runtime.progress,
+        log=log,
+    )
+    return 0

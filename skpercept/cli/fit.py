@@ -1,0 +1,213 @@
+"""``skpercept fit``: fit a model on the user's table (or reference-schema folder) and save it.
+
+A rating table gets a rating head chosen from its ratings (or ``--head``); a table of pairs a pair
+head. With a user column the head learns each person's taste. The saved file is a scikit-learn
+``Pipeline`` with a ``skpercept_info_`` dict (:mod:`skpercept.cli._models`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from skpercept.cli._common import (
+    BackboneChoice,
+    HeadChoice,
+    Runtime,
+    TableSource,
+    add_backbone_options,
+    add_head_options,
+    add_runtime_options,
+    add_table_options,
+    featurizer_for,
+    image_errors,
+    load_input,
+    log,
+    refuse_overwrite,
+    write_file,
+)
+from skpercept.cli._heads import MAX_CLASS_LEVELS
+from skpercept.cli._models import build_model, fit_heads, fit_model, model_input, tune_thresholds
+from skpercept.cli._tables import describe_skipped, pick_attributes, refuse_self_comparisons, user_ids
+from skpercept.heads import get_head
+
+_REFERENCE_LEVELS = (1.0, 2.0, 3.0, 4.0)  # the reference schema's rating scale
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """``skpercept fit``'s options as typed values."""
+
+    source: TableSource
+    runtime: Runtime
+    model: Path
+    task: str | None
+    attributes: tuple[str, ...] | None
+    head: str | None
+    levels: tuple[float, ...] | None
+    user_column: str
+    backbone: BackboneChoice
+    head_choice: HeadChoice
+    class_weight: str | None
+    threshold_for: str | None
+    folds: int
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace) -> FitOptions:
+        return cls(
+            source=TableSource.from_options(options),
+            runtime=Runtime.from_options(options),
+            model=Path(options.model),
+            task=options.task,
+            attributes=tuple(options.attributes) if options.attributes else None,
+            head=options.head,
+            levels=tuple(options.levels) if options.levels else None,
+            user_column=options.user_column,
+            backbone=BackboneChoice.from_options(options),
+            head_choice=HeadChoice.from_options(options),
+            class_weight=options.class_weight,
+            threshold_for=options.threshold_for,
+            folds=options.folds,
+        )
+
+
+def fit(options: FitOptions) -> int:
+    """Fit the model the table calls for and save it to ``options.model``."""
+    path = options.source.path
+    refuse_overwrite(options.model, "--model", path)
+    loaded = load_input(options.source, options.task, attributes=options.attributes)
+    table, task, attributes = loaded.table, loaded.task, loaded.attributes
+    levels = options.levels
+    if attributes is None:
+        attributes, skipped = pick_attributes(table, path, options.attributes, exclude=[options.user_column])
+        if skipped:
+            log(f"Columns not used as attributes: {describe_skipped(skipped)}.")
+    elif (
+        task == "rating"
+        and levels is None
+        and (options.head is None or get_head(options.head).output == "classes")
+    ):
+        levels = _REFERENCE_LEVELS
+    if task == "pairs":
+        refuse_self_comparisons(table, path)
+    users = options.user_column in table.columns
+    info_users = {}
+    if users:
+        table = table.rename(columns={options.user_column: "user_id"})
+        ids, kind = user_ids(table, path)
+        table["user_id"] = ids  # canonical text, so that 12, 12.0 and '12' are one person
+        judged = table[attributes].notna().sum(axis=1)
+        counts = judged.groupby(ids).sum().astype(int)
+        info_users = {
+            "user_id_kind": kind,
+            "user_ids": sorted(set(ids)),
+            "user_counts": {str(k): int(v) for k, v in counts.items()},
+        }
+    featurizer, info_backbone = featurizer_for(options.backbone, options.runtime)
+    model, info, why = build_model(
+        task,
+        table,
+        attributes,
+        featurizer=featurizer,
+        users=users,
+        settings=options.head_choice.settings(options.runtime),
+        path=path,
+        head=options.head,
+        levels=levels,
+        class_weight=options.class_weight,
+        threshold_for=options.threshold_for,
+    )
+    info.update(attributes=attributes, **info_backbone, **info_users)
+    personal = " (per-person deviations on a shared model)" if info.get("personal") else ""
+    log(
+        f"Fitting a {task} model on {len(table)} rows of {path} "
+        f"(attributes: {', '.join(attributes)}; user context: {'yes' + personal if users else 'no'}).\n"
+        f"Head: {why}."
+    )
+    start = time.perf_counter()
+    y = table[attributes].to_numpy(np.float64)
+    y = y if len(attributes) > 1 else y[:, 0]
+    X = model_input(table, info, task)
+    with image_errors(loaded):
+        if options.threshold_for:
+            info.update(
+                tune_thresholds(
+                    model, X, y, info, options.threshold_for, options.folds, options.runtime.seed, log
+                )
+            )
+            for attribute, value in info["thresholds"].items():
+                log(f"{attribute}: decision threshold {value:.3f} for {options.threshold_for}.")
+        fit_model(model, X, y, info)
+    model.skpercept_info_ = info
+    write_file(options.model, "model", lambda file: joblib.dump(model, file))
+    log(f"Saved {options.model} ({time.perf_counter() - start:.1f} s).")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Add ``fit`` to the command's subparsers."""
+    p = subparsers.add_parser(
+        "fit", help="fit a model on your table (or reference-schema folder) of ratings or pairs"
+    )
+    add_table_options(p)
+    add_runtime_options(p)
+    p.add_argument("--model", required=True, help="where to save the fitted model (.joblib)")
+    p.add_argument(
+        "--task",
+        choices=["rating", "pairs"],
+        help="default: pairs if image_a/image_b columns exist (a folder: its comparisons, if any)",
+    )
+    p.add_argument(
+        "--attributes",
+        nargs="+",
+        help="attribute columns (default: every other numeric column; index, id, language, time and "
+        "prediction columns are skipped and listed)",
+    )
+    rating, pairs = fit_heads("rating"), fit_heads("pairs")
+    p.add_argument(
+        "--head",
+        choices=[*rating, *pairs],
+        help=f"the head (ratings: {', '.join(rating)}; pairs: {', '.join(pairs)}). Default for ratings: "
+        f"classifier for whole-number ratings on at most {MAX_CLASS_LEVELS} levels, else regressor (the "
+        "choice and why are printed); for pairs: ranker",
+    )
+    p.add_argument(
+        "--levels",
+        nargs="+",
+        type=float,
+        help="the rating scale, e.g. --levels 1 2 3 4; a rating outside it is an error "
+        "(default: the levels found, which must have no gaps; 1 2 3 4 for a reference-schema folder)",
+    )
+    p.add_argument(
+        "--user-column",
+        default="user_id",
+        help="per-person column, used if present: the model learns each person's taste",
+    )
+    add_backbone_options(p)
+    add_head_options(p)
+    p.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        help="classifier: weight classes inversely to their frequency (a rare 'delete' or 'keep')",
+    )
+    p.add_argument(
+        "--threshold-for",
+        metavar="recall=R|precision=P|f1",
+        help="two-level ratings: choose the decision threshold on P(higher level) that reaches this "
+        "recall / precision of the higher level (or the best F1), on out-of-fold predictions of "
+        "image-disjoint training folds; saved with the model and used by predict and evaluate",
+    )
+    p.add_argument(
+        "--folds", type=int, default=5, help="image-disjoint folds for --threshold-for (default 5)"
+    )
+    p.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    """Run ``fit`` with the parsed command line."""
+    return fit(FitOptions.from_options(options))

@@ -1,0 +1,140 @@
+"""``skpercept rank``: group a folder's near-duplicate photos and bursts, keep the best of each."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from skpercept.cli._common import Runtime, add_runtime_options, log
+from skpercept.cli._tables import CLIError
+from skpercept.photos import (
+    BURST_FACTOR,
+    DEFAULT_THRESHOLD,
+    load_photo_scorer,
+    rank_photos,
+    write_collection,
+)
+
+_BASELINE = "quality baseline (sharpness, noise, JPEG blocking, contrast, exposure)"
+
+
+@dataclass(frozen=True)
+class RankOptions:
+    """``skpercept rank``'s options as typed values."""
+
+    folder: Path
+    runtime: Runtime
+    output: Path
+    model: Path | None
+    attribute: str | None
+    threshold: float
+    linkage: str
+    burst_seconds: float | None
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace) -> RankOptions:
+        return cls(
+            folder=Path(options.folder),
+            runtime=Runtime.from_options(options),
+            output=Path(options.output),
+            model=Path(options.model) if options.model else None,
+            attribute=options.attribute,
+            threshold=options.threshold,
+            linkage=options.linkage,
+            burst_seconds=None if options.no_exif else options.burst_seconds,
+        )
+
+
+def rank(options: RankOptions) -> int:
+    """Group a folder's photos, score them, keep the best of each group: a CSV and a contact sheet."""
+    folder = options.folder
+    if not folder.is_dir():
+        raise CLIError(f"{folder} is not a folder.")
+    scorer, score_name = None, _BASELINE
+    if options.model is not None:
+        try:
+            scorer = load_photo_scorer(options.model, options.attribute)
+        except ValueError as exc:
+            raise CLIError(f"--model {options.model}: {exc}") from exc
+        score_name = f"model {options.model.name}" + (f" ({options.attribute})" if options.attribute else "")
+    try:
+        table = rank_photos(
+            folder,
+            scorer=scorer,
+            threshold=options.threshold,
+            burst_seconds=options.burst_seconds,
+            linkage=options.linkage,
+            cache_dir=options.runtime.cache_dir,
+            device=options.runtime.device,
+            progress=options.runtime.progress,
+            thumbnails=True,
+        )
+    except ValueError as exc:
+        if "no image files" not in str(exc):
+            raise
+        raise CLIError(f"{folder}: {exc}") from exc
+    try:
+        paths = write_collection(
+            table, options.output, title=f"skpercept rank: {folder}", score_name=score_name
+        )
+    except OSError as exc:
+        kept = "files already there were kept whole"
+        raise CLIError(f"cannot write to {options.output}: {exc.strerror or exc}; {kept}.") from exc
+    readable = table["group"].notna()
+    multi = int((table[readable].groupby("group").size() > 1).sum())
+    log(
+        f"{int(readable.sum())} photos in {table['group'].nunique()} groups ({multi} with more than one photo); "
+        f"{int((~readable).sum())} unreadable.\nWrote {paths['csv']} and {paths['html']}."
+    )
+    for _, row in table[~readable].iterrows():
+        log(f"unreadable: {row['path']}: {row['reason']}")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Add ``rank`` to the command's subparsers."""
+    p = subparsers.add_parser(
+        "rank",
+        help="group near-duplicate photos and bursts in a folder and pick the best of each group",
+        description="Embed every image under FOLDER, group near-duplicates and bursts, score each photo "
+        "(a fitted model, or a sharpness/noise/exposure baseline) and mark the best of each group. "
+        "Writes OUTPUT/ranking.csv (path, group, score, rank, best, reason) and OUTPUT/contact_sheet.html "
+        "(self-contained, opens offline). Unreadable files are listed with the reason, never dropped.",
+    )
+    p.add_argument("folder", help="folder of photos (searched recursively)")
+    add_runtime_options(p)
+    p.add_argument("--output", default="skpercept-rank", help="output folder (default ./skpercept-rank)")
+    p.add_argument(
+        "--model",
+        help="fitted model (.joblib) to score photos: a pairs model from `skpercept fit` (a Pipeline "
+        "ending in PairwiseRanker) or a rating model without user context (default: the quality baseline)",
+    )
+    p.add_argument("--attribute", help="which attribute of a multi-attribute model scores the photos")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"cosine distance below which photos group (default {DEFAULT_THRESHOLD}; larger merges more)",
+    )
+    p.add_argument(
+        "--linkage",
+        choices=("complete", "average", "single"),
+        default="complete",
+        help="complete (default): every two photos of a group are within --threshold; average: their "
+        "mean distance is; single: any chain of photos is",
+    )
+    p.add_argument(
+        "--burst-seconds",
+        type=float,
+        default=2.0,
+        help=f"photos whose EXIF capture times are at most this far apart count as {1 / BURST_FACTOR:g}x closer "
+        "(default 2)",
+    )
+    p.add_argument("--no-exif", action="store_true", help="ignore EXIF capture times")
+    p.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace) -> int:
+    """Run ``rank`` with the parsed command line."""
+    return rank(RankOptions.from_options(options))

@@ -1,0 +1,172 @@
+"""The shared parameter and attribute text of the skorch-trained heads' docstrings.
+
+A head's docstring holds ``{common_params}``, ``{common_attrs}`` and ``{midtraining}``;
+:func:`fill_doc` puts this text in, so every head documents the shared parameters alike.
+"""
+
+from __future__ import annotations
+
+COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
+        Hidden widths of the MLP trunk; ``()`` gives a linear model on the input features.
+        The default is small on purpose: frozen image embeddings carry mostly linear signal
+        about perception, and studies have hundreds to thousands of images, so a wider or
+        deeper trunk memorizes items (see README, "Heads", for the measurements behind it).
+    activation : {'relu', 'gelu', 'silu', 'tanh', 'leaky_relu', 'elu', 'identity'}, default='relu'
+        ``'identity'`` makes the trunk linear: with ``hidden_layer_sizes=(r,)`` and
+        ``user_features``, people's deviations then lie in an ``r``-dimensional space.
+    dropout : float in [0, 1), default=0.3
+        Dropout after each hidden layer of the MLP.
+    batch_norm : bool, default=False
+        BatchNorm before each hidden activation.
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=1e-2
+        Weight decay. Decoupled for ``optimizer='adamw'``; a plain L2 penalty
+        ``weight_decay / 2 * ||w||²`` on the mean loss for ``'adam'`` and ``'sgd'``.
+    optimizer : {'adamw', 'adam', 'sgd'}, default='adamw'
+        ``'sgd'`` uses momentum 0.9.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size for training and prediction. ``'auto'``: training batches of
+        ``min(256, max(8, ceil(n_train / 8)))`` rows (at least 8 optimizer steps per epoch,
+        so a few dozen labelled images are not trained by one step per epoch), prediction in
+        batches of 256. On 45 labelled OMI faces (keep/delete above the median) a fixed 256
+        scored 0.625 accuracy against 0.670 for batches of 8 (0.664 for
+        ``LogisticRegression``); on 800 the two were equal.
+    max_epochs : int, default=200
+        Upper bound on training epochs (early stopping usually ends training sooner).
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the items (seeded by ``random_state``; see
+        ``validation_split``), stop when ``valid_loss`` has not improved for ``patience``
+        epochs and restore the weights of the best epoch. When False, train for exactly
+        ``max_epochs`` on all rows.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the items (or rows) held out for early stopping.
+    validation_split : {'auto', 'items', 'rows'}, default='auto'
+        ``'items'``: hold out items, not rows, so that validation measures what the model
+        does for new images. Items are the ``groups`` given to ``fit``, or else recognized
+        from the features: rows (for pairs, half-rows) equal in their descriptive columns
+        are one item, where columns equal in both halves of every pair row (context such as
+        a user one-hot) and, when other columns exist, columns holding only 0/1 (one-hot
+        codes) do not count, so an image rated or judged by several users stays one item.
+        Validation rows have all their items held out, training rows none; rows straddling
+        the cut are left out of both (counted in ``n_straddling_``). ``'rows'``: a random
+        share of rows (stratified by level for a single-output classifier), which for rows
+        sharing items rewards memorizing them. ``'auto'``: ``'items'``, except when ``groups``
+        is not given and the items are identity codes (every column that tells them apart
+        holds only 0/1, e.g. one-hot item ids): no model scores an unseen identity, so new
+        judgments of known items (``'rows'``) are what validation should measure.
+    patience : int, default=10
+        Epochs without a lower ``valid_loss`` before training stops.
+    n_ensemble : int, default=1
+        Number of nets trained (a deep ensemble). Member ``i`` is the fit a single head makes
+        with ``random_state = seed + i`` (``seed``: the int ``random_state`` resolves to,
+        ``ensemble_seeds_``): its own initialization, batch order, dropout and early-stopping
+        hold-out, so every item trains most members. Predictions average the members' raw
+        outputs (see the head's Notes); training and prediction cost ``n_ensemble`` times as much.
+    user_features : {'auto'}, array-like of int, bool or str, or None, default=None
+        Which input columns identify the person judging (as a one-hot
+        :class:`~skpercept.personal._users.UserEncoder` block): indices within one rating row, or
+        within ONE HALF of a pair row (the same columns in both halves); a boolean mask of
+        that length; or feature names (``X`` a DataFrame; for pairs, the left half's names).
+        ``'auto'``: for pairs, the columns equal in both halves of every training row and
+        not constant (the context :class:`~skpercept.preprocessing._pairs.PairFeatures` appends); for
+        ratings, the columns named like UserEncoder output (``user_id_<id>``, also behind a
+        ``<prefix>__``), which needs feature names. The trunk then sees the other columns
+        only, ``h(x)``, and each person gets a deviation from the shared linear head:
+        ``s(x, u) = h(x)·(w + V u) + b``; rating heads also learn a per-person offset
+        ``c·u`` and log-scale ``a·u`` per attribute (lenient or harsh, steady or erratic
+        raters): ``exp(a·u)·(h(x)·(w + V u) + b) + c·u`` (logits for the classifier). An
+        all-zero block, the unknown person of a UserEncoder, gives exactly the shared model
+        (cold start). With ``hidden_layer_sizes=()``, one-hot items and a one-hot person,
+        the ranker is a hierarchical Bradley–Terry model. ``fit_users`` fits (new) people
+        alone. None: no personal part; person columns, if any, are ordinary inputs.
+    user_alpha : float > 0, default=1.0
+        Strength of the Gaussian prior (of precision ``2 · user_alpha``) shrinking the
+        personal parameters ``θ = (V, c, a)`` toward 0: training minimizes
+        ``(Σ w·loss + user_alpha·||θ||²) / Σ w`` (sums over the observed training labels,
+        ``w`` the sample weights, the loss a negative log-likelihood), so ``user_alpha`` is
+        counted in judgments and does not fade as the data grow. ``weight_decay`` does not
+        apply to ``θ``. Tune it like any parameter (``head__user_alpha`` in a search).
+    user_prior : {'learned', 'isotropic'}, default='learned'
+        The prior over a person's parameters ``θ_u`` for the personal fit. ``'isotropic'``:
+        the ``user_alpha`` penalty above. ``'learned'`` (empirical Bayes): people's tastes
+        are correlated (they differ along a few shared axes), so after training, with the
+        shared part frozen, a few EM rounds estimate the population covariance ``Σ`` of the
+        ``θ_u`` (Laplace approximation, shrunk toward a scaled identity by Ledoit–Wolf) and
+        re-fit every person under the penalty ``½ θ_uᵀ Σ⁻¹ θ_u``; :meth:`fit_users` fits new
+        people under it, and :mod:`skpercept.personal._active` asks questions under it. ``Σ`` takes
+        its shape from the people and its strength from ``user_alpha`` (its mean variance
+        along the directions the judgments measure is the isotropic prior's ``1 / (2 ·
+        user_alpha)``: EM's own estimate of the spread is biased low for people with a few
+        binary judgments each). Its mean stays 0, so an unknown person still gets exactly
+        the shared model, and the shared model is the same as with ``'isotropic'``. It needs
+        one-hot person columns (no covariates among ``user_features``), judgments from at
+        least 20 people and at most 512 personal parameters per person (``d × n_outputs``
+        head weights, plus a rating head's offsets and log-scales); otherwise ``fit`` falls
+        back to the isotropic prior (``user_prior_`` says which prior is in use,
+        ``user_prior_reason_`` why). Measured (``benchmarks/personal.py``): on simulated
+        people judging OMI faces the learned prior is several points of pairwise accuracy
+        ahead at every number of labels; on the paircomp data (6 items) it ties the
+        isotropic prior.
+    device : str, default='auto'
+        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when visible). Outputs are
+        always NumPy arrays on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, batch order, dropout and the validation split through
+        generators local to ``fit``; the caller's global ``random``, NumPy and torch generators
+        are neither re-seeded nor advanced. With an int, two fits on CPU give identical
+        predictions; ``None`` draws a fresh seed per fit.
+    verbose : int, default=0
+        skorch's per-epoch log when > 0.
+    callbacks : list or None, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` tuples) appended to the
+        net's callbacks, e.g. a pruning callback from :mod:`skpercept.model_selection._search`; a bare callback
+        is named ``user_callback_<i>_<ClassName>``. The estimator can be evaluated from inside
+        a callback: see "Evaluating mid-training" below."""
+
+COMMON_ATTRS_DOC = """net_ : skorch.NeuralNet
+        The trained net (the first member of an ensemble). ``net_.history[:, 'train_loss']``
+        holds the per-epoch training loss and, with early stopping,
+        ``net_.history[:, 'valid_loss']`` the validation loss.
+    nets_ : list of skorch.NeuralNet
+        All ``n_ensemble`` trained nets, ``nets_[0] is net_``.
+    ensemble_seeds_ : ndarray of shape (n_ensemble,)
+        The seed of each member: refitting a single head with ``random_state=ensemble_seeds_[i]``
+        reproduces member ``i``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` was a DataFrame with string column names.
+    n_outputs_ : int
+        Number of attributes (columns of ``y``; 1 for 1-D ``y``).
+    user_features_ : ndarray of int
+        The person columns (within a row, or within a half for pairs); empty without
+        ``user_features``. Grows when ``fit_users`` meets new people.
+    n_user_features_ : int
+    user_prior_ : str
+        With ``user_features``: the prior in use, ``'isotropic'`` or ``'learned'`` (see
+        ``user_prior``); ``user_prior_reason_`` says why ``'learned'`` was not possible.
+    user_precision_ : ndarray of shape (n_ensemble, p, p)
+        With ``user_prior_ == 'learned'``: each member's learned prior precision ``Σ⁻¹`` of
+        a person's ``p`` personal parameters (``V_u`` flattened row-major, then the offsets
+        and log-scales). See :meth:`user_prior_precision`.
+    n_straddling_ : int
+        Training rows left out of both sides of the item hold-out because their items fall on
+        both sides of the cut (0 without early stopping or with ``validation_split='rows'``);
+        of the first member's hold-out for an ensemble."""
+
+MIDTRAINING_DOC = """Evaluating mid-training: ``fit`` sets ``net_`` and all other fitted attributes before
+    the first epoch, so a skorch callback holding a reference to this estimator can call its
+    ``predict``/``predict_proba``/``score`` in ``on_epoch_end`` and gets the current weights.
+    With ``n_ensemble > 1`` the members train one after another, each through the same
+    callbacks (epochs restart at 1 for every member); predictions then average the members
+    trained so far and the one in training."""
+
+
+def fill_doc(cls: type) -> type:
+    """Insert the shared parameter/attribute text into a head's docstring."""
+    cls.__doc__ = (
+        cls.__doc__.replace("{common_params}", COMMON_PARAMS_DOC)
+        .replace("{common_attrs}", COMMON_ATTRS_DOC)
+        .replace("{midtraining}", MIDTRAINING_DOC)
+    )
+    return cls

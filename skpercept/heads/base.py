@@ -1,0 +1,671 @@
+"""Shared machinery of skpercept's skorch-trained estimators.
+
+The heads on feature vectors (rating classifier/regressor, ranker) derive from
+:class:`SkorchHead`: one base holds what every head does the same way: parameter set and its
+declarative validation, input validation, device and local seeding, building the skorch
+``NeuralNet`` in ``fit`` sized from the data, early stopping on an internal validation split
+with the best weights restored, real mini-batches, prediction in batches, and pickling.
+Subclasses only say how targets are encoded, which module and loss to build, and how raw
+outputs become predictions.
+
+The LoRA estimators (:mod:`skpercept.finetune`) train an image tower instead, with the same
+vocabulary: they share :data:`TRAINING_PARAMETER_CONSTRAINTS`, :func:`training_callbacks`,
+:func:`target_array` and :func:`hidden_sizes` with the heads.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from abc import ABCMeta, abstractmethod
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skpercept._holdout import hold_out_items, item_codes, rating_item_codes
+from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
+from skpercept.heads._docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
+from skpercept.heads.nets import ACTIVATIONS
+from skpercept.personal import MAX_PRIOR_DIM, PersonalHeadMixin, entry_weights
+
+__all__ = [
+    "COMMON_ATTRS_DOC",
+    "COMMON_PARAMS_DOC",
+    "MIDTRAINING_DOC",
+    "TRAINING_PARAMETER_CONSTRAINTS",
+    "BatchIterator",
+    "SkorchHead",
+    "check_finite_targets",
+    "fill_doc",
+    "hidden_sizes",
+    "random_swap",
+    "target_array",
+    "training_callbacks",
+]
+
+#: The largest training batch of ``batch_size='auto'``, and its prediction batch.
+AUTO_BATCH_SIZE = 256
+
+_OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+#: Parameters every skorch-trained estimator of skpercept has, with the same meaning:
+#: the heads on features and the LoRA estimators extend this dict with their own.
+TRAINING_PARAMETER_CONSTRAINTS: dict[str, list] = {
+    "hidden_layer_sizes": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
+    "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(RealNotInt, 0, 1, closed="neither")],
+    "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+    "callbacks": [list, None],
+    "device": [str],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+def hidden_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` (an int or a sequence of ints) as a tuple of positive ints.
+
+    The declarative constraints check the container; its elements are checked here.
+    """
+    if isinstance(hidden_layer_sizes, numbers.Integral):
+        return (int(hidden_layer_sizes),)
+    sizes = tuple(hidden_layer_sizes)
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be positive ints, got {hidden_layer_sizes!r}.")
+    return tuple(int(s) for s in sizes)
+
+
+def training_callbacks(callbacks: list | None, *, early_stopping: bool, patience: int) -> list:
+    """skorch's named callback list of a skpercept estimator.
+
+    With ``early_stopping``, ``('early_stopping', EarlyStopping(...))`` monitors
+    ``valid_loss`` and restores the best epoch's weights at the end. User ``callbacks`` follow,
+    in order: ``(name, callback)`` tuples keep their name, bare callbacks are named
+    ``user_callback_<i>_<ClassName>``.
+    """
+    from skorch.callbacks import EarlyStopping
+
+    named: list = []
+    if early_stopping:
+        named.append(
+            ("early_stopping", EarlyStopping(monitor="valid_loss", patience=int(patience), load_best=True))
+        )
+    for i, cb in enumerate(callbacks or []):
+        named.append(cb if isinstance(cb, tuple) else (f"user_callback_{i}_{type(cb).__name__}", cb))
+    return named
+
+
+def target_array(y: Any, estimator_name: str, n_samples: int) -> np.ndarray:
+    """``y`` as an ndarray of 1 or 2 dims with ``n_samples`` rows, or a ValueError saying why not.
+
+    Shared by every skorch-trained estimator; classifiers that want a column vector raveled
+    (as scikit-learn does) do that themselves.
+    """
+    if y is None:
+        raise ValueError(
+            f"This {estimator_name} estimator requires y to be passed, but the target y is None."
+        )
+    arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"y must be 1-D (one attribute) or 2-D (one column per attribute); got shape {arr.shape}."
+        )
+    if len(arr) != n_samples:
+        raise ValueError(f"X has {n_samples} rows but y has {len(arr)}; they must match row for row.")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError("y has no columns.")
+    return arr
+
+
+def check_finite_targets(y: np.ndarray, what: str = "y") -> None:
+    """Reject ±inf in float targets (NaN is allowed: it means a missing label)."""
+    if np.issubdtype(y.dtype, np.floating) and np.isinf(y).any():
+        row = int(np.argwhere(np.isinf(y))[0][0])
+        raise ValueError(f"{what} contains infinity (first at row {row}); use NaN for a missing label.")
+
+
+class BatchIterator:
+    """Mini-batches by tensor indexing instead of per-sample ``__getitem__`` + collate.
+
+    skorch's default ``DataLoader`` builds every batch from single rows, which costs more than
+    the forward/backward pass of a small head on pre-computed embeddings. This iterator slices
+    the dataset's tensors directly. It understands skorch's ``Dataset`` and the ``Subset``
+    objects that ``ValidSplit`` makes of it. A trailing batch of one row is merged into the
+    previous batch (BatchNorm cannot train on a single row).
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset or torch.utils.data.Subset of one
+    batch_size : int
+    shuffle : bool, default=False
+        Draw a new order per epoch.
+    swap_pairs : bool, default=False
+        Pair data only: swap the halves of a random half of the rows and flip their labels
+        (``y → 1 − y``), the swap augmentation of :class:`~skpercept.heads._ranking.PairwiseRanker`.
+    generator : torch.Generator or None, default=None
+        Source of the order and the swaps (skorch builds a new iterator every epoch and passes
+        the same generator, so epochs differ and a seeded fit repeats). None: torch's global
+        generator.
+    weighted : bool, default=False
+        ``y`` holds the labels followed by one weight per label column; a swap flips the
+        labels only.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        swap_pairs: bool = False,
+        generator: torch.Generator | None = None,
+        weighted: bool = False,
+    ) -> None:
+        indices = None
+        while isinstance(dataset, torch.utils.data.Subset):
+            sub = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
+            indices = sub if indices is None else indices[sub]
+            dataset = dataset.dataset
+        self.X = dataset.X
+        self.y = dataset.y
+        n = len(self.X) if indices is None else len(indices)
+        self.indices = indices
+        self.n = n
+        self.batch_size = max(1, int(batch_size))
+        self.shuffle = shuffle
+        self.swap_pairs = swap_pairs
+        self.generator = generator
+        self.weighted = weighted
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        starts = list(range(0, self.n, self.batch_size))
+        bounds = [(s, min(s + self.batch_size, self.n)) for s in starts]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            bounds[-2:] = [(bounds[-2][0], self.n)]
+        return bounds
+
+    def __len__(self) -> int:
+        return len(self._bounds())
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else None
+        for start, stop in self._bounds():
+            if order is None and self.indices is None:
+                ids: Any = slice(start, stop)
+            else:
+                ids = order[start:stop] if order is not None else torch.arange(start, stop)
+                if self.indices is not None:
+                    ids = self.indices[ids]
+            Xb = self.X[ids]
+            yb = None if self.y is None else self.y[ids]
+            if self.swap_pairs and yb is not None:
+                Xb, yb = random_swap(Xb, yb, self.generator, weighted=self.weighted)
+            yield Xb, yb
+
+
+def random_swap(
+    Xb: torch.Tensor, yb: torch.Tensor, generator: torch.Generator | None, weighted: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Swap the halves of a random half of the rows and flip their labels (weights stay)."""
+    half = Xb.shape[1] // 2
+    flip = torch.rand(len(Xb), generator=generator) < 0.5
+    Xs = torch.where(flip[:, None], torch.cat([Xb[:, half:], Xb[:, :half]], dim=1), Xb)
+    flipped = 1.0 - yb
+    if weighted:
+        n_labels = yb.shape[1] // 2
+        flipped = torch.cat([flipped[:, :n_labels], yb[:, n_labels:]], dim=1)
+    ys = torch.where(flip.reshape((-1,) + (1,) * (yb.dim() - 1)), flipped, yb)
+    return Xs, ys
+
+
+def _predefined(X: np.ndarray, targets: np.ndarray, valid: np.ndarray):
+    """skorch's ``train_split`` that validates on the given rows of ``X`` and ``targets``."""
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    return predefined_split(Dataset(torch.from_numpy(X[valid]), torch.from_numpy(targets[valid])))
+
+
+class _Split(NamedTuple):
+    """One member's early-stopping split: row positions (None: all rows / no validation)."""
+
+    train: np.ndarray | None
+    valid: np.ndarray | None
+    train_split: Any
+    n_straddling: int
+
+
+class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base of the skorch-trained heads; not used directly.
+
+    It holds the parameters every head shares (its ``__init__`` assigns them once; a subclass
+    with parameters of its own declares the full keyword-only signature, calls
+    ``super().__init__`` and sets its own, and extends ``_parameter_constraints``).
+
+    Subclasses implement the abstract hooks ``_encode_y``, ``_module_params`` and
+    ``_criterion``, and may override ``_validate_X``, ``_row_items``, ``_stratify`` and
+    ``_iterator_train_params`` (each documented where it is defined).
+
+    Fitted ``net_`` is a :class:`skorch.NeuralNet` (the first of ``nets_``, the
+    ``n_ensemble`` members, each trained by ``_fit_member`` with its own seed). Its ``history`` has ``train_loss`` per
+    epoch, and ``valid_loss`` per epoch when ``early_stopping=True`` (computed on the rows of
+    the held-out ``validation_fraction`` of the items; the weights of the epoch with the lowest
+    ``valid_loss`` are restored at the end by ``EarlyStopping(load_best=True)``).
+
+    Evaluating mid-training
+    -----------------------
+    ``fit`` sets ``net_`` and every other fitted attribute *before* training starts, so inside a
+    skorch callback (``on_epoch_end``) the estimator's own ``predict``/``predict_proba``/
+    ``decision_function``/``score`` already work and use the current weights. Pass the callback
+    via ``callbacks=[("name", cb)]`` (or ``head__callbacks`` through a Pipeline) and keep a
+    reference to the estimator in it; that is how :mod:`skpercept.model_selection._search` reports a validation
+    score per epoch to Optuna.
+    """
+
+    #: Whether the head's module takes the person columns (``user_index``, ``penalty``: a
+    #: :class:`~skpercept.heads.nets.PersonalDeviation`) and its criterion weighted targets. A head
+    #: with a module and loss of its own leaves it False: it trains on the labels alone and
+    #: resolves its own person columns (with :meth:`_resolve_users` if it likes).
+    _weighted_personal: ClassVar[bool] = False
+
+    _parameter_constraints: ClassVar[dict] = {
+        **TRAINING_PARAMETER_CONSTRAINTS,
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_norm": ["boolean"],
+        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "validation_split": [StrOptions({"auto", "items", "rows"})],
+        "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "user_features": [StrOptions({"auto"}), "array-like", None],
+        "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "user_prior": [StrOptions({"isotropic", "learned"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes: tuple[int, ...] = (64,),
+        activation: str = "relu",
+        dropout: float = 0.3,
+        batch_norm: bool = False,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-2,
+        optimizer: str = "adamw",
+        batch_size: int | str = "auto",
+        max_epochs: int = 200,
+        early_stopping: bool = True,
+        validation_fraction: float = 0.1,
+        validation_split: str = "auto",
+        patience: int = 10,
+        n_ensemble: int = 1,
+        user_features: Any = None,
+        user_alpha: float = 1.0,
+        user_prior: str = "learned",
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        callbacks: list | None = None,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.validation_split = validation_split
+        self.patience = patience
+        self.n_ensemble = n_ensemble
+        self.user_features = user_features
+        self.user_alpha = user_alpha
+        self.user_prior = user_prior
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- hooks ---------------------------------------------------------------------------------
+    @abstractmethod
+    def _encode_y(self, y: Any, n_samples: int) -> np.ndarray:
+        """Validate targets, set ``classes_`` or target statistics and ``n_outputs_``; return
+        a float32 array ``(n_samples, n_outputs)`` with NaN for a missing label."""
+
+    @abstractmethod
+    def _module_params(self, n_features: int) -> tuple[type, dict]:
+        """The torch module class and its keyword arguments (passed as ``module__*``)."""
+
+    @abstractmethod
+    def _criterion(self) -> tuple[type, dict]:
+        """The criterion class and its keyword arguments (passed as ``criterion__*``)."""
+
+    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
+        """``X`` as a C-contiguous float32 array (sparse input densified)."""
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float32, np.float64),
+            ensure_min_samples=1,
+        )
+        if sp.issparse(X):
+            X = X.toarray()
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _row_items(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Item codes ``(n_samples, k)`` of each row, for the item hold-out when fit gets no
+        ``groups`` (here, rows equal in their descriptive columns are one item; person columns
+        are context, not identity), and whether the items are described by features rather
+        than identity codes."""
+        return rating_item_codes(self._item_part(X))
+
+    def _entry_weights(self, y_encoded: np.ndarray, sample_weight: Any, X: np.ndarray) -> np.ndarray:
+        """Per-entry loss weights ``(n_samples, n_outputs)``: ``sample_weight`` for every output."""
+        return entry_weights(sample_weight, X, y_encoded.shape[1])
+
+    def _stratify(self, y_encoded: np.ndarray) -> bool:
+        """Whether the row-wise validation split is stratified on the encoded targets."""
+        return False
+
+    def _iterator_train_params(self) -> dict[str, Any]:
+        """Extra keywords of the training :class:`BatchIterator` (``iterator_train__*``)."""
+        return {}
+
+    # -- helpers for the subclasses -------------------------------------------------------------
+    def _hidden(self) -> tuple[int, ...]:
+        return hidden_sizes(self.hidden_layer_sizes)
+
+    @staticmethod
+    def _ravel_column(arr: np.ndarray) -> np.ndarray:
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is raveled.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            return arr.ravel()
+        return arr
+
+    # -- training ------------------------------------------------------------------------------
+    def _validation(self, X: np.ndarray, y_encoded: np.ndarray, groups: Any, seed: int) -> _Split:
+        """Training rows (None: all) and validation rows (None: no early stopping) of one member
+        (``_fit_member`` makes the skorch ``train_split`` of the validation rows)."""
+        if not self.early_stopping:
+            return _Split(None, None, None, 0)
+        if self.validation_split == "rows":
+            return self._row_split(X, y_encoded, seed)
+        if groups is None:
+            items, described = self._row_items(X)
+            if self.validation_split == "auto" and not described:
+                return self._row_split(X, y_encoded, seed)
+        else:
+            items = item_codes(groups, len(X))
+        try:
+            split = hold_out_items(items, float(self.validation_fraction), seed)
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={self.validation_fraction} of the "
+                f"items ({exc}); pass more data, early_stopping=False, or validation_split='rows'."
+            ) from exc
+        return _Split(split.train, split.valid, None, split.n_straddling)
+
+    def _row_split(self, X: np.ndarray, y_encoded: np.ndarray, seed: int) -> _Split:
+        from skorch.dataset import Dataset, ValidSplit
+
+        n = len(y_encoded)
+        n_valid = int(np.ceil(float(self.validation_fraction) * n))
+        if n < 2 or n - n_valid < 1:
+            raise ValueError(
+                f"early_stopping needs a validation split, but there are only n_samples={n} "
+                "rows; pass more data or early_stopping=False."
+            )
+        split = ValidSplit(
+            cv=float(self.validation_fraction), stratified=self._stratify(y_encoded), random_state=seed
+        )
+        # Stratified on the labels only; training rows keep the split's order, so the fit is the
+        # one skorch's own ValidSplit would make.
+        train, valid = split(Dataset(X, y_encoded), torch.from_numpy(y_encoded))
+        return _Split(np.asarray(train.indices), np.asarray(valid.indices), None, 0)
+
+    def _train_batch_size(self, n_train: int) -> int:
+        """Training mini-batch size: ``batch_size``, or for ``'auto'`` at least 8 batches per
+        epoch of at most 256 rows (and at least 8 rows)."""
+        if self.batch_size == "auto":
+            return int(min(AUTO_BATCH_SIZE, max(8, -(-int(n_train) // 8))))
+        return int(self.batch_size)
+
+    def _predict_batch_size(self) -> int:
+        """Rows per forward pass when predicting (and validating)."""
+        return AUTO_BATCH_SIZE if self.batch_size == "auto" else int(self.batch_size)
+
+    def _build_net(
+        self,
+        n_features: int,
+        train_split: Any,
+        callbacks: list,
+        device: str | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        """The skorch net for this head, sized for ``n_features`` (not yet initialized).
+
+        For a head with ``_weighted_personal``, targets are the labels followed by one weight
+        per label (the masked losses tell them by their width) and the module gets the person columns
+        (``module__user_index``; ``_fit_member`` sets the training ``module__penalty``).
+        """
+        from skorch import NeuralNet
+
+        module, module_params = self._module_params(n_features)
+        criterion, criterion_params = self._criterion()
+        if self._weighted_personal:
+            module_params.update(self._module_user_params(0.0))
+        params = {f"module__{k}": v for k, v in module_params.items()}
+        params.update({f"criterion__{k}": v for k, v in criterion_params.items()})
+        if self._weighted_personal:
+            params["iterator_train__weighted"] = True
+        params.update({f"iterator_train__{k}": v for k, v in self._iterator_train_params().items()})
+        if self.optimizer == "sgd":
+            params["optimizer__momentum"] = 0.9
+        if "module__user_index" in params:
+            # user_alpha alone shrinks the personal parameters (their Gaussian prior)
+            params["optimizer__param_groups"] = [("personal.*", {"weight_decay": 0.0})]
+        return NeuralNet(
+            module,
+            criterion=criterion,
+            optimizer=_OPTIMIZERS[self.optimizer],
+            optimizer__weight_decay=float(self.weight_decay),
+            lr=float(self.lr),
+            batch_size=self._predict_batch_size(),
+            max_epochs=int(self.max_epochs),
+            train_split=train_split,
+            callbacks=callbacks,
+            iterator_train=BatchIterator,
+            iterator_valid=BatchIterator,
+            iterator_train__shuffle=True,
+            iterator_train__generator=generator,
+            device=resolve_device(self.device if device is None else device),
+            verbose=int(self.verbose),
+            **params,
+        )
+
+    def _start_members(self, n_members: int) -> None:
+        """Called in ``fit`` before the first member trains (set per-member fitted state)."""
+
+    def _member_trained(self, member: int, net: Any, X_valid: np.ndarray | None, y_valid: np.ndarray | None):
+        """Called after member ``member`` has trained, with its held-out rows (None without
+        early stopping): the place for post-hoc steps fitted on held-out items."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> SkorchHead:
+        """Train the head on features ``X`` and targets ``y`` (see the class docstring).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            NaN marks a missing label; missing entries are left out of the loss.
+        groups : array-like of shape (n_samples,) or (n_samples, k), default=None
+            Item ids for the early-stopping hold-out (``validation_split='items'``): one per
+            row (the image of a rating), or one column per item of a row (the left and right
+            images of a pair). Without it items are recognized from the features. Inside a
+            Pipeline or a search, request it with ``set_fit_request(groups=True)`` (metadata
+            routing). Ignored without early stopping or with ``validation_split='rows'``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights: each row's loss counts ``sample_weight`` times (the loss
+            is the weighted mean ``Σ w·loss / Σ w`` over observed labels), so an integer weight
+            acts as that many copies of the row; the early-stopping loss is weighted alike.
+            Inside a Pipeline or a search, request it with ``set_fit_request(sample_weight=True)``
+            or pass ``head__sample_weight=w`` to ``Pipeline.fit``.
+
+        Returns
+        -------
+        self
+        """
+        if y is None:
+            target_array(y, type(self).__name__, 0)
+        X = self._validate_X(X, reset=True)
+        if self._weighted_personal:
+            # target statistics (the regressor's standardization) weigh rows like the loss
+            y_encoded = self._encode_y(y, len(X), sample_weight=sample_weight)
+        else:
+            y_encoded = self._encode_y(y, len(X))
+        people = None
+        if self._weighted_personal:
+            self._resolve_users(X)
+            targets = np.hstack([y_encoded, self._entry_weights(y_encoded, sample_weight, X)])
+            self.__dict__.pop("user_precision_", None)  # a refit starts from the isotropic prior
+            if len(self._user_index()):
+                people, self.user_prior_reason_ = self._prior_people(X)
+        elif sample_weight is not None:
+            raise ValueError(f"{type(self).__name__} does not support sample_weight.")
+        else:
+            targets = y_encoded
+        targets = np.ascontiguousarray(targets, dtype=np.float32)
+        device = resolve_device(self.device)
+        seed = resolve_seed(self.random_state)
+        # Member i is the fit a single head would make with random_state = seed + i: its own
+        # initialization, batch order, dropout and item hold-out, so every item trains most members.
+        self.ensemble_seeds_ = seed + np.arange(int(self.n_ensemble), dtype=np.int64)
+        self.nets_ = []
+        self._start_members(len(self.ensemble_seeds_))
+        precisions = []
+        for member, member_seed in enumerate(self.ensemble_seeds_.tolist()):
+            precisions.append(
+                self._fit_member(member, X, y_encoded, targets, groups, member_seed, device, people)
+            )
+        if self._weighted_personal and len(self._user_index()):
+            learned = all(p is not None for p in precisions)
+            if learned:
+                self.user_precision_ = np.stack(precisions)
+            elif people is not None:
+                width = self._personal_width(self.net_)
+                self.user_prior_reason_ = (
+                    f"{width} personal parameters per person (more than {MAX_PRIOR_DIM})"
+                )
+            self.user_prior_ = "learned" if learned else "isotropic"
+        return self
+
+    def _fit_member(
+        self,
+        member: int,
+        X: np.ndarray,
+        y_encoded: np.ndarray,
+        targets: np.ndarray,
+        groups: Any,
+        seed: int,
+        device: str,
+        people: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """Train member ``member``; with ``people`` (rows' persons, ``user_prior='learned'``)
+        also learn its prior: return the learned precision, else None."""
+        callbacks = training_callbacks(
+            self.callbacks, early_stopping=self.early_stopping, patience=self.patience
+        )
+        split = self._validation(X, y_encoded, groups, seed)
+        X_train, y_train = (X, targets) if split.train is None else (X[split.train], targets[split.train])
+        train_split = split.train_split
+        if train_split is None and split.valid is not None:
+            train_split = _predefined(X, targets, split.valid)
+        net = self._build_net(X.shape[1], train_split, callbacks, device, torch_generator(seed))
+        net.set_params(iterator_train__batch_size=self._train_batch_size(len(X_train)))
+        if getattr(net, "module__user_index", None) is not None:
+            net.module__penalty = self._penalty(y_train)
+        # net_ (the first member) and nets_ exist before training so callbacks can evaluate the
+        # estimator mid-fit: predictions then average the members trained so far and this one.
+        self.nets_.append(net)
+        if member == 0:
+            self.net_ = net
+            self.n_straddling_ = split.n_straddling
+        with seeded_torch(seed, device):
+            net.fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
+        precision = None
+        if people is not None and self._personal_width(net) <= MAX_PRIOR_DIM:
+            # on the training rows only: the hold-out stays out of the people's θ (calibration)
+            train = np.arange(len(X)) if split.train is None else split.train
+            n = y_encoded.shape[1]
+            precision = self._learn_prior(net, X[train], y_encoded[train], targets[train, n:], people[train])
+        # The item hold-out's split holds the validation rows: training data stays out of the model.
+        net.train_split = None
+        valid = split.valid
+        self._member_trained(
+            member, net, None if valid is None else X[valid], None if valid is None else y_encoded[valid]
+        )
+        return precision
+
+    def _penalty(self, targets: np.ndarray) -> float:
+        """``user_alpha / Σ w`` over the observed training labels: with the weighted mean loss
+        ``Σ w·loss / Σ w`` the objective is ``(Σ w·loss + user_alpha·||θ||²) / Σ w``: the
+        negative log-posterior (over ``Σ w``) under a Gaussian prior of precision
+        ``2 · user_alpha`` on the personal parameters θ."""
+        n = targets.shape[1] // 2
+        labels, weights = targets[:, :n], targets[:, n:]
+        total = float(np.where(np.isnan(labels), 0.0, weights).sum(dtype=np.float64))
+        return float(self.user_alpha) / max(total, 1e-12)
+
+    # -- inference -----------------------------------------------------------------------------
+    def _members(self) -> list:
+        """The trained nets (``nets_``); a head pickled before ensembles existed has ``net_`` only."""
+        return getattr(self, "nets_", None) or [self.net_]
+
+    def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
+        """Raw outputs of each member (``nets_``) for validated ``X``, as float64."""
+        return [self._predict_with_net(net, X) for net in self._members()]
+
+    def _forward(self, X: Any) -> np.ndarray:
+        """Raw module outputs (logits / standardized values) for ``X``, as float64: the mean
+        over the members of an ensemble."""
+        check_is_fitted(self, "net_")
+        X = self._validate_X(X, reset=False)
+        return np.mean(self._member_outputs(X), axis=0)
+
+    @staticmethod
+    def _predict_with_net(net: Any, X: np.ndarray) -> np.ndarray:
+        """Eval-mode forward pass of ``net`` over ``X`` in batches; works mid-training too."""
+        out = net.forward(
+            torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), training=False, device="cpu"
+        )
+        return out.detach().numpy().astype(np.float64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    # skorch's NeuralNet pickles its modules through torch's storage mechanism and maps them to
+    # CPU on load when CUDA is unavailable (with a DeviceWarning), so a head trained with
+    # device='cuda' unpickles on a CPU-only machine without extra code here.

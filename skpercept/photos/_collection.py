@@ -1,0 +1,386 @@
+"""The whole job on a folder: find, read, group, score and rank photos; write the CSV and the sheet."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from skpercept.photos._grouping import DEFAULT_THRESHOLD, group_photos, grouping_embeddings
+from skpercept.photos._quality import QUALITY_SIDE, QUALITY_TERMS, baseline_score, jpeg_size, quality_terms
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "RANKING_COLUMNS",
+    "find_images",
+    "rank_photos",
+    "scan_photos",
+    "write_collection",
+]
+
+#: File name endings :func:`find_images` treats as images (case-insensitive).
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+#: The columns of :func:`rank_photos`' table (and of ``ranking.csv``), in order.
+RANKING_COLUMNS = ("path", "group", "score", "rank", "best", "reason")
+_THUMB_SIDE = 192
+_EXIF_IFD, _DATETIME_ORIGINAL, _SUBSEC_ORIGINAL = 0x8769, 0x9003, 0x9291
+
+
+def find_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (recursively, sorted), by extension; hidden entries skipped.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from skpercept.photos import find_images
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.JPG", "a.png", "notes.txt", ".hidden.jpg"):
+    ...     _ = (root / name).write_bytes(b"")
+    >>> [p.name for p in find_images(root)]
+    ['a.png', 'b.JPG']
+    """
+    root = Path(folder)
+    found = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                found.append(Path(directory) / name)
+    return sorted(found)
+
+
+# -- one read per file: quality terms, capture time, thumbnail --------------------------------
+def _capture_time(image: Image.Image) -> float:
+    """EXIF DateTimeOriginal (+ SubSecTimeOriginal) as seconds, NaN when absent or unreadable.
+
+    Cameras record local time without a zone; read as UTC, it still orders and spaces the
+    photos of one camera correctly, which is all bursts need.
+    """
+    try:
+        exif = image.getexif().get_ifd(_EXIF_IFD)
+        stamp = datetime.strptime(str(exif[_DATETIME_ORIGINAL]).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except (KeyError, ValueError, TypeError, AttributeError, OSError, SyntaxError):
+        return float("nan")
+    seconds = stamp.replace(tzinfo=timezone.utc).timestamp()
+    fraction = str(exif.get(_SUBSEC_ORIGINAL, "")).strip("\x00 ")
+    return seconds + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
+
+
+def _thumbnail(image: Image.Image) -> str:
+    small = image.copy()
+    small.thumbnail((_THUMB_SIDE, _THUMB_SIDE), Image.BILINEAR, reducing_gap=2.0)
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class _ScanCache:
+    """Quality terms and thumbnails by content hash, written atomically (like the embeddings)."""
+
+    def __init__(self, cache_dir: str | os.PathLike | None) -> None:
+        self.root = None if cache_dir is None else Path(cache_dir).expanduser() / f"photos-v3-{QUALITY_SIDE}"
+
+    def get(self, digest: str, kind: str) -> bytes | None:
+        if self.root is None:
+            return None
+        try:
+            return (self.root / kind / digest[:2] / digest).read_bytes()
+        except OSError:
+            return None
+
+    def put(self, digest: str, kind: str, data: bytes) -> None:
+        if self.root is None:
+            return
+        from skpercept._io import write_bytes_atomic
+
+        path = self.root / kind / digest[:2] / digest
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, data)
+        except OSError:  # a read-only or full cache slows the next run down; it must not stop this one
+            pass
+
+
+def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
+    from skpercept.embed import ImageLoadError, load_image
+
+    row = {"terms": None, "time": float("nan"), "thumbnail": "", "reason": "", "digest": ""}
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        row["reason"] = f"cannot read file ({exc.strerror or exc})"
+        return row
+    digest = row["digest"] = hashlib.blake2b(data, digest_size=16).hexdigest()
+    terms, thumb = cache.get(digest, "quality"), cache.get(digest, "thumbnail") if thumbnails else b""
+    try:
+        if terms is None or thumb is None:
+            image = load_image(path, None, QUALITY_SIDE, data=data)
+            terms = quality_terms(image, jpeg_size(io.BytesIO(data))).astype("<f8").tobytes()
+            cache.put(digest, "quality", terms)
+            if thumbnails:
+                thumb = _thumbnail(image).encode("ascii")
+                cache.put(digest, "thumbnail", thumb)
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            row["time"] = _capture_time(header)
+    except ImageLoadError as exc:
+        row["reason"] = exc.reason
+        return row
+    except Exception as exc:
+        row["reason"] = f"unreadable image ({type(exc).__name__}: {exc})"
+        return row
+    row["terms"] = np.frombuffer(terms, dtype="<f8")
+    row["thumbnail"] = thumb.decode("ascii")
+    return row
+
+
+def scan_photos(
+    paths: Sequence[str | os.PathLike],
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    thumbnails: bool = True,
+    num_workers: int = 2,
+) -> pd.DataFrame:
+    """Read each file once: quality terms, baseline score, capture time, thumbnail, or the reason.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+    cache_dir : str or path-like, default=None
+        Keeps the quality terms and thumbnails by file content (a folder beside the embedding
+        cache's), so a rerun over the same photos decodes none of them. None disables it.
+    thumbnails : bool, default=True
+        Make a JPEG data URI (at most 192 px a side) per image for the contact sheet.
+    num_workers : int, default=2
+        Threads reading and decoding files (PIL releases the GIL while it decodes).
+
+    Returns
+    -------
+    table : DataFrame
+        One row per path: ``baseline`` (:func:`quality_baseline`'s score), its six terms,
+        ``captured`` (EXIF capture time in seconds, NaN if absent), ``thumbnail`` (data URI or
+        empty), ``reason`` (why the file could not be read; empty when it could) and
+        ``digest`` (a hash of the file's bytes, the cache key).
+    """
+    cache = _ScanCache(cache_dir)
+    paths = [Path(p) for p in paths]
+    with ThreadPoolExecutor(max(1, num_workers)) as pool:
+        rows = list(pool.map(lambda p: _scan_one(p, cache, thumbnails), paths))
+    terms = np.array(
+        [r["terms"] if r["terms"] is not None else np.full(len(QUALITY_TERMS), np.nan) for r in rows]
+    )
+    table = pd.DataFrame(terms.reshape(len(rows), len(QUALITY_TERMS)), columns=list(QUALITY_TERMS))
+    table.insert(0, "baseline", baseline_score(table.to_numpy()))
+    table["captured"] = [r["time"] for r in rows]
+    table["thumbnail"] = [r["thumbnail"] for r in rows]
+    table["reason"] = [r["reason"] for r in rows]
+    table["digest"] = [r["digest"] for r in rows]
+    return table
+
+
+# -- the whole job --------------------------------------------------------------------------------
+#: Embedder parameters that do not change its vectors (left out of the grouping cache key).
+_RUNTIME_PARAMS = {"cache_dir", "device", "progress", "num_workers", "on_error", "batch_size"}
+
+
+def _grouping_vectors(paths, digests, embedder, view: bool, cache_dir, num_workers: int) -> np.ndarray:
+    """grouping_embeddings, kept by file content so that a rerun computes no view and no vector.
+
+    The key holds the embedder's class, its parameters that change the vectors (with the size
+    and modification time of any that names a file, such as a local checkpoint) and the view's
+    version; a warm rerun builds no model at all.
+    """
+    import json
+
+    from skpercept.photos._grouping import VIEW_VERSION
+
+    if not len(paths):
+        return np.empty((0, 1))
+    cache = _ScanCache(cache_dir)
+    if cache.root is None:
+        return grouping_embeddings(paths, embedder, view=view, num_workers=num_workers)
+    params = {k: v for k, v in embedder.get_params(deep=False).items() if k not in _RUNTIME_PARAMS}
+    for name, value in params.items():
+        if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
+            stat = os.stat(value)
+            params[name] = [os.fspath(value), stat.st_size, stat.st_mtime_ns]
+    identity = [type(embedder).__module__, type(embedder).__name__, params, view and VIEW_VERSION]
+    kind = (
+        "grouping-" + hashlib.blake2b(json.dumps(identity, default=str).encode(), digest_size=8).hexdigest()
+    )
+    found = [cache.get(digest, kind) for digest in digests]
+    todo = [i for i, data in enumerate(found) if data is None]
+    computed = grouping_embeddings([paths[i] for i in todo], embedder, view=view, num_workers=num_workers)
+    rows: list = [None if data is None else np.frombuffer(data, dtype="<f4") for data in found]
+    for i, vector in zip(todo, computed.astype("<f4")):  # stored as float32, as embedders output them
+        rows[i] = vector
+        if np.isfinite(vector).all():
+            cache.put(digests[i], kind, vector.tobytes())
+    return np.vstack(rows).astype(np.float64)
+
+
+def _default_embedder(cache_dir, device: str, progress: bool, num_workers: int):
+    """The layout descriptor on the shipped EfficientNet-Lite0 (see :class:`LayoutEmbedder`).
+
+    No embedding cache of its own: it embeds grouping views made in memory, and the caller
+    caches the grouping vectors by file content.
+    """
+    from skpercept.embed import LayoutEmbedder
+
+    return LayoutEmbedder(device=device, progress=progress, num_workers=num_workers)
+
+
+def rank_photos(
+    images: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    scorer: Callable[[Sequence[str]], np.ndarray] | None = None,
+    embedder: Any = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    burst_seconds: float | None = 2.0,
+    linkage: str = "complete",
+    view: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    thumbnails: bool = False,
+    num_workers: int = 2,
+) -> pd.DataFrame:
+    """Group a folder's photos into near-duplicates and bursts and rank each group.
+
+    Parameters
+    ----------
+    images : folder or sequence of paths
+        A folder is searched recursively (:func:`find_images`) and paths are reported relative
+        to it.
+    scorer : callable or None, default=None
+        ``scorer(paths) -> scores`` (higher = better), e.g. :func:`photo_scorer` of a fitted
+        model; None uses :func:`quality_baseline`'s score.
+    embedder : transformer or None, default=None
+        Image embedder for grouping (cloned; ``on_error`` set to ``'nan'``); None:
+        :class:`LayoutEmbedder` (a coarse grid of the shipped EfficientNet-Lite0's mid-level
+        features plus a tiny thumbnail).
+    threshold, burst_seconds, linkage
+        Grouping rule, see :func:`group_photos`. ``burst_seconds=None`` ignores capture times.
+    view : bool, default=True
+        Embed :func:`grouping_view` of each photo (blind to blur, noise, exposure and colour);
+        False embeds the photos as they are (see :func:`grouping_embeddings`).
+    cache_dir : str or path-like, default=None
+        Embedding cache (and quality / thumbnail cache); a rerun on the same photos reads
+        every image's bytes but decodes none.
+    device, progress
+        Passed to the default embedder.
+    num_workers : int, default=2
+        Threads reading and scanning files and making the grouping views.
+    thumbnails : bool, default=False
+        Add a ``thumbnail`` column of JPEG data URIs (for :func:`write_collection`'s sheet).
+
+    Returns
+    -------
+    table : DataFrame
+        :data:`RANKING_COLUMNS`: ``path``, ``group`` (1, 2, ...), ``score``, ``rank`` within the
+        group (1 = best), ``best`` and ``reason``. Sorted by group and rank; files that could not
+        be read come last, with a reason and no group, score or rank — never dropped.
+    """
+    if isinstance(images, (str, os.PathLike)):
+        root = Path(images)
+        if not root.is_dir():
+            raise ValueError(f"{root} is not a folder.")
+        files = find_images(root)
+        shown = [f.relative_to(root).as_posix() for f in files]
+    else:
+        files = [Path(p) for p in images]
+        shown = [str(p) for p in images]
+    if not files:
+        raise ValueError(f"no image files found (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}).")
+    scan = scan_photos(files, cache_dir=cache_dir, thumbnails=thumbnails, num_workers=num_workers)
+    reason = scan["reason"].to_numpy(dtype=object)
+    good = np.flatnonzero(reason == "")
+    if embedder is None:
+        embedder = _default_embedder(cache_dir, device, progress, num_workers)
+    vectors = _grouping_vectors(
+        [files[i] for i in good], scan["digest"].to_numpy()[good], embedder, view, cache_dir, num_workers
+    )
+    embedded = np.isfinite(vectors).all(axis=1)
+    reason[good[~embedded]] = "the embedder could not load it"
+    good = good[embedded]
+    groups = np.full(len(files), -1, dtype=np.int64)
+    groups[good] = group_photos(
+        vectors[embedded],
+        threshold=threshold,
+        capture_times=scan["captured"].to_numpy()[good],
+        burst_seconds=burst_seconds,
+        linkage=linkage,
+    )
+    scores = np.full(len(files), np.nan)
+    if len(good):
+        chosen = (
+            scan["baseline"].to_numpy()[good] if scorer is None else scorer([str(files[i]) for i in good])
+        )
+        scores[good] = np.asarray(chosen, dtype=np.float64).reshape(len(good))
+    table = pd.DataFrame({"path": shown, "group": groups, "score": scores, "reason": reason})
+    table["order"] = np.arange(len(table))
+    if thumbnails:
+        table["thumbnail"] = scan["thumbnail"].to_numpy()
+    table = table.sort_values(["group", "score", "order"], ascending=[True, False, True], na_position="last")
+    readable = table["group"] >= 0
+    table["rank"] = pd.array(np.where(readable, table.groupby("group").cumcount() + 1, 0), dtype="Int64")
+    table.loc[~readable, "rank"] = pd.NA
+    table["best"] = (table["rank"] == 1).fillna(False).astype(bool)
+    table["group"] = pd.array(np.where(readable, table["group"] + 1, 0), dtype="Int64")
+    table.loc[~readable, "group"] = pd.NA
+    table = pd.concat([table[readable], table[~readable].sort_values("order")])
+    extra = ["thumbnail"] if thumbnails else []
+    return table[list(RANKING_COLUMNS) + extra].reset_index(drop=True)
+
+
+def write_collection(
+    table: pd.DataFrame,
+    output: str | os.PathLike,
+    *,
+    title: str = "Photo collection",
+    score_name: str = "quality baseline",
+) -> dict[str, Path]:
+    """Write ``ranking.csv`` and ``contact_sheet.html`` into the folder ``output``.
+
+    ``ranking.csv`` holds :data:`RANKING_COLUMNS` (empty group / score / rank for unreadable
+    files). ``contact_sheet.html`` is one self-contained page: thumbnails are embedded as data
+    URIs, so it opens offline and can be moved or mailed alone. Both are written to a temporary
+    file and renamed into place, so an interrupted run never leaves half a file.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`rank_photos`' output (with ``thumbnail`` for pictures on the sheet).
+    output : str or path-like
+        Folder; created if missing.
+    title, score_name : str
+        Shown on the sheet.
+
+    Returns
+    -------
+    paths : dict
+        ``{'csv': ..., 'html': ...}``.
+    """
+    from skpercept._io import atomic_write
+    from skpercept.photos._contact_sheet import contact_sheet_html
+
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": folder / "ranking.csv", "html": folder / "contact_sheet.html"}
+    with atomic_write(paths["csv"], "w", encoding="utf-8", newline="") as file:
+        table[list(RANKING_COLUMNS)].to_csv(file, index=False, float_format="%.6g")
+    page = contact_sheet_html(table, title=title, score_name=score_name)
+    with atomic_write(paths["html"], "w", encoding="utf-8") as file:
+        file.write(page)
+    return paths
