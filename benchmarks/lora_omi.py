@@ -68,8 +68,7 @@ def _frozen(args, train, test, train_means):
     from torchvision.transforms import v2
 
     from skpercept.embed import load_image
-    from skpercept.embed._timm import SHIPPED_LITE0
-    from skpercept.embed.towers import build_tower
+    from skpercept.embed.towers import SHIPPED_LITE0, build_tower
     from skpercept.heads._ranking import PairwiseRanker
     from skpercept.metrics import pairwise_accuracy
     from skpercept.preprocessing import BlockScaler
@@ -124,8 +123,8 @@ def _lora(args, train, test):
     ranker = LoRAPairwiseRanker(
         image_size=args.image_size,
         last_n_targets=args.last_n_targets,
-        r=8,
-        alpha=16,
+        lora_rank=8,
+        lora_alpha=16,
         batching="images",
         batch_size=args.block,
         max_epochs=args.epochs,
@@ -175,7 +174,7 @@ def _vit_throughput(args) -> dict:
     for batch in (64, 256):
         torch.manual_seed(0)
         base, _spec = build_tower("open_clip:ViT-B-32", None)
-        tower = add_lora(base, select_targets(base, "auto"), r=8, alpha=16, dropout=0.1)
+        tower = add_lora(base, select_targets(base, "auto"), lora_rank=8, lora_alpha=16, lora_dropout=0.1)
         net = _TowerPairScorer(tower, n_features=512).cuda().train()
         opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-4)
         x = torch.randn(batch, 3, 224, 224, device="cuda")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import numbers
 from collections.abc import Iterator
@@ -135,3 +136,59 @@ def torch_threads(n: int | None) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(old)
+
+
+def estimator_parameters(cls: type) -> type:
+    """Declare an estimator's parameters once, as annotated class attributes.
+
+    The class becomes a keyword-only dataclass that keeps scikit-learn's ``repr`` and identity
+    equality: its ``__init__`` takes exactly the declared parameters (its bases' first) and only
+    stores them, scikit-learn's contract, and ``get_params`` reads them from that signature. A
+    subclass declares only the parameters it adds, or redeclares one to change its default.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> from skpercept._utils import estimator_parameters
+    >>> @estimator_parameters
+    ... class Base(BaseEstimator):
+    ...     alpha: float = 1.0
+    >>> @estimator_parameters
+    ... class Child(Base):
+    ...     beta: int = 2
+    >>> Child(alpha=0.5)
+    Child(alpha=0.5)
+    >>> sorted(Child().get_params())
+    ['alpha', 'beta']
+    """
+    return dataclasses.dataclass(kw_only=True, repr=False, eq=False)(cls)
+
+
+#: The format of skpercept's pickled estimators (joblib / pickle). A file of another format is
+#: refused with both versions named, never read by guesswork: 1 is the first versioned format.
+PICKLE_FORMAT = 1
+
+
+class SavedFormatError(ValueError):
+    """A saved skpercept file is in a format this version does not read."""
+
+
+class SavedFormatMixin:
+    """Pickles carry :data:`PICKLE_FORMAT`; unpickling another format is a :class:`SavedFormatError`."""
+
+    def __getstate__(self) -> dict:
+        # a copy: on Python 3.11+ scikit-learn hands over the instance's own __dict__
+        state = dict(super().__getstate__())
+        state["_skpercept_format"] = PICKLE_FORMAT
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        found = state.pop("_skpercept_format", None)
+        if found != PICKLE_FORMAT:
+            saved = f"format {found}" if found is not None else "a format from before versioned formats"
+            raise SavedFormatError(
+                f"This {type(self).__name__} was saved by skpercept in {saved}; this skpercept reads "
+                f"pickle format {PICKLE_FORMAT}. Fit it again with this version, or load it with the "
+                "version that saved it."
+            )
+        super().__setstate__(state)

@@ -22,20 +22,18 @@ import os
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+from sklearn.utils.validation import check_is_fitted
 
 from skpercept._io import write_bytes_atomic
 from skpercept._utils import resolve_device
+from skpercept.heads import registered_estimators
 
 _FORMAT = "skpercept-head"
-# 2: class_weight dicts keep their level types; class_weight_ and n_straddling_ are stored.
-# Files of version 1 still load.
+# A file of another version is refused with both versions named (2: class_weight dicts keep
+# their level types; class_weight_ and n_straddling_ are stored).
 _VERSION = 2
-# Only these classes can be rebuilt from a file: the name in the file selects, never imports.
-_ESTIMATORS = {
-    "RatingClassifier": ("skpercept.heads._rating", "RatingClassifier"),
-    "RatingRegressor": ("skpercept.heads._rating", "RatingRegressor"),
-    "PairwiseRanker": ("skpercept.heads._ranking", "PairwiseRanker"),
-}
 _ARRAY_ATTRS = (
     "y_mean_",
     "y_scale_",
@@ -44,6 +42,7 @@ _ARRAY_ATTRS = (
     "ensemble_seeds_",
     "user_features_",
     "user_precision_",
+    "pair_scale_",
 )
 # The first member's weights keep their plain names (files of single heads stay as they were);
 # member i > 0 of an ensemble (``n_ensemble``) has its names prefixed with "member<i>.".
@@ -58,8 +57,9 @@ _SCALAR_ATTRS = (
     "user_prior_reason_",
     "n_straddling_",
 )
-# Fitted attributes that are lists of arrays (one per attribute).
-_ARRAY_LIST_ATTRS = ("class_weight_",)
+# Fitted attributes that are lists of arrays (one per attribute); the joint head's initial
+# thresholds size its module before the saved weights are loaded into it.
+_ARRAY_LIST_ATTRS = ("class_weight_", "thresholds_", "_init_thresholds")
 
 
 def _encode_array(a: np.ndarray) -> dict:
@@ -117,12 +117,12 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     >>> np.allclose(load_safe(path).predict(X), reg.predict(X))
     True
     """
-    from safetensors.torch import save
-    from sklearn.utils.validation import check_is_fitted
-
     name = type(estimator).__name__
-    if _ESTIMATORS.get(name) != (type(estimator).__module__, name):
-        raise TypeError(f"save_safe stores skpercept heads {sorted(_ESTIMATORS)}; got {name}. Use joblib.")
+    known = registered_estimators()
+    if known.get(name) is not type(estimator):
+        raise TypeError(
+            f"save_safe stores registered skpercept heads {sorted(known)}; got {name}. Use joblib."
+        )
     check_is_fitted(estimator, "net_")
     params = estimator.get_params(deep=False)
     params["callbacks"] = None
@@ -155,7 +155,7 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
         )
     config = {"format": _FORMAT, "version": _VERSION, "estimator": name, "params": params, "fitted": fitted}
     state = {}
-    for i, net in enumerate(getattr(estimator, "nets_", [estimator.net_])):
+    for i, net in enumerate(estimator.nets_):
         prefix = _MEMBER_PREFIX.format(i) if i else ""
         state.update({prefix + k: v.detach().cpu().contiguous() for k, v in net.module_.state_dict().items()})
     # serialised in memory first, so a failed write never leaves half a file at `path`
@@ -176,26 +176,24 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
     -------
     estimator : fitted RatingClassifier, RatingRegressor or PairwiseRanker
     """
-    import importlib
-
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     with safe_open(os.fspath(path), framework="pt") as f:
         metadata = f.metadata() or {}
     if "skpercept" not in metadata:
         raise ValueError(f"{os.fspath(path)!r} is not a skpercept safe file (no 'skpercept' metadata).")
     config = json.loads(metadata["skpercept"])
-    if config.get("format") != _FORMAT or config.get("version", 0) > _VERSION:
+    if config.get("format") != _FORMAT:
+        raise ValueError(f"{os.fspath(path)!r}: not a skpercept head file (format {config.get('format')!r}).")
+    if config.get("version") != _VERSION:
         raise ValueError(
-            f"{os.fspath(path)!r}: unsupported format {config.get('format')!r} "
-            f"version {config.get('version')!r}."
+            f"{os.fspath(path)!r} is in skpercept's safe format version {config.get('version')!r}; this "
+            f"skpercept reads version {_VERSION}. Save the head again with this version."
         )
+    # Only registered heads can be rebuilt: the name in the file selects one, never imports.
     name = config["estimator"]
-    if name not in _ESTIMATORS:
-        raise ValueError(f"{os.fspath(path)!r} names an unknown estimator {name!r}.")
-    module_name, cls_name = _ESTIMATORS[name]
-    cls = getattr(importlib.import_module(module_name), cls_name)
+    known = registered_estimators()
+    if name not in known:
+        raise ValueError(f"{os.fspath(path)!r} names an unknown estimator {name!r} (known: {sorted(known)}).")
+    cls = known[name]
 
     params = dict(config["params"])
     if isinstance(params.get("hidden_layer_sizes"), list):

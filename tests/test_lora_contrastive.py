@@ -22,7 +22,7 @@ from tests._images import TINY_TIMM, photo, register_tiny_clip
 
 def _embedder(**params) -> ContrastiveEmbedder:
     base = dict(
-        backbone=f"timm:{TINY_TIMM}",
+        model_name=f"timm:{TINY_TIMM}",
         pretrained=None,
         image_size=32,
         max_epochs=3,
@@ -123,7 +123,7 @@ def test_duplicates_and_columns_pool_into_one_training_set(image_paths):
 
 def test_open_clip_tower(image_paths, tmp_path):
     name = register_tiny_clip(tmp_path)
-    emb = _embedder(backbone=f"open_clip:{name}", target_modules="linear").fit(image_paths)
+    emb = _embedder(model_name=f"open_clip:{name}", target_modules="linear").fit(image_paths)
     assert any("attn" in t or "mlp" in t for t in emb.target_modules_)
     assert emb.transform(image_paths[:3]).shape == (3, emb.embedding_dim_)
 
@@ -214,7 +214,7 @@ def test_default_backbone_with_shipped_weights(image_paths):
     ).fit(image_paths[:8])
     assert emb.transform(image_paths[:8]).shape == (8, 1280)
     with pytest.raises(ValueError, match="pretrained='auto' only knows"):
-        ContrastiveEmbedder(backbone="timm:resnet18", max_epochs=1).fit(image_paths)
+        ContrastiveEmbedder(model_name="timm:resnet18", max_epochs=1).fit(image_paths)
 
 
 def test_tensor_decoder_path_agrees_with_pil(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ WORKER = Path(__file__).with_name("_lora_ddp_worker.py")
 
 # Dropout, adapter dropout and augmentation draw per rank: off, the fits must agree.
 PARAMS = dict(
-    backbone="timm:test_efficientnet",
+    model_name="timm:test_efficientnet",
     pretrained=None,
     image_size=32,
     max_epochs=3,

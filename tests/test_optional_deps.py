@@ -94,14 +94,16 @@ def _add_lora():
     from skpercept.finetune import add_lora
 
     tower, _ = build_tower("timm:test_efficientnet", None)
-    add_lora(tower, ["conv_stem"], r=2, alpha=2.0, dropout=0.0)
+    add_lora(tower, ["conv_stem"], lora_rank=2, lora_alpha=2.0, lora_dropout=0.0)
 
 
 def _fit_contrastive():
     from skpercept.finetune import ContrastiveEmbedder
 
     images = [photo(i) for i in range(3)]
-    ContrastiveEmbedder(backbone="timm:test_efficientnet", pretrained=None, early_stopping=False).fit(images)
+    ContrastiveEmbedder(model_name="timm:test_efficientnet", pretrained=None, early_stopping=False).fit(
+        images
+    )
 
 
 @pytest.mark.parametrize(

@@ -112,12 +112,16 @@ def test_safe_format_rejects_foreign_files(tmp_path):
     save_file({"w": torch.zeros(2)}, tmp_path / "plain.safetensors")
     with pytest.raises(ValueError, match="not a skpercept safe file"):
         load_safe(tmp_path / "plain.safetensors")
-    config = {"format": "skpercept-head", "version": 1, "estimator": "os.system", "params": {}, "fitted": {}}
+    config = {"format": "skpercept-head", "version": 2, "estimator": "os.system", "params": {}, "fitted": {}}
     save_file(
         {"w": torch.zeros(2)}, tmp_path / "evil.safetensors", metadata={"skpercept": json.dumps(config)}
     )
     with pytest.raises(ValueError, match="unknown estimator 'os.system'"):
         load_safe(tmp_path / "evil.safetensors")
+    config["version"] = 1
+    save_file({"w": torch.zeros(2)}, tmp_path / "v1.safetensors", metadata={"skpercept": json.dumps(config)})
+    with pytest.raises(ValueError, match="safe format version 1; this skpercept reads version 2"):
+        load_safe(tmp_path / "v1.safetensors")
     with pytest.raises(TypeError, match="Use joblib"):
         save_safe(StandardScaler().fit(np.zeros((2, 2))), tmp_path / "x.safetensors")
 

@@ -102,7 +102,7 @@ def test_lora_fit_leaves_global_state_unchanged(tmp_path):
     X = pd.DataFrame({"image_a": [images[k] for k in i], "image_b": [images[k] for k in j]})
     y = (i % 2).astype(float)
     params = dict(
-        backbone="timm:test_efficientnet",
+        model_name="timm:test_efficientnet",
         pretrained=None,
         image_size=32,
         max_epochs=2,

@@ -20,6 +20,7 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from skpercept._utils import PICKLE_FORMAT, SavedFormatError
 from skpercept.cli._heads import choose_rating_head
 from skpercept.cli._tables import PAIR_COLUMNS, CLIError, rows_text
 from skpercept.heads import HeadSettings, get_head, head_names, make_head
@@ -27,6 +28,8 @@ from skpercept.model_selection import ImageDisjointSplit
 from skpercept.personal import UserEncoder
 from skpercept.preprocessing import PairFeatures
 
+#: What a model description (``skpercept_info_``) must hold.
+MODEL_INFO_KEYS = ("format", "task", "users", "attributes", "head", "output")
 #: The user id that no model was trained on: the average person (UserEncoder's all-zero row).
 AVERAGE_PERSON = "(average person)"
 # First bytes of the files joblib writes: a pickle (protocol >= 2) or one of its compressors.
@@ -97,7 +100,7 @@ def build_model(
 
     ``head`` is a registered head that ``skpercept fit`` offers (None: the table decides).
     """
-    info = {"task": task, "users": users}
+    info = {"format": PICKLE_FORMAT, "task": task, "users": users}
     if head is not None and get_head(head).task != task:
         raise CLIError(
             f"{path}: --head {head} learns from {get_head(head).task} tables; this one holds "
@@ -118,6 +121,7 @@ def build_model(
         name = head or "ranker"
         estimator = make_head(name, settings)
         info["head"] = name
+        info["output"] = get_head(name).output
         info["personal"] = _personal(estimator, users, task)
         pipeline = Pipeline([("pairs", pairs), ("head", estimator)])
         why = f"--head {name}" if head else "the table holds pairwise comparisons"
@@ -257,15 +261,37 @@ def load_model(path):
         )
     try:
         model = joblib.load(path)
+    except SavedFormatError as exc:
+        raise CLIError(f"{path}: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("skpercept"):
+            raise
+        raise CLIError(
+            f"{path} was saved by a skpercept whose modules were laid out differently (it names "
+            f"{exc.name}, a module of a format from before versioned formats); this skpercept reads "
+            f"pickle format {PICKLE_FORMAT}. Fit the model again with this version."
+        ) from exc
     except Exception as exc:  # any unpickling failure means the file, not the program, is broken
         raise CLIError(
             f"{path}: the model file is damaged or truncated ({type(exc).__name__}); it was probably cut "
             "short by a failed or interrupted save. Fit the model again."
         ) from exc
-    if not hasattr(model, "skpercept_info_"):
+    info = getattr(model, "skpercept_info_", None)
+    if not isinstance(info, dict):
         raise CLIError(f"{path} is not a model saved by `skpercept fit` or `skpercept demo`.")
-    register_open_clip_configs(model.skpercept_info_)
-    return model, model.skpercept_info_
+    if info.get("format") != PICKLE_FORMAT:
+        raise CLIError(
+            f"{path}: its model description is in format {info.get('format')!r}; this skpercept reads "
+            f"format {PICKLE_FORMAT}. Fit the model again with this version."
+        )
+    missing = [key for key in MODEL_INFO_KEYS if key not in info]
+    if missing or info["task"] not in ("rating", "pairs"):
+        raise CLIError(
+            f"{path}: its model description (skpercept_info_) lacks {missing}; the file was edited or "
+            "not written by `skpercept fit`. Fit the model again."
+        )
+    register_open_clip_configs(info)
+    return model, info
 
 
 # -- predictions --------------------------------------------------------------------------------

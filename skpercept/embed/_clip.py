@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import ClassVar
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept.embed.base import SHARED_PARAMETERS, BaseEmbedder
+from skpercept._utils import estimator_parameters
+from skpercept.embed.base import SHARED_PARAMETERS, NetworkEmbedder
 from skpercept.embed.towers import create_open_clip_model, weights_identity
 
 
-class CLIPEmbedder(BaseEmbedder):
+@estimator_parameters
+class CLIPEmbedder(NetworkEmbedder):
     """Embed images with an open_clip model's image tower.
 
     Parameters
@@ -61,49 +62,10 @@ class CLIPEmbedder(BaseEmbedder):
     """
 
     _cpu_batch_size = 16
-    _parameter_constraints: ClassVar[dict] = {
-        **BaseEmbedder._parameter_constraints,
-        "model_name": [str],
-        # A tag or a file: fit checks that the tag exists for ``model_name`` or the file exists.
-        "pretrained": [str, os.PathLike, None],
-    }
 
-    def __init__(
-        self,
-        *,
-        model_name: str = "ViT-B-32",
-        pretrained: str | os.PathLike | None = "openai",
-        image_root: str | os.PathLike | None = None,
-        device: str = "auto",
-        batch_size: int | str = "auto",
-        num_workers: int = 4,
-        decode: str = "auto",
-        torch_compile: bool = False,
-        precision: str = "fp32",
-        normalize: bool = True,
-        tta: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-        bundle_weights: bool | str = "auto",
-        random_state: int | None = 0,
-    ) -> None:
-        self.model_name = model_name
-        self.pretrained = pretrained
-        self.image_root = image_root
-        self.device = device
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.decode = decode
-        self.torch_compile = torch_compile
-        self.precision = precision
-        self.normalize = normalize
-        self.tta = tta
-        self.cache_dir = cache_dir
-        self.on_error = on_error
-        self.progress = progress
-        self.bundle_weights = bundle_weights
-        self.random_state = random_state
+    model_name: str = "ViT-B-32"
+    # A tag or a file: fit checks that the tag exists for ``model_name`` or the file exists.
+    pretrained: str | os.PathLike | None = "openai"
 
     def _weights_identity(self) -> str:
         return weights_identity("open_clip", self.model_name, self.pretrained, self.random_state)

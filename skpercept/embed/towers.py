@@ -54,13 +54,11 @@ __all__ = [
     "create_open_clip_model",
     "create_timm_model",
     "file_identity",
-    "load_shipped_lite0",
     "load_shipped_weights",
     "looks_like_path",
-    "parse_backbone",
+    "parse_model_name",
     "random_identity",
     "rebuild_tower",
-    "shipped_lite0_path",
     "shipped_weights_path",
     "tower_feature_dim",
     "weights_identity",
@@ -144,11 +142,6 @@ def shipped_weights_path(name: str = "efficientnet_lite0") -> Path:
     return Path(getattr(package, helper).get_model_file_path())
 
 
-def shipped_lite0_path() -> Path:
-    """Path of the shipped ImageNet EfficientNet-Lite0 weights (see :func:`shipped_weights_path`)."""
-    return shipped_weights_path("efficientnet_lite0")
-
-
 def load_shipped_weights(
     model, path: str | os.PathLike | None = None, name: str = "efficientnet_lite0"
 ) -> None:
@@ -185,11 +178,6 @@ def load_shipped_weights(
             )
         target[key] = tensor
     model.load_state_dict(target)
-
-
-def load_shipped_lite0(model, path: str | os.PathLike | None = None) -> None:
-    """:func:`load_shipped_weights` for timm's ``efficientnet_lite0``."""
-    load_shipped_weights(model, path, "efficientnet_lite0")
 
 
 def looks_like_path(value: Any) -> bool:
@@ -371,24 +359,26 @@ def create_open_clip_model(name: str, pretrained: Any = None):
     return model, preprocess
 
 
-def parse_backbone(backbone: str) -> tuple[str, str]:
+def parse_model_name(model_name: str) -> tuple[str, str]:
     """Split ``'timm:efficientnet_lite0'`` / ``'open_clip:ViT-B-32'`` into (library, name)."""
-    if not isinstance(backbone, str) or ":" not in backbone:
+    if not isinstance(model_name, str) or ":" not in model_name:
         raise ValueError(
-            f"backbone must be a string 'timm:<model name>' or 'open_clip:<model name>', got {backbone!r}."
+            f"model_name must be a string 'timm:<model name>' or 'open_clip:<model name>', got {model_name!r}."
         )
-    library, name = backbone.split(":", 1)
+    library, name = model_name.split(":", 1)
     if library not in LIBRARIES or not name:
-        raise ValueError(f"backbone library must be 'timm' or 'open_clip', got {library!r} in {backbone!r}.")
+        raise ValueError(
+            f"model_name's library must be 'timm' or 'open_clip', got {library!r} in {model_name!r}."
+        )
     return library, name
 
 
-def build_tower(backbone: str, pretrained: Any):
+def build_tower(model_name: str, pretrained: Any):
     """Build an image tower and the spec that rebuilds it.
 
     Parameters
     ----------
-    backbone : str
+    model_name : str
         ``'timm:<model name>'`` or ``'open_clip:<model name>'``.
     pretrained : str, path-like or None
         The weights source (see the module docstring).
@@ -400,7 +390,7 @@ def build_tower(backbone: str, pretrained: Any):
         ``(batch, 3, image_size, image_size)`` normalised tensor to pooled features.
     spec : TowerSpec
     """
-    library, name = parse_backbone(backbone)
+    library, name = parse_model_name(model_name)
     if pretrained is not None:
         pretrained = os.fspath(pretrained) if isinstance(pretrained, os.PathLike) else str(pretrained)
     if library == "timm":

@@ -1,8 +1,7 @@
 """LoRA on an image tower: which modules get adapters, wrapping them, checkpointing, fingerprints.
 
-The towers themselves are built by :mod:`skpercept.embed.towers`, shared with the embedders;
-the names ``build_backbone``, ``rebuild_backbone``, ``feature_dim`` and ``BackboneSpec`` are
-that module's functions under the LoRA estimators' vocabulary.
+The towers themselves are built by :mod:`skpercept.embed.towers`, shared with the embedders.
+:class:`LoRATower` declares the parameters every estimator that adapts a tower takes.
 
 Targets are chosen by module *type*, not by name, so the same setting works across open_clip
 and timm versions whose module names differ:
@@ -24,31 +23,20 @@ import hashlib
 import numbers
 import os
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from skpercept._utils import optional_import
-from skpercept.embed.towers import (
-    SHIPPED_WEIGHTS,
-    TowerSpec,
-    build_tower,
-    parse_backbone,
-    rebuild_tower,
-    tower_feature_dim,
-)
+from skpercept._utils import estimator_parameters, optional_import
+from skpercept.embed.towers import SHIPPED_WEIGHTS
 
 __all__ = [
     "TARGET_KINDS",
-    "TOWER_PARAMETER_CONSTRAINTS",
-    "BackboneSpec",
+    "LoRATower",
     "add_lora",
-    "build_backbone",
-    "feature_dim",
     "fingerprint",
-    "parse_backbone",
-    "rebuild_backbone",
     "resolve_pretrained",
     "select_targets",
     "set_gradient_checkpointing",
@@ -57,35 +45,49 @@ __all__ = [
 #: Module kinds ``target_modules`` may name (see the module docstring).
 TARGET_KINDS = ("linear", "attention", "conv")
 
-#: Parameters of a tower with LoRA adapters, shared by every estimator that builds one.
-TOWER_PARAMETER_CONSTRAINTS: dict[str, list] = {
-    "backbone": [str],
-    "pretrained": [str, os.PathLike, None],
-    "image_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
-    "r": [Interval(numbers.Integral, 1, None, closed="left")],
-    "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
-    "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-    "target_modules": [str, "array-like"],
-    "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
-}
 
-BackboneSpec = TowerSpec
-build_backbone = build_tower
-rebuild_backbone = rebuild_tower
-feature_dim = tower_feature_dim
+@estimator_parameters
+class LoRATower:
+    """The parameters of a tower with LoRA adapters, shared by every estimator that builds one.
+
+    ``model_name`` names the tower as ``'timm:<model>'`` or ``'open_clip:<model>'`` (the
+    library first: these estimators take either), ``pretrained`` its base weights;
+    ``lora_rank``, ``lora_alpha`` and ``lora_dropout`` are peft's ``r``, ``lora_alpha`` and
+    ``lora_dropout``; ``target_modules`` and ``last_n_targets`` choose the adapted modules.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "model_name": [str],
+        "pretrained": [str, os.PathLike, None],
+        "image_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "lora_rank": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lora_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lora_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "target_modules": [str, "array-like"],
+        "last_n_targets": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    }
+
+    model_name: str = "timm:efficientnet_lite0"
+    pretrained: str | os.PathLike | None = "auto"
+    image_size: int | None = None
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    target_modules: str | Sequence[str] = "auto"
+    last_n_targets: int | None = None
 
 
-def resolve_pretrained(backbone: str, pretrained) -> str | None:
+def resolve_pretrained(model_name: str, pretrained) -> str | None:
     """The weights source of ``pretrained='auto'`` (a model's shipped weights), else as given."""
     if pretrained != "auto":
         return os.fspath(pretrained) if isinstance(pretrained, os.PathLike) else pretrained
-    library, _, name = backbone.partition(":")
+    library, _, name = model_name.partition(":")
     if library == "timm" and name in SHIPPED_WEIGHTS:
         return SHIPPED_WEIGHTS[name][0]
     shipped = " and ".join(f"'timm:{model}'" for model in SHIPPED_WEIGHTS)
     raise ValueError(
         f"pretrained='auto' only knows weights for {shipped}; for "
-        f"{backbone!r} pass pretrained=<tag or local file>, or None for random init."
+        f"{model_name!r} pass pretrained=<tag or local file>, or None for random init."
     )
 
 
@@ -149,7 +151,9 @@ def select_targets(model: nn.Module, target_modules: str | Sequence[str]) -> lis
     return names
 
 
-def add_lora(model: nn.Module, targets: list[str], *, r: int, alpha: float, dropout: float) -> nn.Module:
+def add_lora(
+    model: nn.Module, targets: list[str], *, lora_rank: int, lora_alpha: float, lora_dropout: float
+) -> nn.Module:
     """Freeze ``model`` and wrap it with peft LoRA adapters on ``targets``.
 
     Parameters
@@ -157,11 +161,11 @@ def add_lora(model: nn.Module, targets: list[str], *, r: int, alpha: float, drop
     model : torch.nn.Module
     targets : list of str
         Exact module names (e.g. from :func:`select_targets`).
-    r : int
-        Rank of each adapter.
-    alpha : float
-        LoRA scaling numerator (the update is scaled by ``alpha / r``).
-    dropout : float
+    lora_rank : int
+        Rank of each adapter (peft's ``r``).
+    lora_alpha : float
+        LoRA scaling numerator (the update is scaled by ``lora_alpha / lora_rank``).
+    lora_dropout : float
         Dropout on each adapter's input.
 
     Returns
@@ -174,7 +178,9 @@ def add_lora(model: nn.Module, targets: list[str], *, r: int, alpha: float, drop
         param.requires_grad_(False)
     # Exact names (anchored regex): a bare name would also match deeper modules with that suffix.
     pattern = "^(" + "|".join(t.replace(".", r"\.") for t in targets) + ")$"
-    config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=pattern)
+    config = peft.LoraConfig(
+        r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=pattern
+    )
     return peft.get_peft_model(model, config)
 
 

@@ -18,9 +18,24 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._holdout import hold_out_items
-from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
-from skpercept.finetune import _adapters as bb
+from skpercept._utils import (
+    SavedFormatMixin,
+    estimator_parameters,
+    resolve_device,
+    resolve_seed,
+    seeded_torch,
+    torch_generator,
+)
+from skpercept.embed.towers import build_tower, rebuild_tower, tower_feature_dim
 from skpercept.finetune import _ddp as dist_
+from skpercept.finetune._adapters import (
+    LoRATower,
+    add_lora,
+    fingerprint,
+    resolve_pretrained,
+    select_targets,
+    set_gradient_checkpointing,
+)
 from skpercept.finetune._images import (
     ImageBlockSampler,
     ImageCollate,
@@ -118,7 +133,8 @@ def _amp_net_class():
     return _LoRANeuralNet
 
 
-class LoRABase(BaseEstimator, metaclass=ABCMeta):
+@estimator_parameters
+class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
     """Parameters and machinery shared by :class:`LoRARatingClassifier` and
     :class:`LoRAPairwiseRanker` (see their docstrings); not used directly.
 
@@ -132,12 +148,13 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
     ``_image_columns``, and define ``fit`` (encode the targets, then ``_fit_frame``).
     """
 
-    _image_columns: tuple[str, ...] = ()
+    _image_columns: ClassVar[tuple[str, ...]] = ()
 
     _parameter_constraints: ClassVar[dict] = {
         **TRAINING_PARAMETER_CONSTRAINTS,
-        **bb.TOWER_PARAMETER_CONSTRAINTS,
-        "user_dim": [Interval(numbers.Integral, 0, None, closed="left"), None],
+        **LoRATower._parameter_constraints,
+        "user_features": [str, None],
+        "user_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
         "augment": ["boolean", Mapping, None],
         "batching": [StrOptions({"rows", "images"})],
@@ -149,72 +166,30 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         "distributed": ["boolean"],
     }
 
-    def __init__(
-        self,
-        *,
-        backbone: str = "timm:efficientnet_lite0",
-        pretrained: str | None = "auto",
-        image_size: int | None = None,
-        r: int = 8,
-        alpha: float = 16.0,
-        lora_dropout: float = 0.1,
-        target_modules="auto",
-        last_n_targets: int | None = None,
-        user_dim: int | None = 16,
-        user_alpha: float = 1.0,
-        hidden_layer_sizes: tuple[int, ...] = (256,),
-        dropout: float = 0.1,
-        augment=True,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        batch_size: int = 32,
-        max_epochs: int = 20,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        patience: int = 5,
-        batching: str = "rows",
-        callbacks=None,
-        precision: str = "fp32",
-        gradient_checkpointing: bool = False,
-        merge: bool = False,
-        save_base_weights="auto",
-        image_root=None,
-        device: str = "auto",
-        distributed: bool = False,
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-    ) -> None:
-        self.backbone = backbone
-        self.pretrained = pretrained
-        self.image_size = image_size
-        self.r = r
-        self.alpha = alpha
-        self.lora_dropout = lora_dropout
-        self.target_modules = target_modules
-        self.last_n_targets = last_n_targets
-        self.user_dim = user_dim
-        self.user_alpha = user_alpha
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.dropout = dropout
-        self.augment = augment
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.batching = batching
-        self.callbacks = callbacks
-        self.precision = precision
-        self.gradient_checkpointing = gradient_checkpointing
-        self.merge = merge
-        self.save_base_weights = save_base_weights
-        self.image_root = image_root
-        self.device = device
-        self.distributed = distributed
-        self.random_state = random_state
-        self.verbose = verbose
+    user_features: str | None = "auto"
+    user_rank: int | None = 16
+    user_alpha: float = 1.0
+    hidden_layer_sizes: tuple[int, ...] = (256,)
+    dropout: float = 0.1
+    augment: bool | Mapping | None = True
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 32
+    max_epochs: int = 20
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    patience: int = 5
+    batching: str = "rows"
+    callbacks: list | None = None
+    precision: str = "fp32"
+    gradient_checkpointing: bool = False
+    merge: bool = False
+    save_base_weights: bool | str = "auto"
+    image_root: str | os.PathLike | None = None
+    device: str = "auto"
+    distributed: bool = False
+    random_state: int | np.random.RandomState | None = None
+    verbose: int = 0
 
     # -- hooks ---------------------------------------------------------------------------------
     @abstractmethod
@@ -230,7 +205,8 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
                 f"{type(self).__name__} takes a pandas DataFrame with column(s) "
-                f"{list(self._image_columns)} (+ optional {USER_COLUMN!r}), got {type(X).__name__}."
+                f"{list(self._image_columns)} (+ the person's column, see user_features), got "
+                f"{type(X).__name__}."
             )
         missing = [c for c in self._image_columns if c not in X.columns]
         if missing:
@@ -239,21 +215,35 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
             validate_data(self, X, skip_check_array=True, reset=True)
         return X
 
+    def _user_column(self, X: pd.DataFrame) -> str | None:
+        """The column of ``X`` naming the person (``user_features``); None: no personal part."""
+        if self.user_features is None:
+            return None
+        if self.user_features == "auto":
+            return USER_COLUMN if USER_COLUMN in X.columns else None
+        if self.user_features not in X.columns:
+            raise ValueError(
+                f"user_features={self.user_features!r} names no column of X; its columns are "
+                f"{list(X.columns)}."
+            )
+        return self.user_features
+
     @staticmethod
-    def _user_ids(X: pd.DataFrame) -> np.ndarray:
-        ids = X[USER_COLUMN].to_numpy(dtype=object)
+    def _user_ids(X: pd.DataFrame, column: str) -> np.ndarray:
+        ids = X[column].to_numpy(dtype=object)
         if pd.isna(ids).any():
             row = int(np.flatnonzero(pd.isna(ids))[0])
             raise ValueError(
-                f"Missing {USER_COLUMN!r} at row {row} (index label {X.index[row]!r}); give "
+                f"Missing {column!r} at row {row} (index label {X.index[row]!r}); give "
                 "it an id (an id not seen in fit is predicted by the shared model)."
             )
         return ids
 
     def _user_codes(self, X: pd.DataFrame) -> np.ndarray:
-        if not self.users_.size or USER_COLUMN not in X.columns:
+        column = self.user_column_
+        if not self.users_.size or column not in X.columns:
             return np.zeros(len(X), dtype=np.int64)
-        ids = self._user_ids(X)
+        ids = self._user_ids(X, column)
         lookup = {u: k + 1 for k, u in enumerate(self.users_.tolist())}
         return np.asarray([lookup.get(u, 0) for u in ids.tolist()], dtype=np.int64)
 
@@ -269,39 +259,44 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         super()._validate_params()
 
     def _resolve_pretrained(self) -> str | None:
-        return bb.resolve_pretrained(self.backbone, self.pretrained)
+        return resolve_pretrained(self.model_name, self.pretrained)
 
     # -- building ---------------------------------------------------------------------------
     def _build_module(self, n_users: int) -> LoRANet:
-        base, spec = bb.build_backbone(self.backbone, self._resolve_pretrained())
+        base, spec = build_tower(self.model_name, self._resolve_pretrained())
         size = int(self.image_size or spec.image_size)
-        self.backbone_spec_ = spec
+        self.tower_spec_ = spec
         self.image_size_ = size
-        n_features = bb.feature_dim(base, size)
+        n_features = tower_feature_dim(base, size)
         self.module_features_ = n_features
-        targets = bb.select_targets(base, self.target_modules)
+        targets = select_targets(base, self.target_modules)
         if self.last_n_targets is not None:
             targets = targets[-int(self.last_n_targets) :]
         self.target_modules_ = targets
-        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.lora_dropout)
-        if self.gradient_checkpointing and not bb.set_gradient_checkpointing(tower, True):
-            raise ValueError(f"{self.backbone!r} offers no gradient checkpointing.")
+        tower = add_lora(
+            base,
+            self.target_modules_,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+        )
+        if self.gradient_checkpointing and not set_gradient_checkpointing(tower, True):
+            raise ValueError(f"{self.model_name!r} offers no gradient checkpointing.")
         n_outputs, n_classes = self._net_outputs()
         return LoRANet(
             tower,
             n_features=n_features,
             n_users=n_users,
-            user_dim=self.user_dim,
+            user_rank=self.user_rank,
             hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
             dropout=self.dropout,
             n_outputs=n_outputs,
             n_classes=n_classes,
             precision=self.precision,
-            users_appended=getattr(self, "_users_appended", False),
         )
 
     def _transform(self, train: bool):
-        spec = self.backbone_spec_
+        spec = self.tower_spec_
         augment = check_augment(self.augment) if train else None
         return make_transform(self.image_size_, spec.mean, spec.std, augment)
 
@@ -415,7 +410,9 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         if world is not None:
             # random_state=None draws a seed per process: all ranks take rank 0's.
             seed = world.broadcast(seed)
-        users = self._user_ids(X) if USER_COLUMN in X.columns else np.empty(0, dtype=object)
+        self.user_column_ = self._user_column(X)
+        column = self.user_column_
+        users = self._user_ids(X, column) if column is not None else np.empty(0, dtype=object)
         self.users_ = np.asarray(sorted(pd.unique(users), key=str), dtype=object)
         # Weight init, dropout and augmentation draw from a forked, seeded torch generator;
         # row order and image blocks from generators of their own. Ranks other than 0 draw
@@ -433,7 +430,7 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
     # -- inference --------------------------------------------------------------------------
     def _merge_adapters(self) -> None:
         # Folding LoRA into the base weights removes the adapter matmuls at inference.
-        self.module_.backbone = self.module_.backbone.merge_and_unload()
+        self.module_.tower = self.module_.tower.merge_and_unload()
 
     def _features(self, table: ImageTable) -> torch.Tensor:
         """Tower features of every distinct image of ``table`` (each computed once)."""
@@ -478,17 +475,17 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         return {k: v.detach().cpu().clone() for k, v in self.module_.named_parameters() if v.requires_grad}
 
     def _frozen_fingerprint(self, module) -> str:
-        return bb.fingerprint(
+        return fingerprint(
             {k: v for k, v in module.named_parameters() if not v.requires_grad and "lora_" not in k}
         )
 
     def _stores_base(self) -> bool:
         if self.save_base_weights == "auto":
-            return not self.backbone_spec_.reloadable
+            return not self.tower_spec_.reloadable
         return bool(self.save_base_weights)
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         if "module_" not in state:
             return state
         module = state.pop("module_")
@@ -502,48 +499,42 @@ class LoRABase(BaseEstimator, metaclass=ABCMeta):
         return state
 
     def _rebuild_unmerged(self) -> LoRANet:
-        base = bb.rebuild_backbone(self.backbone_spec_)
-        tower = bb.add_lora(base, self.target_modules_, r=self.r, alpha=self.alpha, dropout=self.lora_dropout)
+        base = rebuild_tower(self.tower_spec_)
+        tower = add_lora(
+            base,
+            self.target_modules_,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+        )
         n_outputs, n_classes = self._net_outputs()
         module = LoRANet(
             tower,
             n_features=self.module_features_,
             n_users=len(self.users_),
-            user_dim=self.user_dim,
+            user_rank=self.user_rank,
             hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
             dropout=self.dropout,
             n_outputs=n_outputs,
             n_classes=n_classes,
             precision=self.precision,
-            users_appended=getattr(self, "_users_appended", False),
         )
         return module.eval()
 
     def __setstate__(self, state: dict) -> None:
-        if "head_dropout" in state:
-            # Saved before the parameters took the heads' names: ``dropout`` was the adapters'.
-            state["lora_dropout"] = state.pop("dropout")
-            state["dropout"] = state.pop("head_dropout")
-            state["early_stopping"] = bool(state["validation_fraction"])
-            state["validation_fraction"] = state["validation_fraction"] or 0.1
-        state.setdefault("distributed", False)  # saved before data-parallel training existed
-        if "user_alpha" not in state:
-            # Saved before users had the heads' semantics: the user vector was appended to the
-            # image features (unknown user = the mean vector). Rebuild that layout as trained.
-            state.update(user_alpha=1.0, _users_appended=True)
         saved = state.pop("_lora_saved", None)
-        self.__dict__.update(state)
+        super().__setstate__(state)
         if saved is None:
             return
         # Build from the reference only when the base is not in the file: nothing downloads
         # for random-init or stored bases, and a stored base never needs the original source.
-        reference = self.backbone_spec_
+        reference = self.tower_spec_
         if "full" in saved:
-            self.backbone_spec_ = replace(reference, pretrained=None)
+            self.tower_spec_ = replace(reference, pretrained=None)
         module = self._rebuild_unmerged()
-        self.backbone_spec_ = reference
+        self.tower_spec_ = reference
         if "full" in saved and saved["merged"]:
-            module.backbone = module.backbone.merge_and_unload()
+            module.tower = module.tower.merge_and_unload()
             module.load_state_dict(saved["full"])
             self.module_ = module.eval()
             self._adapter_state = saved["adapters"]

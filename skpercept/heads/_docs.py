@@ -6,6 +6,8 @@ A head's docstring holds ``{common_params}``, ``{common_attrs}`` and ``{midtrain
 
 from __future__ import annotations
 
+import re
+
 COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         Hidden widths of the MLP trunk; ``()`` gives a linear model on the input features.
         The default is small on purpose: frozen image embeddings carry mostly linear signal
@@ -162,11 +164,37 @@ MIDTRAINING_DOC = """Evaluating mid-training: ``fit`` sets ``net_`` and all othe
     trained so far and the one in training."""
 
 
-def fill_doc(cls: type) -> type:
-    """Insert the shared parameter/attribute text into a head's docstring."""
-    cls.__doc__ = (
-        cls.__doc__.replace("{common_params}", COMMON_PARAMS_DOC)
-        .replace("{common_attrs}", COMMON_ATTRS_DOC)
-        .replace("{midtraining}", MIDTRAINING_DOC)
-    )
-    return cls
+def _parameter_blocks(text: str) -> dict[str, str]:
+    """The text of each parameter of a numpydoc Parameters section, by name."""
+    blocks: dict[str, str] = {}
+    name = None
+    for line in text.splitlines(keepends=True):
+        match = re.match(r"^(?:    )?(\w+) : ", line)
+        if match:
+            name = match.group(1)
+            blocks[name] = ""
+        blocks[name] += line
+    return blocks
+
+
+def fill_doc(cls: type | None = None, *, overrides: dict[str, str] | None = None):
+    """Insert the shared parameter/attribute text into a head's docstring.
+
+    ``overrides`` replaces the shared text of some parameters (name -> its numpydoc entry) for
+    a head whose default or meaning differs. Use as ``@fill_doc`` or
+    ``@fill_doc(overrides={...})``.
+    """
+
+    def fill(cls: type) -> type:
+        blocks = _parameter_blocks(COMMON_PARAMS_DOC)
+        for name, text in (overrides or {}).items():
+            blocks[name] = text.rstrip("\n") + "\n"
+        params = "".join(blocks.values()).rstrip("\n")
+        cls.__doc__ = (
+            cls.__doc__.replace("{common_params}", params)
+            .replace("{common_attrs}", COMMON_ATTRS_DOC)
+            .replace("{midtraining}", MIDTRAINING_DOC)
+        )
+        return cls
+
+    return fill if cls is None else fill(cls)

@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._holdout import identical_rows, indicator_columns
-from skpercept._utils import symmetric_expit
+from skpercept._utils import estimator_parameters, symmetric_expit
 from skpercept.heads._joint_net import JointLoss, JointNet, joint_output
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.personal import pair_context_columns
@@ -106,7 +106,15 @@ def _dense(X: Any) -> np.ndarray:
 
 
 # -- the estimator ----------------------------------------------------------------------------
-@fill_doc
+_USER_PRIOR_DOC = """    user_prior : {'isotropic', 'learned'}, default='isotropic'
+        The prior over a person's parameters ``θ_u``: ``'isotropic'``, the ``user_alpha``
+        penalty above; ``'learned'``, the empirical-Bayes prior of the rating and pair heads
+        (see :class:`~skpercept.heads.PairwiseRanker`), fitted on the ratings and the
+        comparisons together."""
+
+
+@fill_doc(overrides={"user_prior": _USER_PRIOR_DOC})
+@estimator_parameters
 class JointRatingRanker(SkorchHead):
     """One scorer per attribute trained on ratings and pairwise comparisons together (skorch-trained).
 
@@ -178,7 +186,7 @@ class JointRatingRanker(SkorchHead):
     raters). ``u = 0``, an unknown person, gives exactly the shared model. ``fit_users``
     fits the people in its rows alone (their ``V_j u``, ``c_j·u`` and ``a_j·u``, from their
     ratings and comparisons together) with the shared part frozen, under the isotropic prior
-    of precision ``2·user_alpha`` that ``fit`` used (this head has no ``user_prior``); new
+    that ``fit`` used (``user_prior``); new
     people come as person columns appended at the end of each half. Nobody else's
     predictions change.
 
@@ -215,54 +223,9 @@ class JointRatingRanker(SkorchHead):
         "pair_weight": [Interval(numbers.Real, 0, None, closed="neither")],
     }
 
-    def __init__(
-        self,
-        *,
-        classes: Any = None,
-        pair_weight: float = 1.0,
-        user_features: Any = None,
-        user_alpha: float = 1.0,
-        hidden_layer_sizes: tuple[int, ...] = (64,),
-        activation: str = "relu",
-        dropout: float = 0.3,
-        batch_norm: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        optimizer: str = "adamw",
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        validation_split: str = "auto",
-        patience: int = 10,
-        n_ensemble: int = 1,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-        callbacks: list | None = None,
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.validation_split = validation_split
-        self.patience = patience
-        self.n_ensemble = n_ensemble
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.classes = classes
-        self.pair_weight = pair_weight
-        self.user_features = user_features
-        self.user_alpha = user_alpha
+    classes: Any = None
+    pair_weight: float = 1.0
+    user_prior: str = "isotropic"
 
     # -- input ---------------------------------------------------------------------------------
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:

@@ -17,13 +17,14 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept._holdout import pair_item_codes
-from skpercept._utils import symmetric_expit
+from skpercept._utils import estimator_parameters, symmetric_expit
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.heads.nets import MaskedPairLoss, PairScorer
 from skpercept.personal import pair_context_columns
 
 
 @fill_doc
+@estimator_parameters
 class PairwiseRanker(ClassifierMixin, SkorchHead):
     """Siamese scorer ``s(half)``; ``P(left ≻ right) = σ(s(left) − s(right))`` (skorch-trained).
 
@@ -112,56 +113,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     _weighted_personal = True
     _units = 2
 
-    def __init__(
-        self,
-        *,
-        calibration: str | None = None,
-        hidden_layer_sizes: tuple[int, ...] = (64,),
-        activation: str = "relu",
-        dropout: float = 0.3,
-        batch_norm: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        optimizer: str = "adamw",
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        validation_split: str = "auto",
-        patience: int = 10,
-        n_ensemble: int = 1,
-        user_features: Any = None,
-        user_alpha: float = 1.0,
-        user_prior: str = "learned",
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-        callbacks: list | None = None,
-    ) -> None:
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            lr=lr,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            validation_split=validation_split,
-            patience=patience,
-            n_ensemble=n_ensemble,
-            user_features=user_features,
-            user_alpha=user_alpha,
-            user_prior=user_prior,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-        self.calibration = calibration
+    calibration: str | None = None
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         X = super()._validate_X(X, reset=reset)
@@ -247,8 +199,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         return [d / t for d, t in zip(outputs, self._temperatures())]
 
     def _temperatures(self) -> np.ndarray:
-        # a ranker saved before calibration existed has no temperature_: its scores are raw
-        return getattr(self, "temperature_", np.ones((len(self._members()), self.n_outputs_)))
+        return self.temperature_
 
     # -- prediction --------------------------------------------------------------------------
     def _one_d(self) -> bool:

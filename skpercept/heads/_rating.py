@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from skpercept._utils import estimator_parameters
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.heads.nets import MaskedRatingLoss, MaskedRegressionLoss, RatingNet, corn_proba, logit_width
 
@@ -50,6 +51,7 @@ def _weighted_stats(arr: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np
 
 
 @fill_doc
+@estimator_parameters
 class RatingClassifier(ClassifierMixin, SkorchHead):
     """MLP head predicting rating levels for one or several attributes (skorch-trained).
 
@@ -118,60 +120,10 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
     }
     _weighted_personal = True
 
-    def __init__(
-        self,
-        *,
-        loss: str = "ce",
-        classes: Any = None,
-        class_weight: Any = None,
-        hidden_layer_sizes: tuple[int, ...] = (64,),
-        activation: str = "relu",
-        dropout: float = 0.3,
-        batch_norm: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        optimizer: str = "adamw",
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        validation_split: str = "items",
-        patience: int = 10,
-        n_ensemble: int = 1,
-        user_features: Any = None,
-        user_alpha: float = 1.0,
-        user_prior: str = "learned",
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-        callbacks: list | None = None,
-    ) -> None:
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            lr=lr,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            validation_split=validation_split,
-            patience=patience,
-            n_ensemble=n_ensemble,
-            user_features=user_features,
-            user_alpha=user_alpha,
-            user_prior=user_prior,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-        self.loss = loss
-        self.classes = classes
-        self.class_weight = class_weight
+    loss: str = "ce"
+    classes: Any = None
+    class_weight: Any = None
+    validation_split: str = "items"
 
     # -- targets -----------------------------------------------------------------------------
     def _given_classes(self, n_outputs: int, one_d: bool) -> list[np.ndarray | None]:
@@ -357,6 +309,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
 
 
 @fill_doc
+@estimator_parameters
 class RatingRegressor(RegressorMixin, SkorchHead):
     """MLP head predicting continuous ratings for one or several attributes (skorch-trained).
 
@@ -408,56 +361,8 @@ class RatingRegressor(RegressorMixin, SkorchHead):
     }
     _weighted_personal = True
 
-    def __init__(
-        self,
-        *,
-        loss: str = "mse",
-        hidden_layer_sizes: tuple[int, ...] = (64,),
-        activation: str = "relu",
-        dropout: float = 0.3,
-        batch_norm: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        optimizer: str = "adamw",
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        validation_split: str = "items",
-        patience: int = 10,
-        n_ensemble: int = 1,
-        user_features: Any = None,
-        user_alpha: float = 1.0,
-        user_prior: str = "learned",
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-        callbacks: list | None = None,
-    ) -> None:
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            lr=lr,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            validation_split=validation_split,
-            patience=patience,
-            n_ensemble=n_ensemble,
-            user_features=user_features,
-            user_alpha=user_alpha,
-            user_prior=user_prior,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-        self.loss = loss
+    loss: str = "mse"
+    validation_split: str = "items"
 
     def _encode_y(self, y: Any, n_samples: int, reset: bool = True, sample_weight: Any = None) -> np.ndarray:
         arr = target_array(y, type(self).__name__, n_samples)

@@ -29,7 +29,14 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._holdout import hold_out_items, item_codes, rating_item_codes
-from skpercept._utils import resolve_device, resolve_seed, seeded_torch, torch_generator
+from skpercept._utils import (
+    SavedFormatMixin,
+    estimator_parameters,
+    resolve_device,
+    resolve_seed,
+    seeded_torch,
+    torch_generator,
+)
 from skpercept.heads._docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
 from skpercept.heads.nets import ACTIVATIONS
 from skpercept.personal import MAX_PRIOR_DIM, PersonalHeadMixin, entry_weights
@@ -245,7 +252,8 @@ class _Split(NamedTuple):
     n_straddling: int
 
 
-class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
+@estimator_parameters
+class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
     """Base of the skorch-trained heads; not used directly.
 
     It holds the parameters every head shares (its ``__init__`` assigns them once; a subclass
@@ -291,52 +299,27 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
         "user_prior": [StrOptions({"isotropic", "learned"})],
     }
 
-    def __init__(
-        self,
-        *,
-        hidden_layer_sizes: tuple[int, ...] = (64,),
-        activation: str = "relu",
-        dropout: float = 0.3,
-        batch_norm: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        optimizer: str = "adamw",
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        validation_split: str = "auto",
-        patience: int = 10,
-        n_ensemble: int = 1,
-        user_features: Any = None,
-        user_alpha: float = 1.0,
-        user_prior: str = "learned",
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-        callbacks: list | None = None,
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.validation_split = validation_split
-        self.patience = patience
-        self.n_ensemble = n_ensemble
-        self.user_features = user_features
-        self.user_alpha = user_alpha
-        self.user_prior = user_prior
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
+    hidden_layer_sizes: tuple[int, ...] = (64,)
+    activation: str = "relu"
+    dropout: float = 0.3
+    batch_norm: bool = False
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    optimizer: str = "adamw"
+    batch_size: int | str = "auto"
+    max_epochs: int = 200
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    validation_split: str = "auto"
+    patience: int = 10
+    n_ensemble: int = 1
+    user_features: Any = None
+    user_alpha: float = 1.0
+    user_prior: str = "learned"
+    device: str = "auto"
+    random_state: int | np.random.RandomState | None = None
+    verbose: int = 0
+    callbacks: list | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
     @abstractmethod
@@ -637,8 +620,8 @@ class SkorchHead(PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- inference -----------------------------------------------------------------------------
     def _members(self) -> list:
-        """The trained nets (``nets_``); a head pickled before ensembles existed has ``net_`` only."""
-        return getattr(self, "nets_", None) or [self.net_]
+        """The trained nets (``nets_``)."""
+        return self.nets_
 
     def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
         """Raw outputs of each member (``nets_``) for validated ``X``, as float64."""

@@ -100,6 +100,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, indexable
 from skorch.callbacks import Callback
 
+from skpercept._utils import SavedFormatMixin
 from skpercept.model_selection._pruner import FOLD_STEP_STRIDE
 from skpercept.model_selection._study import (
     cv_results,
@@ -192,7 +193,7 @@ class TrialPruningCallback(Callback):
             )
 
 
-class PerceptSearchCV(MetaEstimatorMixin, BaseEstimator):
+class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
     """Optuna search over a Pipeline ending in a skorch head, pruning bad trials per epoch.
 
     Parameters

@@ -68,9 +68,8 @@ class PersonalHeadMixin:
         return int(self.n_features_in_) // self._units
 
     def _user_index(self) -> np.ndarray:
-        """Fitted person columns within a unit (empty: no personal part; heads saved before
-        ``user_features`` existed have none)."""
-        return getattr(self, "user_features_", _NO_USERS)
+        """Fitted person columns within a unit (empty: no personal part)."""
+        return self.user_features_
 
     def _resolve_users(self, X: np.ndarray) -> None:
         """Set ``user_features_`` and ``n_user_features_`` from ``user_features`` and ``X``."""
@@ -387,8 +386,7 @@ class PersonalHeadMixin:
 
     def _prior_people(self, X: np.ndarray) -> tuple[np.ndarray | None, str]:
         """Each row's person for learning the prior (``-1``: no person), or None and why not."""
-        # heads without the parameter (their own __init__, or pickled before it) stay isotropic
-        if getattr(self, "user_prior", "isotropic") != "learned":
+        if self.user_prior != "learned":
             return None, "user_prior='isotropic'"
         blocks = self._user_blocks(X)
         block = blocks[0]

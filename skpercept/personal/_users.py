@@ -18,6 +18,8 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._utils import SavedFormatMixin
+
 _OTHER = "other"
 
 
@@ -72,7 +74,7 @@ def _input_names(estimator, input_features) -> np.ndarray:
     return input_features
 
 
-class UserEncoder(TransformerMixin, BaseEstimator):
+class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     """One-hot encode user ids, with the average person for unknown users.
 
     Built on :class:`sklearn.preprocessing.OneHotEncoder`; this class fixes the policies that
@@ -218,9 +220,7 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "encoder_")
         X_arr = self._validate_ids(X, reset=False)
-        added = list(getattr(self, "added_categories_", [c[:0] for c in self.categories_]))
-        # an encoder pickled before add_users existed refuses unknown ids itself
-        self.encoder_.handle_unknown = "ignore"
+        added = list(self.added_categories_)
         for j, seen in enumerate(self.categories_):
             ids = pd.unique(X_arr[:, j])
             try:
@@ -238,7 +238,7 @@ class UserEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def _added_columns(self, X_arr: np.ndarray) -> np.ndarray | None:
-        added = getattr(self, "added_categories_", None)
+        added = self.added_categories_
         if not added or not sum(len(a) for a in added):
             return None
         blocks = []
@@ -313,7 +313,7 @@ class UserEncoder(TransformerMixin, BaseEstimator):
                 out.append(pooled + "_pooled" if pooled in names else pooled)
             else:
                 out.append(name)
-        for column, ids in zip(input_features, getattr(self, "added_categories_", [])):
+        for column, ids in zip(input_features, self.added_categories_):
             out.extend(f"{column}_{i}" for i in ids.tolist())
         return np.asarray(out, dtype=object)
 

@@ -18,8 +18,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._utils import SavedFormatMixin
 
-class BlockScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+
+class BlockScaler(SavedFormatMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Centre each block of columns and give every block the same total variance.
 
     For a block ``B`` (training rows), with ``p`` features in all and ``k`` blocks:

@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._utils import SavedFormatMixin
+
 
 def swap_halves(X):
     """Swap the left and right halves of pair features: ``[L | R]`` → ``[R | L]``.
@@ -72,7 +74,7 @@ def _dense(X) -> np.ndarray:
     return X.reshape(-1, 1) if X.ndim == 1 else X
 
 
-class PairFeatures(TransformerMixin, BaseEstimator):
+class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
     """Build pair features ``[left item ‖ context | right item ‖ context]`` from a pairs table.
 
     One clone of ``item_transformer`` (typically an embedder) is fitted on the items of both

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
-from skpercept._utils import torch_threads
+from skpercept._utils import PICKLE_FORMAT, torch_threads
 from skpercept.datasets import (
     load_omi,
     mean_standard_errors,
@@ -169,7 +169,7 @@ def _fit_final_models(omi, backbones: dict, sizes, settings, out: Path, backbone
         per_face=settings.ratings_per_face,
         random_state=settings.seed,
     )
-    base = {"attributes": attributes, "backbone": backbone, "users": False}
+    base = {"format": PICKLE_FORMAT, "attributes": attributes, "backbone": backbone, "users": False}
     # embeddings are cached by now, so these fits are head training: one torch thread (see HeadSettings)
     with torch_threads(settings.threads):
         rating = Pipeline(
