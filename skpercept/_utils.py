@@ -8,13 +8,11 @@ import importlib
 import numbers
 from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from scipy.special import expit
-
-if TYPE_CHECKING:
-    import torch
+from threadpoolctl import threadpool_limits
 
 _DEVICES = ("cpu", "cuda", "auto")
 
@@ -26,8 +24,6 @@ def resolve_device(device: str | None) -> str:
     ``'cuda'`` without a visible GPU is an error rather than a silent fallback, so a user who
     asked for the GPU learns that they did not get it. Indexed forms such as ``'cuda:1'`` pass.
     """
-    import torch
-
     if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if not isinstance(device, str) or device.split(":")[0] not in _DEVICES:
@@ -59,8 +55,6 @@ def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
 
 def torch_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed``: batch order and samplers draw from it."""
-    import torch
-
     return torch.Generator().manual_seed(seed)
 
 
@@ -74,8 +68,6 @@ def seeded_torch(seed: int, device: str = "cpu") -> Iterator[None]:
     reproducible without re-seeding, or consuming, the caller's generators. Only the CUDA
     device in use is forked: forking every visible device would initialize CUDA for CPU fits.
     """
-    import torch
-
     cuda = []
     if str(device).startswith("cuda"):
         index = torch.device(device).index
@@ -123,9 +115,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
     Both thread counts are restored on exit, also when the block raises.
     """
-    import torch
-    from threadpoolctl import threadpool_limits
-
     if n is None:
         yield
         return

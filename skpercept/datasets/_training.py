@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.utils import Bunch, check_random_state
 
 from skpercept.datasets._derive import consensus_pairs, to_rating_classes
@@ -110,8 +111,6 @@ def soft_consensus_pairs(
     >>> round(float(p_a), 3)  # Φ(20 / sqrt(200))
     0.921
     """
-    from scipy.stats import norm
-
     attributes = list(attributes)
     total = len(means) * (len(means) - 1) // 2
     pairs = consensus_pairs(

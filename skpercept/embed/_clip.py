@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable
 
 import numpy as np
+import open_clip
+import torch
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept._utils import estimator_parameters
@@ -101,8 +103,6 @@ class CLIPEmbedder(NetworkEmbedder):
         texts = [str(t) for t in texts]
         if not texts:
             raise ValueError("embed_text needs at least one text.")
-        import open_clip
-        import torch
 
         model = self._ensure_model()
         if self.__dict__.get("_tokenizer") is None:

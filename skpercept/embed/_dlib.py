@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+import torch
+from PIL import Image
 
+from skpercept._compat import Interval, Options, StrOptions
 from skpercept._utils import estimator_parameters, optional_import
 from skpercept.embed.base import SHARED_PARAMETERS, BaseEmbedder
 
@@ -98,9 +100,6 @@ class _Letterbox:
         self.size = int(size)
 
     def __call__(self, image):
-        import torch
-        from PIL import Image
-
         scale = self.size / max(image.size)
         if scale != 1:
             new = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -125,8 +124,6 @@ def _detector_template():
 
 
 def _dlib_module_class():
-    import torch
-
     class _DlibFaceModel(torch.nn.Module):
         """Detector + landmarks + descriptor. A torch Module only so that the base class can
         manage it like the other backbones (it holds no torch parameters)."""

@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg
+from torchvision.transforms import Compose
+from torchvision.transforms.v2 import functional as F
 
 from skpercept.embed._decode import MAX_IMAGE_PIXELS, read_source_bytes, resolve_path
 
@@ -73,8 +77,6 @@ def sniff(source: Any, image_root: str | os.PathLike | None = None) -> JpegFile 
         ``MAX_IMAGE_PIXELS`` returns ``None``: ``load_image`` then refuses it, before any
         pixel is decoded, with its usual message.)
     """
-    import torch
-
     if not isinstance(source, (str, os.PathLike)):
         return None
     path = resolve_path(source, image_root)
@@ -154,8 +156,6 @@ def decode_jpegs(files: list[JpegFile], device: str) -> list:
     RuntimeError
         A file the decoder rejects; the caller retries the batch's files with PIL.
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     with warnings.catch_warnings():
         # torchvision 0.29 announces a move of its decoders to torchcodec; they still work.
         warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
@@ -243,9 +243,6 @@ class TensorPreprocess:
         -------
         batch : torch.Tensor of shape (len(images), 3, h, w), float32
         """
-        import torch
-        from torchvision.transforms.v2 import functional as F
-
         resized = []
         for image in images:
             if self.size is not None:
@@ -290,8 +287,6 @@ class Uint8Preprocess:
     @classmethod
     def from_transform(cls, transform: Any) -> Uint8Preprocess | None:
         """Split a torchvision ``Compose``; ``None`` unless it is PIL steps, to-tensor, Normalize."""
-        from torchvision.transforms import Compose
-
         steps = list(getattr(transform, "transforms", None) or [])
         kinds = [getattr(step, "__name__", type(step).__name__) for step in steps]
         if len(kinds) < 2 or kinds[-2] not in cls._TO_TENSOR or kinds[-1] != "Normalize":
@@ -303,8 +298,6 @@ class Uint8Preprocess:
 
     def pixels(self, image: Any):
         """The PIL steps on one RGB image: an ``(H, W, 3)`` uint8 tensor."""
-        import torch
-
         out = self.steps(image)
         if out.mode != "RGB":
             out = out.convert("RGB")
@@ -312,8 +305,6 @@ class Uint8Preprocess:
 
     def normalize(self, batch):
         """``(B, H, W, 3)`` uint8 -> ``(B, 3, H, W)`` float32, channels-last, normalised."""
-        import torch
-
         out = batch.permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.tensor(self.mean, dtype=torch.float32, device=out.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32, device=out.device).view(1, -1, 1, 1)
@@ -391,8 +382,6 @@ def tensor_batches(
 
 def _assemble(items: list, sources: list, load: Callable, fail: Callable, preprocess, device: str):
     """One batch on ``device`` from JpegFiles (decoded here) and PIL-decoded CPU tensors."""
-    import torch
-
     ready: dict[int, Any] = {}
     host = {i: item for i, item in items if not isinstance(item, JpegFile)}
     jpegs = [(i, item) for i, item in items if isinstance(item, JpegFile)]

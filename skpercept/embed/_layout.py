@@ -24,8 +24,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import ClassVar
 
-from sklearn.utils._param_validation import Interval
+import timm
+import torch
+import torch.nn.functional as F
+from torchvision import transforms as T
 
+from skpercept._compat import Interval
 from skpercept._utils import estimator_parameters
 from skpercept.embed._timm import TimmNetwork
 from skpercept.embed.base import SHARED_PARAMETERS, NetworkEmbedder
@@ -107,9 +111,6 @@ class LayoutEmbedder(TimmNetwork):
     side: int = 224
 
     def _create_model(self, load_weights: bool):
-        import timm
-        from torchvision import transforms as T
-
         model = create_timm_model(self.model_name, self.pretrained if load_weights else None)
         if not hasattr(model, "forward_intermediates"):
             raise ValueError(f"timm model {self.model_name!r} has no forward_intermediates.")
@@ -135,9 +136,6 @@ class LayoutEmbedder(TimmNetwork):
         return {**super()._cache_identity(), "layout": layout}
 
     def _forward(self, model, batch):
-        import torch
-        import torch.nn.functional as F
-
         (feature_map,) = model.forward_intermediates(batch, indices=[self.stage], intermediates_only=True)
         cells = F.adaptive_avg_pool2d(feature_map.float(), self.grid).flatten(2)
         parts = [F.normalize((cells - cells.mean(dim=2, keepdim=True)).flatten(1), dim=1)]

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from sklearn.base import clone
+from tqdm.auto import tqdm
 
 from skpercept._io import atomic_write, write_bytes_atomic
 from skpercept._utils import optional_import
@@ -368,8 +369,6 @@ def _read_record(path: Path) -> dict | None:
 
 # -- the client side ----------------------------------------------------------------------------
 def _run(jobs: list, client: Any, resources: dict | None, retries: int, progress: bool) -> list[dict]:
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(jobs), disable=not progress, desc="shards", unit="shard")
     records = []
     try:

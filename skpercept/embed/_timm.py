@@ -6,8 +6,9 @@ import os
 from numbers import Real
 from typing import ClassVar
 
-from sklearn.utils._param_validation import Interval
+import timm
 
+from skpercept._compat import Interval
 from skpercept._utils import estimator_parameters
 from skpercept.embed.base import SHARED_PARAMETERS, NetworkEmbedder
 from skpercept.embed.towers import create_timm_model, weights_identity
@@ -103,8 +104,6 @@ class TimmEmbedder(TimmNetwork):
     crop_pct: float | None = None
 
     def _create_model(self, load_weights: bool):
-        import timm
-
         # Bundled weights replace the reference, which may be absent on this machine.
         model = create_timm_model(self.model_name, self.pretrained if load_weights else None)
         config = timm.data.resolve_model_data_config(model)

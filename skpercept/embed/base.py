@@ -27,12 +27,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 from PIL import Image
 from sklearn import get_config
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
 
+from skpercept._compat import Interval, StrOptions, check_feature_names_in, fit_context
 from skpercept._utils import SavedFormatMixin, estimator_parameters, resolve_device
 from skpercept.embed._cache import EmbeddingCache
 from skpercept.embed._decode import (
@@ -133,7 +135,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []
         return tags
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> BaseEmbedder:
         """Check the parameters, record the input columns and build the model.
 
@@ -218,7 +220,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         if input_features is None and not hasattr(self, "feature_names_in_") and (self.n_features_in_ == 1):
             prefix = type(self).__name__.lower()
             return np.asarray([f"{prefix}{i}" for i in range(dim)], dtype=object)
-        columns = _check_feature_names_in(self, input_features)
+        columns = check_feature_names_in(self, input_features)
         return np.asarray([f"{c}_{i}" for c in columns for i in range(dim)], dtype=object)
 
     # -- persistence --------------------------------------------------------------------------
@@ -259,7 +261,6 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
                 self._device = device
                 self._to_memory_format()
             return self._model
-        import torch
 
         bundled = self.__dict__.get("_bundled_weights")
         if verify and bundled is None:
@@ -291,7 +292,6 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
     def _to_memory_format(self) -> None:
         # cuDNN's convolutions are fastest on NHWC, and so are oneDNN's depthwise ones on the CPU.
-        import torch
 
         if self._channels_last():
             self._model.to(memory_format=torch.channels_last)
@@ -471,8 +471,6 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
     def _stack(self, tensors: list, buffers: list):
         """Stack a batch; for a GPU, into one of two reused pinned buffers (fast async copy)."""
-        import torch
-
         if not str(self._device).startswith("cuda"):
             return torch.stack(tensors)
         shape = (self._batch_size(), *tensors[0].shape)
@@ -483,8 +481,6 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         return torch.stack(tensors, out=buffers[0][: len(tensors)])
 
     def _run_batch(self, batch) -> np.ndarray:
-        import torch
-
         forward = self._forward_function()
         batch = batch.to(self._device, non_blocking=True)
         if batch.dtype == torch.uint8 and self.__dict__.get("_uint8_preprocess") is not None:
@@ -506,14 +502,10 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         if not getattr(self, "torch_compile", False):
             return forward
         if self.__dict__.get("_compiled") is None:
-            import torch
-
             self._compiled = torch.compile(forward)
         return self._compiled
 
     def _autocast(self):
-        import torch
-
         if self.precision == "fp32":
             return nullcontext()
         device_type = self._device.split(":")[0]
@@ -663,6 +655,4 @@ def thread_pool(num_workers: int):
 
 
 def _progress(total: int, enabled: bool, label: str):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, disable=not enabled, desc=label, unit="img")

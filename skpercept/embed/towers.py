@@ -42,6 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import open_clip
+import timm
+import torch
+
 from skpercept._utils import optional_import
 
 __all__ = [
@@ -161,8 +165,6 @@ def load_shipped_weights(
     name : {'efficientnet_lite0', 'efficientnet_lite2'}, default='efficientnet_lite0'
         The timm model the file belongs to (names the package and the error messages).
     """
-    import torch
-
     path = shipped_weights_path(name) if path is None else Path(path)
     shipped = torch.load(path, map_location="cpu", weights_only=True)
     tensors = [t for k, t in shipped.items() if not k.endswith("num_batches_tracked")]
@@ -237,7 +239,6 @@ def weights_source(library: str, name: str, pretrained: Any) -> tuple[str, Any]:
         return "file", check_weights_file(pretrained)
     if looks_like_path(pretrained):
         return "file", check_weights_file(pretrained)
-    import open_clip
 
     tags = open_clip.list_pretrained_tags_by_model(name)
     if str(pretrained) not in tags:
@@ -306,9 +307,6 @@ def create_timm_model(name: str, pretrained: Any = None):
     model : torch.nn.Module
         In training mode, as timm builds it.
     """
-    import timm
-    import torch
-
     kind, value = weights_source("timm", name, pretrained)
     try:
         model = timm.create_model(name, pretrained=False, num_classes=0)
@@ -345,8 +343,6 @@ def create_open_clip_model(name: str, pretrained: Any = None):
     preprocess : callable
         open_clip's evaluation transform, RGB PIL image -> CHW float tensor.
     """
-    import open_clip
-
     if name not in open_clip.list_models():
         raise ValueError(
             f"Unknown open_clip model_name {name!r}; see open_clip.list_models() "
@@ -437,8 +433,6 @@ def tower_feature_dim(module, image_size: int) -> int:
     -------
     dim : int
     """
-    import torch
-
     was_training = module.training
     module.eval()
     with torch.no_grad():

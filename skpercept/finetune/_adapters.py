@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from skpercept._compat import Interval
 from skpercept._utils import estimator_parameters, optional_import
 from skpercept.embed.towers import SHIPPED_WEIGHTS
 

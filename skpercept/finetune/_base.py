@@ -14,9 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.dataset import unpack_data
+from skorch.helper import predefined_split
 
+from skpercept._compat import Interval, InvalidParameterError, StrOptions
 from skpercept._holdout import hold_out_items
 from skpercept._utils import (
     SavedFormatMixin,
@@ -52,9 +55,6 @@ USER_COLUMN = "user_id"
 
 
 def _amp_net_class():
-    from skorch import NeuralNet
-    from skorch.dataset import unpack_data
-
     class _LoRANeuralNet(NeuralNet):
         """skorch net that optimizes only trainable tensors, scales fp16 gradients and, given a
         ``world_``, trains its shard of each global batch inside DDP."""
@@ -355,8 +355,6 @@ class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
         return rows, {f"iterator_{role}__{key}": value for key, value in params.items()}
 
     def _make_net(self, X: pd.DataFrame, y: np.ndarray, device: str, seed: int, world=None):
-        from skorch.helper import predefined_split
-
         cache: dict = {}
         table, rows = self._rows(X, y)
         if world is not None:

@@ -20,10 +20,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
+from skorch import NeuralNet
+from skorch.helper import predefined_split
 from torch import nn
 
+from skpercept._compat import Interval, fit_context
 from skpercept._holdout import hold_out_items
 from skpercept._utils import estimator_parameters, resolve_device, resolve_seed, seeded_torch, torch_generator
 from skpercept.embed import ImageLoadError
@@ -150,8 +151,6 @@ class _ViewCollate:
 
 
 def _net_class():
-    from skorch import NeuralNet
-
     class _ContrastiveNeuralNet(NeuralNet):
         """skorch net with an unsupervised loss that optimizes only the trainable tensors."""
 
@@ -339,7 +338,7 @@ class ContrastiveEmbedder(LoRATower, NetworkEmbedder):
         return {**super()._cache_identity(), "image_size": self.image_size_}
 
     # -- fit ------------------------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> ContrastiveEmbedder:
         """Train the adapters on the images of ``X`` (labels are not used).
 
@@ -441,8 +440,6 @@ class ContrastiveEmbedder(LoRATower, NetworkEmbedder):
         return images
 
     def _make_net(self, module: nn.Module, images: list, transform, device: str, seed: int):
-        from skorch.helper import predefined_split
-
         n = len(images)
         kwargs: dict = {"train_split": None}
         train = np.arange(n)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import RandomSampler, Sampler
 
 from skpercept._utils import resolve_device
@@ -51,16 +53,12 @@ class World:
 
     def broadcast(self, value: object) -> object:
         """``value`` as held by rank 0 (a picklable object)."""
-        import torch.distributed as dist
-
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
     def check_same_data(self, fingerprint: str) -> None:
         """Raise on every rank alike when the ranks were given different training data."""
-        import torch.distributed as dist
-
         seen: list = [None] * self.size
         dist.all_gather_object(seen, fingerprint)
         if len(set(seen)) > 1:
@@ -73,8 +71,6 @@ class World:
 
 
 def _leave_group() -> None:
-    import torch.distributed as dist
-
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -88,8 +84,6 @@ def join_world(device: str) -> World:
     (``cuda:<LOCAL_RANK>``) when ``device`` is ``'auto'`` or ``'cuda'`` and CUDA is visible, the
     CPU otherwise; an indexed ``'cuda:N'`` is kept.
     """
-    import torch.distributed as dist
-
     if not dist.is_available():
         raise RuntimeError("distributed=True needs a PyTorch build with torch.distributed.")
     create = not dist.is_initialized()
@@ -110,8 +104,6 @@ def join_world(device: str) -> World:
 
 def wrap_module(module: torch.nn.Module, world: World) -> torch.nn.Module:
     """``module`` inside DDP: rank 0's weights are broadcast, gradients are averaged."""
-    from torch.nn.parallel import DistributedDataParallel
-
     device = torch.device(world.device)
     # The frozen batch-norm statistics never change after the initial broadcast: no need to
     # send them again before every forward (newer torch renamed the option).
@@ -124,8 +116,6 @@ def wrap_module(module: torch.nn.Module, world: World) -> torch.nn.Module:
 
 def unwrap_module(module: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DDP wrapper (or ``module`` itself)."""
-    from torch.nn.parallel import DistributedDataParallel
-
     return module.module if isinstance(module, DistributedDataParallel) else module
 
 
@@ -224,8 +214,6 @@ def global_loss(loss: torch.Tensor, y: torch.Tensor, real: torch.Tensor, world: 
     ranks equal to the mean over all the step's observed labels. Returns the weighted loss,
     and the global loss and row count of the step (equal on every rank) for the history.
     """
-    import torch.distributed as dist
-
     y = y.reshape(len(y), -1)
     seen = (~torch.isnan(y)).sum().to(device=loss.device, dtype=torch.float64)
     stats = torch.stack(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.special import softmax
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from skpercept._compat import fit_context
 from skpercept._utils import symmetric_expit
 from skpercept.finetune._base import USER_COLUMN, LoRABase
 from skpercept.heads.base import check_finite_targets, target_array
@@ -199,7 +202,7 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
 
     _image_columns: ClassVar[tuple[str, ...]] = ("image",)
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y) -> LoRARatingClassifier:
         """Fine-tune on rating rows ``X`` (``image`` [+ ``user_id``]) and levels ``y``."""
         X = self._check_frame(X, fit=True)
@@ -225,8 +228,6 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
         return len(self._levels()), [len(c) for c in self._levels()]
 
     def _criterion(self):
-        from functools import partial
-
         return partial(MaskedRatingLoss, [len(c) for c in self._levels()])
 
     def predict_proba(self, X: pd.DataFrame):
@@ -287,7 +288,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
 
     _image_columns: ClassVar[tuple[str, ...]] = ("image_a", "image_b")
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: pd.DataFrame, y) -> LoRAPairwiseRanker:
         """Fine-tune on pairs ``X`` (``image_a``, ``image_b`` [+ ``user_id``]) and labels ``y``."""
         X = self._check_frame(X, fit=True)
@@ -341,7 +342,6 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
         if user_id is not None:
             frame[self.user_column_ or USER_COLUMN] = user_id
         table, rows = self._rows(frame, None)
-        import torch
 
         features = self._features(table)
         index = torch.as_tensor(rows.codes[:, 0], device=features.device)

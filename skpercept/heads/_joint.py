@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.special import expit
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._compat import Interval
 from skpercept._holdout import identical_rows, indicator_columns
 from skpercept._utils import estimator_parameters, symmetric_expit
 from skpercept.heads._joint_net import JointLoss, JointNet, joint_output

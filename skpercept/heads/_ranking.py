@@ -12,14 +12,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from skpercept._compat import StrOptions
 from skpercept._holdout import pair_item_codes
 from skpercept._utils import estimator_parameters, symmetric_expit
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.heads.nets import MaskedPairLoss, PairScorer
+from skpercept.metrics import pairwise_accuracy
 from skpercept.personal import pair_context_columns
 
 
@@ -280,8 +282,6 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Pairwise accuracy (soft labels earn partial credit; NaN labels are skipped)."""
-        from skpercept.metrics import pairwise_accuracy
-
         if sample_weight is not None:
             raise ValueError("PairwiseRanker.score does not support sample_weight.")
         return float(pairwise_accuracy(y, self._p_left(X)))
@@ -325,8 +325,6 @@ def fit_temperature(d: np.ndarray, y: np.ndarray) -> float:
     >>> bool(3.5 < fit_temperature(d, y) < 4.5)
     True
     """
-    from scipy.optimize import minimize_scalar
-
     keep = ~np.isnan(y)
     d, y = np.asarray(d, dtype=np.float64)[keep], np.asarray(y, dtype=np.float64)[keep]
     if len(d) == 0:

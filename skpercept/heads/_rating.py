@@ -15,10 +15,11 @@ import pandas as pd
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from skpercept._compat import StrOptions
 from skpercept._utils import estimator_parameters
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.heads.nets import MaskedRatingLoss, MaskedRegressionLoss, RatingNet, corn_proba, logit_width
@@ -184,8 +185,6 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
 
     def _level_weights(self, codes: np.ndarray) -> list[np.ndarray]:
         """Each attribute's weight per level (``class_weight``), from the training labels."""
-        from sklearn.utils.class_weight import compute_sample_weight
-
         spec = self.class_weight
         per_output = isinstance(spec, list)
         if per_output and len(spec) != codes.shape[1]:

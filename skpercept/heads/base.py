@@ -23,11 +23,15 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import Dataset, ValidSplit
+from skorch.helper import predefined_split
 
+from skpercept._compat import Interval, RealNotInt, StrOptions, fit_context
 from skpercept._holdout import hold_out_items, item_codes, rating_item_codes
 from skpercept._utils import (
     SavedFormatMixin,
@@ -101,8 +105,6 @@ def training_callbacks(callbacks: list | None, *, early_stopping: bool, patience
     in order: ``(name, callback)`` tuples keep their name, bare callbacks are named
     ``user_callback_<i>_<ClassName>``.
     """
-    from skorch.callbacks import EarlyStopping
-
     named: list = []
     if early_stopping:
         named.append(
@@ -237,9 +239,6 @@ def random_swap(
 
 def _predefined(X: np.ndarray, targets: np.ndarray, valid: np.ndarray):
     """skorch's ``train_split`` that validates on the given rows of ``X`` and ``targets``."""
-    from skorch.dataset import Dataset
-    from skorch.helper import predefined_split
-
     return predefined_split(Dataset(torch.from_numpy(X[valid]), torch.from_numpy(targets[valid])))
 
 
@@ -407,8 +406,6 @@ class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=A
         return _Split(split.train, split.valid, None, split.n_straddling)
 
     def _row_split(self, X: np.ndarray, y_encoded: np.ndarray, seed: int) -> _Split:
-        from skorch.dataset import Dataset, ValidSplit
-
         n = len(y_encoded)
         n_valid = int(np.ceil(float(self.validation_fraction) * n))
         if n < 2 or n - n_valid < 1:
@@ -449,8 +446,6 @@ class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=A
         per label (the masked losses tell them by their width) and the module gets the person columns
         (``module__user_index``; ``_fit_member`` sets the training ``module__penalty``).
         """
-        from skorch import NeuralNet
-
         module, module_params = self._module_params(n_features)
         criterion, criterion_params = self._criterion()
         if self._weighted_personal:
@@ -491,7 +486,7 @@ class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=A
         """Called after member ``member`` has trained, with its held-out rows (None without
         early stopping): the place for post-hoc steps fitted on held-out items."""
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> SkorchHead:
         """Train the head on features ``X`` and targets ``y`` (see the class docstring).
 

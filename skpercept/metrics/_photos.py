@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import adjusted_rand_score, pairwise_distances
 
 from skpercept.metrics._inputs import as_float
 
 
 def _retrieval_order(groups, X, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Group codes and, per query, the other items from nearest to farthest (self excluded)."""
-    from sklearn.metrics import pairwise_distances
-
     labels = pd.Series(np.asarray(groups, dtype=object).reshape(-1))
     if labels.isna().any():
         raise ValueError(f"groups has a missing label (NaN/None) at row {int(labels.isna().argmax())}.")
@@ -182,8 +181,6 @@ def grouping_ari(groups_true, groups_pred) -> float:
     >>> round(grouping_ari(["a", "a", "b", "b"], [0, 0, 0, 1]), 3)
     0.0
     """
-    from sklearn.metrics import adjusted_rand_score
-
     a = pd.Series(np.asarray(groups_true, dtype=object).reshape(-1))
     b = pd.Series(np.asarray(groups_pred, dtype=object).reshape(-1))
     if len(a) != len(b):

@@ -87,19 +87,20 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
 from sklearn import get_config
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils._tags import get_tags
+from sklearn.utils import get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, indexable
 from skorch.callbacks import Callback
 
+from skpercept._compat import HasMethods, Interval, StrOptions, fit_context, safe_indexing
 from skpercept._utils import SavedFormatMixin
 from skpercept.model_selection._pruner import FOLD_STEP_STRIDE
 from skpercept.model_selection._study import (
@@ -113,6 +114,7 @@ from skpercept.model_selection._study import (
     step_params,
     suggest_one,
 )
+from skpercept.model_selection._workers import TrialSeededSampler, make_storage, run_trial_budget
 
 _PRUNING_CB_NAME = "skpercept_pruning"
 
@@ -171,7 +173,6 @@ class TrialPruningCallback(Callback):
         self.n_epochs_ += 1
         if not self.report:
             return
-        import optuna
 
         try:
             score = float(self.scorer(self.estimator, self.X_valid, self.y_valid))
@@ -365,7 +366,7 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     # The trials' estimators validate their own parameters (a bad value fails its trial).
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: Any, y: Any = None, groups: Any = None, **params: Any) -> PerceptSearchCV:
         """Run (or resume) the study, then refit the best parameters on all data.
 
@@ -390,8 +391,6 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : PerceptSearchCV
         """
-        import optuna
-
         self._check_search_space()
         X, y, groups = indexable(X, y, groups)
         if get_config()["enable_metadata_routing"]:
@@ -404,8 +403,6 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, **split_params))
         self.n_splits_ = len(splits)
-
-        from skpercept.model_selection._workers import TrialSeededSampler, make_storage, run_trial_budget
 
         with optuna_verbosity(optuna, self.verbose):
             study = optuna.create_study(
@@ -455,7 +452,6 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         # of a dict are checked here.
         if callable(self.param_distributions):
             return
-        from optuna.distributions import BaseDistribution
 
         for name, dist in self.param_distributions.items():
             if not isinstance(dist, (list, tuple, BaseDistribution)):
@@ -506,8 +502,6 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         return {name: suggest_one(trial, name, dist) for name, dist in space.items()}
 
     def _objective(self, trial: Any, X: Any, y: Any, splits: list, fit_params: dict) -> float:
-        import optuna
-
         scores: list[float] = []
         epoch_log: list = []  # per fold: an int, or the live callback of a fold being trained
         try:
@@ -550,9 +544,9 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         estimator = clone(estimator)
         prefix, head = split_pipeline(estimator)
         prefix_params, head_params = step_params(estimator, fit_params)
-        X_train, X_valid = _safe_indexing(X, train), _safe_indexing(X, valid)
-        y_train = None if y is None else _safe_indexing(y, train)
-        y_valid = None if y is None else _safe_indexing(y, valid)
+        X_train, X_valid = safe_indexing(X, train), safe_indexing(X, valid)
+        y_train = None if y is None else safe_indexing(y, train)
+        y_valid = None if y is None else safe_indexing(y, valid)
         if prefix is not None:
             X_train = prefix.fit_transform(X_train, y_train, **prefix_params)
             X_valid = prefix.transform(X_valid)
@@ -678,8 +672,6 @@ def open_storage(storage: Any, heartbeat_interval: int = 60) -> Any:
     -------
     storage : optuna storage or None
     """
-    from skpercept.model_selection._workers import make_storage
-
     return make_storage(storage, heartbeat_interval)
 
 

@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from optuna import distributions as d
 from sklearn import get_config
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 from sklearn.utils.metadata_routing import process_routing
 
+from skpercept._compat import safe_indexing
 from skpercept.model_selection._pruner import FoldLocalPruner
 
 
@@ -28,8 +29,6 @@ def fold_local_pruner(pruner: Any) -> Any:
 
 def suggest_one(trial: Any, name: str, dist: Any) -> Any:
     """Draw one value through the public ``suggest_*`` API for a distribution or choice list."""
-    from optuna import distributions as d
-
     if isinstance(dist, (list, tuple)):
         return trial.suggest_categorical(name, list(dist))
     if isinstance(dist, d.CategoricalDistribution):
@@ -114,7 +113,7 @@ def optuna_verbosity(optuna: Any, verbose: int):
 def fold_params(params: dict, indices: np.ndarray, n_samples: int) -> dict:
     """Fit parameters of one training fold: per-row arrays are indexed, others kept."""
     return {
-        key: _safe_indexing(value, indices)
+        key: safe_indexing(value, indices)
         if hasattr(value, "__len__") and not isinstance(value, str) and len(value) == n_samples
         else value
         for key, value in params.items()

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import sqlalchemy.exc
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
@@ -153,8 +154,6 @@ def make_storage(storage: Any, heartbeat_interval: int) -> Any:
 
 
 def _rdb_storage(url: str, hooks: dict, attempts: int = 5) -> Any:
-    import sqlalchemy.exc
-
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url, **hooks)

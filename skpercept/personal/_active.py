@@ -74,6 +74,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept._utils import symmetric_expit
+from skpercept.personal._users import UserEncoder
+from skpercept.preprocessing import PairFeatures
 
 _PAIR_STRATEGIES = ("information", "variance", "uncertainty", "random")
 
@@ -138,8 +140,6 @@ def _rows_bare(head: Any, items: Any, user: Any, width: int) -> np.ndarray:
 
 def _half_rows(model: Any, items: Any, user: Any) -> tuple[Any, np.ndarray]:
     """The ranker and one half-row per item for ``user`` (through the pipeline when there is one)."""
-    from skpercept.preprocessing import PairFeatures
-
     head, features = _split_model(model)
     if not hasattr(head, "n_half_features_"):
         raise ValueError(f"suggest_pairs needs a pair model (PairwiseRanker); got {type(head).__name__}.")
@@ -172,8 +172,6 @@ def _with_user(frame: pd.DataFrame, columns: list, user: Any) -> pd.DataFrame:
 
 def _rating_rows(model: Any, items: Any, user: Any) -> tuple[Any, np.ndarray]:
     """The rating head and one feature row per item for ``user``."""
-    from skpercept.personal._users import UserEncoder
-
     head, features = _split_model(model)
     if hasattr(head, "n_half_features_"):
         raise ValueError("suggest_items is for rating heads; use suggest_pairs for a PairwiseRanker.")

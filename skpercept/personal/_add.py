@@ -19,6 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
+from skpercept.personal._users import UserEncoder
+from skpercept.preprocessing import PairFeatures
 
 
 def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
@@ -68,8 +73,6 @@ def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     >>> model["head"].n_user_features_
     3
     """
-    from sklearn.pipeline import Pipeline
-
     if not isinstance(model, Pipeline):
         if not hasattr(model, "fit_users"):
             raise TypeError(
@@ -93,10 +96,6 @@ def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
 
 def _extend_encoder(first: Any, X: Any) -> int:
     """Add the unseen ids of ``X`` to the first step's UserEncoder; the number of new columns."""
-    from sklearn.compose import ColumnTransformer
-
-    from skpercept.personal._users import UserEncoder
-    from skpercept.preprocessing import PairFeatures
 
     if isinstance(first, PairFeatures):
         encoder = first.context_transformer_

@@ -26,8 +26,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.utils import check_array
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from skpercept._compat import check_sample_weight
 from skpercept._holdout import context_columns
 from skpercept.personal._prior import (
     MIN_PRIOR_PEOPLE,
@@ -607,7 +608,7 @@ def entry_weights(sample_weight: Any, X: np.ndarray, n_outputs: int) -> np.ndarr
         return np.ones((len(X), n_outputs), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        w = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     if not np.isfinite(w).all():
         raise ValueError("sample_weight contains NaN or infinity.")
     return np.repeat(w[:, None], n_outputs, axis=1).astype(np.float32)

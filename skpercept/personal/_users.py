@@ -13,11 +13,11 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import OneHotEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._compat import Interval, StrOptions, fit_context
 from skpercept._utils import SavedFormatMixin
 
 _OTHER = "other"
@@ -163,7 +163,7 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         _check_no_missing(X_raw, X_arr, names)
         return X_arr
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> UserEncoder:
         """Learn the user ids (and which are rare).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from skpercept.photos._grouping import DEFAULT_THRESHOLD, group_photos, grouping_embeddings
+from skpercept._io import atomic_write, write_bytes_atomic
+from skpercept.embed import ImageLoadError, LayoutEmbedder, load_image
+from skpercept.photos._contact_sheet import contact_sheet_html
+from skpercept.photos._grouping import DEFAULT_THRESHOLD, VIEW_VERSION, group_photos, grouping_embeddings
 from skpercept.photos._quality import QUALITY_SIDE, QUALITY_TERMS, baseline_score, jpeg_size, quality_terms
 
 __all__ = [
@@ -103,7 +107,6 @@ class _ScanCache:
     def put(self, digest: str, kind: str, data: bytes) -> None:
         if self.root is None:
             return
-        from skpercept._io import write_bytes_atomic
 
         path = self.root / kind / digest[:2] / digest
         try:
@@ -114,8 +117,6 @@ class _ScanCache:
 
 
 def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
-    from skpercept.embed import ImageLoadError, load_image
-
     row = {"terms": None, "time": float("nan"), "thumbnail": "", "reason": "", "digest": ""}
     try:
         data = path.read_bytes()
@@ -201,9 +202,6 @@ def _grouping_vectors(paths, digests, embedder, view: bool, cache_dir, num_worke
     and modification time of any that names a file, such as a local checkpoint) and the view's
     version; a warm rerun builds no model at all.
     """
-    import json
-
-    from skpercept.photos._grouping import VIEW_VERSION
 
     if not len(paths):
         return np.empty((0, 1))
@@ -236,8 +234,6 @@ def _default_embedder(cache_dir, device: str, progress: bool, num_workers: int):
     No embedding cache of its own: it embeds grouping views made in memory, and the caller
     caches the grouping vectors by file content.
     """
-    from skpercept.embed import LayoutEmbedder
-
     return LayoutEmbedder(device=device, progress=progress, num_workers=num_workers)
 
 
@@ -372,9 +368,6 @@ def write_collection(
     paths : dict
         ``{'csv': ..., 'html': ...}``.
     """
-    from skpercept._io import atomic_write
-    from skpercept.photos._contact_sheet import contact_sheet_html
-
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"csv": folder / "ranking.csv", "html": folder / "contact_sheet.html"}

@@ -10,7 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageFilter, ImageOps
+from sklearn.base import clone
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import pairwise_distances
+
+from skpercept.embed import BadImageWarning, ImageLoadError, load_image
 
 __all__ = ["BURST_FACTOR", "DEFAULT_THRESHOLD", "group_photos", "grouping_embeddings", "grouping_view"]
 
@@ -81,9 +86,6 @@ def group_photos(
     >>> group_photos(X, threshold=0.004, capture_times=[0, 1, 60, 61]).tolist()  # bursts: half as far
     [0, 0, 1, 1]
     """
-    from sklearn.cluster import AgglomerativeClustering
-    from sklearn.metrics import pairwise_distances
-
     X = np.asarray(embeddings, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"embeddings must be 2-D (n_photos, n_features), got shape {X.shape}.")
@@ -126,9 +128,6 @@ def grouping_view(image: Any) -> Image.Image:
     view : PIL.Image.Image
         Mode ``'L'``.
     """
-    from PIL import ImageFilter, ImageOps
-
-    from skpercept.embed import load_image
 
     gray = load_image(image, None, _VIEW_SIDE).convert("L")
     scale = _VIEW_SIDE / min(gray.size)
@@ -163,9 +162,6 @@ def grouping_embeddings(
     -------
     embeddings : ndarray of shape (n_images, n_features)
     """
-    from sklearn.base import clone
-
-    from skpercept.embed import BadImageWarning, ImageLoadError
 
     embedder = clone(embedder)
     if "on_error" in embedder.get_params():

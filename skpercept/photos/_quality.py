@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from skpercept.embed import BadImageWarning, ImageLoadError, load_image
+
 __all__ = ["QUALITY_SIDE", "QUALITY_TERMS", "quality_baseline"]
 
 #: The baseline measures images at this shorter side (larger ones are reduced, never enlarged).
@@ -133,8 +135,6 @@ def quality_baseline(images: Sequence[Any], *, image_root: str | os.PathLike | N
     >>> bool(table["score"][0] > table["score"][1])
     True
     """
-    from skpercept.embed import BadImageWarning, ImageLoadError, load_image
-
     rows, failed = [], []
     for image in images:
         try:

@@ -7,8 +7,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
+from skpercept.preprocessing import PairFeatures
 
 __all__ = ["load_photo_scorer", "photo_scorer"]
 
@@ -61,10 +66,6 @@ def photo_scorer(model: Any, attribute: str | None = None) -> Callable[[Sequence
     ValueError
         For any other model, naming what is accepted.
     """
-    from sklearn.pipeline import Pipeline
-
-    from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
-    from skpercept.preprocessing import PairFeatures
 
     head = model[-1] if isinstance(model, Pipeline) else model
     if not isinstance(model, Pipeline) or len(model) < 2:
@@ -122,8 +123,6 @@ def load_photo_scorer(path: str | os.PathLike, attribute: str | None = None):
     ValueError
         The file is missing, not a joblib file, damaged, or holds a model that is not accepted.
     """
-    import joblib
-
     path = Path(path)
     if not path.is_file():
         raise ValueError("no such file" if not path.exists() else "not a file")

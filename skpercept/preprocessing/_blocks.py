@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._compat import fit_context
 from skpercept._utils import SavedFormatMixin
 
 
@@ -70,7 +71,7 @@ class BlockScaler(SavedFormatMixin, OneToOneFeatureMixin, TransformerMixin, Base
         edges = np.cumsum([0] + sizes)
         return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> BlockScaler:
         """Learn each block's mean and scale from ``X``.
 

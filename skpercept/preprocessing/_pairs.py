@@ -14,10 +14,11 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, StrOptions
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skpercept._compat import HasMethods, StrOptions, fit_context
 from skpercept._utils import SavedFormatMixin
 
 
@@ -55,8 +56,6 @@ def swap_halves(X):
     if sp.issparse(X):
         return sp.csr_matrix(X)[:, order]
     if hasattr(X, "index_select"):  # a torch tensor, without importing torch here
-        import torch
-
         return X.index_select(1, torch.as_tensor(order, device=X.device))
     return np.asarray(X)[:, order]
 
@@ -234,7 +233,7 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
     # -- estimator API ----------------------------------------------------------------------
     # Not skipped for the nested transformers: they are clones of user objects.
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None) -> PairFeatures:
         """Fit the item transformer on all items, and the context transformer.
 
@@ -252,7 +251,7 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
         self._fit_transform(X, fit=True)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None) -> np.ndarray:
         """Fit, then return the pair features (items are transformed once)."""
         return self._fit_transform(X, fit=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 
 def _axes(ax, figsize):
     if ax is not None:
         return ax
-    from matplotlib.figure import Figure
 
     return Figure(figsize=figsize).add_subplot()
 

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 from scipy.stats import spearmanr
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from skpercept._utils import torch_threads
 from skpercept.datasets import (
@@ -41,6 +43,9 @@ from skpercept.datasets import (
     to_rating_classes,
 )
 from skpercept.heads import RATING_LEVELS, HeadSettings, get_head, make_head
+from skpercept.metrics import expected_calibration_error, noise_ceiling, quadratic_weighted_kappa
+from skpercept.model_selection import ImageDisjointSplit
+from skpercept.preprocessing import BlockScaler
 
 #: Row labels of :func:`results_table` (and of progress messages), by head kind.
 MODEL_LABELS = {
@@ -143,8 +148,6 @@ def pair_calibration(scores: np.ndarray, means: np.ndarray) -> tuple[float, np.n
         ``i < j`` on the left), then the same pairs swapped.
     probabilities : ndarray
     """
-    from skpercept.metrics import expected_calibration_error
-
     i, j = np.triu_indices(len(means), 1)
     keep = means[i] != means[j]
     i, j = i[keep], j[keep]
@@ -161,8 +164,6 @@ def rating_metrics(proba: np.ndarray, face_of_row: np.ndarray, classes: np.ndarr
     (class ``classes[k]``) is predicted by its image's row ``face_of_row[k]`` (most probable
     class).
     """
-    from skpercept.metrics import expected_calibration_error, quadratic_weighted_kappa
-
     p = proba[face_of_row]
     pred = RATING_LEVELS[p.argmax(axis=1)]
     return {
@@ -217,10 +218,6 @@ def fit_head(
     -------
     model : fitted Pipeline of ``('scale', BlockScaler)`` and ``('head', head)``
     """
-    from sklearn.base import clone
-    from sklearn.pipeline import Pipeline
-
-    from skpercept.preprocessing import BlockScaler
 
     scaler = BlockScaler(block_sizes=list(block_sizes)).fit(Z[train])
     X = scaler.transform(Z[train])
@@ -333,8 +330,6 @@ def cross_validate(
     >>> bool(result.summary().loc[("smart", "ridge"), "pair_acc"] > 0.95)
     True
     """
-    from skpercept.model_selection import ImageDisjointSplit
-
     settings = settings or HeadSettings()
     attributes = list(data.attributes)
     means = data.means[attributes].to_numpy(np.float64)
@@ -423,8 +418,6 @@ def noise_ceiling_table(data, seed: int = 0) -> pd.DataFrame:
     The ceiling is :func:`skpercept.metrics.noise_ceiling` of ``data.ratings`` (split-half,
     Spearman–Brown), turned into the best achievable pair accuracy.
     """
-    from skpercept.metrics import noise_ceiling, quadratic_weighted_kappa
-
     ceiling = noise_ceiling(
         data.ratings, item_col="image", rating_col="rating", group_col="attribute", random_state=seed
     )

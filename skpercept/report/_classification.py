@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from skpercept.report._render import agg_figure, markdown_table, save_png
 
@@ -54,8 +55,6 @@ def classification_tables(
     >>> confusion.to_numpy().tolist()
     [[0, 1], [1, 1]]
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold!r}.")
     truth = np.asarray(y_true, dtype=object).reshape(-1)

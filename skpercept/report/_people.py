@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import ScalarFormatter
 
 from skpercept._io import atomic_write
 from skpercept.report._render import agg_figure, markdown_table, save_png
@@ -93,8 +94,6 @@ def plot_per_person(
     -------
     path : Path
     """
-    from matplotlib.ticker import ScalarFormatter
-
     missing = [c for c in ("n_test", "accuracy", "n_train") if c not in scores]
     if missing:
         raise ValueError(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from skpercept._io import atomic_write
 
@@ -62,9 +64,6 @@ def markdown_table(frame: pd.DataFrame, *, floatfmt: str = ".3f", index: bool = 
 
 def agg_figure(width: float, height: float, rows: int = 1, cols: int = 1):
     """A figure drawn by the Agg canvas directly: no pyplot, so no global backend change."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig, fig.subplots(rows, cols, squeeze=False)

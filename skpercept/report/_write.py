@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from skpercept._io import atomic_write
 from skpercept.report._render import agg_figure, markdown_table, save_png
@@ -132,8 +133,6 @@ def plot_scatter(
     -------
     path : Path
     """
-    from scipy.stats import spearmanr
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = max(1, len(panels))
