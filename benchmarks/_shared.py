@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 
-from skpercept.recipes._presets import embed_blocks, make_backbones
+from skpercept.embed import make_backbones
+from skpercept.recipes import embed_blocks
 
 #: Feature set name -> (backbones, flip averaging).
 FEATURE_PLANS = {

@@ -7,7 +7,7 @@ every figure is one pass over the same N files. Hardware: whatever this runs on 
 Runs, in one session, through public API only:
 
 - ``in_process_img_s``: one ``transform(paths)`` in this process (torch uses every core);
-- ``workers_1_img_s`` / ``workers_2_img_s``: :func:`~skpercept.embed._sharded.embed_sharded`
+- ``workers_1_img_s`` / ``workers_2_img_s``: :func:`~skpercept.embed.embed_sharded`
   on a ``LocalCluster`` of 1 or 2 worker processes with one thread each (Dask's nanny starts
   workers with ``OMP_NUM_THREADS=1``: one core per worker), started without Dask's default
   ``MALLOC_TRIM_THRESHOLD_`` for workers; ``workers_1_dask_env_img_s`` keeps it, to show what
@@ -40,8 +40,7 @@ import dask
 import numpy as np
 from distributed import Client, LocalCluster
 
-from skpercept.embed import TimmEmbedder
-from skpercept.embed._sharded import embed_sharded
+from skpercept.embed import TimmEmbedder, embed_sharded
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -37,12 +37,13 @@ import pandas as pd
 import torch
 from sklearn.linear_model import RidgeCV
 
-from skpercept import ImageDisjointSplit, TimmEmbedder, consensus_pairs, load_omi
-from skpercept.heads._ranking import PairwiseRanker
-from skpercept.heads._rating import RatingRegressor
+from skpercept import TimmEmbedder
+from skpercept.datasets import consensus_pairs, load_omi
+from skpercept.embed import default_cache_dir
+from skpercept.heads import PairwiseRanker, RatingRegressor
 from skpercept.metrics import pairwise_accuracy
-from skpercept.recipes._evaluation import pair_metrics
-from skpercept.recipes._presets import default_cache_dir
+from skpercept.model_selection import ImageDisjointSplit
+from skpercept.recipes import pair_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line

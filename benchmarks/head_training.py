@@ -25,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads import PairwiseRanker
 from skpercept.heads.nets import MaskedPairLoss, PairScorer
 
 N_PAIRS, N_ITEMS, DIM, N_USERS = 50_000, 5_000, 512, 100

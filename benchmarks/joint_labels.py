@@ -10,7 +10,7 @@ Labels of the training faces, the same for every model: ``--ratings-per-face`` i
 per face and attribute (``sample_rating_rows``) and ``--pairs`` comparisons derived from the
 training faces' ratings (``soft_consensus_pairs``: consensus order, soft labels from the standard
 errors of the means). Rows: ``RatingClassifier`` (CORN) on the ratings and ``PairwiseRanker`` on
-the comparisons, each as in ``skpercept.recipes._evaluation`` (the preset heads of ``benchmarks/omi.py``),
+the comparisons, each as in ``skpercept.recipes`` (the preset heads of ``benchmarks/omi.py``),
 and ``JointRatingRanker`` on both at once with the same trunk settings.
 
 Metrics on the held-out faces: rating accuracy and MAE of the most probable level against every
@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skpercept._utils import torch_threads
 from skpercept.datasets import (
     load_omi,
     mean_standard_errors,
@@ -41,17 +42,17 @@ from skpercept.datasets import (
     soft_consensus_pairs,
     subset_faces,
 )
-from skpercept.heads._joint import JointRatingRanker, join_labels
+from skpercept.embed import default_cache_dir, make_backbones
+from skpercept.heads import RATING_LEVELS, HeadSettings, JointRatingRanker, join_labels
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
-from skpercept.recipes._evaluation import face_scores, fit_head, pair_metrics, rating_classes, rating_metrics
-from skpercept.recipes._presets import (
-    RATING_LEVELS,
-    HeadSettings,
-    default_cache_dir,
+from skpercept.recipes import (
     embed_blocks,
-    make_backbones,
-    torch_threads,
+    face_scores,
+    fit_head,
+    pair_metrics,
+    rating_classes,
+    rating_metrics,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script

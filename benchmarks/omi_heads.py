@@ -32,11 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from skpercept._utils import torch_threads
 from skpercept.datasets import load_omi
+from skpercept.embed import default_cache_dir
+from skpercept.heads import HeadSettings, make_head
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
-from skpercept.recipes._evaluation import pair_metrics
-from skpercept.recipes._presets import HeadSettings, default_cache_dir, make_head, torch_threads
+from skpercept.recipes import pair_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import embed_feature_sets  # omi.py's embeddings, from the same cache

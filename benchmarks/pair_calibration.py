@@ -7,9 +7,9 @@ landmarks`` (or ``lite0 flip`` without dlib). Protocol: the demo's — 5 image-d
 (``HeadSettings``: 3,000 pairs unless ``--pairs``, hidden (128,), item-held-out early stopping,
 ``DEMO_ENSEMBLE`` = 5 members), every pair of test faces with different means scored. Metric: ECE (10 bins) of ``P(left ≻ right)``
 against the consensus order, per fold then averaged, in two ways: each pair counted in both
-orders (what ``skpercept.recipes._evaluation`` reports), and in file order only (image ``i < j`` on
+orders (what ``skpercept.recipes`` reports), and in file order only (image ``i < j`` on
 the left), which OMI's rating offsets by stimulus number bias (see
-``skpercept.recipes._evaluation.pair_calibration``); also pooled over the folds; pair accuracy beside.
+``skpercept.recipes.pair_calibration``); also pooled over the folds; pair accuracy beside.
 
 Rows: the demo's ranker (five members, soft labels ``Φ(Δm / se)``); one net
 (``n_ensemble=1``); one net with ``calibration='temperature'`` (on the early-stopping
@@ -34,19 +34,14 @@ import pandas as pd
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 
+from skpercept._utils import torch_threads
 from skpercept.datasets import load_omi, mean_standard_errors, ratings_with_face_index, soft_consensus_pairs
+from skpercept.embed import default_cache_dir, dlib_available
+from skpercept.heads import HeadSettings, make_head
 from skpercept.metrics import expected_calibration_error
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
-from skpercept.recipes._evaluation import fit_head, pair_calibration, pair_metrics
-from skpercept.recipes._presets import (
-    DEMO_ENSEMBLE,
-    HeadSettings,
-    default_cache_dir,
-    dlib_available,
-    make_head,
-    torch_threads,
-)
+from skpercept.recipes import DEMO_ENSEMBLE, fit_head, pair_calibration, pair_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import embed_feature_sets, hardware_line

@@ -30,7 +30,7 @@ person's repeat agreement (the chance of judging a pair twice the same way) is 0
 split 80/20; a shared model (``PairwiseRanker(user_features=...)`` with its default 64-unit
 hidden layer and ``user_alpha``) learns from 200 people × 50 judgments of training faces; 100 new
 people each get a pool of 100 training faces and answer k = 5, 10, 20, 30, 40 questions (in
-batches of 5, 5, 10, 10, 10) chosen at random or by each strategy of :mod:`skpercept.personal._active`;
+batches of 5, 5, 10, 10, 10) chosen at random or by each strategy of :mod:`skpercept.personal`;
 people are added by ``fit_users`` with the shared part frozen. The curves are run twice, on
 the same judgments: with the isotropic prior and with the learned prior (rows "(learned
 prior)"). Metric: accuracy of ordering all pairs of the held-out faces as the person's
@@ -63,9 +63,9 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.linear_model import RidgeCV
 
-from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads import PairwiseRanker
 from skpercept.metrics import pairwise_accuracy
-from skpercept.personal._active import suggest_pairs
+from skpercept.personal import suggest_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line
@@ -81,7 +81,7 @@ ACTIVE = (
     "uncertainty",
     "information",
     "variance",
-)  # the strategies of skpercept.personal._active besides random
+)  # the strategies of skpercept.personal besides random
 
 
 # -- Part A: data ---------------------------------------------------------------------------------
@@ -496,8 +496,9 @@ def cold_start(head, Z, test_faces, test_u, n_shared) -> dict:
 
 def omi_people(quick: bool, worlds: int) -> dict:
     """Learning curves averaged over ``worlds`` independent simulated worlds."""
-    from skpercept import TimmEmbedder, load_omi
-    from skpercept.recipes._presets import default_cache_dir
+    from skpercept import TimmEmbedder
+    from skpercept.datasets import load_omi
+    from skpercept.embed import default_cache_dir
 
     omi = load_omi(None)
     images = pd.Series(omi.means["image"].to_numpy(), name="image")

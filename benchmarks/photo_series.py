@@ -50,16 +50,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
+from skpercept._utils import torch_threads
 from skpercept.datasets import load_omi
+from skpercept.embed import LayoutEmbedder, dlib_available
+from skpercept.heads import HeadSettings, make_head
 from skpercept.metrics import grouping_ari, map_at_k, recall_at_k, top1_in_series_accuracy
-from skpercept.photos import (
-    DEFAULT_THRESHOLD,
-    LayoutEmbedder,
-    group_photos,
-    grouping_embeddings,
-    scan_photos,
-)
-from skpercept.recipes._presets import HeadSettings, dlib_available, make_head, torch_threads
+from skpercept.photos import DEFAULT_THRESHOLD, group_photos, grouping_embeddings, scan_photos
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line

@@ -38,9 +38,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
-from skpercept import TimmEmbedder, load_omi
-from skpercept.heads._rating import RatingClassifier
-from skpercept.recipes._presets import default_cache_dir
+from skpercept import TimmEmbedder
+from skpercept.datasets import load_omi
+from skpercept.embed import default_cache_dir
+from skpercept.heads import RatingClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import hardware_line

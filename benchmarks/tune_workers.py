@@ -96,9 +96,8 @@ def search_space(trial: optuna.Trial) -> dict:
 def prepare_data(args: argparse.Namespace, folder: Path) -> tuple[Path, str]:
     """Embed the faces (cached), build the training pairs; save both for the workers."""
     from skpercept.datasets import consensus_pairs, load_omi
-    from skpercept.embed import TimmEmbedder
+    from skpercept.embed import TimmEmbedder, default_cache_dir
     from skpercept.model_selection import image_disjoint_train_test_split
-    from skpercept.recipes._presets import default_cache_dir
 
     omi = load_omi([ATTRIBUTE])
     paths = omi.images["image"].to_numpy()
@@ -131,10 +130,9 @@ def run_worker(args: argparse.Namespace) -> None:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from skpercept.heads._ranking import PairwiseRanker
-    from skpercept.model_selection import ImageDisjointSplit
-    from skpercept.model_selection._search import PerceptSearchCV
-    from skpercept.preprocessing._pairs import PairFeatures
+    from skpercept.heads import PairwiseRanker
+    from skpercept.model_selection import ImageDisjointSplit, PerceptSearchCV
+    from skpercept.preprocessing import PairFeatures
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -180,7 +178,7 @@ def finish(procs: list, allow_killed: bool = False) -> None:
 
 
 def load_trials(storage: str, study: str) -> list:
-    from skpercept.model_selection._search import open_storage
+    from skpercept.model_selection import open_storage
 
     return optuna.load_study(study_name=study, storage=open_storage(storage, 10)).trials
 

@@ -26,10 +26,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skpercept.datasets import consensus_pairs, load_omi
-from skpercept.heads._ranking import PairwiseRanker
+from skpercept.heads import PairwiseRanker
 from skpercept.metrics import pairwise_accuracy_scorer
 from skpercept.model_selection import ImageDisjointSplit, image_disjoint_train_test_split
-from skpercept.preprocessing._pairs import PairFeatures
+from skpercept.preprocessing import PairFeatures
 
 
 def embedding_lookup(paths: np.ndarray, features: np.ndarray) -> FunctionTransformer:

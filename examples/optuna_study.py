@@ -49,12 +49,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skpercept.datasets import consensus_pairs, load_omi
-from skpercept.embed import TimmEmbedder
-from skpercept.heads._ranking import PairwiseRanker
-from skpercept.model_selection import ImageDisjointSplit, image_disjoint_train_test_split
-from skpercept.model_selection._search import PerceptSearchCV
-from skpercept.preprocessing._pairs import PairFeatures
-from skpercept.recipes._presets import default_cache_dir
+from skpercept.embed import TimmEmbedder, default_cache_dir
+from skpercept.heads import PairwiseRanker
+from skpercept.model_selection import ImageDisjointSplit, PerceptSearchCV, image_disjoint_train_test_split
+from skpercept.preprocessing import PairFeatures
 
 
 def parse_args() -> argparse.Namespace:

@@ -168,3 +168,24 @@ def hold_out_items(items: np.ndarray, fraction: float, seed: int) -> HoldOut:
         )
     n_straddling = int(len(items) - valid.sum() - train.sum())
     return HoldOut(np.flatnonzero(train), np.flatnonzero(valid), n_straddling, n_items)
+
+
+def early_stopping_split(
+    items: np.ndarray, fraction: float, seed: int, *, what: str = "items", instead: str = ""
+) -> HoldOut:
+    """:func:`hold_out_items` for ``early_stopping``: an impossible split says what to change.
+
+    ``what`` names the items in the message (``'images'``), ``instead`` adds alternatives to
+    "pass more data or early_stopping=False".
+    """
+    try:
+        return hold_out_items(items, float(fraction), seed)
+    except ValueError as exc:
+        options = (
+            f"pass more data, early_stopping=False, or {instead}"
+            if instead
+            else "pass more data or early_stopping=False"
+        )
+        raise ValueError(
+            f"early_stopping holds out validation_fraction={fraction} of the {what} ({exc}); {options}."
+        ) from exc

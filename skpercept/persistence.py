@@ -8,8 +8,8 @@ Which one to use
   machine (skorch maps its tensors to the CPU, with a ``DeviceWarning``). But unpickling runs
   code chosen by whoever wrote the file: **only load pickles you made or trust.**
 * **safetensors + JSON** (:func:`save_safe` / :func:`load_safe`) stores one skpercept head
-  (:class:`~skpercept.heads._rating.RatingClassifier`, :class:`~skpercept.heads._rating.RatingRegressor`,
-  :class:`~skpercept.heads._ranking.PairwiseRanker`): its weights as safetensors and its parameters
+  (:class:`~skpercept.heads.RatingClassifier`, :class:`~skpercept.heads.RatingRegressor`,
+  :class:`~skpercept.heads.PairwiseRanker`): its weights as safetensors and its parameters
   and fitted attributes as JSON inside the same file. Loading executes no code from the file,
   so it is the format to share models or accept them from others. It does not hold the
   preprocessing steps of a Pipeline or the training history.
@@ -108,7 +108,7 @@ def save_safe(estimator: Any, path: str | os.PathLike) -> None:
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from skpercept.heads._rating import RatingRegressor
+    >>> from skpercept.heads import RatingRegressor
     >>> from skpercept.persistence import save_safe, load_safe
     >>> X, y = np.random.RandomState(0).normal(size=(50, 4)), np.arange(50.0)
     >>> reg = RatingRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0).fit(X, y)

@@ -133,6 +133,27 @@ class HeadChoice:
         return settings
 
 
+@dataclass(frozen=True)
+class TableCommand:
+    """The typed options of a command that reads a table: its source and the runtime, then the
+    command's own (``_own_options``)."""
+
+    source: TableSource
+    runtime: Runtime
+
+    @classmethod
+    def from_options(cls, options: argparse.Namespace):
+        return cls(
+            source=TableSource.from_options(options),
+            runtime=Runtime.from_options(options),
+            **cls._own_options(options),
+        )
+
+    @classmethod
+    def _own_options(cls, options: argparse.Namespace) -> dict:
+        return {}
+
+
 def _dest(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
 

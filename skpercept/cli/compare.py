@@ -27,7 +27,7 @@ from skpercept.cli._common import (
     HeadChoice,
     Loaded,
     Runtime,
-    TableSource,
+    TableCommand,
     add_backbone_options,
     add_head_options,
     add_runtime_options,
@@ -52,11 +52,9 @@ _REFERENCE_LEVELS = (1.0, 2.0, 3.0, 4.0)  # the reference schema's rating scale
 
 
 @dataclass(frozen=True)
-class CompareOptions:
+class CompareOptions(TableCommand):
     """``skpercept compare``'s options as typed values."""
 
-    source: TableSource
-    runtime: Runtime
     backbones: str
     pretrained: tuple[str, ...]
     flip: bool
@@ -69,11 +67,9 @@ class CompareOptions:
     output: Path | None
 
     @classmethod
-    def from_options(cls, options: argparse.Namespace) -> CompareOptions:
+    def _own_options(cls, options: argparse.Namespace) -> dict:
         heads = tuple(h.strip() for h in options.heads.split(",")) if options.heads else None
-        return cls(
-            source=TableSource.from_options(options),
-            runtime=Runtime.from_options(options),
+        return dict(
             backbones=options.backbones,
             pretrained=tuple(options.pretrained or ()),
             flip=not options.no_flip,

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from skpercept.cli._common import (
-    Runtime,
-    TableSource,
+    TableCommand,
     add_runtime_options,
     add_table_options,
     image_errors,
@@ -49,22 +48,15 @@ from skpercept.report import (
 
 
 @dataclass(frozen=True)
-class EvaluateOptions:
+class EvaluateOptions(TableCommand):
     """``skpercept evaluate``'s options as typed values."""
 
-    source: TableSource
-    runtime: Runtime
     model: Path
     output: Path | None
 
     @classmethod
-    def from_options(cls, options: argparse.Namespace) -> EvaluateOptions:
-        return cls(
-            source=TableSource.from_options(options),
-            runtime=Runtime.from_options(options),
-            model=Path(options.model),
-            output=Path(options.output) if options.output else None,
-        )
+    def _own_options(cls, options: argparse.Namespace) -> dict:
+        return dict(model=Path(options.model), output=Path(options.output) if options.output else None)
 
 
 def evaluate(options: EvaluateOptions) -> int:

@@ -2,7 +2,7 @@
 
 A rating table gets a rating head chosen from its ratings (or ``--head``); a table of pairs a pair
 head. With a user column the head learns each person's taste. The saved file is a scikit-learn
-``Pipeline`` with a ``skpercept_info_`` dict (:mod:`skpercept.cli._models`).
+``Pipeline`` with a ``skpercept_info_`` dict (:mod:`skpercept.cli`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import numpy as np
 from skpercept.cli._common import (
     BackboneChoice,
     HeadChoice,
-    Runtime,
-    TableSource,
+    TableCommand,
     add_backbone_options,
     add_head_options,
     add_runtime_options,
@@ -40,11 +39,9 @@ _REFERENCE_LEVELS = (1.0, 2.0, 3.0, 4.0)  # the reference schema's rating scale
 
 
 @dataclass(frozen=True)
-class FitOptions:
+class FitOptions(TableCommand):
     """``skpercept fit``'s options as typed values."""
 
-    source: TableSource
-    runtime: Runtime
     model: Path
     task: str | None
     attributes: tuple[str, ...] | None
@@ -58,10 +55,8 @@ class FitOptions:
     folds: int
 
     @classmethod
-    def from_options(cls, options: argparse.Namespace) -> FitOptions:
-        return cls(
-            source=TableSource.from_options(options),
-            runtime=Runtime.from_options(options),
+    def _own_options(cls, options: argparse.Namespace) -> dict:
+        return dict(
             model=Path(options.model),
             task=options.task,
             attributes=tuple(options.attributes) if options.attributes else None,

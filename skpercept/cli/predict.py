@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from skpercept.cli._common import (
-    Runtime,
-    TableSource,
+    TableCommand,
     add_runtime_options,
     add_table_options,
     image_errors,
@@ -31,24 +30,16 @@ from skpercept.cli._tables import CLIError
 
 
 @dataclass(frozen=True)
-class PredictOptions:
+class PredictOptions(TableCommand):
     """``skpercept predict``'s options as typed values."""
 
-    source: TableSource
-    runtime: Runtime
     model: Path
     output: Path
     user: str | None
 
     @classmethod
-    def from_options(cls, options: argparse.Namespace) -> PredictOptions:
-        return cls(
-            source=TableSource.from_options(options),
-            runtime=Runtime.from_options(options),
-            model=Path(options.model),
-            output=Path(options.output),
-            user=options.user,
-        )
+    def _own_options(cls, options: argparse.Namespace) -> dict:
+        return dict(model=Path(options.model), output=Path(options.output), user=options.user)
 
 
 def predict(options: PredictOptions) -> int:

@@ -223,7 +223,7 @@ class DlibFaceEmbedder(BaseEmbedder):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.embed._dlib import DlibFaceEmbedder
+    >>> from skpercept.embed import DlibFaceEmbedder
     >>> blank = np.zeros((64, 64, 3), dtype=np.uint8)   # no face: falls back to the whole image
     >>> import warnings
     >>> with warnings.catch_warnings(record=True):

@@ -171,7 +171,7 @@ class TensorPreprocess:
     (:meth:`from_transform`); applied to decoded uint8 images on any device. The resize runs
     on uint8 pixels with antialiasing and rounds back to uint8, as PIL does, so the result
     differs from PIL's full decode + transform only by the resamplers' rounding: at most two
-    8-bit levels per pixel (``tests/test_embed_gpu_decode.py``).
+    8-bit levels per pixel (``tests/embed/test_gpu_decode.py``).
 
     Parameters
     ----------

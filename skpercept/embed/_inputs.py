@@ -49,7 +49,7 @@ SHARED_PARAMETERS = """image_root : str or path-like, default=None
         L2-normalise each image's embedding.
     tta : bool, default=False
         Average the embedding of each image and of its horizontal mirror (on the preprocessed,
-        centre-cropped tensor). Doubles compute; the README's OMI tables show what it adds.
+        centre-cropped tensor). Doubles compute (what it adds: ``docs/benchmarks.md``).
     cache_dir : str or path-like, default=None
         Folder of a persistent cache keyed on each image's content hash plus the model,
         weights, preprocessing, precision and ``tta``: a renamed or copied file is a hit, an

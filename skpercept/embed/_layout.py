@@ -50,9 +50,9 @@ class LayoutEmbedder(TimmNetwork):
     persistence); only the network's output differs. On the degraded-series benchmark
     (``benchmarks/photo_series.py``: 200 held-out OMI faces x 8 versions, blurred, noisy,
     compressed, over- or under-exposed, shifted) it lifts near-duplicate retrieval and grouping
-    well above the pooled embedding of the same network; the README's "Photo collections"
-    section has the figures. Stage, grid and thumbnail size were chosen on that benchmark's
-    training faces only.
+    well above the pooled embedding of the same network (``docs/benchmarks.md``, "Photo
+    collections"). Stage, grid and thumbnail size were chosen on that benchmark's training
+    faces only.
 
     Parameters
     ----------

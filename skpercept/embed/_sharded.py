@@ -133,7 +133,7 @@ def embed_sharded(
     >>> import tempfile
     >>> import numpy as np
     >>> from skpercept.embed import TimmEmbedder
-    >>> from skpercept.embed._sharded import embed_sharded
+    >>> from skpercept.embed import embed_sharded
     >>> images = [np.full((32, 32, 3), i * 40, dtype=np.uint8) for i in range(5)]
     >>> emb = TimmEmbedder(model_name="test_efficientnet", pretrained=None, device="cpu")
     >>> out = embed_sharded(emb, images, tempfile.mkdtemp(), shard_size=2)

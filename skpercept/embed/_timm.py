@@ -62,7 +62,7 @@ class TimmEmbedder(TimmNetwork):
         Share of the resized image kept by the evaluation centre crop; None keeps the model's
         own setting (0.875 for ``efficientnet_lite0``: resize to 256 px, crop 224 px). 1.0
         resizes the whole image to the input size, which keeps hair and jaw in a portrait
-        (on the OMI faces up to 0.01 pair accuracy better).
+        (``docs/benchmarks.md``, "Embedders").
     {shared_parameters}
 
     Attributes

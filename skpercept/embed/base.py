@@ -8,7 +8,7 @@ defined once here.
 The pipeline streams: worker threads decode images (at reduced scale when the files are much
 larger than the model's input) while the forward pass runs on the previous batch, and each
 batch's vectors go straight into one pre-allocated output array. On a GPU, JPEG files are
-decoded there instead (:mod:`skpercept.embed._gpu_decode`); the threads then only read files.
+decoded there instead (:mod:`skpercept.embed`); the threads then only read files.
 """
 
 from __future__ import annotations

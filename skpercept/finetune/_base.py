@@ -18,9 +18,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
+from torch import nn
 
 from skpercept._compat import Interval, InvalidParameterError, StrOptions
-from skpercept._holdout import hold_out_items
+from skpercept._holdout import early_stopping_split
 from skpercept._utils import (
     SavedFormatMixin,
     estimator_parameters,
@@ -49,7 +50,12 @@ from skpercept.finetune._images import (
     make_transform,
 )
 from skpercept.finetune._net import LoRANet
-from skpercept.heads.base import TRAINING_PARAMETER_CONSTRAINTS, hidden_sizes, training_callbacks
+from skpercept.heads.base import (
+    TRAINING_PARAMETER_CONSTRAINTS,
+    TrainingParameters,
+    hidden_sizes,
+    training_callbacks,
+)
 
 USER_COLUMN = "user_id"
 
@@ -134,7 +140,7 @@ def _amp_net_class():
 
 
 @estimator_parameters
-class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
+class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, metaclass=ABCMeta):
     """Parameters and machinery shared by :class:`LoRARatingClassifier` and
     :class:`LoRAPairwiseRanker` (see their docstrings); not used directly.
 
@@ -172,15 +178,10 @@ class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
     hidden_layer_sizes: tuple[int, ...] = (256,)
     dropout: float = 0.1
     augment: bool | Mapping | None = True
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
     batch_size: int = 32
     max_epochs: int = 20
-    early_stopping: bool = True
-    validation_fraction: float = 0.1
     patience: int = 5
     batching: str = "rows"
-    callbacks: list | None = None
     precision: str = "fp32"
     gradient_checkpointing: bool = False
     merge: bool = False
@@ -189,7 +190,6 @@ class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
     device: str = "auto"
     distributed: bool = False
     random_state: int | np.random.RandomState | None = None
-    verbose: int = 0
 
     # -- hooks ---------------------------------------------------------------------------------
     @abstractmethod
@@ -273,15 +273,23 @@ class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
         if self.last_n_targets is not None:
             targets = targets[-int(self.last_n_targets) :]
         self.target_modules_ = targets
-        tower = add_lora(
+        tower = self._adapt(base)
+        if self.gradient_checkpointing and not set_gradient_checkpointing(tower, True):
+            raise ValueError(f"{self.model_name!r} offers no gradient checkpointing.")
+        return self._net(tower, n_features, n_users)
+
+    def _adapt(self, base: nn.Module) -> nn.Module:
+        """``base`` frozen, with LoRA adapters on ``target_modules_``."""
+        return add_lora(
             base,
             self.target_modules_,
             lora_rank=self.lora_rank,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
         )
-        if self.gradient_checkpointing and not set_gradient_checkpointing(tower, True):
-            raise ValueError(f"{self.model_name!r} offers no gradient checkpointing.")
+
+    def _net(self, tower: nn.Module, n_features: int, n_users: int) -> LoRANet:
+        """The adapted tower with this estimator's head and people."""
         n_outputs, n_classes = self._net_outputs()
         return LoRANet(
             tower,
@@ -309,13 +317,7 @@ class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
         self.n_straddling_ = 0
         if not self.early_stopping:
             return np.arange(len(codes)), None
-        try:
-            split = hold_out_items(codes, float(self.validation_fraction), seed)
-        except ValueError as exc:
-            raise ValueError(
-                f"early_stopping holds out validation_fraction={self.validation_fraction} of the "
-                f"images ({exc}); pass more data or early_stopping=False."
-            ) from exc
+        split = early_stopping_split(codes, self.validation_fraction, seed, what="images")
         self.n_straddling_ = split.n_straddling
         return split.train, split.valid
 
@@ -497,27 +499,8 @@ class LoRABase(SavedFormatMixin, LoRATower, BaseEstimator, metaclass=ABCMeta):
         return state
 
     def _rebuild_unmerged(self) -> LoRANet:
-        base = rebuild_tower(self.tower_spec_)
-        tower = add_lora(
-            base,
-            self.target_modules_,
-            lora_rank=self.lora_rank,
-            lora_alpha=self.lora_alpha,
-            lora_dropout=self.lora_dropout,
-        )
-        n_outputs, n_classes = self._net_outputs()
-        module = LoRANet(
-            tower,
-            n_features=self.module_features_,
-            n_users=len(self.users_),
-            user_rank=self.user_rank,
-            hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
-            dropout=self.dropout,
-            n_outputs=n_outputs,
-            n_classes=n_classes,
-            precision=self.precision,
-        )
-        return module.eval()
+        tower = self._adapt(rebuild_tower(self.tower_spec_))
+        return self._net(tower, self.module_features_, len(self.users_)).eval()
 
     def __setstate__(self, state: dict) -> None:
         saved = state.pop("_lora_saved", None)

@@ -45,7 +45,7 @@ from skpercept.finetune._adapters import (
     select_targets,
 )
 from skpercept.finetune._images import check_augment, load_image, make_transform
-from skpercept.heads.base import training_callbacks
+from skpercept.heads.base import TrainingParameters, training_callbacks
 
 __all__ = ["ContrastiveEmbedder", "NTXentLoss"]
 
@@ -166,7 +166,7 @@ def _net_class():
 
 
 @estimator_parameters
-class ContrastiveEmbedder(LoRATower, NetworkEmbedder):
+class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
     """Embed images with a tower adapted to their domain by contrastive learning (SimCLR + LoRA).
 
     ``fit`` needs no labels: it trains LoRA adapters on the tower (and a projection MLP that
@@ -182,7 +182,7 @@ class ContrastiveEmbedder(LoRATower, NetworkEmbedder):
     trains the head only, instead of adapting again to those images alone.
 
     Whether the adaptation helps depends on the domain and on how much of it there is to
-    learn from: the README's OMI table reports what it gave on 1,004 faces. Needs ``peft``
+    learn from (what it gave on the 1,004 OMI faces: ``docs/benchmarks.md``). Needs ``peft``
     (``pip install 'skpercept[lora]'``).
 
     Parameters
@@ -290,15 +290,9 @@ class ContrastiveEmbedder(LoRATower, NetworkEmbedder):
     projection_dim: int = 128
     temperature: float = 0.1
     augment: bool | dict = True
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
     train_batch_size: int = 64
     max_epochs: int = 10
-    early_stopping: bool = True
-    validation_fraction: float = 0.1
     patience: int = 3
-    callbacks: list | None = None
-    verbose: int = 0
 
     # -- weights --------------------------------------------------------------------------------
     def _resolve_pretrained(self) -> str | None:

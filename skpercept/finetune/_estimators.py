@@ -177,7 +177,7 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
 
     ``X`` is a DataFrame with an ``image`` column (paths or PIL images) and optionally
     ``user_id``; ``y`` holds rating levels, one column per attribute (NaN = missing), as for
-    :class:`skpercept.heads._rating.RatingClassifier`.
+    :class:`skpercept.heads.RatingClassifier`.
 
     Parameters
     ----------
@@ -262,7 +262,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
     ``X`` is a DataFrame with ``image_a``, ``image_b`` (and optionally ``user_id``, the judge);
     ``y`` is 1 where ``image_a`` is preferred, 0 where ``image_b`` is, values in between for
     soft labels, one column per attribute with NaN = missing (the conventions of
-    :class:`skpercept.heads._ranking.PairwiseRanker`). The model scores each image (for a user) and
+    :class:`skpercept.heads.PairwiseRanker`). The model scores each image (for a user) and
     ``P(a ≻ b) = σ(s(a) − s(b))``, so predictions are exactly antisymmetric.
 
     Parameters

@@ -12,7 +12,7 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         Hidden widths of the MLP trunk; ``()`` gives a linear model on the input features.
         The default is small on purpose: frozen image embeddings carry mostly linear signal
         about perception, and studies have hundreds to thousands of images, so a wider or
-        deeper trunk memorizes items (see README, "Heads", for the measurements behind it).
+        deeper trunk memorizes items (measurements: ``docs/benchmarks.md``, "Heads").
     activation : {'relu', 'gelu', 'silu', 'tanh', 'leaky_relu', 'elu', 'identity'}, default='relu'
         ``'identity'`` makes the trunk linear: with ``hidden_layer_sizes=(r,)`` and
         ``user_features``, people's deviations then lie in an ``r``-dimensional space.
@@ -31,9 +31,7 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         Mini-batch size for training and prediction. ``'auto'``: training batches of
         ``min(256, max(8, ceil(n_train / 8)))`` rows (at least 8 optimizer steps per epoch,
         so a few dozen labelled images are not trained by one step per epoch), prediction in
-        batches of 256. On 45 labelled OMI faces (keep/delete above the median) a fixed 256
-        scored 0.625 accuracy against 0.670 for batches of 8 (0.664 for
-        ``LogisticRegression``); on 800 the two were equal.
+        batches of 256 (why: ``docs/benchmarks.md``, "Batch size").
     max_epochs : int, default=200
         Upper bound on training epochs (early stopping usually ends training sooner).
     early_stopping : bool, default=True
@@ -67,11 +65,11 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         outputs (see the head's Notes); training and prediction cost ``n_ensemble`` times as much.
     user_features : {'auto'}, array-like of int, bool or str, or None, default=None
         Which input columns identify the person judging (as a one-hot
-        :class:`~skpercept.personal._users.UserEncoder` block): indices within one rating row, or
+        :class:`~skpercept.personal.UserEncoder` block): indices within one rating row, or
         within ONE HALF of a pair row (the same columns in both halves); a boolean mask of
         that length; or feature names (``X`` a DataFrame; for pairs, the left half's names).
         ``'auto'``: for pairs, the columns equal in both halves of every training row and
-        not constant (the context :class:`~skpercept.preprocessing._pairs.PairFeatures` appends); for
+        not constant (the context :class:`~skpercept.preprocessing.PairFeatures` appends); for
         ratings, the columns named like UserEncoder output (``user_id_<id>``, also behind a
         ``<prefix>__``), which needs feature names. The trunk then sees the other columns
         only, ``h(x)``, and each person gets a deviation from the shared linear head:
@@ -96,7 +94,7 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         shared part frozen, a few EM rounds estimate the population covariance ``Σ`` of the
         ``θ_u`` (Laplace approximation, shrunk toward a scaled identity by Ledoit–Wolf) and
         re-fit every person under the penalty ``½ θ_uᵀ Σ⁻¹ θ_u``; :meth:`fit_users` fits new
-        people under it, and :mod:`skpercept.personal._active` asks questions under it. ``Σ`` takes
+        people under it, and :mod:`skpercept.personal` asks questions under it. ``Σ`` takes
         its shape from the people and its strength from ``user_alpha`` (its mean variance
         along the directions the judgments measure is the isotropic prior's ``1 / (2 ·
         user_alpha)``: EM's own estimate of the spread is biased low for people with a few
@@ -106,10 +104,8 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         least 20 people and at most 512 personal parameters per person (``d × n_outputs``
         head weights, plus a rating head's offsets and log-scales); otherwise ``fit`` falls
         back to the isotropic prior (``user_prior_`` says which prior is in use,
-        ``user_prior_reason_`` why). Measured (``benchmarks/personal.py``): on simulated
-        people judging OMI faces the learned prior is several points of pairwise accuracy
-        ahead at every number of labels; on the paircomp data (6 items) it ties the
-        isotropic prior.
+        ``user_prior_reason_`` why). What it gives: ``docs/benchmarks.md``, "One person's
+        taste".
     device : str, default='auto'
         ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when visible). Outputs are
         always NumPy arrays on the CPU.
@@ -122,7 +118,7 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         skorch's per-epoch log when > 0.
     callbacks : list or None, default=None
         Extra skorch callbacks (instances or ``(name, callback)`` tuples) appended to the
-        net's callbacks, e.g. a pruning callback from :mod:`skpercept.model_selection._search`; a bare callback
+        net's callbacks, e.g. a pruning callback from :mod:`skpercept.model_selection`; a bare callback
         is named ``user_callback_<i>_<ClassName>``. The estimator can be evaluated from inside
         a callback: see "Evaluating mid-training" below."""
 

@@ -6,7 +6,7 @@ one model learns that score from both: a shared scorer ``s_j(x) = w_j·h(x) + b_
 trunk ``h`` and one linear output per attribute), a rating head that cuts ``s_j`` by learned
 thresholds (cumulative-link ordinal regression) and a pair head ``σ(κ_j (s_j(a) − s_j(b)))``.
 
-Input layout (:func:`join_labels` builds it): the pair layout of :mod:`skpercept.preprocessing._pairs`,
+Input layout (:func:`join_labels` builds it): the pair layout of :mod:`skpercept.preprocessing`,
 ``X = [left | right]``, where a *rating row* is ``[item | NaN …]`` (the right half all NaN)
 and rates its left item, and ``y`` holds the rating level on rating rows and the preference
 (1 = left preferred, 0 = right, soft values in between) on pair rows.
@@ -44,7 +44,7 @@ def join_labels(X_rated: Any, y_rated: Any, X_pairs: Any, y_pairs: Any) -> tuple
     y_rated : array-like of shape (n_rated,) or (n_rated, n_outputs)
         Rating levels, NaN for missing.
     X_pairs : array-like of shape (n_pairs, 2 * n_half)
-        Pair features ``[left | right]`` (e.g. from :class:`~skpercept.preprocessing._pairs.PairFeatures`).
+        Pair features ``[left | right]`` (e.g. from :class:`~skpercept.preprocessing.PairFeatures`).
     y_pairs : array-like of shape (n_pairs,) or (n_pairs, n_outputs)
         1 where the left item is preferred, 0 where the right is, values in between for soft
         labels, NaN for missing.
@@ -59,7 +59,7 @@ def join_labels(X_rated: Any, y_rated: Any, X_pairs: Any, y_pairs: Any) -> tuple
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._joint import join_labels
+    >>> from skpercept.heads import join_labels
     >>> X, y = join_labels([[0.5, 1.0]], [3], [[0.5, 1.0, 0.2, 0.1]], [1])
     >>> X
     array([[0.5, 1. , nan, nan],
@@ -89,7 +89,7 @@ def rating_rows(X_items: Any) -> np.ndarray:
 
     Examples
     --------
-    >>> from skpercept.heads._joint import rating_rows
+    >>> from skpercept.heads import rating_rows
     >>> rating_rows([[1.0, 2.0]])
     array([[ 1.,  2., nan, nan]])
     """
@@ -135,7 +135,7 @@ class JointRatingRanker(SkorchHead):
 
     Input layout
     ------------
-    ``X`` is the pair layout ``[left | right]`` of :mod:`skpercept.preprocessing._pairs` (two halves of equal
+    ``X`` is the pair layout ``[left | right]`` of :mod:`skpercept.preprocessing` (two halves of equal
     width). A **rating row** has its right half all NaN and rates its left item; a **pair
     row** has both halves. ``y`` (1-D, or one column per attribute; NaN = missing) holds the
     rating level on rating rows and the preference on pair rows (1 = left preferred, 0 =
@@ -195,7 +195,7 @@ class JointRatingRanker(SkorchHead):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._joint import JointRatingRanker, join_labels, rating_rows
+    >>> from skpercept.heads import JointRatingRanker, join_labels, rating_rows
     >>> rng = np.random.RandomState(0)
     >>> items = rng.normal(size=(60, 5))
     >>> levels = np.digitize(items[:, 0], [-0.7, 0, 0.7]) + 1            # ratings 1..4

@@ -1,7 +1,7 @@
-"""Torch side of :class:`skpercept.heads._joint.JointRatingRanker`: the shared scorer and its loss.
+"""Torch side of :class:`skpercept.heads.JointRatingRanker`: the shared scorer and its loss.
 
 A cumulative-link rating head and a pair head read one score per attribute; see
-:mod:`skpercept.heads._joint` for the model and its input layout.
+:mod:`skpercept.heads` for the model and its input layout.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """PairwiseRanker: learn which of two images people prefer, and score whole image sets.
 
 Input follows the pair layout shared by every skpercept pair estimator (see
-:mod:`skpercept.preprocessing._pairs`): ``X = [left item ‖ context | right item ‖ context]``, two halves of
+:mod:`skpercept.preprocessing`): ``X = [left item ‖ context | right item ‖ context]``, two halves of
 equal width; ``y = 1`` where the left item is preferred, ``0`` where the right one is,
 values in between for soft labels (a tie is 0.5), one column per attribute with NaN missing.
 """
@@ -53,7 +53,8 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         held-out rows and ``T`` stays 1. It is off by default: early stopping already keeps
         the epoch with the lowest log-loss on those same rows, so ``T`` is near 1 on
         average and, with few held-out rows (a sparse pair design holds out a few dozen),
-        mostly adds noise; on the OMI demo it raised the ECE (see the README). It pays when
+        mostly adds noise; on the OMI demo it raised the ECE (``docs/benchmarks.md``,
+        "Calibration"). It pays when
         the hold-out has many rows; otherwise prefer ``CalibratedClassifierCV`` (Notes),
         which fits ``T`` on out-of-fold predictions of every row.
     {common_params}
@@ -95,7 +96,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._ranking import PairwiseRanker
+    >>> from skpercept.heads import PairwiseRanker
     >>> rng = np.random.RandomState(0)
     >>> items = rng.normal(size=(40, 6))
     >>> a, b = rng.randint(0, 40, size=(2, 300))
@@ -122,7 +123,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         if X.shape[1] % 2:
             raise ValueError(
                 f"Pair features must have an even number of columns ([left | right] halves of "
-                f"equal width); got {X.shape[1]}. Build X with skpercept.preprocessing._pairs.PairFeatures or "
+                f"equal width); got {X.shape[1]}. Build X with skpercept.preprocessing.PairFeatures or "
                 "np.hstack([left, right])."
             )
         return X

@@ -101,7 +101,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._rating import RatingClassifier
+    >>> from skpercept.heads import RatingClassifier
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 8))
     >>> y = np.digitize(X[:, 0], [-0.7, 0, 0.7]) + 1          # levels 1..4
@@ -344,7 +344,7 @@ class RatingRegressor(RegressorMixin, SkorchHead):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._rating import RatingRegressor
+    >>> from skpercept.heads import RatingRegressor
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 8))
     >>> y = np.column_stack([50 + 10 * X[:, 0], 5 + X[:, 1]])

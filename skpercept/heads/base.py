@@ -32,7 +32,7 @@ from skorch.dataset import Dataset, ValidSplit
 from skorch.helper import predefined_split
 
 from skpercept._compat import Interval, RealNotInt, StrOptions, fit_context
-from skpercept._holdout import hold_out_items, item_codes, rating_item_codes
+from skpercept._holdout import early_stopping_split, item_codes, rating_item_codes
 from skpercept._utils import (
     SavedFormatMixin,
     estimator_parameters,
@@ -52,6 +52,7 @@ __all__ = [
     "TRAINING_PARAMETER_CONSTRAINTS",
     "BatchIterator",
     "SkorchHead",
+    "TrainingParameters",
     "check_finite_targets",
     "fill_doc",
     "hidden_sizes",
@@ -82,6 +83,25 @@ TRAINING_PARAMETER_CONSTRAINTS: dict[str, list] = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
+
+
+@estimator_parameters
+class TrainingParameters:
+    """The training loop's parameters: one meaning on every skorch-trained estimator.
+
+    The heads, the LoRA estimators and :class:`~skpercept.finetune.ContrastiveEmbedder` take
+    them; an estimator redeclares one only to give it another default (a LoRA fine-tune runs
+    fewer, longer epochs than a head on features).
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    max_epochs: int = 200
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    patience: int = 10
+    callbacks: list | None = None
+    verbose: int = 0
 
 
 def hidden_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
@@ -161,7 +181,7 @@ class BatchIterator:
         Draw a new order per epoch.
     swap_pairs : bool, default=False
         Pair data only: swap the halves of a random half of the rows and flip their labels
-        (``y → 1 − y``), the swap augmentation of :class:`~skpercept.heads._ranking.PairwiseRanker`.
+        (``y → 1 − y``), the swap augmentation of :class:`~skpercept.heads.PairwiseRanker`.
     generator : torch.Generator or None, default=None
         Source of the order and the swaps (skorch builds a new iterator every epoch and passes
         the same generator, so epochs differ and a seeded fit repeats). None: torch's global
@@ -252,7 +272,7 @@ class _Split(NamedTuple):
 
 
 @estimator_parameters
-class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
+class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEstimator, metaclass=ABCMeta):
     """Base of the skorch-trained heads; not used directly.
 
     It holds the parameters every head shares (its ``__init__`` assigns them once; a subclass
@@ -275,7 +295,7 @@ class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=A
     skorch callback (``on_epoch_end``) the estimator's own ``predict``/``predict_proba``/
     ``decision_function``/``score`` already work and use the current weights. Pass the callback
     via ``callbacks=[("name", cb)]`` (or ``head__callbacks`` through a Pipeline) and keep a
-    reference to the estimator in it; that is how :mod:`skpercept.model_selection._search` reports a validation
+    reference to the estimator in it; that is how :mod:`skpercept.model_selection` reports a validation
     score per epoch to Optuna.
     """
 
@@ -302,23 +322,15 @@ class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=A
     activation: str = "relu"
     dropout: float = 0.3
     batch_norm: bool = False
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
     optimizer: str = "adamw"
     batch_size: int | str = "auto"
-    max_epochs: int = 200
-    early_stopping: bool = True
-    validation_fraction: float = 0.1
     validation_split: str = "auto"
-    patience: int = 10
     n_ensemble: int = 1
     user_features: Any = None
     user_alpha: float = 1.0
     user_prior: str = "learned"
     device: str = "auto"
     random_state: int | np.random.RandomState | None = None
-    verbose: int = 0
-    callbacks: list | None = None
 
     # -- hooks ---------------------------------------------------------------------------------
     @abstractmethod
@@ -396,13 +408,7 @@ class SkorchHead(SavedFormatMixin, PersonalHeadMixin, BaseEstimator, metaclass=A
                 return self._row_split(X, y_encoded, seed)
         else:
             items = item_codes(groups, len(X))
-        try:
-            split = hold_out_items(items, float(self.validation_fraction), seed)
-        except ValueError as exc:
-            raise ValueError(
-                f"early_stopping holds out validation_fraction={self.validation_fraction} of the "
-                f"items ({exc}); pass more data, early_stopping=False, or validation_split='rows'."
-            ) from exc
+        split = early_stopping_split(items, self.validation_fraction, seed, instead="validation_split='rows'")
         return _Split(split.train, split.valid, None, split.n_straddling)
 
     def _row_split(self, X: np.ndarray, y_encoded: np.ndarray, seed: int) -> _Split:

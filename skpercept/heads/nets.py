@@ -1,7 +1,7 @@
 """Torch modules behind skpercept's heads: MLP trunk, rating / regression heads, pair scorer, losses.
 
 Only ``torch.nn`` code lives here; the scikit-learn estimators that train these modules with
-skorch are in :mod:`skpercept.heads._rating` and :mod:`skpercept.heads._ranking`. The pieces are separate so a
+skorch are in :mod:`skpercept.heads` and :mod:`skpercept.heads`. The pieces are separate so a
 backbone (e.g. a LoRA-tuned image tower) can be put in front of the same trunk and heads and
 trained with the same NaN-masked losses:
 

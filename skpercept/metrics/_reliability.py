@@ -23,7 +23,7 @@ def pair_order_ceiling(reliability):
 
     Examples
     --------
-    >>> from skpercept.metrics._reliability import pair_order_ceiling
+    >>> from skpercept.metrics import pair_order_ceiling
     >>> round(pair_order_ceiling(0.957), 3)
     0.934
     """
@@ -117,7 +117,7 @@ def noise_ceiling(
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from skpercept.metrics._reliability import noise_ceiling
+    >>> from skpercept.metrics import noise_ceiling
     >>> rng = np.random.default_rng(0)
     >>> truth = rng.normal(size=200)
     >>> df = pd.DataFrame({"image": np.repeat(np.arange(200), 10)})

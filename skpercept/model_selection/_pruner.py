@@ -1,4 +1,4 @@
-"""The fold-local pruner of :class:`skpercept.model_selection._search.PerceptSearchCV`, in a module of its own so
+"""The fold-local pruner of :class:`skpercept.model_selection.PerceptSearchCV`, in a module of its own so
 that it imports optuna only when a search runs and pickles by reference (a fitted search keeps
 its study, whose pruner this is)."""
 

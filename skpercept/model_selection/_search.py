@@ -292,7 +292,7 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
-    >>> from skpercept.model_selection._search import PerceptSearchCV
+    >>> from skpercept.model_selection import PerceptSearchCV
     >>> X, y = make_classification(n_samples=60, random_state=0)
     >>> pipe = make_pipeline(StandardScaler(), LogisticRegression())
     >>> space = {"logisticregression__C": optuna.distributions.FloatDistribution(1e-3, 1e2, log=True)}

@@ -1,8 +1,8 @@
-"""Plumbing of :class:`skpercept.model_selection._search.PerceptSearchCV`: suggestions, fold-local pruning, the
+"""Plumbing of :class:`skpercept.model_selection.PerceptSearchCV`: suggestions, fold-local pruning, the
 results table, logging, and how a Pipeline and its fit parameters are split for each fold.
 
 Several workers sharing one study (storages, heartbeats, the shared budget) live in
-:mod:`skpercept.model_selection._workers`."""
+:mod:`skpercept.model_selection`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Several worker processes sharing one Optuna study of :class:`skpercept.model_selection._search.PerceptSearchCV`.
+"""Several worker processes sharing one Optuna study of :class:`skpercept.model_selection.PerceptSearchCV`.
 
 Workers on one machine or many run the same search against one storage: a database URL (an
 ``RDBStorage``, e.g. PostgreSQL) or the path of a journal file on a shared filesystem (Optuna's

@@ -6,8 +6,8 @@ deviation ``v_u``, shrunk toward 0 by the penalty ``user_alpha ||v_u||²``. With
 judgments ``v_u`` is uncertain, and some questions tell more about it than others.
 :func:`suggest_pairs` ranks candidate pairs for a person, :func:`suggest_items` candidate items
 to rate; both work on a fitted head or on a fitted :class:`~sklearn.pipeline.Pipeline` ending in
-one, whose feature steps (embedder, :class:`~skpercept.preprocessing._pairs.PairFeatures`,
-:class:`~skpercept.personal._users.UserEncoder`) then turn image paths and a person's id into features.
+one, whose feature steps (embedder, :class:`~skpercept.preprocessing.PairFeatures`,
+:class:`~skpercept.personal.UserEncoder`) then turn image paths and a person's id into features.
 
 Strategies
 ----------
@@ -20,7 +20,7 @@ Strategies
     The batch that most reduces the uncertainty of ``v_u`` (greedy D-optimal design). A
     Laplace approximation gives ``v_u`` a Gaussian posterior of precision
     ``A = P + Σ λ z zᵀ`` over the person's ``history``, with ``P`` the head's prior precision
-    (:meth:`~skpercept.heads._ranking.PairwiseRanker.user_prior_precision`: ``2 user_alpha · I``
+    (:meth:`~skpercept.heads.PairwiseRanker.user_prior_precision`: ``2 user_alpha · I``
     for the penalty ``user_alpha ||v_u||²``, or the population's learned one with
     ``user_prior='learned'``, which steers questions toward the axes people differ along), with
     ``z = h(a) − h(b)`` the trunk's representations (:meth:`item_representation`) and
@@ -47,19 +47,8 @@ Strategies
 
 A labelling loop: suggest, collect the person's answers, add them with
 :func:`skpercept.personal.add_users` (or the head's ``fit_users``), and suggest again passing
-every pair asked so far as ``history``. On simulated people judging real faces
-(``benchmarks/personal.py --skip-paircomp``: 5 worlds of 100 new people; accuracy on pairs of
-held-out faces after 5 / 10 / 20 / 30 / 40 answers), with the learned prior
-(``user_prior='learned'``): random pairs 0.616 / 0.634 / 0.648 / 0.657 / 0.661,
-``'information'`` 0.640 / 0.654 / 0.664 / 0.669 / 0.673, ``'variance'`` 0.642 / 0.653 / 0.663
-/ 0.669 / 0.673, ``'uncertainty'`` 0.608 / 0.626 / 0.644 / 0.655 / 0.661; with the isotropic
-prior: random 0.613 / 0.629 / 0.640 / 0.648 / 0.654, ``'information'`` 0.633 / 0.642 / 0.651 /
-0.656 / 0.660, ``'variance'`` 0.629 / 0.641 / 0.648 / 0.654 / 0.657. Under the learned prior
-both designs reach with 20 answers what random pairs reach with 40, and they are level (world
-by world, ``'variance'`` − ``'information'`` at 20 answers is within ±0.25 points, of either
-sign); under the isotropic prior ``'variance'`` trails by 0.1–0.4 points. ``'uncertainty'``
-does no better than random, and worse at first: pairs the model finds hard are often pairs of
-near-equal faces, which say little about the person.
+every pair asked so far as ``history``. How many answers each strategy saves on simulated
+people judging real faces: ``docs/benchmarks.md``, "Asking the next question".
 """
 
 from __future__ import annotations
@@ -271,8 +260,8 @@ def suggest_pairs(
     ----------
     model : PairwiseRanker or Pipeline
         A ranker fitted with ``user_features``, or a fitted Pipeline whose last step is one and
-        whose :class:`~skpercept.preprocessing._pairs.PairFeatures` step has a context transformer (a
-        :class:`~skpercept.personal._users.UserEncoder`): then ``items`` are what that step's item
+        whose :class:`~skpercept.preprocessing.PairFeatures` step has a context transformer (a
+        :class:`~skpercept.personal.UserEncoder`): then ``items`` are what that step's item
         transformer takes (image paths, ids).
     items : sequence or array-like
         The pool. For a pipeline: the items themselves (hashable: paths, ids). For a bare
@@ -313,8 +302,8 @@ def suggest_pairs(
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._ranking import PairwiseRanker
-    >>> from skpercept.personal._active import suggest_pairs
+    >>> from skpercept.heads import PairwiseRanker
+    >>> from skpercept.personal import suggest_pairs
     >>> rng = np.random.RandomState(0)
     >>> items, people = rng.normal(size=(20, 3)), np.eye(4)
     >>> a, b = rng.randint(0, 20, size=(2, 200))
@@ -492,8 +481,8 @@ def suggest_items(
 ) -> pd.DataFrame:
     """The ``n`` items that person ``user`` should rate next.
 
-    The rating counterpart of :func:`suggest_pairs`, for a :class:`~skpercept.heads._rating.RatingClassifier`
-    or :class:`~skpercept.heads._rating.RatingRegressor` fitted with ``user_features``.
+    The rating counterpart of :func:`suggest_pairs`, for a :class:`~skpercept.heads.RatingClassifier`
+    or :class:`~skpercept.heads.RatingRegressor` fitted with ``user_features``.
     ``'information'`` uses the Laplace posterior of the person's deviation as there, with
     ``z = h(x)`` and a per-item weight ``λ``: for a classifier, the variance of the predicted
     level index under ``predict_proba`` (the Fisher information of a shift of the person's
@@ -510,7 +499,7 @@ def suggest_items(
     ----------
     model : RatingClassifier, RatingRegressor or Pipeline
         A head fitted with ``user_features``, or a fitted Pipeline ending in one whose person
-        is encoded by a :class:`~skpercept.personal._users.UserEncoder` in a ColumnTransformer.
+        is encoded by a :class:`~skpercept.personal.UserEncoder` in a ColumnTransformer.
     items : sequence, DataFrame or array-like
         For a pipeline: the items (e.g. image paths) when the pipeline has one input column
         besides the user's, else a DataFrame of those input columns. For a bare head: item
@@ -535,8 +524,8 @@ def suggest_items(
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.heads._rating import RatingRegressor
-    >>> from skpercept.personal._active import suggest_items
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.personal import suggest_items
     >>> rng = np.random.RandomState(0)
     >>> items, people = rng.normal(size=(30, 3)), np.eye(3)
     >>> i, u = rng.randint(0, 30, size=150), rng.randint(0, 3, size=150)

@@ -1,10 +1,10 @@
 """Add people to a fitted model without retraining everyone.
 
-A head fitted with ``user_features`` (:class:`~skpercept.heads._ranking.PairwiseRanker`,
-:class:`~skpercept.heads._rating.RatingClassifier`, :class:`~skpercept.heads._rating.RatingRegressor`,
-:class:`~skpercept.heads._joint.JointRatingRanker`) learns
+A head fitted with ``user_features`` (:class:`~skpercept.heads.PairwiseRanker`,
+:class:`~skpercept.heads.RatingClassifier`, :class:`~skpercept.heads.RatingRegressor`,
+:class:`~skpercept.heads.JointRatingRanker`) learns
 a shared model plus each person's deviation from it. :func:`add_users` takes a new person's few
-judgments, gives them columns of their own in the model's :class:`~skpercept.personal._users.UserEncoder`
+judgments, gives them columns of their own in the model's :class:`~skpercept.personal.UserEncoder`
 (appended after the existing ones) and fits their deviations alone with the shared part frozen
 (``head.fit_users``): nobody else's predictions change, and it takes a fraction of a second per
 person on a CPU.
@@ -34,8 +34,8 @@ def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     model : fitted head or Pipeline
         A head fitted with ``user_features`` (then ``X`` is its numeric input, possibly with
         new person columns appended, see ``fit_users``); or a Pipeline whose last step is such
-        a head and whose first step is either a :class:`~skpercept.preprocessing._pairs.PairFeatures` with a
-        :class:`~skpercept.personal._users.UserEncoder` as ``context_transformer`` (pair rows only: a
+        a head and whose first step is either a :class:`~skpercept.preprocessing.PairFeatures` with a
+        :class:`~skpercept.personal.UserEncoder` as ``context_transformer`` (pair rows only: a
         JointRatingRanker's rating rows do not pass through PairFeatures), or a
         ``ColumnTransformer`` whose last output block is a UserEncoder. Steps in between must
         keep columns as they are (``'passthrough'``), since new person columns are appended.
@@ -59,8 +59,8 @@ def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     >>> from sklearn.compose import ColumnTransformer
     >>> from sklearn.pipeline import Pipeline
     >>> from skpercept.personal import add_users
-    >>> from skpercept.heads._rating import RatingRegressor
-    >>> from skpercept.personal._users import UserEncoder
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.personal import UserEncoder
     >>> rng = np.random.RandomState(0)
     >>> df = pd.DataFrame({"x": rng.normal(size=200), "user_id": rng.choice(["a", "b"], 200)})
     >>> y = df["x"] * np.where(df["user_id"] == "a", 1.0, -1.0)

@@ -1,12 +1,12 @@
 """One person's taste inside a head: which columns are the person, and fitting only people.
 
-:class:`PersonalHeadMixin` gives the skorch-trained heads (:mod:`skpercept.heads._rating`,
-:mod:`skpercept.heads._ranking`) their ``user_features`` bookkeeping and the methods that work on the
+:class:`PersonalHeadMixin` gives the skorch-trained heads (:mod:`skpercept.heads`,
+:mod:`skpercept.heads`) their ``user_features`` bookkeeping and the methods that work on the
 personal part alone: :meth:`~PersonalHeadMixin.fit_users`,
 :meth:`~PersonalHeadMixin.item_representation` and :meth:`~PersonalHeadMixin.user_deviation`.
 The torch side (the deviation ``h(x)·(w + V u)``, offsets and scales) is
 :class:`skpercept.heads.nets.PersonalDeviation`; a head with a module of its own
-(:class:`skpercept.heads._joint.JointRatingRanker`) fits people with the same machinery by
+(:class:`skpercept.heads.JointRatingRanker`) fits people with the same machinery by
 overriding ``_personal_blocks`` and ``_personal_output``.
 
 A *unit* is what one person looks at: a rating row, or one half of a pair row. ``user_features_``
@@ -38,7 +38,7 @@ from skpercept.personal._prior import (
     symmetric_inverse,
 )
 
-#: Names of the columns a :class:`~skpercept.personal._users.UserEncoder` makes, as a Pipeline passes them
+#: Names of the columns a :class:`~skpercept.personal.UserEncoder` makes, as a Pipeline passes them
 #: on: ``user_id_ann``, ``user_ann``, or with a ColumnTransformer / PairFeatures prefix
 #: (``user__user_id_ann``, ``left__user_id_ann``).
 USER_FEATURE_NAME = re.compile(r"(^|__)user(_id)?_")
@@ -95,7 +95,7 @@ class PersonalHeadMixin:
         return "pair half" if self._units == 2 else "row"
 
     def _auto_user_features(self, X: np.ndarray, names: np.ndarray | None) -> np.ndarray:
-        """Rating rows: the columns named like :class:`~skpercept.personal._users.UserEncoder` output."""
+        """Rating rows: the columns named like :class:`~skpercept.personal.UserEncoder` output."""
         if names is None:
             raise ValueError(
                 "user_features='auto' recognizes the person's columns by their names (as a "
@@ -144,7 +144,7 @@ class PersonalHeadMixin:
 
         New people: ``X`` may have ``k`` more columns than in ``fit`` per unit, appended at
         the end of each row (ratings) or of each half (pairs), as
-        :meth:`skpercept.personal._users.UserEncoder.add_users` appends them; they become person
+        :meth:`skpercept.personal.UserEncoder.add_users` appends them; they become person
         columns with zero deviations (the shared model) before the fit, and
         ``n_features_in_``, ``user_features_``, ``n_user_features_`` (and the ranker's
         ``n_half_features_``) grow accordingly. :func:`skpercept.personal.add_users` does
@@ -459,7 +459,7 @@ class PersonalHeadMixin:
         deviation of one column of :meth:`user_deviation`'s ``W`` (its marginal): ``2 ·
         user_alpha · I`` with the isotropic prior, the inverse of the learned covariance's
         block with ``user_prior='learned'`` (of the first member, ``net_``).
-        :func:`skpercept.personal._active.suggest_pairs` and :func:`~skpercept.personal._active.suggest_items`
+        :func:`skpercept.personal.suggest_pairs` and :func:`~skpercept.personal.suggest_items`
         use it as the Laplace approximation's prior.
 
         Parameters

@@ -1,6 +1,6 @@
 """The learned prior over people's personal parameters: the numerics of its EM.
 
-:meth:`skpercept.personal._mixin.PersonalHeadMixin._learn_prior` runs the rounds (fit every
+:meth:`skpercept.personal.PersonalHeadMixin._learn_prior` runs the rounds (fit every
 person, update the covariance); this module holds what a round computes: every person's
 Hessian at once, the Ledoit–Wolf shrinkage and a symmetric inverse.
 """

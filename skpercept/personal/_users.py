@@ -85,7 +85,7 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     ----------
     sparse_output : bool, default=False
         Return a SciPy CSR matrix instead of a dense array. The torch heads and
-        :class:`skpercept.preprocessing._pairs.PairFeatures` need dense features, hence the default.
+        :class:`skpercept.preprocessing.PairFeatures` need dense features, hence the default.
         Pandas output (``set_output(transform='pandas')``) requires ``sparse_output=False``.
     handle_unknown : {'average', 'error'}, default='average'
         What to do with a user id not seen in ``fit``. ``'average'`` encodes it as an all-zero
@@ -131,7 +131,7 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import pandas as pd
-    >>> from skpercept.personal._users import UserEncoder
+    >>> from skpercept.personal import UserEncoder
     >>> users = pd.Series(["ann", "bob", "ann", "cy"], name="user_id")
     >>> enc = UserEncoder(min_count=2).fit(users)
     >>> enc.get_feature_names_out().tolist()
@@ -213,7 +213,7 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         Examples
         --------
         >>> import pandas as pd
-        >>> from skpercept.personal._users import UserEncoder
+        >>> from skpercept.personal import UserEncoder
         >>> enc = UserEncoder().fit(pd.Series(["ann", "bob"], name="user_id"))
         >>> enc.add_users(pd.Series(["zoe", "ann"], name="user_id")).get_feature_names_out().tolist()
         ['user_id_ann', 'user_id_bob', 'user_id_zoe']

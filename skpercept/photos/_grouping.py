@@ -20,7 +20,7 @@ from skpercept.embed import BadImageWarning, ImageLoadError, load_image
 __all__ = ["BURST_FACTOR", "DEFAULT_THRESHOLD", "group_photos", "grouping_embeddings", "grouping_view"]
 
 #: Cosine distance at which groups stop merging, for complete linkage on the default grouping
-#: vectors (:class:`~skpercept.photos.LayoutEmbedder` of :func:`grouping_view`): the middle of
+#: vectors (:class:`~skpercept.embed.LayoutEmbedder` of :func:`grouping_view`): the middle of
 #: the plateau of best adjusted Rand index on the training faces of
 #: ``benchmarks/photo_series.py`` (120 OMI faces x 8 degraded versions, mixed), for seeds 0 and 1
 #: alike. Chosen there, never on the held-out faces.
@@ -51,11 +51,8 @@ def group_photos(
     each other; for ``'average'`` the mean distance, which lets a group hold members further
     apart; for ``'single'`` the smallest, which chains.
 
-    Complete linkage is the default for what a group then is, a set of mutual near-duplicates.
-    On the training faces of ``benchmarks/photo_series.py`` the two linkages tie (adjusted Rand
-    index at each one's best threshold 0.978 and 0.978 on seed 0, 0.988 and 0.989 on seed 1);
-    on its held-out faces complete linkage held up better (0.953 and 0.970 against 0.953 and
-    0.941).
+    Complete linkage is the default for what a group then is, a set of mutual near-duplicates
+    (how the linkages compare: ``docs/benchmarks.md``, "Photo collections").
 
     Parameters
     ----------
@@ -116,8 +113,8 @@ def grouping_view(image: Any) -> Image.Image:
     artefacts, exposure, colour — so grouping looks past it: grey levels, shorter side
     resized to 240 px, Gaussian blur of radius 4 px (1/60 of the side, stronger than most
     blur between versions of one scene) and histogram equalisation (exposure and contrast).
-    The blur radius was chosen on training faces of ``benchmarks/photo_series.py``; on its
-    held-out faces the view lifts EfficientNet-Lite0's near-duplicate mAP@10 from 0.25 to 0.85.
+    The blur radius was chosen on training faces of ``benchmarks/photo_series.py`` (what the
+    view does on its held-out faces: ``docs/benchmarks.md``, "Photo collections").
 
     Parameters
     ----------

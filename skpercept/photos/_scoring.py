@@ -42,7 +42,7 @@ def photo_scorer(model: Any, attribute: str | None = None) -> Callable[[Sequence
     Accepted models (scikit-learn Pipelines taking image paths, as ``skpercept fit`` saves them):
 
     - ``Pipeline([..., PairFeatures(item_transformer=...), PairwiseRanker])``: the ranker's
-      latent item score, :meth:`~skpercept.heads._ranking.PairwiseRanker.score_items`, on the item
+      latent item score, :meth:`~skpercept.heads.PairwiseRanker.score_items`, on the item
       features;
     - ``Pipeline([features, RatingClassifier])``: the expected rating ``Σ level · P(level)``;
     - ``Pipeline([features, RatingRegressor])``: the predicted rating.

@@ -40,7 +40,7 @@ def swap_halves(X):
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.preprocessing._pairs import swap_halves
+    >>> from skpercept.preprocessing import swap_halves
     >>> swap_halves(np.array([[1, 2, 3, 4]]))
     array([[3, 4, 1, 2]])
     """
@@ -78,7 +78,7 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
     One clone of ``item_transformer`` (typically an embedder) is fitted on the items of both
     item columns and applied to each; one clone of ``context_transformer`` (typically a
-    :class:`skpercept.personal._users.UserEncoder`) encodes the context columns, whose features are
+    :class:`skpercept.personal.UserEncoder`) encodes the context columns, whose features are
     appended to *both* halves. The output is dense, float64, with two halves of
     ``n_half_features_`` columns each.
 
@@ -120,8 +120,8 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
     --------
     >>> import numpy as np, pandas as pd
     >>> from sklearn.preprocessing import FunctionTransformer
-    >>> from skpercept.preprocessing._pairs import PairFeatures
-    >>> from skpercept.personal._users import UserEncoder
+    >>> from skpercept.preprocessing import PairFeatures
+    >>> from skpercept.personal import UserEncoder
     >>> table = {"a": [1.0, 0.0], "b": [0.0, 1.0]}  # item id -> 2-d vector
     >>> lookup = FunctionTransformer(lambda s: np.stack([table[i] for i in s]))
     >>> pairs = pd.DataFrame({"image_a": ["a", "b"], "image_b": ["b", "a"],

@@ -96,7 +96,7 @@ def run_demo(
     Returns
     -------
     run : Bunch
-        ``table`` (the results table), ``result`` (:class:`~skpercept.recipes._evaluation.CVResult`),
+        ``table`` (the results table), ``result`` (:class:`~skpercept.recipes.CVResult`),
         ``report`` (path of the report), ``models`` (paths of the saved pipelines).
     """
     start, cpu_start = time.perf_counter(), time.process_time()

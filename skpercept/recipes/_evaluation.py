@@ -112,7 +112,7 @@ def pair_metrics(scores: np.ndarray, means: np.ndarray) -> tuple[float, float]:
     Examples
     --------
     >>> import numpy as np
-    >>> from skpercept.recipes._evaluation import pair_metrics
+    >>> from skpercept.recipes import pair_metrics
     >>> acc, rho = pair_metrics(np.array([1.0, 2.0, 4.0, 3.0]), np.array([10.0, 20.0, 30.0, 40.0]))
     >>> round(acc, 3), round(rho, 3)  # 5 of 6 pairs in order
     (0.833, 0.8)
@@ -130,14 +130,10 @@ def pair_calibration(scores: np.ndarray, means: np.ndarray) -> tuple[float, np.n
     Every pair is counted in both orders, ``(a, b)`` and ``(b, a)``: which image of a pair is
     "left" is an accident of file order, and a pair model's probability has to be right in
     either. Counting one order only lets anything that follows the file numbering enter the
-    calibration. In OMI the mean ratings shift with the stimulus number: compared in blocks of
-    200, faces 201–400 average about 5 points higher on *attractive* than the others (57.0
-    against 51.8–52.8) and faces 401–600 about 3.5 points higher on *smart*, offsets that follow
-    the numbering and that no image feature predicts (the heads' out-of-fold residuals show the
-    same blocks). Ordered by file number, the demo's pooled test pairs on *attractive* have
-    labels averaging 0.515 and probabilities averaging 0.487, and that lean made most of the
-    ECE. In both orders the labels average exactly ½ and the ECE measures how extreme the
-    probabilities are, which is what calibration is about.
+    calibration (in OMI the mean ratings shift with the stimulus number, and in file order that
+    lean made most of the ECE: ``docs/benchmarks.md``, "Calibration"). In both orders the labels
+    average exactly ½ and the ECE measures how extreme the probabilities are, which is what
+    calibration is about.
 
     Returns
     -------
@@ -317,7 +313,7 @@ def cross_validate(
     --------
     >>> import numpy as np, pandas as pd
     >>> from sklearn.utils import Bunch
-    >>> from skpercept.recipes._evaluation import cross_validate
+    >>> from skpercept.recipes import cross_validate
     >>> rng = np.random.RandomState(0)
     >>> means = rng.uniform(0, 100, size=60)
     >>> data = Bunch(

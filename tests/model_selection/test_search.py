@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from _tune_heads import make_data, make_head
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpercept.model_selection._search import PerceptSearchCV
+from tests.model_selection._tune_heads import make_data, make_head
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 MAX_EPOCHS = 8
@@ -182,8 +182,8 @@ _KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
 import optuna
-sys.path.insert(0, {tests!r})
-from _tune_heads import make_data, make_head
+sys.path.insert(0, {root!r})
+from tests.model_selection._tune_heads import make_data, make_head
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from skpercept.model_selection._search import PerceptSearchCV
@@ -208,7 +208,9 @@ def test_kill9_mid_trial_resumes_without_losing_finished_trials(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     hang = tmp_path / "hang"
     script = tmp_path / "run.py"
-    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent), hang=str(hang), url=url))
+    script.write_text(
+        _KILL_SCRIPT.format(root=str(Path(__file__).resolve().parents[2]), hang=str(hang), url=url)
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60

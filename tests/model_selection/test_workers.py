@@ -1,6 +1,6 @@
 """Several worker processes sharing one PerceptSearchCV study: journal file, SQLite, PostgreSQL.
 
-Workers are subprocesses running ``tests/_tune_heads.py``. The PostgreSQL cases need a server:
+Workers are subprocesses running ``tests/model_selection/_tune_heads.py``. The PostgreSQL cases need a server:
 ``.ci/run`` starts one and exports ``SKPERCEPT_TEST_POSTGRES_URL``
 (``postgresql+psycopg://user:password@host:port/database``); without it they are skipped.
 """
@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from _tune_heads import lr_space, make_data, make_head
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpercept.model_selection._search import PerceptSearchCV
 from skpercept.model_selection._workers import HEARTBEAT_ATTR, HeartbeatJournalStorage, make_storage
+from tests.model_selection._tune_heads import lr_space, make_data, make_head
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 WORKER = str(Path(__file__).with_name("_tune_heads.py"))

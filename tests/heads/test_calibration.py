@@ -8,6 +8,7 @@ import pytest
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import log_loss
+from sklearn.utils.fixes import parse_version
 
 from skpercept._holdout import hold_out_items, pair_item_codes
 from skpercept.heads._ranking import PairwiseRanker, fit_temperature
@@ -79,6 +80,10 @@ def test_no_temperature_without_held_out_rows(data):
     np.testing.assert_array_equal(ranker.temperature_, np.ones((1, 1)))
 
 
+@pytest.mark.skipif(
+    parse_version(sklearn.__version__) < parse_version("1.8"),
+    reason="CalibratedClassifierCV(method='temperature') is new in scikit-learn 1.8",
+)
 def test_calibrated_classifier_cv_with_image_disjoint_folds(data):
     X, y, groups, X_test, y_test = data
     hard = y.astype(int)

@@ -21,7 +21,7 @@ from skpercept.finetune import LoRAPairwiseRanker
 from skpercept.finetune._ddp import ShardedBatches, ShardedBlocks, World
 from skpercept.finetune._images import ImageBlockSampler, ImageTable
 
-WORKER = Path(__file__).with_name("_lora_ddp_worker.py")
+WORKER = Path(__file__).with_name("_ddp_worker.py")
 
 # Dropout, adapter dropout and augmentation draw per rank: off, the fits must agree.
 PARAMS = dict(

@@ -17,7 +17,7 @@ from PIL import Image
 from skpercept.embed import TimmEmbedder
 from tests._images import TINY_TIMM, photo
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_images(folder: Path, n: int) -> list[str]:

@@ -139,7 +139,7 @@ def run_command(*argv, cwd=None) -> subprocess.CompletedProcess:
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     return subprocess.run(
         [sys.executable, "-m", "skpercept.cli", *map(str, argv)],

@@ -10,7 +10,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from _images import make_zoo
 from PIL import Image, ImageDraw, ImageFilter
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import Ridge
@@ -34,6 +33,7 @@ from skpercept.photos import (
 )
 from skpercept.photos import _collection as collection
 from skpercept.preprocessing._pairs import PairFeatures
+from tests._images import make_zoo
 
 
 class PixelEmbedder(TransformerMixin, BaseEstimator):

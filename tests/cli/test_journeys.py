@@ -15,7 +15,7 @@ import pytest
 from skpercept import cli
 from skpercept.cli._models import choose_threshold, parse_threshold_spec
 from skpercept.cli._tables import CLIError
-from tests._cli_data import (
+from tests.cli._data import (
     QUICK,
     TINY_TIMM,
     reference_folder,

@@ -32,7 +32,7 @@ from skpercept.finetune import ContrastiveEmbedder
 from tests._images import TINY_TIMM, photo, register_tiny_clip
 
 _TINY_CLIP = register_tiny_clip(Path(tempfile.mkdtemp(prefix="skpercept-clip-")))
-_OMI_IMAGES = Path(__file__).resolve().parents[1] / "skpercept" / "datasets" / "data" / "omi" / "images"
+_OMI_IMAGES = Path(__file__).resolve().parents[2] / "skpercept" / "datasets" / "data" / "omi" / "images"
 HAS_DLIB = all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
 
 # Ways to make each embedder, and the input kinds each is fed. dlib's descriptor network costs
@@ -308,7 +308,7 @@ def test_embedder_contract(name, kind, check, tmp_path):
     images = make_images(name, kind, tmp_path)
     with warnings.catch_warnings():
         # A face the detector misses is described from the whole image, with a warning;
-        # that fallback is deterministic too, and covered in tests/test_embed_dlib.py.
+        # that fallback is deterministic too, and covered in tests/embed/test_dlib.py.
         warnings.simplefilter("ignore", NoFaceWarning)
         check(EMBEDDERS[name](), images, tmp_path)
 

@@ -8,7 +8,7 @@ import pytest
 
 from skpercept import cli
 from skpercept.cli.compare import _row_features, _scores
-from tests._cli_data import QUICK, TINY_TIMM, reference_folder, run_command, tinted_images, tiny_clip
+from tests.cli._data import QUICK, TINY_TIMM, reference_folder, run_command, tinted_images, tiny_clip
 
 TIMM = f"timm:{TINY_TIMM}"
 

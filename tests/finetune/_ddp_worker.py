@@ -1,6 +1,6 @@
-"""One process of a data-parallel LoRA fit (the torchrun workers of tests/test_lora_distributed.py).
+"""One process of a data-parallel LoRA fit (the torchrun workers of tests/finetune/test_ddp.py).
 
-``torchrun --standalone --nproc_per_node=2 tests/_lora_ddp_worker.py DATA OUT`` fits a
+``torchrun --standalone --nproc_per_node=2 tests/finetune/_ddp_worker.py DATA OUT`` fits a
 ``LoRAPairwiseRanker(distributed=True)`` on the ``(X, y, params)`` pickled in DATA (after a fit
 that must fail: rank 1 given other labels) with row batches, then again with image blocks (a second process group in the same processes). Every rank
 writes its histories and trained tensors to ``OUT/rank<r>.joblib``; rank 0 alone saves the

@@ -517,7 +517,7 @@ joblib.dump = dump
 
 
 def _start(code: str, argv, **kwargs) -> subprocess.Popen:
-    script = PRELUDE.format(root=str(Path(__file__).resolve().parents[1])) + code
+    script = PRELUDE.format(root=str(Path(__file__).resolve().parents[2])) + code
     script += f"\nfrom skpercept import cli\nsys.exit(cli.main({[str(a) for a in argv]!r}))\n"
     return subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, **kwargs)
 

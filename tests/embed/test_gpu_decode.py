@@ -2,7 +2,7 @@
 
 ``decode_jpegs`` and ``TensorPreprocess`` run unchanged on the CPU (libjpeg-turbo instead of
 nvJPEG), so the batching, EXIF handling, fallbacks and error policy of ``decode='gpu'`` are
-tested here without a GPU; ``tests/test_embed_gpu.py`` runs the real thing on CUDA.
+tested here without a GPU; ``tests/embed/test_gpu.py`` runs the real thing on CUDA.
 
 Tolerances: the twin's preprocessed tensor is within two 8-bit levels (2/255 / std in
 normalised units; on average under 1 % of a level) of PIL's full decode followed by the model's

@@ -1,7 +1,7 @@
 """Tiny pair data, a tiny PairwiseRanker and a tuning worker for the tuning tests.
 
-``python tests/_tune_heads.py --storage ... --study-name ... --n-trials ...`` runs one worker of a
-shared study (the subprocesses of tests/test_tune_distributed.py).
+``python tests/model_selection/_tune_heads.py --storage ... --study-name ... --n-trials ...`` runs one worker of a
+shared study (the subprocesses of tests/model_selection/test_workers.py).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def lr_space(trial) -> dict:
 
 
 def run_worker(argv: list[str] | None = None) -> None:
-    """One worker process of a shared study (tests/test_tune_distributed.py starts several).
+    """One worker process of a shared study (tests/model_selection/test_workers.py starts several).
 
     Prints one JSON line: the worker's pid, whether it refitted, and the study's trial count.
     """

@@ -140,7 +140,9 @@ def test_reduced_scale_decoding_keeps_embeddings(tmp_path, kind):
     EfficientNet-Lite0 (shipped weights) on 1024-px and 4032x3024 photos: cosine >= 0.995."""
     from skpercept.embed import TimmEmbedder
 
-    faces = sorted((Path(__file__).parents[1] / "skpercept/datasets/data/omi/images").glob("*.jpg"))[:3]
+    faces = sorted(
+        (Path(__file__).resolve().parents[2] / "skpercept/datasets/data/omi/images").glob("*.jpg")
+    )[:3]
     paths = []
     for i, face in enumerate(faces):
         size = (1024, 1024) if i < 2 else (4032, 3024)
