@@ -223,7 +223,7 @@ def main(argv=None) -> None:
         f"device={args.device}; python {sys.version.split()[0]}, torch {torch.__version__}"
     )
     print(
-        f"# image {args.image_size}px, LoRA last {args.last_n_targets} layers r=8, "
+        f"# image {args.image_size}px, LoRA last {args.last_n_targets} layers lora_rank=8, "
         f"{args.epochs} epochs max, blocks of {args.block} faces, seed {args.seed}"
     )
     train, test, train_means = _pairs(args)

@@ -1,4 +1,4 @@
-"""Shared fixtures: fixed seeds, small thread counts, offline model hubs."""
+"""Shared fixtures: fixed seeds, small thread counts, offline model hubs, a tiny 'lite0'."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests._images import restore_backbone, use_tiny_backbone
+
 torch.set_num_threads(1)
 
 
@@ -22,3 +24,12 @@ def _fixed_seeds():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def tiny_lite0():
+    """The tiny random timm model registered as the ``lite0`` backbone for one test, so the
+    command and the recipes run in seconds (the shipped Lite0 is restored afterwards)."""
+    previous = use_tiny_backbone("lite0")
+    yield
+    restore_backbone(previous)

@@ -1,4 +1,4 @@
-"""Saving heads: joblib round trips, CUDA-trained nets loading on CPU, the safe format."""
+"""Saving: joblib round trips and their format version, CUDA-trained nets loading on CPU, the safe format."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpercept.heads._ranking import PairwiseRanker
-from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept._utils import PICKLE_FORMAT, SavedFormatError
+from skpercept.embed import TimmEmbedder
+from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
 from skpercept.persistence import load_safe, save_safe
 
 FAST = dict(
@@ -163,3 +164,29 @@ def test_cuda_fit_then_cpu_process_predicts_identically(tmp_path):
     )
     env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_pickles_carry_their_format_and_another_format_is_refused(fitted):
+    X, estimators = fitted
+    est = estimators["rank"]
+    state = est.__getstate__()
+    assert state["_skpercept_format"] == PICKLE_FORMAT
+    assert "_skpercept_format" not in est.__dict__  # pickling leaves the estimator as it was
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict_proba(X), est.predict_proba(X))
+    for found, said in ((None, "a format from before versioned formats"), (PICKLE_FORMAT + 1, "format 2")):
+        old = {k: v for k, v in state.items() if k != "_skpercept_format"}
+        if found is not None:
+            old["_skpercept_format"] = found
+        with pytest.raises(SavedFormatError, match=f"PairwiseRanker was saved by skpercept in {said}; this"):
+            PairwiseRanker.__new__(PairwiseRanker).__setstate__(old)
+
+
+def test_pickling_a_fitted_embedder_keeps_its_network():
+    from tests._images import TINY_TIMM, photo
+
+    embedder = TimmEmbedder(model_name=TINY_TIMM, pretrained=None, device="cpu", num_workers=0)
+    Z = embedder.fit_transform([photo(0), photo(1)])
+    network = embedder.__dict__["_model"]
+    loaded = pickle.loads(pickle.dumps(embedder))
+    assert embedder.__dict__["_model"] is network  # still built: the next transform does not rebuild
+    np.testing.assert_allclose(loaded.transform([photo(0), photo(1)]), Z, atol=1e-6)

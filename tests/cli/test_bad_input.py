@@ -11,7 +11,9 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+import types
 from pathlib import Path
+from unittest import mock
 
 import joblib
 import numpy as np
@@ -643,3 +645,25 @@ def test_fuzz_never_a_traceback_never_silently_different(world, tmp_path, capsys
         assert code == 2, err
         assert str(table) in err and all(f in err for f in expected[1]), (expected, err)
         assert model.read_bytes() == b"\x80previous"
+
+
+def test_models_of_another_format_are_refused_naming_both(world, tmp_path, capsys):
+    """A model file from before versioned formats (the flat module layout), or whose model
+    description says another format, is a one-line error naming the versions, never a traceback."""
+    model = joblib.load(world["model_int"])
+    # a file of the flat layout: it names a module that no longer exists (skpercept.users)
+    old_module = types.ModuleType("skpercept.users")
+    exec("class UserEncoder:\n    pass", old_module.__dict__)
+    old_module.UserEncoder.__module__ = "skpercept.users"
+    old_layout = tmp_path / "old.joblib"
+    with mock.patch.dict(sys.modules, {"skpercept.users": old_module}):
+        joblib.dump(old_module.UserEncoder(), old_layout)
+    described = tmp_path / "described.joblib"
+    model.skpercept_info_ = {**model.skpercept_info_, "format": 0}
+    joblib.dump(model, described)
+    predict = ["predict", world["table_int"], "--output", tmp_path / "p.csv", *common(world, "predict")]
+    code, _, err = run(capsys, *predict, "--model", old_layout)
+    assert code == 2 and "Traceback" not in err
+    assert "from before versioned formats); this skpercept reads pickle format 1" in err
+    code, _, err = run(capsys, *predict, "--model", described)
+    assert code == 2 and "its model description is in format 0; this skpercept reads format 1" in err

@@ -13,19 +13,15 @@ from skpercept.datasets import load_omi
 from skpercept.heads import make_head
 from skpercept.recipes import DEMO_ENSEMBLE
 from skpercept.recipes import _demo as demo_module
-from tests._images import restore_backbone, use_tiny_backbone
 
 TINY_TIMM = "test_efficientnet"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def tiny_backbones(monkeypatch):
-    """A tiny random timm model instead of the real backbones, so the commands run in seconds."""
-    previous = use_tiny_backbone("lite0")
+def tiny_backbones(tiny_lite0, monkeypatch):
+    """The tiny model as 'lite0' and no dlib, so the commands and the demo run in seconds."""
     monkeypatch.setattr(demo_module, "dlib_available", lambda: False)
-    yield
-    restore_backbone(previous)
 
 
 def run(*argv) -> int:
