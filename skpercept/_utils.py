@@ -6,8 +6,10 @@ import contextlib
 import dataclasses
 import importlib
 import numbers
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -181,3 +183,42 @@ class SavedFormatMixin:
                 "version that saved it."
             )
         super().__setstate__(state)
+
+
+def to_arrays(value: Any) -> Any:
+    """``value`` with every torch tensor as a NumPy array and every list subclass (a skorch
+    ``History``) as a plain list, inside dicts, lists and tuples: state that a safe loader
+    (skops) reads without trusting torch or skorch."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, dict):
+        return {k: to_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_arrays(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_arrays(v) for v in value)
+    return value
+
+
+def to_tensors(state: dict) -> dict:
+    """A state dict of NumPy arrays (as :func:`to_arrays` saves it) as torch tensors."""
+    return {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
+
+
+class DeviceFallbackWarning(UserWarning):
+    """A loaded estimator was saved for a device this machine lacks; it runs on the CPU."""
+
+
+def loadable_device(device: str | None, what: str) -> str:
+    """The device a loaded ``what`` runs on: its saved ``device`` when this machine has it, else
+    the CPU, said once with a :class:`DeviceFallbackWarning`."""
+    try:
+        return resolve_device(device)
+    except RuntimeError:
+        warnings.warn(
+            f"{what} was saved with device={device!r}, which this machine does not have; it runs on the "
+            "CPU (set_params(device=...) chooses another).",
+            DeviceFallbackWarning,
+            stacklevel=3,
+        )
+        return "cpu"

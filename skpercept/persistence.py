@@ -1,33 +1,49 @@
-"""Saving fitted heads: joblib for everyday use, a safe format for files you did not make.
+"""Saving fitted models: a checked pickle for everyday use, safe formats for files you did not make.
 
 Which one to use
 ----------------
-* **joblib / pickle** (``joblib.dump(pipeline, "model.joblib")``) is the normal path: it saves
-  anything (a whole Pipeline with its embedder, PairFeatures, UserEncoder and head), reloads
-  with identical predictions, and a head trained with ``device='cuda'`` loads on a CPU-only
-  machine (skorch maps its tensors to the CPU, with a ``DeviceWarning``). But unpickling runs
-  code chosen by whoever wrote the file: **only load pickles you made or trust.**
-* **safetensors + JSON** (:func:`save_safe` / :func:`load_safe`) stores one skpercept head
-  (:class:`~skpercept.heads.RatingClassifier`, :class:`~skpercept.heads.RatingRegressor`,
-  :class:`~skpercept.heads.PairwiseRanker`): its weights as safetensors and its parameters
-  and fitted attributes as JSON inside the same file. Loading executes no code from the file,
-  so it is the format to share models or accept them from others. It does not hold the
-  preprocessing steps of a Pipeline or the training history.
+* :func:`save_model` / :func:`load_model` hold a whole fitted Pipeline (embedders, PairFeatures,
+  UserEncoder, heads, LoRA estimators), in the format the file name asks for:
+
+  - ``*.skops``: the safe format (`skops <https://skops.readthedocs.io>`_). Loading runs no code
+    from the file: it rebuilds only scikit-learn's classes and skpercept's own estimators
+    (:func:`trusted_types`), and a file naming any other type is refused before anything is
+    built. Every skpercept estimator keeps its fitted state as plain data (weights as NumPy
+    arrays, histories as lists), so nothing else needs trusting.
+  - anything else (``*.joblib``): joblib's pickle followed by a SHA-256 checksum of it, checked
+    at load, so a changed byte is an error rather than changed predictions (``joblib.load``
+    still reads the file and ignores the checksum). Unpickling runs code chosen by whoever
+    wrote the file: **only load pickles you made or trust.**
+
+  A model saved for a GPU loads on a machine without one and runs on the CPU, with one
+  :class:`~skpercept._utils.DeviceFallbackWarning`.
+* :func:`save_safe` / :func:`load_safe` store one registered skpercept head as safetensors +
+  JSON (its weights, parameters and fitted attributes), without the Pipeline around it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import io
 import json
 import os
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
+import skops.io as skops_io
 from safetensors import safe_open
 from safetensors.torch import load_file, save
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from skpercept._io import write_bytes_atomic
-from skpercept._utils import resolve_device
+import skpercept
+from skpercept._io import check_input_file, write_bytes_atomic
+from skpercept._utils import SavedFormatError, resolve_device
+from skpercept.embed import registered_backbones
+from skpercept.embed.towers import TowerSpec
 from skpercept.heads import registered_estimators
 
 _FORMAT = "skpercept-head"
@@ -241,3 +257,113 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
         estimator.nets_.append(net)
     estimator.net_ = estimator.nets_[0]
     return estimator
+
+
+# -- whole models ---------------------------------------------------------------------------------
+#: The safe format's file suffix.
+SAFE_SUFFIX = ".skops"
+_CHECKSUM_TAG = b"\nskpercept-sha256:"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: damaged, changed since it was saved, or unsafe."""
+
+
+def trusted_types() -> list[str]:
+    """The skpercept classes a safe model file may name: every estimator a subpackage exports,
+    every registered head and backbone class, and the tower description of the LoRA estimators."""
+    classes: set[type] = {TowerSpec, *registered_estimators().values()}
+    classes |= {spec.estimator for spec in registered_backbones() if spec.estimator is not None}
+    for name in skpercept.SUBPACKAGES:
+        module = importlib.import_module(f"skpercept.{name}")
+        for public in getattr(module, "__all__", []):
+            obj = getattr(module, public)
+            if isinstance(obj, type) and issubclass(obj, BaseEstimator):
+                classes.add(obj)
+    return sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in classes)
+
+
+def save_model(model: Any, path: str | os.PathLike) -> None:
+    """Save a fitted model (any estimator or Pipeline) atomically, in the format of the file name.
+
+    ``*.skops`` gives the safe format; any other name a joblib pickle with a checksum (see the
+    module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.persistence import load_model, save_model
+    >>> X, y = np.random.RandomState(0).normal(size=(40, 3)), np.arange(40.0)
+    >>> model = RatingRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skops")
+    >>> save_model(model, path)
+    >>> np.allclose(load_model(path).predict(X), model.predict(X))
+    True
+    """
+    if Path(path).suffix == SAFE_SUFFIX:
+        write_bytes_atomic(path, skops_io.dumps(model))
+        return
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    payload = buffer.getvalue()
+    write_bytes_atomic(path, payload + _CHECKSUM_TAG + hashlib.sha256(payload).hexdigest().encode() + b"\n")
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Load a model saved by :func:`save_model` (a safe file, or a checked joblib pickle).
+
+    Raises
+    ------
+    ModelFileError
+        The file is damaged or truncated, changed since it was saved (the checksum does not
+        match), has no checksum, or (a safe file) names a type skpercept does not load.
+    SavedFormatError
+        An estimator in the file was saved in another format version.
+    """
+    path = Path(path)
+    data = check_input_file(path).read_bytes()
+    if data[:4] == b"PK\x03\x04":  # a zip: the safe format
+        return _load_safe_file(path, data)
+    cut = data.rfind(_CHECKSUM_TAG)
+    if cut < 0:
+        raise ModelFileError(
+            f"{path} has no skpercept checksum: it was not saved by save_model (or `skpercept fit`) of "
+            "this version, or it was cut short. Save it again."
+        )
+    payload, digest = data[:cut], data[cut + len(_CHECKSUM_TAG) :].strip()
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise ModelFileError(
+            f"{path}: the content does not match its checksum; the file changed after it was saved "
+            "(a damaged copy or an edit). Fit or copy it again."
+        )
+    try:
+        return joblib.load(io.BytesIO(payload))
+    except (SavedFormatError, ModuleNotFoundError):
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path}: the model file is damaged ({type(exc).__name__}: {exc}).") from exc
+
+
+def _load_safe_file(path: Path, data: bytes) -> Any:
+    try:
+        named = skops_io.get_untrusted_types(data=data)
+    except Exception as exc:  # zipfile / JSON errors: the file, not the program, is broken
+        raise ModelFileError(
+            f"{path}: the safe model file is damaged ({type(exc).__name__}: {exc})."
+        ) from exc
+    allowed = set(trusted_types())
+    foreign = sorted(set(named) - allowed)
+    if foreign:
+        raise ModelFileError(
+            f"{path} names types that skpercept does not load from a safe file: {foreign}. It was "
+            "not written by skpercept, or it was altered; nothing in it was run."
+        )
+    try:
+        return skops_io.loads(data, trusted=named)
+    except SavedFormatError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path}: the safe model file is damaged ({type(exc).__name__}: {exc})."
+        ) from exc

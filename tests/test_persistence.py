@@ -13,7 +13,7 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpercept._utils import PICKLE_FORMAT, SavedFormatError
+from skpercept._utils import PICKLE_FORMAT, DeviceFallbackWarning, SavedFormatError
 from skpercept.embed import TimmEmbedder
 from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
 from skpercept.persistence import load_safe, save_safe
@@ -128,18 +128,19 @@ def test_safe_format_rejects_foreign_files(tmp_path):
 
 
 def test_cuda_trained_head_unpickles_on_cpu_only_machine(fitted):
-    """The mechanism without a GPU: a net whose device says 'cuda' is mapped to CPU on load."""
-    from skorch.exceptions import DeviceWarning
-
+    """The mechanism without a GPU: a head whose device says 'cuda' loads onto the CPU, saying so."""
     X, estimators = fitted
     est = estimators["rank"]
     expected = est.predict_proba(X)
-    est.net_.device = "cuda"  # as if trained with device='cuda'
+    est.device = "cuda"  # as if trained with device='cuda'
     try:
         payload = pickle.dumps(est)
     finally:
-        est.net_.device = "cpu"
-    with mock.patch("torch.cuda.is_available", return_value=False), pytest.warns(DeviceWarning):
+        est.device = "cpu"
+    with (
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.warns(DeviceFallbackWarning, match="runs on the CPU"),
+    ):
         loaded = pickle.load(io.BytesIO(payload))
     assert str(loaded.net_.device) == "cpu"
     assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())

@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from skpercept._io import atomic_write
 from skpercept.cli._folder import TABLE_OPTIONS, load_folder
 from skpercept.cli._models import AVERAGE_PERSON, image_columns
 from skpercept.cli._tables import (
@@ -326,32 +324,6 @@ def image_errors(loaded: Loaded) -> Iterator[None]:
             f"{loaded.source.path}{where}: cannot load image {exc.source}: {reason}. Replace the file or "
             "remove the row(s)."
         ) from exc
-
-
-# -- output -------------------------------------------------------------------------------------
-def refuse_overwrite(target, option: str, *inputs) -> None:
-    """An output that is one of the inputs would destroy it: refuse before any work is done."""
-    target = Path(target)
-    if target.is_dir():
-        raise CLIError(f"{option} {target} is a folder; give a file name.")
-    for source in inputs:
-        if Path(source).exists() and target.resolve() == Path(source).resolve():
-            raise CLIError(
-                f"{option} {target} is also an input of this command; writing there would destroy it. "
-                "Choose another file name."
-            )
-
-
-def write_file(path, what: str, write: Callable[[Any], Any], mode: str = "wb", **open_kwargs) -> None:
-    """Write atomically: on any failure the previous file (if any) is kept whole."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path, mode, **open_kwargs) as file:
-            write(file)
-    except OSError as exc:
-        kept = "the previous file was kept unchanged" if path.exists() else "nothing was written"
-        raise CLIError(f"cannot write the {what} {path}: {exc.strerror or exc}; {kept}.") from exc
 
 
 # -- features -----------------------------------------------------------------------------------

@@ -12,19 +12,22 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import joblib
 import numpy as np
 import open_clip
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from skpercept._io import InputFileError, check_input_file
 from skpercept._utils import PICKLE_FORMAT, SavedFormatError
 from skpercept.cli._heads import choose_rating_head
 from skpercept.cli._tables import PAIR_COLUMNS, CLIError, rows_text
+from skpercept.embed import BaseEmbedder
 from skpercept.heads import HeadSettings, get_head, head_names, make_head
 from skpercept.model_selection import ImageDisjointSplit
+from skpercept.persistence import SAFE_SUFFIX, ModelFileError
+from skpercept.persistence import load_model as load_saved_model
 from skpercept.personal import UserEncoder
 from skpercept.preprocessing import PairFeatures
 
@@ -244,25 +247,43 @@ def register_open_clip_configs(info: dict) -> None:
                 open_clip.add_model_config(path)
 
 
-def load_model(path):
-    """A model saved by ``skpercept fit`` / ``demo`` and its info dict; errors name the file."""
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(64)
+
+
+def load_model(path, log=None):
+    """A model saved by ``skpercept fit`` / ``demo`` and its info dict; errors name the file.
+
+    ``log`` receives a one-line note when the file is a pickle (which runs code when loaded).
+    """
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"--model {path} is a folder, not a model file.")
-    if not path.is_file():
+    if not path.exists():
         raise CLIError(f"Model file not found: {path}")
-    with open(path, "rb") as file:
-        head = file.read(64)
-    if not head.startswith(_JOBLIB_MAGIC):
+    try:
+        check_input_file(path)
+    except InputFileError as exc:
+        raise CLIError(f"--model {exc}.") from exc
+    head = _head(path)
+    safe = head.startswith(b"PK\x03\x04")
+    if not safe and not head.startswith(_JOBLIB_MAGIC):
         shown = head[:40].decode("utf-8", "replace").splitlines()[0] if head.strip() else "nothing"
         raise CLIError(
-            f"{path} is not a joblib model file (it starts with {shown!r}); pass the .joblib file "
+            f"{path} is not a model file (it starts with {shown!r}); pass the .joblib or .skops file "
             "written by `skpercept fit`."
         )
+    if not safe and log is not None:
+        log(
+            f"note: {path.name} is a pickle, which runs code when it is loaded: load only models you made "
+            f"or trust (`skpercept fit --model NAME{SAFE_SUFFIX}` saves in the safe format)."
+        )
     try:
-        model = joblib.load(path)
-    except SavedFormatError as exc:
-        raise CLIError(f"{path}: {exc}") from exc
+        model = load_saved_model(path)
+    except (SavedFormatError, ModelFileError) as exc:
+        message = str(exc)
+        raise CLIError(message if message.startswith(str(path)) else f"{path}: {message}") from exc
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("skpercept"):
             raise
@@ -270,11 +291,6 @@ def load_model(path):
             f"{path} was saved by a skpercept whose modules were laid out differently (it names "
             f"{exc.name}, a module of a format from before versioned formats); this skpercept reads "
             f"pickle format {PICKLE_FORMAT}. Fit the model again with this version."
-        ) from exc
-    except Exception as exc:  # any unpickling failure means the file, not the program, is broken
-        raise CLIError(
-            f"{path}: the model file is damaged or truncated ({type(exc).__name__}); it was probably cut "
-            "short by a failed or interrupted save. Fit the model again."
         ) from exc
     info = getattr(model, "skpercept_info_", None)
     if not isinstance(info, dict):
@@ -292,6 +308,34 @@ def load_model(path):
         )
     register_open_clip_configs(info)
     return model, info
+
+
+def use_runtime(model, cache_dir, progress: bool, device: str) -> None:
+    """Run a loaded model's embedders with this run's cache, progress bars and device (the
+    cache of the machine that fitted the model is not this one's, and --no-cache means none)."""
+    for estimator in _estimators_in(model):
+        if isinstance(estimator, BaseEmbedder):
+            estimator.set_params(cache_dir=cache_dir, progress=progress, device=device)
+
+
+def _estimators_in(obj, seen=None):
+    """Every estimator reachable from ``obj``: steps, fitted transformers, nested pipelines."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, BaseEstimator):
+        yield obj
+        children = vars(obj).values()
+    elif isinstance(obj, (list, tuple)):
+        children = obj
+    elif isinstance(obj, dict):
+        children = obj.values()
+    else:
+        return
+    for child in children:
+        if isinstance(child, (BaseEstimator, list, tuple, dict)):
+            yield from _estimators_in(child, seen)
 
 
 # -- predictions --------------------------------------------------------------------------------

@@ -39,6 +39,13 @@ from skpercept.cli._common import (
 )
 from skpercept.cli._heads import DEFAULT_HEADS, choose_rating_head
 from skpercept.cli._models import check_pair_labels
+from skpercept.cli._outputs import (
+    check_outputs,
+    compare_outputs,
+    table_inputs,
+    weights_inputs,
+    written_together,
+)
 from skpercept.cli._tables import CLIError, describe_skipped, pick_attributes, refuse_self_comparisons
 from skpercept.embed import parse_backbones
 from skpercept.heads import HeadSettings, get_head, head_names, make_head
@@ -274,6 +281,13 @@ def compare(options: CompareOptions) -> int:
     if task == "pairs":
         refuse_self_comparisons(table, path)
         check_pair_labels(table, attributes, path)
+    check_outputs(
+        compare_outputs(options.output),
+        [
+            *table_inputs(loaded, ["image_a", "image_b"] if task == "pairs" else ["image"]),
+            *weights_inputs(options.pretrained, options.backbones.replace(",", "+")),
+        ],
+    )
 
     def embed(choice: BackboneChoice, images: pd.Series):
         with image_errors(loaded):
@@ -293,7 +307,7 @@ def _write_outputs(options: CompareOptions, frame: pd.DataFrame, n_rows: int, ta
         if options.runtime.cache_dir is None
         else "embeddings read from the cache where present (use --no-cache to time them)"
     )
-    try:
+    with written_together(output, "comparison"):
         write_report(
             output,
             tables={"Backbones × heads": frame},
@@ -307,10 +321,6 @@ def _write_outputs(options: CompareOptions, frame: pd.DataFrame, n_rows: int, ta
         )
         with atomic_write(output / "compare.csv", "w", encoding="utf-8", newline="") as file:
             frame.to_csv(file)
-    except OSError as exc:
-        raise CLIError(
-            f"cannot write to {output}: {exc.strerror or exc}; files already there were kept whole."
-        ) from exc
     log(f"Wrote {output / 'report.md'} and {output / 'compare.csv'}.")
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from skpercept.cli._common import Runtime, add_runtime_options, log
+from skpercept.cli._outputs import check_outputs, demo_outputs, written_together
+from skpercept.datasets import OMI_DIR
 from skpercept.recipes import DEFAULT_ATTRIBUTES, run_demo
 
 
@@ -28,6 +31,14 @@ def add_parser(subparsers) -> None:
 def run(options: argparse.Namespace) -> int:
     """Cross-validate and fit on the shipped OMI faces; print, save models and a report."""
     runtime = Runtime.from_options(options)
+    output = Path(options.output)
+    check_outputs(demo_outputs(output), [(path, "a file of the shipped OMI data") for path in OMI_DIR.rglob("*")])
+    with written_together(output, "demo's models and report"):
+        _run(options, runtime)
+    return 0
+
+
+def _run(options: argparse.Namespace, runtime: Runtime) -> None:
     run_demo(
         options.output,
         attributes=list(options.attributes),
@@ -41,4 +52,3 @@ def run(options: argparse.Namespace) -> int:
         progress=runtime.progress,
         log=log,
     )
-    return 0

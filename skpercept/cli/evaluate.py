@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,9 @@ from skpercept.cli._common import (
     log,
     match_users,
 )
-from skpercept.cli._models import check_pair_labels, load_model, predict_table
-from skpercept.cli._tables import CLIError, check_trained_range, pick_attributes, refuse_self_comparisons
+from skpercept.cli._models import check_pair_labels, image_columns, load_model, predict_table, use_runtime
+from skpercept.cli._outputs import check_outputs, report_outputs, table_inputs, written_together
+from skpercept.cli._tables import check_trained_range, pick_attributes, refuse_self_comparisons
 from skpercept.metrics import (
     brier_score,
     expected_calibration_error,
@@ -61,7 +63,7 @@ class EvaluateOptions(TableCommand):
 
 def evaluate(options: EvaluateOptions) -> int:
     """Score the model on the table; print the metrics, write the report with ``--output``."""
-    model, info = load_model(options.model)
+    model, info = load_model(options.model, log=log)
     loaded = load_input(options.source, info["task"], model_task=True, attributes=info["attributes"])
     table, task, path = loaded.table, loaded.task, options.source.path
     attributes, _ = pick_attributes(table, path, info["attributes"])
@@ -70,6 +72,12 @@ def evaluate(options: EvaluateOptions) -> int:
         check_pair_labels(table, attributes, path)
     check_trained_range(table, attributes, info, path)
     has_people = "user_id" in table.columns
+    check_outputs(
+        report_outputs(options.output, attributes, people=bool(info.get("users") and has_people)),
+        [*table_inputs(loaded, image_columns(task)), (options.model, "the model")],
+    )
+    runtime = options.runtime
+    use_runtime(model, runtime.cache_dir, runtime.progress, runtime.device)
     match_users(loaded, info)
     with image_errors(loaded):
         pred = predict_table(model, info, table, task)
@@ -77,7 +85,7 @@ def evaluate(options: EvaluateOptions) -> int:
     print(markdown_table(frame))
     output = options.output
     echo = lambda message: print(message, flush=True)  # noqa: E731 - results go to stdout
-    try:
+    with written_together(output, "report") if output is not None else nullcontext():
         sections = classification_reports(table, pred, attributes, info, output, log=echo)
         if info.get("users") and has_people:
             sections += per_person(table, pred, attributes, info, task, output, log=echo)
@@ -92,12 +100,8 @@ def evaluate(options: EvaluateOptions) -> int:
                 scatter_ylabel="predicted (mean per image)",
                 sections=sections,
             )
-            log(f"Report: {report}")
-    except OSError as exc:
-        raise CLIError(
-            f"cannot write the report to {output}: {exc.strerror or exc}; files already there "
-            "were kept whole."
-        ) from exc
+    if output is not None:
+        log(f"Report: {report}")
     return 0
 
 

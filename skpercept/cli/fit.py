@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from skpercept.cli._common import (
@@ -27,11 +26,17 @@ from skpercept.cli._common import (
     image_errors,
     load_input,
     log,
-    refuse_overwrite,
-    write_file,
 )
 from skpercept.cli._heads import MAX_CLASS_LEVELS
-from skpercept.cli._models import build_model, fit_heads, fit_model, model_input, tune_thresholds
+from skpercept.cli._models import (
+    build_model,
+    fit_heads,
+    fit_model,
+    image_columns,
+    model_input,
+    tune_thresholds,
+)
+from skpercept.cli._outputs import check_outputs, fit_outputs, table_inputs, weights_inputs, write_model
 from skpercept.cli._tables import describe_skipped, pick_attributes, refuse_self_comparisons, user_ids
 from skpercept.heads import get_head
 
@@ -74,9 +79,15 @@ class FitOptions(TableCommand):
 def fit(options: FitOptions) -> int:
     """Fit the model the table calls for and save it to ``options.model``."""
     path = options.source.path
-    refuse_overwrite(options.model, "--model", path)
     loaded = load_input(options.source, options.task, attributes=options.attributes)
     table, task, attributes = loaded.table, loaded.task, loaded.attributes
+    check_outputs(
+        fit_outputs(options.model),
+        [
+            *table_inputs(loaded, image_columns(task)),
+            *weights_inputs(options.backbone.pretrained, options.backbone.spec),
+        ],
+    )
     levels = options.levels
     if attributes is None:
         attributes, skipped = pick_attributes(table, path, options.attributes, exclude=[options.user_column])
@@ -139,7 +150,7 @@ def fit(options: FitOptions) -> int:
                 log(f"{attribute}: decision threshold {value:.3f} for {options.threshold_for}.")
         fit_model(model, X, y, info)
     model.skpercept_info_ = info
-    write_file(options.model, "model", lambda file: joblib.dump(model, file))
+    write_model(options.model, model)
     log(f"Saved {options.model} ({time.perf_counter() - start:.1f} s).")
     return 0
 

@@ -22,10 +22,9 @@ from skpercept.cli._common import (
     load_input,
     log,
     match_users,
-    refuse_overwrite,
-    write_file,
 )
-from skpercept.cli._models import load_model, predict_table
+from skpercept.cli._models import image_columns, load_model, predict_table, use_runtime
+from skpercept.cli._outputs import check_outputs, predict_outputs, table_inputs, write_file
 from skpercept.cli._tables import CLIError
 
 
@@ -45,10 +44,15 @@ class PredictOptions(TableCommand):
 def predict(options: PredictOptions) -> int:
     """Write the model's predictions for the table to ``options.output``."""
     path = options.source.path
-    refuse_overwrite(options.output, "--output", path, options.model)
-    model, info = load_model(options.model)
+    model, info = load_model(options.model, log=log)
     loaded = load_input(options.source, info["task"] if options.source.is_folder else None)
     table, raw, task = loaded.table, loaded.raw, loaded.task
+    check_outputs(
+        predict_outputs(options.output),
+        [*table_inputs(loaded, image_columns(task)), (options.model, "the model")],
+    )
+    runtime = options.runtime
+    use_runtime(model, runtime.cache_dir, runtime.progress, runtime.device)
     match_users(loaded, info, user=options.user)
     with image_errors(loaded):
         predictions = predict_table(model, info, table, task)

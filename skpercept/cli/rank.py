@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skpercept.cli._common import Runtime, add_runtime_options, log
+from skpercept.cli._outputs import check_outputs, rank_outputs, written_together
 from skpercept.cli._tables import CLIError
 from skpercept.photos import (
     BURST_FACTOR,
     DEFAULT_THRESHOLD,
+    find_images,
     load_photo_scorer,
     rank_photos,
     write_collection,
@@ -51,6 +53,10 @@ def rank(options: RankOptions) -> int:
     folder = options.folder
     if not folder.is_dir():
         raise CLIError(f"{folder} is not a folder.")
+    inputs = [(path, "a photo of the folder") for path in find_images(folder)]
+    if options.model is not None:
+        inputs.append((options.model, "the model"))
+    check_outputs(rank_outputs(options.output), inputs)
     scorer, score_name = None, _BASELINE
     if options.model is not None:
         try:
@@ -74,13 +80,10 @@ def rank(options: RankOptions) -> int:
         if "no image files" not in str(exc):
             raise
         raise CLIError(f"{folder}: {exc}") from exc
-    try:
+    with written_together(options.output, "ranking"):
         paths = write_collection(
             table, options.output, title=f"skpercept rank: {folder}", score_name=score_name
         )
-    except OSError as exc:
-        kept = "files already there were kept whole"
-        raise CLIError(f"cannot write to {options.output}: {exc.strerror or exc}; {kept}.") from exc
     readable = table["group"].notna()
     multi = int((table[readable].groupby("group").size() > 1).sum())
     log(

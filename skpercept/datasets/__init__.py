@@ -18,7 +18,7 @@ from skpercept.datasets._derive import (
     sample_comparisons,
     to_rating_classes,
 )
-from skpercept.datasets._omi import load_omi, omi_attributes
+from skpercept.datasets._omi import OMI_DIR, load_omi, omi_attributes
 from skpercept.datasets._training import (
     mean_standard_errors,
     ratings_with_face_index,
@@ -29,6 +29,7 @@ from skpercept.datasets._training import (
 from skpercept.datasets._xlsx import BadRowsWarning, load_perception_xlsx
 
 __all__ = [
+    "OMI_DIR",
     "BadRowsWarning",
     "consensus_pairs",
     "load_omi",

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from skpercept._io import InputFileError, check_input_file
+
 #: Largest image (width x height) that is decoded. PIL's own guard warns at ~89 Mpx and only
 #: errors at twice that; a 178-Mpx RGB decode is ~0.5 GB, so skpercept refuses earlier, from the
 #: header alone, before any pixel memory is allocated.
@@ -66,9 +68,11 @@ def read_source_bytes(source: Any, image_root: str | os.PathLike | None = None) 
     if isinstance(source, (str, os.PathLike)):
         path = resolve_path(source, image_root)
         try:
-            return path.read_bytes()
+            return check_input_file(path).read_bytes()
         except FileNotFoundError:
             raise ImageLoadError(path, "file not found") from None
+        except InputFileError as exc:
+            raise ImageLoadError(path, str(exc).removeprefix(f"{path} ")) from None
         except OSError as exc:
             raise ImageLoadError(path, f"cannot read file ({exc.strerror or exc})") from None
     if isinstance(source, Image.Image):
@@ -97,7 +101,8 @@ def load_image(
     ----------
     source : str, path-like, PIL.Image.Image or ndarray
         A file path (relative paths are joined onto ``image_root``), a PIL image, or an
-        ``HxW`` / ``HxWxC`` array (C = 1, 3 or 4; uint8, uint16 or float in [0, 1]).
+        ``HxW`` / ``HxWxC`` array (C = 1, 3 or 4; uint8, uint16, or float: values up to 1 are
+        read as [0, 1], up to 255 or 65535 as 8- or 16-bit levels).
     image_root : str or path-like, default=None
         Folder that relative paths are relative to.
     target_size : int, default=None
@@ -190,7 +195,7 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
     elif np.issubdtype(array.dtype, np.floating):
         if not np.all(np.isfinite(array)):
             raise ImageLoadError(array, "float image contains NaN or inf")
-        pixels = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        pixels = (np.clip(array / float_scale(array), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     elif np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
         pixels = np.clip(array, 0, 255).astype(np.uint8) * (255 if array.dtype == bool else 1)
     else:
@@ -220,14 +225,25 @@ def _to_rgb(image: Image.Image, source: Any) -> Image.Image:
     return image.convert("RGB")
 
 
+def float_scale(array: np.ndarray) -> float:
+    """What a float image's values count up to, read off their range: 1.0 (the [0, 1]
+    convention), else 255 or 65535 (8- or 16-bit values stored as floats), else the maximum."""
+    high = float(array.max(initial=0.0))
+    for top in (1.0, 255.0, 65535.0):
+        if high <= top:
+            return top
+    return high
+
+
 def _high_depth_to_rgb(image: Image.Image, source: Any) -> Image.Image:
     # PIL's convert() clips 16-bit values at 255 (a 16-bit photo becomes almost all white), so
-    # rescale by the type's range instead: 16-bit by 1/257, float images assumed in [0, 1].
+    # rescale by the type's range instead: 16-bit by 1/257, float images by their real range
+    # (a float TIFF holding 0-255 is 8-bit values, not an overexposed [0, 1] image).
     array = np.asarray(image)
     if image.mode == "F":
         if not np.all(np.isfinite(array)):
             raise ImageLoadError(source, "float image contains NaN or inf")
-        scaled = np.clip(array, 0.0, 1.0) * 255.0
+        scaled = np.clip(array / float_scale(array), 0.0, 1.0) * 255.0
     elif image.mode == "I" and array.max(initial=0) <= 255 and array.min(initial=0) >= 0:
         scaled = array.astype(np.float64)
     else:

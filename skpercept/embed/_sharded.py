@@ -44,7 +44,7 @@ from PIL import Image
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from skpercept._io import atomic_write, write_bytes_atomic
+from skpercept._io import atomic_write, check_input_file, write_bytes_atomic
 from skpercept._utils import optional_import
 from skpercept.embed._decode import ImageLoadError
 
@@ -509,7 +509,7 @@ def _cell_digest(cell: Any, image_root: Any) -> bytes:
         if image_root is not None and not path.is_absolute():
             path = Path(image_root).expanduser() / path
         try:
-            with open(path, "rb") as file:
+            with open(check_input_file(path), "rb") as file:
                 for block in iter(lambda: file.read(1 << 20), b""):
                     hasher.update(block)
         except OSError as exc:

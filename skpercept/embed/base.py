@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from skpercept._compat import Interval, StrOptions, check_feature_names_in, fit_context
-from skpercept._utils import SavedFormatMixin, estimator_parameters, resolve_device
+from skpercept._utils import SavedFormatMixin, estimator_parameters, resolve_device, to_arrays, to_tensors
 from skpercept.embed._cache import EmbeddingCache
 from skpercept.embed._decode import (
     MAX_IMAGE_PIXELS,
@@ -230,7 +230,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         for name in RUNTIME_ATTRIBUTES:
             state.pop(name, None)
         if self._bundles() and model is not None:
-            state["_bundled_weights"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            state["_bundled_weights"] = to_arrays(model.state_dict())
         elif not self._bundles():
             state.pop("_bundled_weights", None)
         return state
@@ -276,7 +276,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
                 torch.manual_seed(int(self.random_state))
             model, preprocess, dim = self._create_model(load_weights=bundled is None)
         if bundled is not None:
-            model.load_state_dict(bundled)
+            model.load_state_dict(to_tensors(bundled))
             self.__dict__.pop("_bundled_weights")
         model.eval().requires_grad_(False).to(device)
         self._model, self._preprocess, self._device = model, preprocess, device

@@ -193,11 +193,11 @@ def set_gradient_checkpointing(model: nn.Module, enable: bool) -> bool:
     return False
 
 
-def fingerprint(state: dict[str, torch.Tensor]) -> str:
-    """Short hash of base weights, to detect a reference that now points at other weights."""
+def fingerprint(state: dict) -> str:
+    """Short hash of weights (tensors or arrays), to detect a reference that now points at other weights."""
     digest = hashlib.sha256()
     for name in sorted(state):
-        tensor = state[name].detach().to("cpu", torch.float32).reshape(-1)
+        tensor = torch.as_tensor(state[name]).detach().to("cpu", torch.float32).reshape(-1)
         digest.update(name.encode())
         digest.update(tensor[:: max(1, tensor.numel() // 64)].numpy().tobytes())
     return digest.hexdigest()[:16]

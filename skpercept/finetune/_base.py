@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
+from skorch.history import History
 from torch import nn
 
 from skpercept._compat import Interval, InvalidParameterError, StrOptions
@@ -28,6 +29,8 @@ from skpercept._utils import (
     resolve_device,
     resolve_seed,
     seeded_torch,
+    to_arrays,
+    to_tensors,
     torch_generator,
 )
 from skpercept.embed.towers import build_tower, rebuild_tower, tower_feature_dim
@@ -489,13 +492,16 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         if "module_" not in state:
             return state
         module = state.pop("module_")
-        saved = {"adapters": state.pop("_adapter_state"), "merged": self.merge}
+        # weights as NumPy arrays and the history as a list: data only (joblib and skops alike)
+        saved = {"adapters": to_arrays(state.pop("_adapter_state")), "merged": self.merge}
         if self._stores_base():
-            saved["full"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+            saved["full"] = to_arrays(module.state_dict())
         else:
             unmerged = self._rebuild_unmerged() if self.merge else module
             saved["fingerprint"] = self._frozen_fingerprint(unmerged)
         state["_lora_saved"] = saved
+        if "history_" in state:
+            state["history_"] = to_arrays(state["history_"])
         return state
 
     def _rebuild_unmerged(self) -> LoRANet:
@@ -504,9 +510,12 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
 
     def __setstate__(self, state: dict) -> None:
         saved = state.pop("_lora_saved", None)
+        if "history_" in state:
+            state["history_"] = History(state["history_"])
         super().__setstate__(state)
         if saved is None:
             return
+        saved = {k: to_tensors(v) if k in ("adapters", "full") else v for k, v in saved.items()}
         # Build from the reference only when the base is not in the file: nothing downloads
         # for random-init or stored bases, and a stored base never needs the original source.
         reference = self.tower_spec_

@@ -22,11 +22,20 @@ import torch
 import torch.nn.functional as F
 from skorch import NeuralNet
 from skorch.helper import predefined_split
+from skorch.history import History
 from torch import nn
 
 from skpercept._compat import Interval, fit_context
 from skpercept._holdout import hold_out_items
-from skpercept._utils import estimator_parameters, resolve_device, resolve_seed, seeded_torch, torch_generator
+from skpercept._utils import (
+    estimator_parameters,
+    resolve_device,
+    resolve_seed,
+    seeded_torch,
+    to_arrays,
+    to_tensors,
+    torch_generator,
+)
 from skpercept.embed import ImageLoadError
 from skpercept.embed.base import (
     RUNTIME_ATTRIBUTES,
@@ -294,6 +303,17 @@ class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
     max_epochs: int = 10
     patience: int = 3
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        if "history_" in state:
+            state["history_"] = to_arrays(state["history_"])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if "history_" in state:
+            state["history_"] = History(state["history_"])
+        super().__setstate__(state)
+
     # -- weights --------------------------------------------------------------------------------
     def _resolve_pretrained(self) -> str | None:
         return resolve_pretrained(self.model_name, self.pretrained)
@@ -319,7 +339,7 @@ class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
             tower = add_lora(
                 tower, config["targets"], lora_rank=config["r"], lora_alpha=config["alpha"], lora_dropout=0.0
             )
-            result = tower.load_state_dict(self._adapters, strict=False)
+            result = tower.load_state_dict(to_tensors(self._adapters), strict=False)
             if result.unexpected_keys:
                 raise RuntimeError(
                     f"Saved adapters do not fit the rebuilt tower: {result.unexpected_keys[:3]}."
@@ -382,7 +402,7 @@ class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
         self.target_modules_ = targets
         self._lora_config = {"targets": targets, "r": int(self.lora_rank), "alpha": float(self.lora_alpha)}
         self._adapters = {
-            k.removeprefix("tower."): v.detach().cpu().clone()
+            k.removeprefix("tower."): v.detach().cpu().numpy().copy()
             for k, v in net.module_.named_parameters()
             if v.requires_grad and k.startswith("tower.")
         }

@@ -30,15 +30,19 @@ from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset, ValidSplit
 from skorch.helper import predefined_split
+from skorch.history import History
 
 from skpercept._compat import Interval, RealNotInt, StrOptions, fit_context
 from skpercept._holdout import early_stopping_split, item_codes, rating_item_codes
 from skpercept._utils import (
     SavedFormatMixin,
     estimator_parameters,
+    loadable_device,
     resolve_device,
     resolve_seed,
     seeded_torch,
+    to_arrays,
+    to_tensors,
     torch_generator,
 )
 from skpercept.heads._docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
@@ -643,13 +647,40 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         )
         return out.detach().numpy().astype(np.float64)
 
+    # -- persistence ---------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        # Each net as its weights (NumPy) and training history: no skorch or torch object in
+        # the state, so joblib and skops files hold data only, and a net trained on a GPU loads
+        # on any machine.
+        state = super().__getstate__()
+        if "nets_" in state:
+            state["nets_"] = [
+                {"weights": to_arrays(net.module_.state_dict()), "history": to_arrays(net.history)}
+                for net in state["nets_"]
+            ]
+            state.pop("net_", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        nets = state.pop("nets_", None)
+        super().__setstate__(state)
+        if nets is not None:
+            device = loadable_device(self.device, type(self).__name__)
+            self.nets_ = [self._restored_net(saved, device) for saved in nets]
+            self.net_ = self.nets_[0]
+
+    def _restored_net(self, saved: dict, device: str):
+        """A fitted net rebuilt from its saved weights and history, for prediction on ``device``."""
+        net = self._build_net(int(self.n_features_in_), None, [], device=device)
+        net.initialize()
+        net.module_.load_state_dict(to_tensors(saved["weights"]))
+        net.module_.to(device).eval()
+        net.history = History(saved["history"])
+        return net
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
-
-    # skorch's NeuralNet pickles its modules through torch's storage mechanism and maps them to
-    # CPU on load when CUDA is unavailable (with a DeviceWarning), so a head trained with
-    # device='cuda' unpickles on a CPU-only machine without extra code here.

@@ -23,6 +23,7 @@ writes ``ranking.csv`` and ``contact_sheet.html``.
 from skpercept.photos._collection import (
     IMAGE_EXTENSIONS,
     RANKING_COLUMNS,
+    collection_files,
     find_images,
     rank_photos,
     scan_photos,
@@ -44,6 +45,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "QUALITY_TERMS",
     "RANKING_COLUMNS",
+    "collection_files",
     "find_images",
     "group_photos",
     "grouping_embeddings",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from skpercept._io import atomic_write, write_bytes_atomic
+from skpercept._io import InputFileError, atomic_write, check_input_file, replace_together, write_bytes_atomic
 from skpercept.embed import ImageLoadError, LayoutEmbedder, load_image
 from skpercept.photos._contact_sheet import contact_sheet_html
 from skpercept.photos._grouping import DEFAULT_THRESHOLD, VIEW_VERSION, group_photos, grouping_embeddings
@@ -119,7 +119,10 @@ class _ScanCache:
 def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
     row = {"terms": None, "time": float("nan"), "thumbnail": "", "reason": "", "digest": ""}
     try:
-        data = path.read_bytes()
+        data = check_input_file(path).read_bytes()
+    except InputFileError as exc:  # a FIFO, a device, a link to one, or too large: never read
+        row["reason"] = str(exc).removeprefix(f"{path} ")
+        return row
     except OSError as exc:
         row["reason"] = f"cannot read file ({exc.strerror or exc})"
         return row
@@ -370,10 +373,17 @@ def write_collection(
     """
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": folder / "ranking.csv", "html": folder / "contact_sheet.html"}
-    with atomic_write(paths["csv"], "w", encoding="utf-8", newline="") as file:
-        table[list(RANKING_COLUMNS)].to_csv(file, index=False, float_format="%.6g")
+    paths = collection_files(folder)
     page = contact_sheet_html(table, title=title, score_name=score_name)
-    with atomic_write(paths["html"], "w", encoding="utf-8") as file:
-        file.write(page)
+    with replace_together():  # the CSV and its contact sheet change together or not at all
+        with atomic_write(paths["csv"], "w", encoding="utf-8", newline="") as file:
+            table[list(RANKING_COLUMNS)].to_csv(file, index=False, float_format="%.6g")
+        with atomic_write(paths["html"], "w", encoding="utf-8") as file:
+            file.write(page)
     return paths
+
+
+def collection_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """The files :func:`write_collection` writes into ``folder``: ``{'csv': ..., 'html': ...}``."""
+    folder = Path(folder)
+    return {"csv": folder / "ranking.csv", "html": folder / "contact_sheet.html"}

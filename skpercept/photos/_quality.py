@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from skpercept._io import check_input_file
 from skpercept.embed import BadImageWarning, ImageLoadError, load_image
 
 __all__ = ["QUALITY_SIDE", "QUALITY_TERMS", "quality_baseline"]
@@ -29,6 +30,8 @@ def jpeg_size(source: Any, image_root=None) -> tuple[int, int] | None:
     elif not hasattr(source, "read"):
         return None
     try:
+        if isinstance(source, Path):
+            check_input_file(source)  # a FIFO or a device is never opened
         with Image.open(source) as header:
             return header.size if header.format == "JPEG" else None
     except Exception:

@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
+from skpercept.persistence import load_model
 from skpercept.preprocessing import PairFeatures
 
 __all__ = ["load_photo_scorer", "photo_scorer"]
@@ -116,18 +116,22 @@ def photo_scorer(model: Any, attribute: str | None = None) -> Callable[[Sequence
 
 
 def load_photo_scorer(path: str | os.PathLike, attribute: str | None = None):
-    """:func:`photo_scorer` of a model saved with joblib (only load files you trust).
+    """:func:`photo_scorer` of a model saved by :func:`skpercept.persistence.save_model` (a safe
+    ``.skops`` file, or a checked pickle: only load pickles you trust).
 
     Raises
     ------
     ValueError
-        The file is missing, not a joblib file, damaged, or holds a model that is not accepted.
+        The file is missing, not a model file, damaged or changed, or holds a model that is not
+        accepted.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError("no such file" if not path.exists() else "not a file")
     try:
-        model = joblib.load(path)
+        model = load_model(path)
+    except (ValueError, OSError) as exc:
+        raise ValueError(str(exc).removeprefix(f"{path}: ").removeprefix(f"{path} ")) from exc
     except Exception as exc:
-        raise ValueError(f"not a readable joblib model file ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"not a readable model file ({type(exc).__name__}: {exc})") from exc
     return photo_scorer(model, attribute)

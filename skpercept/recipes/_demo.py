@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch
 
+from skpercept._io import replace_together
 from skpercept._utils import PICKLE_FORMAT, torch_threads
 from skpercept.datasets import (
     load_omi,
@@ -32,6 +32,7 @@ from skpercept.datasets import (
 )
 from skpercept.embed import dlib_available, make_backbones
 from skpercept.heads import RATING_LEVELS, HeadSettings, make_head
+from skpercept.persistence import save_model
 from skpercept.preprocessing import PairFeatures
 from skpercept.recipes._evaluation import MODEL_LABELS, cross_validate, noise_ceiling_table, results_table
 from skpercept.recipes._features import embed_blocks, make_featurizer
@@ -140,21 +141,21 @@ def run_demo(
     t = time.perf_counter()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    models = _fit_final_models(omi, backbones, sizes, settings, out, backbone="+".join(names))
-    final_s = time.perf_counter() - t
-
-    total = time.perf_counter() - start
-    notes += _notes(settings, result, embed_s, cv_s, final_s, total, time.process_time() - cpu_start)
-    report = _write_report(out, omi, result, table, notes, folds, seed, names)
+    with replace_together():  # the models and the report of one run, or none of them
+        models = _fit_final_models(omi, backbones, sizes, settings, out, backbone="+".join(names))
+        final_s = time.perf_counter() - t
+        total = time.perf_counter() - start
+        notes += _notes(settings, result, embed_s, cv_s, final_s, total, time.process_time() - cpu_start)
+        report = _write_report(out, omi, result, table, notes, folds, seed, names)
     print(f"\nModels: {models['ranker']}, {models['rating']}; report: {report}")
     print(f"Done in {total:.1f} s (CPU time {time.process_time() - cpu_start:.1f} s).")
     return Bunch(table=table, result=result, report=report, models=models)
 
 
 def _save(model, info: dict, path: Path) -> Path:
-    """joblib-dump ``model`` with ``info`` as ``skpercept_info_`` (what ``skpercept predict`` reads)."""
+    """Save ``model`` with ``info`` as ``skpercept_info_`` (what ``skpercept predict`` reads)."""
     model.skpercept_info_ = info
-    joblib.dump(model, path)
+    save_model(model, path)
     return path
 
 

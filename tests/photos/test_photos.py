@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +18,7 @@ from skpercept import cli, photos
 from skpercept.embed import load_image
 from skpercept.heads._ranking import PairwiseRanker
 from skpercept.heads._rating import RatingClassifier, RatingRegressor
+from skpercept.persistence import save_model
 from skpercept.photos import (
     RANKING_COLUMNS,
     find_images,
@@ -344,7 +344,7 @@ def test_rank_command_passes_the_linkage(planted, tmp_path, pixel_embedder, monk
 
 def test_rank_command_with_a_model(planted, tmp_path, pixel_embedder):
     model, _ = _pairs_model(planted)
-    joblib.dump(model, tmp_path / "model.joblib")
+    save_model(model, tmp_path / "model.joblib")
     out = tmp_path / "out"
     assert (
         run("rank", planted, "--output", out, "--threshold", 0.3, "--model", tmp_path / "model.joblib") == 0
@@ -360,14 +360,14 @@ def test_rank_command_with_a_model(planted, tmp_path, pixel_embedder):
     "content, message",
     [
         (None, "no such file"),
-        (b"hello, not a model", "not a readable joblib model file"),
+        (b"hello, not a model", "has no skpercept checksum"),
         ("ridge", "it holds a Ridge, not a Pipeline"),
     ],
 )
 def test_rank_command_refuses_bad_model_files(planted, tmp_path, pixel_embedder, capsys, content, message):
     path = tmp_path / "model.joblib"
     if content == "ridge":
-        joblib.dump(Ridge(), path)
+        save_model(Ridge(), path)
     elif content is not None:
         path.write_bytes(content)
     assert run("rank", planted, "--model", path, "--output", tmp_path / "out") == 2
