@@ -170,6 +170,10 @@ def hold_out_items(items: np.ndarray, fraction: float, seed: int) -> HoldOut:
     return HoldOut(np.flatnonzero(train), np.flatnonzero(valid), n_straddling, n_items)
 
 
+class HoldOutError(ValueError):
+    """``early_stopping`` cannot hold items out: there are too few of them."""
+
+
 def early_stopping_split(
     items: np.ndarray, fraction: float, seed: int, *, what: str = "items", instead: str = ""
 ) -> HoldOut:
@@ -186,6 +190,6 @@ def early_stopping_split(
             if instead
             else "pass more data or early_stopping=False"
         )
-        raise ValueError(
+        raise HoldOutError(
             f"early_stopping holds out validation_fraction={fraction} of the {what} ({exc}); {options}."
         ) from exc

@@ -6,8 +6,8 @@ Which one to use
   UserEncoder, heads, LoRA estimators), in the format the file name asks for:
 
   - ``*.skops``: the safe format (`skops <https://skops.readthedocs.io>`_). Loading runs no code
-    from the file: it rebuilds only scikit-learn's classes and skpercept's own estimators
-    (:func:`trusted_types`), and a file naming any other type is refused before anything is
+    from the file: it rebuilds only scikit-learn's classes, skpercept's own estimators and
+    paths (:func:`trusted_types`), and a file naming any other type is refused before anything is
     built. Every skpercept estimator keeps its fitted state as plain data (weights as NumPy
     arrays, histories as lists), so nothing else needs trusting.
   - anything else (``*.joblib``): joblib's pickle followed by a SHA-256 checksum of it, checked
@@ -28,6 +28,7 @@ import importlib
 import io
 import json
 import os
+import pathlib
 from pathlib import Path
 from typing import Any
 
@@ -269,10 +270,16 @@ class ModelFileError(ValueError):
     """A model file that cannot be loaded: damaged, changed since it was saved, or unsafe."""
 
 
+#: Other types a safe model file may name: paths (parameters such as ``cache_dir``), which are
+#: rebuilt from their text and run nothing.
+_PATH_TYPES = (pathlib.PosixPath, pathlib.PurePosixPath, pathlib.WindowsPath, pathlib.PureWindowsPath)
+
+
 def trusted_types() -> list[str]:
-    """The skpercept classes a safe model file may name: every estimator a subpackage exports,
-    every registered head and backbone class, and the tower description of the LoRA estimators."""
-    classes: set[type] = {TowerSpec, *registered_estimators().values()}
+    """The types beyond scikit-learn's that a safe model file may name: every estimator a
+    skpercept subpackage exports, every registered head and backbone class, the tower
+    description of the LoRA estimators, and pathlib's paths."""
+    classes: set[type] = {TowerSpec, *registered_estimators().values(), *_PATH_TYPES}
     classes |= {spec.estimator for spec in registered_backbones() if spec.estimator is not None}
     for name in skpercept.SUBPACKAGES:
         module = importlib.import_module(f"skpercept.{name}")

@@ -35,11 +35,13 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from skpercept.cli import compare, demo, evaluate, fit, predict, rank
 from skpercept.cli._tables import CLIError
 from skpercept.embed import ImageLoadError
+from skpercept.personal import UserIdWarning
 
 __all__ = ["COMMANDS", "CLIError", "build_parser", "main"]
 
@@ -61,12 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning during a command: one line, ``warning: <message>``, not a source line."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def _user_error(exc: BaseException) -> str | None:
     """The one-line message for an error in the user's input or setup, or None for a bug."""
     if isinstance(exc, (CLIError, ImageLoadError)):
         return str(exc)
     if isinstance(exc, ImportError) and "pip install" in str(exc):  # a missing optional extra
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:  # a file the input names: say which
+        return f"{exc.filename}: {exc.strerror or exc}"
     return None
 
 
@@ -80,9 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     some tags' weights, is read from its local cache only (unless ``HF_HUB_OFFLINE`` is set).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    options = build_parser().parse_args(argv)
     try:
-        return int(options.run(options) or 0)
+        options = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or an option argparse refused (2, its message printed)
+        return int(exc.code or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            # the command names its ids' oddities itself, with the file and the column
+            warnings.simplefilter("ignore", UserIdWarning)
+            return int(options.run(options) or 0)
     except KeyboardInterrupt:
         print(f"skpercept {options.command}: interrupted (Ctrl-C).", file=sys.stderr)
         return 130

@@ -8,21 +8,24 @@ past that point reads the namespace.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from skpercept._utils import resolve_device
 from skpercept.cli._folder import TABLE_OPTIONS, load_folder
 from skpercept.cli._models import AVERAGE_PERSON, image_columns
 from skpercept.cli._tables import (
     CLIError,
     image_rows,
     infer_task,
+    leading_zero_notes,
     match_user_ids,
     read_table,
     resolve_images,
@@ -58,6 +61,12 @@ class Runtime:
             cache = None
         else:
             cache = Path(options.cache_dir) if options.cache_dir else default_cache_dir()
+            if cache.exists() and not cache.is_dir():
+                raise CLIError(f"--cache-dir {cache} is a file; give a folder for the embedding cache.")
+        try:
+            resolve_device(options.device)  # a device this machine lacks fails here, before any work
+        except (ValueError, RuntimeError) as exc:
+            raise CLIError(f"--device {options.device}: {exc}") from exc
         return cls(cache, options.device, not options.no_progress, options.seed, options.debug)
 
 
@@ -114,15 +123,13 @@ class HeadChoice:
 
     @classmethod
     def from_options(cls, options: argparse.Namespace) -> HeadChoice:
-        if options.ensemble is not None and options.ensemble < 1:
-            raise CLIError(f"--ensemble must be at least 1, got {options.ensemble}.")
         hidden = tuple(options.hidden) if options.hidden is not None else None
         return cls(options.epochs, hidden, options.ensemble)
 
     def settings(self, runtime: Runtime) -> HeadSettings:
         """The preset head settings with these options applied."""
         settings = HeadSettings(seed=runtime.seed, device=runtime.device)
-        if self.epochs:
+        if self.epochs is not None:
             settings.max_epochs = self.epochs
         if self.hidden is not None:
             settings.hidden = self.hidden
@@ -154,6 +161,45 @@ class TableCommand:
 
 def _dest(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
+
+
+# -- values checked where they enter ------------------------------------------------------------
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum`` (an error names the value)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def finite_number(low: float | None = None, high: float | None = None, *, above: bool = False):
+    """An argparse type: a finite number in ``[low, high]`` (``above``: strictly above ``low``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if low is not None and (value <= low if above else value < low):
+            raise argparse.ArgumentTypeError(
+                f"must be {'above' if above else 'at least'} {low:g}, got {value:g}"
+            )
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {value:g}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
 # -- options on the parser ----------------------------------------------------------------------
@@ -190,7 +236,7 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (default 0)")
     p.add_argument(
         "--debug", action="store_true", help="show the full traceback for input errors too (to report a bug)"
     )
@@ -223,13 +269,16 @@ def add_backbone_options(p: argparse.ArgumentParser, single: bool = True) -> Non
 
 def add_head_options(p: argparse.ArgumentParser, what: str = "the head") -> None:
     """``--epochs``, ``--hidden`` and ``--ensemble`` (see :class:`HeadChoice`)."""
-    p.add_argument("--epochs", type=int, help=f"maximum training epochs of {what}")
+    p.add_argument("--epochs", type=whole_number(1), help=f"maximum training epochs of {what}")
     p.add_argument(
-        "--hidden", type=int, nargs="*", help=f"hidden layer sizes of {what} (default 128; none: linear)"
+        "--hidden",
+        type=whole_number(1),
+        nargs="*",
+        help=f"hidden layer sizes of {what} (default 128; none: linear)",
     )
     p.add_argument(
         "--ensemble",
-        type=int,
+        type=whole_number(1),
         metavar="N",
         help=f"train N nets of {what} and average them (n_ensemble; default 1, the demo uses 5): better "
         "ordered and calibrated, N times the training time",
@@ -286,6 +335,8 @@ def match_users(loaded: Loaded, info: dict, user: str | None = None) -> None:
     if not info.get("users"):
         if user is not None:
             raise CLIError(f"--user {user}: this model was fitted without people (no user column).")
+        if "user_id" in table.columns:
+            log(f"note: this model was fitted without people; the 'user_id' column of {path} is not used.")
         return
     if user is not None:
         if "user_id" in table.columns:
@@ -301,7 +352,7 @@ def match_users(loaded: Loaded, info: dict, user: str | None = None) -> None:
         if table["user_id"].iloc[0] not in set(info.get("user_ids", ())):
             log(f"--user {user}: the model never saw this person; predicting for the average person.")
         return
-    for note in match_user_ids(ids, kind, info, path, loaded.locate):
+    for note in [*leading_zero_notes(ids, path), *match_user_ids(ids, kind, info, path, loaded.locate)]:
         log(f"warning: {note}")
 
 

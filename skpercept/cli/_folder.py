@@ -11,6 +11,7 @@ never guessed: ``--one-means first|second`` is required to read them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -116,10 +117,11 @@ def load_folder(
             folder,
             one_means=one_means or "first",  # unused without comparisons
             image_root=image_root,
-            ratings=labels.name if task == "rating" else None,
-            comparisons=labels.name if task == "pairs" else None,
-            images=files["images"].name if files["images"] is not None else None,
-            pairs=files["pairs"].name if task == "pairs" else None,
+            # relative to the folder as found, so a file given as ../x.xlsx is the file read
+            ratings=os.path.relpath(labels, folder) if task == "rating" else None,
+            comparisons=os.path.relpath(labels, folder) if task == "pairs" else None,
+            images=os.path.relpath(files["images"], folder) if files["images"] is not None else None,
+            pairs=os.path.relpath(files["pairs"], folder) if task == "pairs" else None,
             attributes=read,
             pair_key="path" if task == "pairs" and files["images"] is None else "auto",
         )

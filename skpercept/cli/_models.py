@@ -301,7 +301,9 @@ def load_model(path, log=None):
             f"format {PICKLE_FORMAT}. Fit the model again with this version."
         )
     missing = [key for key in MODEL_INFO_KEYS if key not in info]
-    if missing or info["task"] not in ("rating", "pairs"):
+    if info.get("output") == "classes" and not info.get("levels"):
+        missing.append("levels")
+    if missing or info["task"] not in ("rating", "pairs") or not info["attributes"]:
         raise CLIError(
             f"{path}: its model description (skpercept_info_) lacks {missing}; the file was edited or "
             "not written by `skpercept fit`. Fit the model again."

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 import pandas as pd
+
+from skpercept.personal import id_text, leading_zero_twins
 
 PAIR_COLUMNS = ("image_a", "image_b")
 KNOWN_NON_ATTRIBUTES = {"image", "image_a", "image_b", "user_id"}
@@ -24,7 +27,6 @@ _INDEX_NAME = re.compile(r"^Unnamed: \d+$")
 _ID_NAMES = {"id", "_id", "index", "idx", "row", "lang", "language", "locale"}
 _TIME_WORDS = {"time", "date", "timestamp", "datetime", "created", "updated"}
 _INTEGER_TEXT = re.compile(r"^-?\d+$")
-_INTEGRAL_TEXT = re.compile(r"^-?\d+\.0+$")
 
 
 class CLIError(Exception):
@@ -77,12 +79,15 @@ def read_table(
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
+            sheets = _check_workbook(path, sheet) if suffix != ".xls" else {}
             kwargs = dict(sheet_name=sheet or 0, engine="openpyxl" if suffix != ".xls" else None)
-            table = pd.read_excel(path, **kwargs)
+            table = pd.read_excel(path, dtype=object, **kwargs)
             header = pd.read_excel(path, header=None, nrows=1, **kwargs)
+            table.attrs["sheets"] = sheets
         elif suffix in (".csv", ".tsv", ".txt"):
             kwargs = dict(sep=sep or ("\t" if suffix == ".tsv" else ","), encoding=encoding)
-            table = pd.read_csv(path, skip_blank_lines=False, **kwargs)
+            # as text: ids keep their leading zeros (007 is not 7); numbers are parsed per column
+            table = pd.read_csv(path, skip_blank_lines=False, dtype=object, **kwargs)
             header = pd.read_csv(path, header=None, nrows=1, **kwargs)
         else:
             raise CLIError(f"{path}: unsupported table format {suffix!r}; use .csv, .tsv or .xlsx.")
@@ -122,6 +127,54 @@ def read_table(
     return table
 
 
+def _check_workbook(path: Path, sheet: str | None) -> dict[str, list[str]]:
+    """Each sheet's header row by sheet name, once the sheet read has been checked for what
+    reads as empty but is not: merged cells (only a range's first cell holds the value) and
+    formulas without a saved value (written by a program that does not compute them)."""
+    formulas = openpyxl.load_workbook(path, data_only=False)
+    names = formulas.sheetnames
+    if sheet is not None and sheet not in names:
+        raise CLIError(f"{path}: no sheet named {sheet!r}; its sheets are {names}.")
+    sheet = sheet or names[0]
+    merged = list(formulas[sheet].merged_cells.ranges)
+    if merged:
+        raise CLIError(
+            f"{path}: sheet {sheet!r} has merged cells ({merged[0].coord}{' and more' if len(merged) > 1 else ''}); "
+            "only the first cell of a merged range holds its value, so the others would read as empty. "
+            "Unmerge them and fill the values in."
+        )
+    values = openpyxl.load_workbook(path, data_only=True)[sheet]
+    for row in formulas[sheet].iter_rows():
+        for cell in row:
+            if cell.data_type == "f" and values[cell.coordinate].value is None:
+                raise CLIError(
+                    f"{path}: cell {cell.coordinate} of sheet {sheet!r} holds a formula ({cell.value}) with no saved "
+                    "value (the program that wrote the file does not compute formulas); open and save it in a "
+                    "spreadsheet program, or write the values."
+                )
+    return {
+        name: [
+            str(cell.value)
+            for cell in next(formulas[name].iter_rows(max_row=1), ())
+            if cell.value is not None
+        ]
+        for name in names
+    }
+
+
+def _other_sheets(table: pd.DataFrame, *needed: Sequence[str]) -> str:
+    """A hint when the workbook has more sheets than the one read: the first sheet with one of
+    the ``needed`` sets of columns, if one has them."""
+    sheets = table.attrs.get("sheets") or {}
+    if len(sheets) < 2:
+        return ""
+    for columns in needed:
+        for name, header in sheets.items():
+            if all(c in header for c in columns):
+                return f" Sheet {name!r} has {', '.join(map(repr, columns))}: pass --sheet {name}."
+    return f" The workbook has sheets {list(sheets)}; pick one with --sheet."
+
+
 def infer_task(table: pd.DataFrame, path, task: str | None, *, model_task: bool = False) -> str:
     """``'pairs'`` or ``'rating'``: asked for (``--task`` or the model's task) or from the columns."""
     has_pairs = all(c in table.columns for c in PAIR_COLUMNS)
@@ -133,12 +186,16 @@ def infer_task(table: pd.DataFrame, path, task: str | None, *, model_task: bool 
         raise CLIError(
             f"{path}: cannot tell the task: the table needs an 'image' column (ratings) or "
             f"'image_a' and 'image_b' columns (pairs); its columns are {list(table.columns)}."
+            + _other_sheets(table, PAIR_COLUMNS, ("image",))
         )
     needed = PAIR_COLUMNS if task == "pairs" else ("image",)
     missing = [c for c in needed if c not in table.columns]
     if missing:
         asked = f"the model is a {task} model, so the table" if model_task else f"--task {task}"
-        raise CLIError(f"{path}: {asked} needs column(s) {missing}; the table has {list(table.columns)}.")
+        raise CLIError(
+            f"{path}: {asked} needs column(s) {missing}; the table has {list(table.columns)}."
+            + _other_sheets(table, needed)
+        )
     return task
 
 
@@ -206,8 +263,45 @@ def pick_attributes(
                 f"(e.g. {table.at[index[0], column]!r}); use numbers, or leave the cell empty for "
                 "'not rated'."
             )
+        infinite = np.isinf(values.to_numpy(np.float64))
+        if infinite.any():
+            index = table.index[infinite]
+            raise CLIError(
+                f"{path}: column {column!r} has an infinite value at {rows_text(index)} "
+                f"({table.at[index[0], column]!r}); judgments are finite numbers (leave the cell empty for "
+                "'not judged')."
+            )
         table[column] = values.astype(np.float64)
     return chosen, skipped
+
+
+def check_training_attributes(
+    table: pd.DataFrame, attributes: Sequence[str], path, task: str, inferred: bool
+) -> None:
+    """Attributes a model can learn from: none constant, and (found rather than named, on a
+    rating table) none of another kind than the rest, such as a stray score beside ratings."""
+    for column in attributes:
+        values = table[column].dropna().unique()
+        if len(values) == 1 and len(attributes) > 1:
+            rest = " ".join(c for c in attributes if c != column)
+            raise CLIError(
+                f"{path}: column {column!r} has the same value ({values[0]:g}) in every row; a model learns "
+                f"nothing from it. Drop the column, or name the attributes to learn (--attributes {rest})."
+            )
+    if not inferred or task != "rating" or len(attributes) < 2:
+        return
+    # a column with a stray fraction or two is a typo the rating scale's check names by row
+    fractions = {c: int((np.mod(table[c].dropna(), 1) != 0).sum()) for c in attributes}
+    ratings = [c for c, n in fractions.items() if n == 0]
+    other = [c for c, n in fractions.items() if n > max(1, 0.05 * table[c].notna().sum())]
+    if ratings and other:
+        example = table[other[0]].dropna()
+        example = example[np.mod(example, 1) != 0].iloc[0]
+        raise CLIError(
+            f"{path}: the columns found as attributes hold different kinds of values: {ratings} whole-number "
+            f"ratings, {other} other numbers (e.g. {example:g}); name the attributes to learn, e.g. "
+            f"--attributes {' '.join(ratings)} (the other columns are then ignored)."
+        )
 
 
 def describe_skipped(skipped: dict[str, str]) -> str:
@@ -225,8 +319,9 @@ def resolve_images(table: pd.DataFrame, columns: Sequence[str], root: Path, path
             raise CLIError(
                 f"{path}: column {column!r} is empty at {rows_text(table.index[empty.to_numpy()])}."
             )
-        # normalised, so that 'a.png' and './a.png' are recognisably the same file
-        resolved = [os.path.normpath(root / p) for p in cells.astype(str).str.strip()]
+        # one spelling per file ('a.png', './a.png' and a link to it): an image judged against
+        # itself is recognised, and image-disjoint folds never split one file in two
+        resolved = [os.path.realpath(root / p) for p in cells.astype(str).str.strip()]
         folders = [i for i, r in zip(table.index, resolved) if Path(r).is_dir()]
         if folders:
             raise CLIError(
@@ -266,15 +361,6 @@ def image_rows(table: pd.DataFrame, columns: Sequence[str], source) -> tuple[lis
 
 
 # -- user ids -----------------------------------------------------------------------------------
-def _id_text(value) -> str:
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    return text.split(".")[0] if _INTEGRAL_TEXT.match(text) else text
-
-
 def user_ids(table: pd.DataFrame, path) -> tuple[pd.Series, str]:
     """User ids as canonical text (``12``, ``12.0`` and ``'12'`` are one id) and their kind.
 
@@ -288,8 +374,17 @@ def user_ids(table: pd.DataFrame, path) -> tuple[pd.Series, str]:
             f"{path}: column 'user_id' is empty at {rows_text(table.index[empty.to_numpy()])}. Give "
             "those rows an id, or drop them (an unknown id counts as the average person)."
         )
-    ids = cells.map(_id_text).astype(object)
+    ids = cells.map(id_text).astype(object)
     return ids, "int" if bool(ids.str.match(_INTEGER_TEXT.pattern).all()) else "str"
+
+
+def leading_zero_notes(ids: pd.Series, path) -> list[str]:
+    """A note for each pair of ids that differ only by leading zeros (two people here)."""
+    return [
+        f"{path}: user ids {a!r} and {b!r} differ only by leading zeros; they are two people here (ids "
+        "are read as written). Give them one spelling if they are one person."
+        for a, b in leading_zero_twins(ids.unique())
+    ]
 
 
 def match_user_ids(ids: pd.Series, kind: str, info: dict, path, locate=rows_text) -> list[str]:

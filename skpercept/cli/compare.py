@@ -32,10 +32,12 @@ from skpercept.cli._common import (
     add_head_options,
     add_runtime_options,
     add_table_options,
+    finite_number,
     image_errors,
     load_input,
     log,
     make_backbones_for,
+    whole_number,
 )
 from skpercept.cli._heads import DEFAULT_HEADS, choose_rating_head
 from skpercept.cli._models import check_pair_labels
@@ -46,7 +48,13 @@ from skpercept.cli._outputs import (
     weights_inputs,
     written_together,
 )
-from skpercept.cli._tables import CLIError, describe_skipped, pick_attributes, refuse_self_comparisons
+from skpercept.cli._tables import (
+    CLIError,
+    check_training_attributes,
+    describe_skipped,
+    pick_attributes,
+    refuse_self_comparisons,
+)
 from skpercept.embed import parse_backbones
 from skpercept.heads import HeadSettings, get_head, head_names, make_head
 from skpercept.metrics import pairwise_accuracy
@@ -278,6 +286,7 @@ def compare(options: CompareOptions) -> int:
             log(f"Columns not used as attributes: {describe_skipped(skipped)}.")
     elif task == "rating" and levels is None:
         levels = _REFERENCE_LEVELS
+    check_training_attributes(table, attributes, path, task, inferred=options.attributes is None)
     if task == "pairs":
         refuse_self_comparisons(table, path)
         check_pair_labels(table, attributes, path)
@@ -346,8 +355,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--task", choices=["rating", "pairs"], help="as in fit")
     p.add_argument("--attributes", nargs="+", help="as in fit")
-    p.add_argument("--levels", nargs="+", type=float, help="as in fit")
-    p.add_argument("--folds", type=int, default=5, help="image-disjoint folds (default 5)")
+    p.add_argument("--levels", nargs="+", type=finite_number(), help="as in fit")
+    p.add_argument("--folds", type=whole_number(2), default=5, help="image-disjoint folds (default 5)")
     add_head_options(p, "the MLP heads")
     p.add_argument("--output", help="folder for report.md and compare.csv")
     p.set_defaults(run=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skpercept.cli._common import Runtime, add_runtime_options, log
+from skpercept.cli._common import Runtime, add_runtime_options, log, whole_number
 from skpercept.cli._outputs import check_outputs, demo_outputs, written_together
 from skpercept.datasets import OMI_DIR
 from skpercept.recipes import DEFAULT_ATTRIBUTES, run_demo
@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
     add_runtime_options(p)
     p.add_argument("--output", default="skpercept-demo", help="output folder (default ./skpercept-demo)")
     p.add_argument("--attributes", nargs="+", default=list(DEFAULT_ATTRIBUTES), help="OMI attributes")
-    p.add_argument("--folds", type=int, default=5, help="image-disjoint folds (default 5)")
+    p.add_argument("--folds", type=whole_number(2), default=5, help="image-disjoint folds (default 5)")
     p.add_argument("--no-dlib", action="store_true", help="skip dlib's face descriptor and landmarks")
     p.add_argument(
         "--no-flip",
@@ -32,7 +32,9 @@ def run(options: argparse.Namespace) -> int:
     """Cross-validate and fit on the shipped OMI faces; print, save models and a report."""
     runtime = Runtime.from_options(options)
     output = Path(options.output)
-    check_outputs(demo_outputs(output), [(path, "a file of the shipped OMI data") for path in OMI_DIR.rglob("*")])
+    check_outputs(
+        demo_outputs(output), [(path, "a file of the shipped OMI data") for path in OMI_DIR.rglob("*")]
+    )
     with written_together(output, "demo's models and report"):
         _run(options, runtime)
     return 0

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from skpercept._holdout import HoldOutError
 from skpercept.cli._common import (
     BackboneChoice,
     HeadChoice,
@@ -23,9 +27,11 @@ from skpercept.cli._common import (
     add_runtime_options,
     add_table_options,
     featurizer_for,
+    finite_number,
     image_errors,
     load_input,
     log,
+    whole_number,
 )
 from skpercept.cli._heads import MAX_CLASS_LEVELS
 from skpercept.cli._models import (
@@ -37,7 +43,15 @@ from skpercept.cli._models import (
     tune_thresholds,
 )
 from skpercept.cli._outputs import check_outputs, fit_outputs, table_inputs, weights_inputs, write_model
-from skpercept.cli._tables import describe_skipped, pick_attributes, refuse_self_comparisons, user_ids
+from skpercept.cli._tables import (
+    CLIError,
+    check_training_attributes,
+    describe_skipped,
+    leading_zero_notes,
+    pick_attributes,
+    refuse_self_comparisons,
+    user_ids,
+)
 from skpercept.heads import get_head
 
 _REFERENCE_LEVELS = (1.0, 2.0, 3.0, 4.0)  # the reference schema's rating scale
@@ -52,7 +66,8 @@ class FitOptions(TableCommand):
     attributes: tuple[str, ...] | None
     head: str | None
     levels: tuple[float, ...] | None
-    user_column: str
+    user_column: str | None
+    no_users: bool
     backbone: BackboneChoice
     head_choice: HeadChoice
     class_weight: str | None
@@ -68,6 +83,7 @@ class FitOptions(TableCommand):
             head=options.head,
             levels=tuple(options.levels) if options.levels else None,
             user_column=options.user_column,
+            no_users=options.no_users,
             backbone=BackboneChoice.from_options(options),
             head_choice=HeadChoice.from_options(options),
             class_weight=options.class_weight,
@@ -90,7 +106,9 @@ def fit(options: FitOptions) -> int:
     )
     levels = options.levels
     if attributes is None:
-        attributes, skipped = pick_attributes(table, path, options.attributes, exclude=[options.user_column])
+        attributes, skipped = pick_attributes(
+            table, path, options.attributes, exclude=[_user_column(options)]
+        )
         if skipped:
             log(f"Columns not used as attributes: {describe_skipped(skipped)}.")
     elif (
@@ -99,14 +117,18 @@ def fit(options: FitOptions) -> int:
         and (options.head is None or get_head(options.head).output == "classes")
     ):
         levels = _REFERENCE_LEVELS
+    check_training_attributes(table, attributes, path, task, inferred=options.attributes is None)
     if task == "pairs":
         refuse_self_comparisons(table, path)
-    users = options.user_column in table.columns
+    user_column = _people_column(options, table, attributes, path)
+    users = user_column is not None
     info_users = {}
     if users:
-        table = table.rename(columns={options.user_column: "user_id"})
+        table = table.rename(columns={user_column: "user_id"})
         ids, kind = user_ids(table, path)
-        table["user_id"] = ids  # canonical text, so that 12, 12.0 and '12' are one person
+        table["user_id"] = ids  # canonical text, so that 12, 12.0 and '12' are one person (007 is not 7)
+        for note in leading_zero_notes(ids, path):
+            log(f"warning: {note}")
         judged = table[attributes].notna().sum(axis=1)
         counts = judged.groupby(ids).sum().astype(int)
         info_users = {
@@ -139,7 +161,7 @@ def fit(options: FitOptions) -> int:
     y = table[attributes].to_numpy(np.float64)
     y = y if len(attributes) > 1 else y[:, 0]
     X = model_input(table, info, task)
-    with image_errors(loaded):
+    with image_errors(loaded), _few_images(table, task, path):
         if options.threshold_for:
             info.update(
                 tune_thresholds(
@@ -153,6 +175,52 @@ def fit(options: FitOptions) -> int:
     write_model(options.model, model)
     log(f"Saved {options.model} ({time.perf_counter() - start:.1f} s).")
     return 0
+
+
+@contextmanager
+def _few_images(table, task: str, path) -> Iterator[None]:
+    """Too few images to hold some out for early stopping: say so in the command's terms."""
+    try:
+        yield
+    except HoldOutError as exc:
+        n_images = pd.unique(table[image_columns(task)].to_numpy().ravel()).size
+        raise CLIError(
+            f"{path}: the judgments are of only {n_images} different image(s); training holds some images out "
+            "to decide when to stop, and these are too few to split. Add judgments of more images."
+        ) from exc
+
+
+def _user_column(options: FitOptions) -> str:
+    return options.user_column or "user_id"
+
+
+def _people_column(options: FitOptions, table, attributes, path) -> str | None:
+    """The column naming the person of each judgment, or None for a shared model.
+
+    The default is ``user_id`` when the table has one; a ``--user-column`` the table lacks, or
+    one that is also an attribute, is an error; ``--no-users`` says what it leaves out.
+    """
+    name = _user_column(options)
+    if options.no_users:
+        if name in table.columns:
+            log(f"--no-users: the {name!r} column is not used; one shared model for everyone.")
+        return None
+    if name not in table.columns:
+        if options.user_column is None:
+            return None
+        raise CLIError(
+            f"{path}: --user-column {name!r} is not a column of the table; its columns are {list(table.columns)}."
+        )
+    if name in attributes:
+        raise CLIError(
+            f"{path}: --user-column {name!r} is also an attribute; the person's column cannot be learned."
+        )
+    if name != "user_id" and "user_id" in table.columns:
+        raise CLIError(
+            f"{path}: --user-column {name!r}, but the table also has a 'user_id' column; rename or drop one of "
+            "them, or pass --user-column user_id."
+        )
+    return name
 
 
 def add_parser(subparsers) -> None:
@@ -185,14 +253,19 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--levels",
         nargs="+",
-        type=float,
+        type=finite_number(),
         help="the rating scale, e.g. --levels 1 2 3 4; a rating outside it is an error "
         "(default: the levels found, which must have no gaps; 1 2 3 4 for a reference-schema folder)",
     )
-    p.add_argument(
+    people = p.add_mutually_exclusive_group()
+    people.add_argument(
         "--user-column",
-        default="user_id",
-        help="per-person column, used if present: the model learns each person's taste",
+        metavar="COLUMN",
+        help="the column naming the person of each judgment: the model learns each person's taste "
+        "(default: user_id when the table has one; a column the table lacks is an error)",
+    )
+    people.add_argument(
+        "--no-users", action="store_true", help="one shared model, whatever person columns the table has"
     )
     add_backbone_options(p)
     add_head_options(p)
@@ -209,7 +282,10 @@ def add_parser(subparsers) -> None:
         "image-disjoint training folds; saved with the model and used by predict and evaluate",
     )
     p.add_argument(
-        "--folds", type=int, default=5, help="image-disjoint folds for --threshold-for (default 5)"
+        "--folds",
+        type=whole_number(2),
+        default=5,
+        help="image-disjoint folds for --threshold-for (default 5)",
     )
     p.set_defaults(run=run)
 

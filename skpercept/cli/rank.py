@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from skpercept.cli._common import Runtime, add_runtime_options, log
+from skpercept.cli._common import Runtime, add_runtime_options, finite_number, log
 from skpercept.cli._outputs import check_outputs, rank_outputs, written_together
 from skpercept.cli._tables import CLIError
 from skpercept.photos import (
@@ -116,7 +116,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--attribute", help="which attribute of a multi-attribute model scores the photos")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=finite_number(0, 2, above=True),
         default=DEFAULT_THRESHOLD,
         help=f"cosine distance below which photos group (default {DEFAULT_THRESHOLD}; larger merges more)",
     )
@@ -129,7 +129,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--burst-seconds",
-        type=float,
+        type=finite_number(0),
         default=2.0,
         help=f"photos whose EXIF capture times are at most this far apart count as {1 / BURST_FACTOR:g}x closer "
         "(default 2)",

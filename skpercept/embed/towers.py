@@ -45,7 +45,9 @@ from typing import Any
 import open_clip
 import timm
 import torch
+from safetensors.torch import load_file as load_safetensors
 
+from skpercept._io import check_input_file
 from skpercept._utils import optional_import
 
 __all__ = [
@@ -315,15 +317,37 @@ def create_timm_model(name: str, pretrained: Any = None):
     if kind == "shipped":
         load_shipped_weights(model, value, name)
     elif kind == "file":
-        state = torch.load(value, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
+        state = read_state_dict(value)
         missing, _ = model.load_state_dict(state, strict=False)
         if missing:
             raise ValueError(
                 f"Weights file {str(value)!r} lacks {len(missing)} of {name!r}'s tensors, e.g. {missing[:3]}."
             )
     return model
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """The tensors of a local weights file: ``torch.save`` of a state dict (optionally under a
+    ``'state_dict'`` key) or a safetensors file; anything else is a ValueError naming the file."""
+    path = Path(path)
+    try:
+        check_input_file(path)
+        if path.suffix == ".safetensors":
+            state = load_safetensors(path, device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Weights file not found: {str(path)!r}.") from None
+    except Exception as exc:  # torch and safetensors raise many kinds; the user needs the file's name
+        raise ValueError(
+            f"{str(path)!r} is not a weights file skpercept can read (a state dict saved with torch.save, or "
+            f"a .safetensors file): {type(exc).__name__}: {exc}"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{str(path)!r} holds no state dict (a mapping of names to tensors).")
+    return state
 
 
 def create_open_clip_model(name: str, pretrained: Any = None):

@@ -29,9 +29,11 @@ from skpercept.heads._registry import (
     registered_estimators,
     unregister_head,
 )
+from skpercept.heads.base import FeatureScaleWarning
 
 __all__ = [
     "RATING_LEVELS",
+    "FeatureScaleWarning",
     "HeadSettings",
     "HeadSpec",
     "JointRatingRanker",

@@ -266,6 +266,43 @@ def _predefined(X: np.ndarray, targets: np.ndarray, valid: np.ndarray):
     return predefined_split(Dataset(torch.from_numpy(X[valid]), torch.from_numpy(targets[valid])))
 
 
+#: Features beyond this absolute value get a :class:`FeatureScaleWarning` at fit.
+LARGE_FEATURE = 1e6
+
+
+class FeatureScaleWarning(UserWarning):
+    """Features reach a magnitude (beyond ``LARGE_FEATURE``) the heads cannot train on well:
+    standardize them first."""
+
+
+def _warn_feature_scale(X: np.ndarray) -> None:
+    scale = float(abs(X).max()) if X.size else 0.0
+    if scale > LARGE_FEATURE:
+        warnings.warn(
+            f"the features reach {scale:.3g} in absolute value; the heads train on features of "
+            "about unit scale (as embeddings are), so this fit may diverge or learn little: "
+            "standardize them first (e.g. a StandardScaler before the head).",
+            FeatureScaleWarning,
+            stacklevel=4,  # the caller of fit (through sklearn's fit context)
+        )
+
+
+def _check_converged(net: NeuralNet, X: np.ndarray, member: int) -> None:
+    """Refuse a fit whose training loss became NaN or infinite (the weights then predict NaN),
+    naming the likely cause: features on a scale the head cannot train on."""
+    losses = np.asarray(net.history[:, "train_loss"], dtype=float)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if not len(bad):
+        return
+    scale = float(np.max(np.abs(X))) if X.size else 0.0
+    which = f" (ensemble member {member})" if member else ""
+    raise ValueError(
+        f"training diverged{which}: the training loss is {losses[bad[0]]} from epoch {bad[0] + 1}, so "
+        f"the head would predict NaN. The largest feature is {scale:.3g} in absolute value; "
+        "standardize the features first (e.g. a StandardScaler before the head) or lower lr."
+    )
+
+
 class _Split(NamedTuple):
     """One member's early-stopping split: row positions (None: all rows / no validation)."""
 
@@ -525,6 +562,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         if y is None:
             target_array(y, type(self).__name__, 0)
         X = self._validate_X(X, reset=True)
+        _warn_feature_scale(X)
         if self._weighted_personal:
             # target statistics (the regressor's standardization) weigh rows like the loss
             y_encoded = self._encode_y(y, len(X), sample_weight=sample_weight)
@@ -599,6 +637,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             self.n_straddling_ = split.n_straddling
         with seeded_torch(seed, device):
             net.fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
+        _check_converged(net, X_train, member)
         precision = None
         if people is not None and self._personal_width(net) <= MAX_PRIOR_DIM:
             # on the training rows only: the hold-out stays out of the people's θ (calibration)

@@ -18,7 +18,7 @@ from skpercept.personal._add import add_users
 from skpercept.personal._deviation import PersonalDeviation, PersonalModuleMixin
 from skpercept.personal._mixin import PersonalHeadMixin, entry_weights, pair_context_columns
 from skpercept.personal._prior import MAX_PRIOR_DIM, MIN_PRIOR_PEOPLE
-from skpercept.personal._users import UserEncoder
+from skpercept.personal._users import UserEncoder, UserIdWarning, id_text, leading_zero_twins
 
 __all__ = [
     "MAX_PRIOR_DIM",
@@ -27,8 +27,11 @@ __all__ = [
     "PersonalHeadMixin",
     "PersonalModuleMixin",
     "UserEncoder",
+    "UserIdWarning",
     "add_users",
     "entry_weights",
+    "id_text",
+    "leading_zero_twins",
     "pair_context_columns",
     "suggest_items",
     "suggest_pairs",

@@ -7,8 +7,10 @@ shared by everyone, which is why unknown users are encoded as all zeros by defau
 
 from __future__ import annotations
 
+import re
+import warnings
 from numbers import Integral
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -72,6 +74,49 @@ def _input_names(estimator, input_features) -> np.ndarray:
     if fitted is not None and not np.array_equal(fitted, input_features):
         raise ValueError("input_features is not equal to feature_names_in_.")
     return input_features
+
+
+class UserIdWarning(UserWarning):
+    """User ids arrived in another type than the encoder was fitted on, or differ only by
+    leading zeros."""
+
+
+_INTEGRAL = re.compile(r"^-?\d+\.0+$")
+
+
+def id_text(value: Any) -> str:
+    """A user id as the text it stands for: whole numbers as integers (``12``, ``12.0`` and
+    ``'12'`` are one person), text as written and stripped (``'007'`` is not ``'7'``).
+
+    Examples
+    --------
+    >>> from skpercept.personal import id_text
+    >>> id_text(12.0), id_text(" 12 "), id_text("007")
+    ('12', '12', '007')
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text.split(".")[0] if _INTEGRAL.match(text) else text
+
+
+def leading_zero_twins(ids: Any) -> list[tuple[str, str]]:
+    """Pairs of distinct ids that differ only by leading zeros (``'007'`` and ``'7'``): two
+    people to skpercept, perhaps one person to whoever typed them."""
+    groups: dict[str, set[str]] = {}
+    for text in {id_text(v) for v in ids}:
+        groups.setdefault(text.lstrip("0") or "0", set()).add(text)
+    return [tuple(sorted(g))[:2] for g in groups.values() if len(g) > 1]
+
+
+def _kind(values: np.ndarray) -> str:
+    """'number' or 'text' (or 'mixed'): what a column of ids holds."""
+    kinds = {"text" if isinstance(v, (str, np.str_)) else "number" for v in values.tolist()}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
@@ -190,7 +235,56 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         self.categories_ = list(self.encoder_.categories_)
         self.infrequent_categories_ = self.encoder_.infrequent_categories_ if self.min_count > 1 else None
         self.added_categories_ = [c[:0] for c in self.categories_]
+        self.id_kinds_ = [_kind(X_arr[:, j]) for j in range(X_arr.shape[1])]
+        for j in range(X_arr.shape[1]):
+            twins = leading_zero_twins(self.categories_[j])
+            if twins:
+                warnings.warn(
+                    f"User ids {twins[0][0]!r} and {twins[0][1]!r} differ only by leading zeros "
+                    f"({len(twins)} such pair(s) in column {j}); they are different people here. Make them "
+                    "one spelling if they are one person.",
+                    UserIdWarning,
+                    stacklevel=2,
+                )
         return self
+
+    def _match_kinds(self, X_arr: np.ndarray) -> np.ndarray:
+        """Ids of another type than in fit (``'7'`` for ``7``) matched to the fitted ids they
+        stand for (:func:`id_text`), with one warning; ids of the fitted type pass unchanged."""
+        out = X_arr
+        for j, seen in enumerate(self.categories_):
+            column = X_arr[:, j]
+            kind = _kind(column)
+            if kind == self.id_kinds_[j] or not len(column):
+                continue
+            fitted = [*seen.tolist(), *self.added_categories_[j].tolist()]
+            known = {id_text(v): v for v in fitted}
+            texts = [id_text(v) for v in column.tolist()]
+            if self.id_kinds_[j] == "text":
+                stranger = None  # an unmatched id stays an unknown text id
+            else:  # an unmatched id becomes a number no one has: the average person
+                stranger = max((v for v in fitted if not isinstance(v, str)), default=0) + 1
+            matched = np.asarray(
+                [known.get(text, text if stranger is None else stranger) for text in texts], dtype=object
+            )
+            n_matched = sum(text in known for text in texts)
+            if self.handle_unknown == "error" and n_matched < len(texts):
+                row = next(k for k, text in enumerate(texts) if text not in known)
+                raise ValueError(
+                    f"Unknown user id {column[row]!r} at row {row} ({len(texts) - n_matched} row(s) with ids "
+                    "not seen in fit). Use handle_unknown='average' to encode unknown users as the average person."
+                )
+            warnings.warn(
+                f"User ids of column {j} arrived as {kind} ({column[0]!r}, ...) but the encoder was fitted on "
+                f"{self.id_kinds_[j]} ids; {n_matched} of {len(column)} row(s) were matched to the fitted ids "
+                "they stand for (7, 7.0 and '7' are one person; '007' is not). Pass ids of one type.",
+                UserIdWarning,
+                stacklevel=3,
+            )
+            if out is X_arr:
+                out = X_arr.astype(object, copy=True)
+            out[:, j] = matched
+        return out
 
     def add_users(self, X) -> UserEncoder:
         """Give user ids not seen so far columns of their own, appended after the existing ones.
@@ -262,7 +356,7 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         X_out : ndarray or scipy.sparse.csr_matrix of shape (n_samples, n_features_out)
         """
         check_is_fitted(self, "encoder_")
-        X_arr = self._validate_ids(X, reset=False)
+        X_arr = self._match_kinds(self._validate_ids(X, reset=False))
         if self.handle_unknown == "error":
             self._raise_on_unknown(X, X_arr)
         out = self.encoder_.transform(X_arr)

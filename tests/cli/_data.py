@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from skpercept import cli
+
 ATTRIBUTES = ("attractive", "smart", "trustworthy")
 TINY_TIMM = "test_efficientnet"
 TINY_CLIP_CONFIG = {
@@ -21,6 +23,9 @@ TINY_CLIP_CONFIG = {
 }
 #: A tiny head trained for two epochs: enough to run every code path in a second.
 QUICK = ["--epochs", "2", "--hidden", "8", "--no-progress"]
+#: The bad-input zoos: images per table, epochs per fit.
+N_IMAGES = 12
+EPOCHS = 2
 
 
 def tinted_images(folder: Path, n: int = 12, seed: int = 0) -> np.ndarray:
@@ -149,3 +154,62 @@ def run_command(*argv, cwd=None) -> subprocess.CompletedProcess:
         env=env,
         timeout=300,
     )
+
+
+# -- the bad-input zoos -------------------------------------------------------------------------
+def ratings_frame(ids=(1, 2, 3)) -> pd.DataFrame:
+    """36 ratings on a 1-4 scale driven by each image's redness."""
+    redness = np.linspace(0, 1, N_IMAGES)
+    return pd.DataFrame(
+        [
+            {"image": f"im{i}.png", "user_id": user, "warm": 1 + int(r * 3.99), "calm": 4 - int(r * 3.99)}
+            for user in ids
+            for i, r in enumerate(redness)
+        ]
+    )
+
+
+def pairs_frame() -> pd.DataFrame:
+    a, b = np.triu_indices(N_IMAGES, 1)
+    return pd.DataFrame(
+        {"image_a": [f"im{i}.png" for i in a], "image_b": [f"im{j}.png" for j in b], "warm": 1.0}
+    )
+
+
+def zoo_world(root: Path) -> dict:
+    """The bad-input zoos' world in ``root``: images, an embedding cache and two fitted models
+    (integer and text user ids), fitted with the backbone in use (a tiny one in the tests)."""
+    rng = np.random.default_rng(0)
+    for i, r in enumerate(np.linspace(0, 1, N_IMAGES)):
+        pixels = rng.integers(0, 60, size=(32, 32, 3)).astype(np.uint8)
+        pixels[..., 0] += np.uint8(190 * r)
+        Image.fromarray(pixels).save(root / f"im{i}.png")
+    world = {"root": root, "cache": root / "cache"}
+    for kind, ids in (("int", (1, 2, 3)), ("str", ("u1", "u2", "u3"))):
+        table = root / f"ratings_{kind}.csv"
+        ratings_frame(ids).to_csv(table, index=False)
+        model = root / f"model_{kind}.joblib"
+        assert cli.main(["fit", str(table), "--model", str(model), *common(world)]) == 0
+        world[f"table_{kind}"], world[f"model_{kind}"] = table, model
+    return world
+
+
+def common(world, command: str = "fit") -> list[str]:
+    """Options every run gets: the shared cache, no progress bars, few epochs for fit."""
+    options = ["--cache-dir", str(world["cache"]), "--no-progress"]
+    return options + (["--epochs", str(EPOCHS)] if command == "fit" else [])
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (but the cache) and its bytes."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and "cache" not in p.parts
+    }

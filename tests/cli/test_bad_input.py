@@ -25,9 +25,7 @@ from skpercept import cli
 from skpercept.datasets import load_perception_xlsx
 from skpercept.persistence import save_model
 from tests._images import restore_backbone, use_tiny_backbone
-
-N_IMAGES = 12
-EPOCHS = 2
+from tests.cli._data import N_IMAGES, common, pairs_frame, ratings_frame, run, snapshot, zoo_world
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,63 +36,10 @@ def _tiny():
     restore_backbone(previous)
 
 
-def ratings_frame(ids=(1, 2, 3)) -> pd.DataFrame:
-    """36 ratings on a 1-4 scale driven by each image's redness."""
-    redness = np.linspace(0, 1, N_IMAGES)
-    return pd.DataFrame(
-        [
-            {"image": f"im{i}.png", "user_id": user, "warm": 1 + int(r * 3.99), "calm": 4 - int(r * 3.99)}
-            for user in ids
-            for i, r in enumerate(redness)
-        ]
-    )
-
-
-def pairs_frame() -> pd.DataFrame:
-    a, b = np.triu_indices(N_IMAGES, 1)
-    return pd.DataFrame(
-        {"image_a": [f"im{i}.png" for i in a], "image_b": [f"im{j}.png" for j in b], "warm": 1.0}
-    )
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Images, an embedding cache and two fitted models (integer and text user ids)."""
-    root = tmp_path_factory.mktemp("zoo")
-    rng = np.random.default_rng(0)
-    for i, r in enumerate(np.linspace(0, 1, N_IMAGES)):
-        pixels = rng.integers(0, 60, size=(32, 32, 3)).astype(np.uint8)
-        pixels[..., 0] += np.uint8(190 * r)
-        Image.fromarray(pixels).save(root / f"im{i}.png")
-    world = {"root": root, "cache": root / "cache"}
-    for kind, ids in (("int", (1, 2, 3)), ("str", ("u1", "u2", "u3"))):
-        table = root / f"ratings_{kind}.csv"
-        ratings_frame(ids).to_csv(table, index=False)
-        model = root / f"model_{kind}.joblib"
-        assert cli.main(["fit", str(table), "--model", str(model), *common(world)]) == 0
-        world[f"table_{kind}"], world[f"model_{kind}"] = table, model
-    return world
-
-
-def common(world, command: str = "fit") -> list[str]:
-    """Options every run gets: the shared cache, no progress bars, few epochs for fit."""
-    options = ["--cache-dir", str(world["cache"]), "--no-progress"]
-    return options + (["--epochs", str(EPOCHS)] if command == "fit" else [])
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (but the cache) and its bytes."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in folder.rglob("*")
-        if p.is_file() and "cache" not in p.parts
-    }
+    return zoo_world(tmp_path_factory.mktemp("zoo"))
 
 
 # -- the zoo: one row per case ------------------------------------------------------------------
@@ -509,14 +454,20 @@ use_tiny_backbone("lite0", tta=False)
 """
 
 
+# Ctrl-C placed where it is meant to arrive: half the model is written to the temporary file, the
+# signal goes to the main thread, and the writer blocks on an event nobody sets, so only the
+# interrupt can end the save (no timer to race).
 INTERRUPT_WHILE_SAVING = """
-import os, signal, time, joblib
-def dump(value, file, *args, **kwargs):
-    file.write(b"\\x80" * 5000)
-    file.flush()
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(5)
-joblib.dump = dump
+import signal, threading
+import skpercept.persistence as persistence
+from skpercept._io import atomic_write
+def write_half_then_ctrl_c(path, data):
+    with atomic_write(path, "wb") as file:
+        file.write(data[: len(data) // 2])
+        file.flush()
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        threading.Event().wait()
+persistence.write_bytes_atomic = write_half_then_ctrl_c
 """
 
 
@@ -558,7 +509,8 @@ def _finished(runs: dict, name: str):
 
 
 def test_ctrl_c_while_saving(world, interrupted_runs):
-    """Before: a KeyboardInterrupt traceback. A SIGINT in the middle of writing the model."""
+    """Before: a KeyboardInterrupt traceback. A SIGINT in the middle of writing the model keeps
+    the previous model byte for byte and leaves no temporary file."""
     code, err, folder, model = _finished(interrupted_runs, "ctrl_c")
     assert code == 130, err
     assert "Traceback" not in err and err.strip().endswith("skpercept fit: interrupted (Ctrl-C).")

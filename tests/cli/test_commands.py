@@ -196,7 +196,7 @@ def test_fit_predict_pairs_xlsx_and_regressor(tiny_backbones, image_folder, tmp_
     assert (
         run("fit", tmp_path / "means.csv", "--model", tmp_path / "r0.joblib", *common, "--ensemble", 0) == 2
     )
-    assert "--ensemble must be at least 1, got 0" in capsys.readouterr().err
+    assert "argument --ensemble: must be at least 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
