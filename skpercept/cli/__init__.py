@@ -11,16 +11,20 @@ on one table. With a user column, ``fit`` trains a per-person model; ``evaluate`
 accuracy per person and ``predict --user ID`` predicts for one person.
 
 Each command is a module of this package with ``add_parser(subparsers)`` and ``run(options)``;
-shared options and table reading are in ``_common``. A saved model is a plain scikit-learn
-``Pipeline`` (``joblib.load``): image paths (or a pairs table) in, predictions out. Its ``skpercept_info_`` dict records the task, the attribute
-names, the rating levels, the people and any decision threshold, which ``evaluate`` and
-``predict`` read. Only load model files you made or trust (joblib runs code from the file).
+shared options and table reading are in ``_common``, every file a command writes in
+``_outputs``. A saved model is a plain scikit-learn ``Pipeline`` (read it with
+:func:`skpercept.persistence.load_model`): image paths (or a pairs table) in, predictions out. Its
+``skpercept_info_`` dict records the task, the attribute names, the rating levels, the people and
+any decision threshold, which ``evaluate`` and ``predict`` read. ``fit --model NAME.skops``
+saves the safe format; any other name a pickle with a checksum (only load pickles you made or
+trust: unpickling runs code from the file).
 
 ``predict`` writes every input column unchanged plus prediction columns that cannot pass for
 labels: ``pred_<attribute>`` (and ``pred_<attribute>_expected``, ``p_<attribute>_<level>`` for a
 classifier), ``p_<attribute>_a`` (P(image_a preferred)) for pairs, ``pred_<attribute>_score``
-for single images scored by a pair model. Every output (model, predictions, report) is written
-to a temporary file and renamed into place, so a failure or Ctrl-C never leaves half a file.
+for single images scored by a pair model. No output may be an input of the run (checked before
+any work); every output (model, predictions, report) is written to a temporary file and renamed
+into place, so a failure or Ctrl-C never leaves half a file.
 Errors in the input name the file, the row (as the spreadsheet numbers it: header = row 1) and
 the column, and exit with status 2; ``--debug`` adds the traceback. Nothing is downloaded: a
 backbone's weights must be on the machine (shipped, a local file, or an open_clip tag already in

@@ -252,6 +252,13 @@ def _head(path: Path) -> bytes:
         return file.read(64)
 
 
+#: ``--model`` of the commands that read a model.
+MODEL_HELP = (
+    "a model saved by `skpercept fit`: NAME.skops (the safe format) or a checked pickle (NAME.joblib; "
+    "only load pickles you made or trust)"
+)
+
+
 def load_model(path, log=None):
     """A model saved by ``skpercept fit`` / ``demo`` and its info dict; errors name the file.
 

@@ -26,7 +26,14 @@ from skpercept.cli._common import (
     log,
     match_users,
 )
-from skpercept.cli._models import check_pair_labels, image_columns, load_model, predict_table, use_runtime
+from skpercept.cli._models import (
+    MODEL_HELP,
+    check_pair_labels,
+    image_columns,
+    load_model,
+    predict_table,
+    use_runtime,
+)
 from skpercept.cli._outputs import check_outputs, report_outputs, table_inputs, written_together
 from skpercept.cli._tables import check_trained_range, pick_attributes, refuse_self_comparisons
 from skpercept.metrics import (
@@ -234,7 +241,7 @@ def add_parser(subparsers) -> None:
     )
     add_table_options(p)
     add_runtime_options(p)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--output", help="folder for a report (markdown + PNG plots + per-person CSV)")
     p.set_defaults(run=run)
 

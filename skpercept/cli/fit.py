@@ -230,7 +230,12 @@ def add_parser(subparsers) -> None:
     )
     add_table_options(p)
     add_runtime_options(p)
-    p.add_argument("--model", required=True, help="where to save the fitted model (.joblib)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="where to save the fitted model: NAME.skops is the safe format (loading it runs no code from "
+        "the file: the one to share), any other name (NAME.joblib) a pickle with a checksum",
+    )
     p.add_argument(
         "--task",
         choices=["rating", "pairs"],

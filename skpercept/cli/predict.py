@@ -23,7 +23,7 @@ from skpercept.cli._common import (
     log,
     match_users,
 )
-from skpercept.cli._models import image_columns, load_model, predict_table, use_runtime
+from skpercept.cli._models import MODEL_HELP, image_columns, load_model, predict_table, use_runtime
 from skpercept.cli._outputs import check_outputs, predict_outputs, table_inputs, write_file
 from skpercept.cli._tables import CLIError
 
@@ -75,7 +75,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("predict", help="write predictions for a table of images or pairs")
     add_table_options(p)
     add_runtime_options(p)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help=MODEL_HELP)
     p.add_argument("--output", default="predictions.csv", help="csv to write (default predictions.csv)")
     p.add_argument(
         "--user",

@@ -110,7 +110,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--output", default="skpercept-rank", help="output folder (default ./skpercept-rank)")
     p.add_argument(
         "--model",
-        help="fitted model (.joblib) to score photos: a pairs model from `skpercept fit` (a Pipeline "
+        help="fitted model (.skops or .joblib) to score photos: a pairs model from `skpercept fit` (a Pipeline "
         "ending in PairwiseRanker) or a rating model without user context (default: the quality baseline)",
     )
     p.add_argument("--attribute", help="which attribute of a multi-attribute model scores the photos")

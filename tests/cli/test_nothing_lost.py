@@ -34,7 +34,7 @@ from PIL import Image
 
 from skpercept import cli
 from skpercept.persistence import load_model, save_model
-from tests._images import restore_backbone, use_tiny_backbone
+from tests._images import bomb_png, restore_backbone, use_tiny_backbone
 from tests.cli._data import (
     N_IMAGES,
     TINY_TIMM,
@@ -278,7 +278,13 @@ def case_rank_with_a_fifo_among_the_photos(world, tmp):
         assert "FIFO" in (out / "contact_sheet.html").read_text()
 
     argv = ["rank", photos, "--output", out]
-    return Case(argv, code=0, says=("4 photos", "1 unreadable"), then=fifo_listed, writes=_ranking(out))
+    return Case(
+        argv,
+        code=0,
+        says=("4 photos", "1 unreadable", "x.jpg: is a FIFO"),
+        then=fifo_listed,
+        writes=_ranking(out),
+    )
 
 
 def case_rank_with_a_link_to_a_zero_device(world, tmp):
@@ -293,7 +299,13 @@ def case_rank_with_a_link_to_a_zero_device(world, tmp):
         assert "character device" in (out / "contact_sheet.html").read_text()
 
     argv = ["rank", photos, "--output", out]
-    return Case(argv, code=0, says=("4 photos", "1 unreadable"), then=device_listed, writes=_ranking(out))
+    return Case(
+        argv,
+        code=0,
+        says=("4 photos", "1 unreadable", "z.jpg: is a character device"),
+        then=device_listed,
+        writes=_ranking(out),
+    )
 
 
 def _ranking(out: Path) -> tuple[Path, ...]:
@@ -311,6 +323,16 @@ def case_self_comparison_through_a_link(world, tmp):
     return Case(
         ["fit", table, "--model", tmp / "m.joblib"], says=("1 comparison(s) of an image with itself", "row 5")
     )
+
+
+def case_decompression_bomb_image(world, tmp):
+    """Already behaving; kept in the zoo: a PNG whose header claims 30,000 x 30,000 pixels is
+    refused by row before any pixel is decoded."""
+    (tmp / "bomb.png").write_bytes(bomb_png())
+    frame = ratings_frame()
+    frame.loc[5, "image"] = str(tmp / "bomb.png")
+    table = _table(tmp, "bomb.csv", frame, world)
+    return Case(["fit", table, "--model", tmp / "m.joblib"], says=("bomb.png", "row 7"))
 
 
 # -- 4. values checked at the edge --------------------------------------------------------------
@@ -507,6 +529,23 @@ def case_leading_zero_ids(world, tmp):
         writes=(model,),
         then=three_people,
     )
+
+
+def case_ids_written_as_decimals(world, tmp):
+    """Already behaving; kept in the zoo: ids 1.0, 2.0, 3.0 (a spreadsheet's export) are the
+    integer-id model's people 1, 2, 3."""
+    frame = ratings_frame().astype({"user_id": float})
+    table = _table(tmp, "decimals.csv", frame, world)
+    out, reference = tmp / "p.csv", tmp / "reference.csv"
+    argv = ["predict", world["table_int"], "--model", world["model_int"], "--output", reference]
+    assert cli.main([*map(str, argv), *common(world, "predict")]) == 0
+
+    def same_people():
+        columns = [c for c in pd.read_csv(out).columns if c.startswith(("pred_", "p_"))]
+        pd.testing.assert_frame_equal(pd.read_csv(out)[columns], pd.read_csv(reference)[columns])
+
+    argv = ["predict", table, "--model", world["model_int"], "--output", out]
+    return Case(argv, code=0, writes=(out,), then=same_people)
 
 
 def case_model_without_people_given_user_ids(world, tmp):
