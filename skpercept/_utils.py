@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import importlib
 import numbers
+import re
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
@@ -17,6 +18,31 @@ from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 _DEVICES = ("cpu", "cuda", "auto")
+
+
+#: Text that is a whole number written with a decimal point ("12.0"): CSV cells are text.
+_WHOLE_NUMBER_TEXT = re.compile(r"^-?\d+\.0+$")
+
+
+def id_text(value: Any) -> str:
+    """An id (a person's, an item's) as the text it stands for: whole numbers as integers
+    (``12``, ``12.0`` and ``'12'`` are one id), text as written and stripped (``'007'`` is not
+    ``'7'``).
+
+    Examples
+    --------
+    >>> from skpercept.personal import id_text
+    >>> id_text(12.0), id_text(" 12 "), id_text("007")
+    ('12', '12', '007')
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text.split(".")[0] if _WHOLE_NUMBER_TEXT.match(text) else text
 
 
 def resolve_device(device: str | None) -> str:

@@ -33,3 +33,12 @@ def tiny_lite0():
     previous = use_tiny_backbone("lite0")
     yield
     restore_backbone(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_lite0_for_module():
+    """The tiny ``lite0`` (without flip averaging) for a whole module, as the command's bad-input
+    zoos use it: their module-scoped models are fitted with it."""
+    previous = use_tiny_backbone("lite0", tta=False)
+    yield
+    restore_backbone(previous)

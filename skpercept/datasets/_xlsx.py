@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
+
+from skpercept._utils import id_text
 
 _PAIR_KEYS = ("id", "name", "path")
 # For each way a pair row can name its images: the pair-table columns, and the image-table
@@ -21,7 +22,6 @@ _PAIR_LINKS = {
     "name": (("im1", "im2"), "name"),
 }
 _MAX_LISTED = 20
-_INTEGRAL_TEXT = re.compile(r"^-?\d+\.0+$")
 
 
 class BadRowsWarning(UserWarning):
@@ -32,16 +32,7 @@ def _key(value) -> str | None:
     """Normalise an id read from Excel/CSV: 12, 12.0 and ' 12 ' are the same id."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    if isinstance(value, (bool, np.bool_)):
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    if _INTEGRAL_TEXT.match(text):  # CSV cells are text: "12.0" is the number 12 written out
-        text = text.split(".")[0]
-    return text or None
+    return id_text(value) or None
 
 
 def _read_table(path: Path) -> pd.DataFrame:

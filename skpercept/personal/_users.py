@@ -7,7 +7,6 @@ shared by everyone, which is why unknown users are encoded as all zeros by defau
 
 from __future__ import annotations
 
-import re
 import warnings
 from numbers import Integral
 from typing import Any, ClassVar
@@ -20,7 +19,7 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._compat import Interval, StrOptions, fit_context
-from skpercept._utils import SavedFormatMixin
+from skpercept._utils import SavedFormatMixin, id_text
 
 _OTHER = "other"
 
@@ -79,29 +78,6 @@ def _input_names(estimator, input_features) -> np.ndarray:
 class UserIdWarning(UserWarning):
     """User ids arrived in another type than the encoder was fitted on, or differ only by
     leading zeros."""
-
-
-_INTEGRAL = re.compile(r"^-?\d+\.0+$")
-
-
-def id_text(value: Any) -> str:
-    """A user id as the text it stands for: whole numbers as integers (``12``, ``12.0`` and
-    ``'12'`` are one person), text as written and stripped (``'007'`` is not ``'7'``).
-
-    Examples
-    --------
-    >>> from skpercept.personal import id_text
-    >>> id_text(12.0), id_text(" 12 "), id_text("007")
-    ('12', '12', '007')
-    """
-    if isinstance(value, (bool, np.bool_)):
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    return text.split(".")[0] if _INTEGRAL.match(text) else text
 
 
 def leading_zero_twins(ids: Any) -> list[tuple[str, str]]:

@@ -24,20 +24,13 @@ from PIL import Image
 from skpercept import cli
 from skpercept.datasets import load_perception_xlsx
 from skpercept.persistence import save_model
-from tests._images import restore_backbone, use_tiny_backbone
 from tests.cli._data import N_IMAGES, common, pairs_frame, ratings_frame, run, snapshot, zoo_world
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _tiny():
-    """A tiny random timm model instead of the shipped backbones, so a fit takes a second."""
-    previous = use_tiny_backbone("lite0", tta=False)
-    yield
-    restore_backbone(previous)
+pytestmark = pytest.mark.usefixtures("tiny_lite0_for_module")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, tiny_lite0_for_module):
     """Images, an embedding cache and two fitted models (integer and text user ids)."""
     return zoo_world(tmp_path_factory.mktemp("zoo"))
 

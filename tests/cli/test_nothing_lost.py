@@ -34,7 +34,7 @@ from PIL import Image
 
 from skpercept import cli
 from skpercept.persistence import load_model, save_model
-from tests._images import bomb_png, restore_backbone, use_tiny_backbone
+from tests._images import bomb_png
 from tests.cli._data import (
     N_IMAGES,
     TINY_TIMM,
@@ -49,15 +49,11 @@ from tests.cli._data import (
 ROOT = os.geteuid() == 0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _tiny():
-    previous = use_tiny_backbone("lite0", tta=False)
-    yield
-    restore_backbone(previous)
+pytestmark = pytest.mark.usefixtures("tiny_lite0_for_module")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, tiny_lite0_for_module):
     """The zoo's images and models, a reference-schema folder and its model, a model without people."""
     world = zoo_world(tmp_path_factory.mktemp("world"))
     ref = reference_folder(world["root"] / "ref")
