@@ -98,7 +98,9 @@ def _destination(path: Path) -> tuple[Path, os.stat_result | None]:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", *, together: bool = True, **open_kwargs
+) -> Iterator[IO]:
     """Open ``path`` for a write that is all or nothing (see the module docstring).
 
     Parameters
@@ -108,6 +110,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> It
         character device or a FIFO is written directly.
     mode : {'wb', 'w'}, default='wb'
         Binary or text.
+    together : bool, default=True
+        Inside :func:`replace_together`, wait for the group. False replaces the file as soon as
+        it is written, group or not: for cache entries, which later work in the same group
+        reads and which are not part of any output.
     **open_kwargs
         Passed to :func:`open` for text mode (``encoding``, ``newline``).
 
@@ -145,7 +151,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> It
         )
     permissions = stat.S_IMODE(current.st_mode) if current is not None else new_file_mode()
     handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    group = _GROUP.get()
+    group = _GROUP.get() if together else None
     try:
         with os.fdopen(handle, mode, **open_kwargs) as file:
             yield file
@@ -189,9 +195,9 @@ def replace_together() -> Iterator[None]:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, together: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
-    with atomic_write(path, "wb") as file:
+    with atomic_write(path, "wb", together=together) as file:
         file.write(data)
 
 

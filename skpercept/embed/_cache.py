@@ -74,8 +74,9 @@ class EmbeddingCache:
             write_bytes_atomic(
                 self.root / "identity.json",
                 json.dumps(self.identity, sort_keys=True, indent=1, default=str).encode(),
+                together=False,
             )
-        with atomic_write(path) as file:
+        with atomic_write(path, together=False) as file:  # at once, even inside an output group
             np.save(file, np.asarray(vector, dtype=np.float32), allow_pickle=False)
 
     def clean_temporary(self) -> int:

@@ -185,7 +185,7 @@ def embed_sharded(
             for record in records
         ],
     }
-    write_bytes_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    write_bytes_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode(), together=False)
     _remove_leftovers(out_dir, len(records))
     result = ShardedEmbeddings(out_dir)
     result.computed_shards = tuple(r["shard"] for r in records if not r["reused"])
@@ -325,7 +325,7 @@ def _embed_shard(
         vectors = np.asarray(embedder.transform(chunk), dtype=np.float32)
     except ImageLoadError as exc:
         raise _ShardImageError(str(exc.source), exc.reason, start) from None
-    with atomic_write(out / f"{name}.npy") as file:
+    with atomic_write(out / f"{name}.npy", together=False) as file:  # resumable: each shard at once
         np.save(file, vectors, allow_pickle=False)
     record = {
         "shard": k,
@@ -337,7 +337,7 @@ def _embed_shard(
         "nan_rows": int(np.isnan(vectors).any(axis=1).sum()),
     }
     # The record is written last: it is what marks the shard complete.
-    write_bytes_atomic(out / f"{name}.json", json.dumps(record).encode())
+    write_bytes_atomic(out / f"{name}.json", json.dumps(record).encode(), together=False)
     return {**record, "reused": False}
 
 

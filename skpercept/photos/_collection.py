@@ -111,7 +111,7 @@ class _ScanCache:
         path = self.root / kind / digest[:2] / digest
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(path, data)
+            write_bytes_atomic(path, data, together=False)  # at once, even inside an output group
         except OSError:  # a read-only or full cache slows the next run down; it must not stop this one
             pass
 
