@@ -10,8 +10,11 @@ from skpercept.cli._common import Runtime, add_runtime_options, finite_number, l
 from skpercept.cli._outputs import check_outputs, rank_outputs, written_together
 from skpercept.cli._tables import CLIError
 from skpercept.photos import (
-    BURST_FACTOR,
-    DEFAULT_THRESHOLD,
+    BURST_DISTANCE,
+    CHECK,
+    DEFAULT_MIN_SIMILARITY,
+    SURE,
+    SURE_SIMILARITY,
     find_images,
     load_photo_scorer,
     rank_photos,
@@ -30,7 +33,7 @@ class RankOptions:
     output: Path
     model: Path | None
     attribute: str | None
-    threshold: float
+    min_similarity: float
     linkage: str
     burst_seconds: float | None
 
@@ -42,7 +45,7 @@ class RankOptions:
             output=Path(options.output),
             model=Path(options.model) if options.model else None,
             attribute=options.attribute,
-            threshold=options.threshold,
+            min_similarity=options.min_similarity,
             linkage=options.linkage,
             burst_seconds=None if options.no_exif else options.burst_seconds,
         )
@@ -57,24 +60,26 @@ def rank(options: RankOptions) -> int:
     if options.model is not None:
         inputs.append((options.model, "the model"))
     check_outputs(rank_outputs(options.output), inputs)
-    scorer, score_name = None, _BASELINE
+    scorer, score_name, short_name = None, _BASELINE, "quality baseline"
     if options.model is not None:
         try:
             scorer = load_photo_scorer(options.model, options.attribute)
         except ValueError as exc:
             raise CLIError(f"--model {options.model}: {exc}") from exc
         score_name = f"model {options.model.name}" + (f" ({options.attribute})" if options.attribute else "")
+        short_name = "model score"
     try:
         table = rank_photos(
             folder,
             scorer=scorer,
-            threshold=options.threshold,
+            min_similarity=options.min_similarity,
             burst_seconds=options.burst_seconds,
             linkage=options.linkage,
             cache_dir=options.runtime.cache_dir,
             device=options.runtime.device,
             progress=options.runtime.progress,
             thumbnails=True,
+            score_name=short_name,
         )
     except ValueError as exc:
         if "no image files" not in str(exc):
@@ -85,10 +90,12 @@ def rank(options: RankOptions) -> int:
             table, options.output, title=f"skpercept rank: {folder}", score_name=score_name
         )
     readable = table["group"].notna()
-    multi = int((table[readable].groupby("group").size() > 1).sum())
+    shared = table[readable & (table["group_confidence"] != "")].drop_duplicates("group")
+    sure = int((shared["group_confidence"] == SURE).sum())
     log(
-        f"{int(readable.sum())} photos in {table['group'].nunique()} groups ({multi} with more than one photo); "
-        f"{int((~readable).sum())} unreadable.\nWrote {paths['csv']} and {paths['html']}."
+        f"{int(readable.sum())} photos in {table['group'].nunique()} groups ({len(shared)} with more than one photo: "
+        f"{sure} marked '{SURE}', {len(shared) - sure} '{CHECK}'); {int((~readable).sum())} unreadable.\n"
+        f"Wrote {paths['csv']} and {paths['html']}."
     )
     for _, row in table[~readable].iterrows():
         log(f"unreadable: {row['path']}: {row['reason']}")
@@ -100,9 +107,12 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "rank",
         help="group near-duplicate photos and bursts in a folder and pick the best of each group",
-        description="Embed every image under FOLDER, group near-duplicates and bursts, score each photo "
-        "(a fitted model, or a sharpness/noise/exposure baseline) and mark the best of each group. "
-        "Writes OUTPUT/ranking.csv (path, group, score, rank, best, reason) and OUTPUT/contact_sheet.html "
+        description="Group the versions of one shot and the bursts among the images under FOLDER (photos "
+        "join only when their aligned fine detail matches, or when EXIF says they were taken within "
+        "--burst-seconds), score each photo (a fitted model, or a sharpness/noise/exposure baseline) and "
+        "mark the best of each group, with why. Each group and each non-best photo is marked "
+        f"'{SURE}' or '{CHECK}'. Writes OUTPUT/ranking.csv (path, group, group_confidence, score, rank, "
+        "best, confidence, similarity_to_best, why_best, reason) and OUTPUT/contact_sheet.html "
         "(self-contained, opens offline). Unreadable files are listed with the reason, never dropped.",
     )
     p.add_argument("folder", help="folder of photos (searched recursively)")
@@ -115,23 +125,25 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--attribute", help="which attribute of a multi-attribute model scores the photos")
     p.add_argument(
-        "--threshold",
-        type=finite_number(0, 2, above=True),
-        default=DEFAULT_THRESHOLD,
-        help=f"cosine distance below which photos group (default {DEFAULT_THRESHOLD}; larger merges more)",
+        "--min-similarity",
+        type=finite_number(-1, 0.999, above=True),
+        default=DEFAULT_MIN_SIMILARITY,
+        help=f"aligned fine-detail similarity two photos must exceed to join (default {DEFAULT_MIN_SIMILARITY}; "
+        f"from {SURE_SIMILARITY} up a pair is a near-certain duplicate; smaller joins more)",
     )
     p.add_argument(
         "--linkage",
         choices=("complete", "average", "single"),
         default="complete",
-        help="complete (default): every two photos of a group are within --threshold; average: their "
-        "mean distance is; single: any chain of photos is",
+        help="complete (default): every two photos of a group match; average: they match on average; "
+        "single: any chain of matching photos is one group",
     )
     p.add_argument(
         "--burst-seconds",
         type=finite_number(0),
         default=2.0,
-        help=f"photos whose EXIF capture times are at most this far apart count as {1 / BURST_FACTOR:g}x closer "
+        help="photos whose EXIF capture times are at most this far apart are one burst: they join when the "
+        f"scene matches (grouping vectors within cosine distance {BURST_DISTANCE}) even if their detail does not "
         "(default 2)",
     )
     p.add_argument("--no-exif", action="store_true", help="ignore EXIF capture times")

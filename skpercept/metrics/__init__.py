@@ -19,7 +19,7 @@ The metrics, by what they judge:
 - probabilities: :func:`brier_score`, :func:`expected_calibration_error`;
 - people: :func:`per_user_report`, :func:`per_user_scores`;
 - photo collections: :func:`map_at_k`, :func:`recall_at_k`, :func:`retrieval_scorer`,
-  :func:`top1_in_series_accuracy`, :func:`grouping_ari`;
+  :func:`top1_in_series_accuracy`, :func:`grouping_ari`, :func:`grouping_errors`;
 - what any model can reach on given ratings: :func:`noise_ceiling`, :func:`pair_order_ceiling`.
 
 Scorers (``pairwise_accuracy_scorer``, ``neg_brier_scorer``, ... or :func:`percept_scorer` by
@@ -30,6 +30,7 @@ from skpercept.metrics._ordering import kendall_tau, pairwise_accuracy, spearman
 from skpercept.metrics._people import per_user_report, per_user_scores
 from skpercept.metrics._photos import (
     grouping_ari,
+    grouping_errors,
     map_at_k,
     recall_at_k,
     retrieval_scorer,
@@ -55,6 +56,7 @@ __all__ = [
     "brier_score",
     "expected_calibration_error",
     "grouping_ari",
+    "grouping_errors",
     "kendall_tau",
     "kendall_tau_scorer",
     "map_at_k",

@@ -190,6 +190,60 @@ def grouping_ari(groups_true, groups_pred) -> float:
     return float(adjusted_rand_score(pd.factorize(a)[0], pd.factorize(b)[0]))
 
 
+def grouping_errors(groups_true, groups_pred) -> dict:
+    """The two errors of a grouping, apart: groups that mix subjects, and series split apart.
+
+    A false merge (a group holding photos of two subjects) can cost a person a photo when they
+    keep only the best of each group; a split (one subject's photos in two groups) costs a second
+    look. The adjusted Rand index (:func:`grouping_ari`) blends both; these keep them apart.
+
+    Parameters
+    ----------
+    groups_true, groups_pred : array-like of shape (n_photos,)
+        True subject of each photo, and the group it was put in. No missing labels.
+
+    Returns
+    -------
+    errors : dict
+        ``groups`` (predicted groups with more than one photo), ``mixed`` (of those, how many
+        hold more than one subject), ``false_merge_rate`` (``mixed / groups``, 0 when there are
+        none), ``series`` (true subjects with more than one photo), ``split`` (of those, how many
+        are spread over more than one group), ``split_rate`` (``split / series``) and
+        ``apart_rate`` (the share of those series' photos outside their series' largest group:
+        how many photos a person has to look at again).
+
+    Examples
+    --------
+    >>> from skpercept.metrics import grouping_errors
+    >>> errors = grouping_errors(["a", "a", "b", "b", "c"], [0, 0, 1, 2, 2])
+    >>> errors["mixed"], errors["false_merge_rate"], errors["split"], errors["split_rate"]
+    (1, 0.5, 1, 0.5)
+    """
+    a = pd.Series(np.asarray(groups_true, dtype=object).reshape(-1))
+    b = pd.Series(np.asarray(groups_pred, dtype=object).reshape(-1))
+    if len(a) != len(b):
+        raise ValueError(f"groups_true and groups_pred have different lengths: {len(a)} and {len(b)}.")
+    if a.isna().any() or b.isna().any():
+        raise ValueError("groups_true and groups_pred must not have missing labels (NaN/None).")
+    frame = pd.DataFrame({"true": pd.factorize(a)[0], "pred": pd.factorize(b)[0]})
+    by_group = frame.groupby("pred")["true"].agg(["size", "nunique"])
+    shared = by_group[by_group["size"] > 1]
+    by_series = frame.groupby("true")["pred"].agg(["size", "nunique"])
+    series = by_series[by_series["size"] > 1]
+    mixed, split = int((shared["nunique"] > 1).sum()), int((series["nunique"] > 1).sum())
+    in_series = frame[frame["true"].isin(series.index)]
+    largest = in_series.groupby(["true", "pred"]).size().groupby(level=0).max().sum()
+    return {
+        "groups": len(shared),
+        "mixed": mixed,
+        "false_merge_rate": mixed / len(shared) if len(shared) else 0.0,
+        "series": len(series),
+        "split": split,
+        "split_rate": split / len(series) if len(series) else 0.0,
+        "apart_rate": float(1.0 - largest / len(in_series)) if len(in_series) else 0.0,
+    }
+
+
 def retrieval_scorer(*, k: int = 10, metric: str = "cosine", kind: str = "map"):
     """A ``scoring=`` callable for embedders: ``scorer(embedder, images, groups)``.
 

@@ -20,8 +20,23 @@ from PIL import Image
 from skpercept._io import InputFileError, atomic_write, check_input_file, replace_together, write_bytes_atomic
 from skpercept.embed import ImageLoadError, LayoutEmbedder, load_image
 from skpercept.photos._contact_sheet import contact_sheet_html
-from skpercept.photos._grouping import DEFAULT_THRESHOLD, VIEW_VERSION, group_photos, grouping_embeddings
-from skpercept.photos._quality import QUALITY_SIDE, QUALITY_TERMS, baseline_score, jpeg_size, quality_terms
+from skpercept.photos._detail import DETAIL_SIDE, DETAIL_VERSION, detail_view
+from skpercept.photos._grouping import (
+    DEFAULT_MIN_SIMILARITY,
+    VIEW_VERSION,
+    group_photos,
+    grouping_confidence,
+    grouping_embeddings,
+    photo_pairs,
+)
+from skpercept.photos._quality import (
+    _QUALITY_WEIGHTS,
+    QUALITY_SIDE,
+    QUALITY_TERMS,
+    baseline_score,
+    jpeg_size,
+    quality_terms,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -37,7 +52,27 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 )
 #: The columns of :func:`rank_photos`' table (and of ``ranking.csv``), in order.
-RANKING_COLUMNS = ("path", "group", "score", "rank", "best", "reason")
+RANKING_COLUMNS = (
+    "path",
+    "group",
+    "group_confidence",
+    "score",
+    "rank",
+    "best",
+    "confidence",
+    "similarity_to_best",
+    "why_best",
+    "reason",
+)
+#: How :func:`rank_photos` words each quality term when it explains a best pick.
+_TERM_WORDS = {
+    "sharpness": "sharper",
+    "noise": "less noise",
+    "blocking": "less JPEG blocking",
+    "contrast": "more contrast",
+    "exposure": "better exposed",
+    "clipped": "fewer clipped pixels",
+}
 _THUMB_SIDE = 192
 _EXIF_IFD, _DATETIME_ORIGINAL, _SUBSEC_ORIGINAL = 0x8769, 0x9003, 0x9291
 
@@ -116,8 +151,11 @@ class _ScanCache:
             pass
 
 
+_DETAIL_KIND = f"detail-v{DETAIL_VERSION}"
+
+
 def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
-    row = {"terms": None, "time": float("nan"), "thumbnail": "", "reason": "", "digest": ""}
+    row = {"terms": None, "time": float("nan"), "thumbnail": "", "reason": "", "digest": "", "detail": None}
     try:
         data = check_input_file(path).read_bytes()
     except InputFileError as exc:  # a FIFO, a device, a link to one, or too large: never read
@@ -128,11 +166,14 @@ def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
         return row
     digest = row["digest"] = hashlib.blake2b(data, digest_size=16).hexdigest()
     terms, thumb = cache.get(digest, "quality"), cache.get(digest, "thumbnail") if thumbnails else b""
+    detail = cache.get(digest, _DETAIL_KIND)
     try:
-        if terms is None or thumb is None:
+        if terms is None or thumb is None or detail is None:
             image = load_image(path, None, QUALITY_SIDE, data=data)
             terms = quality_terms(image, jpeg_size(io.BytesIO(data))).astype("<f8").tobytes()
             cache.put(digest, "quality", terms)
+            detail = detail_view(image).astype("<f2").tobytes()  # half precision: 18 kB a photo
+            cache.put(digest, _DETAIL_KIND, detail)
             if thumbnails:
                 thumb = _thumbnail(image).encode("ascii")
                 cache.put(digest, "thumbnail", thumb)
@@ -145,6 +186,7 @@ def _scan_one(path: Path, cache: _ScanCache, thumbnails: bool) -> dict:
         row["reason"] = f"unreadable image ({type(exc).__name__}: {exc})"
         return row
     row["terms"] = np.frombuffer(terms, dtype="<f8")
+    row["detail"] = np.frombuffer(detail, dtype="<f2").reshape(DETAIL_SIDE, DETAIL_SIDE)
     row["thumbnail"] = thumb.decode("ascii")
     return row
 
@@ -156,13 +198,13 @@ def scan_photos(
     thumbnails: bool = True,
     num_workers: int = 2,
 ) -> pd.DataFrame:
-    """Read each file once: quality terms, baseline score, capture time, thumbnail, or the reason.
+    """Read each file once: quality terms, baseline score, capture time, detail, thumbnail, or the reason.
 
     Parameters
     ----------
     paths : sequence of path-like
     cache_dir : str or path-like, default=None
-        Keeps the quality terms and thumbnails by file content (a folder beside the embedding
+        Keeps the quality terms, detail views and thumbnails by file content (a folder beside the embedding
         cache's), so a rerun over the same photos decodes none of them. None disables it.
     thumbnails : bool, default=True
         Make a JPEG data URI (at most 192 px a side) per image for the contact sheet.
@@ -173,9 +215,10 @@ def scan_photos(
     -------
     table : DataFrame
         One row per path: ``baseline`` (:func:`quality_baseline`'s score), its six terms,
-        ``captured`` (EXIF capture time in seconds, NaN if absent), ``thumbnail`` (data URI or
-        empty), ``reason`` (why the file could not be read; empty when it could) and
-        ``digest`` (a hash of the file's bytes, the cache key).
+        ``captured`` (EXIF capture time in seconds, NaN if absent), ``detail``
+        (:func:`~skpercept.photos.detail_view`, float16, None for unreadable files),
+        ``thumbnail`` (data URI or empty), ``reason`` (why the file could not be read; empty
+        when it could) and ``digest`` (a hash of the file's bytes, the cache key).
     """
     cache = _ScanCache(cache_dir)
     paths = [Path(p) for p in paths]
@@ -187,6 +230,7 @@ def scan_photos(
     table = pd.DataFrame(terms.reshape(len(rows), len(QUALITY_TERMS)), columns=list(QUALITY_TERMS))
     table.insert(0, "baseline", baseline_score(table.to_numpy()))
     table["captured"] = [r["time"] for r in rows]
+    table["detail"] = pd.Series([r["detail"] for r in rows], dtype=object)
     table["thumbnail"] = [r["thumbnail"] for r in rows]
     table["reason"] = [r["reason"] for r in rows]
     table["digest"] = [r["digest"] for r in rows]
@@ -240,12 +284,40 @@ def _default_embedder(cache_dir, device: str, progress: bool, num_workers: int):
     return LayoutEmbedder(device=device, progress=progress, num_workers=num_workers)
 
 
+def _why_best(table: pd.DataFrame, terms: pd.DataFrame | None, score_name: str) -> pd.Series:
+    """Why each group's rank 1 is the one to keep: its score against the runner-up's, and for
+    the quality baseline the terms that put it ahead (their weighted difference, largest first)."""
+    why = pd.Series("", index=table.index, dtype=object)
+    for _, members in table[table["group"] >= 0].groupby("group"):
+        keeper = members.index[members["rank"].to_numpy() == 1][0]
+        if len(members) == 1:
+            why[keeper] = "only photo of its group"
+            continue
+        runner = members.index[members["rank"].to_numpy() == 2][0]
+        best, second = table.at[keeper, "score"], table.at[runner, "score"]
+        if not (np.isfinite(best) and np.isfinite(second)):
+            why[keeper] = f"first in file order ({score_name} missing)"
+            continue
+        text = f"highest {score_name}: {best:.3f}, next {second:.3f}"
+        if best == second:
+            text = f"{score_name} tied at {best:.3f}; first in file order"
+        elif terms is not None:
+            gain = (terms.loc[keeper] - terms.loc[runner]) * pd.Series(
+                _QUALITY_WEIGHTS, index=list(QUALITY_TERMS)
+            )
+            ahead = gain[gain > 0].sort_values(ascending=False)[:2]
+            if len(ahead):
+                text += " (" + ", ".join(f"{_TERM_WORDS[t]} +{v:.2f}" for t, v in ahead.items()) + ")"
+        why[keeper] = text
+    return why
+
+
 def rank_photos(
     images: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     scorer: Callable[[Sequence[str]], np.ndarray] | None = None,
     embedder: Any = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
     burst_seconds: float | None = 2.0,
     linkage: str = "complete",
     view: bool = True,
@@ -254,8 +326,9 @@ def rank_photos(
     progress: bool = False,
     thumbnails: bool = False,
     num_workers: int = 2,
+    score_name: str | None = None,
 ) -> pd.DataFrame:
-    """Group a folder's photos into near-duplicates and bursts and rank each group.
+    """Group a folder's versions of one shot and bursts, rank each group, say how sure each is.
 
     Parameters
     ----------
@@ -266,30 +339,41 @@ def rank_photos(
         ``scorer(paths) -> scores`` (higher = better), e.g. :func:`photo_scorer` of a fitted
         model; None uses :func:`quality_baseline`'s score.
     embedder : transformer or None, default=None
-        Image embedder for grouping (cloned; ``on_error`` set to ``'nan'``); None:
-        :class:`LayoutEmbedder` (a coarse grid of the shipped EfficientNet-Lite0's mid-level
-        features plus a tiny thumbnail).
-    threshold, burst_seconds, linkage
+        Image embedder for the grouping vectors that pick candidate pairs (cloned;
+        ``on_error`` set to ``'nan'``); None: :class:`LayoutEmbedder` (a coarse grid of the
+        shipped EfficientNet-Lite0's mid-level features plus a tiny thumbnail). Whatever the
+        embedder, two photos join only when their aligned fine detail matches (or they are one
+        burst): see :func:`group_photos`.
+    min_similarity, burst_seconds, linkage
         Grouping rule, see :func:`group_photos`. ``burst_seconds=None`` ignores capture times.
     view : bool, default=True
         Embed :func:`grouping_view` of each photo (blind to blur, noise, exposure and colour);
         False embeds the photos as they are (see :func:`grouping_embeddings`).
     cache_dir : str or path-like, default=None
-        Embedding cache (and quality / thumbnail cache); a rerun on the same photos reads
-        every image's bytes but decodes none.
+        Embedding cache (and quality / detail / thumbnail cache); a rerun on the same photos
+        reads every image's bytes but decodes none.
     device, progress
         Passed to the default embedder.
     num_workers : int, default=2
         Threads reading and scanning files and making the grouping views.
     thumbnails : bool, default=False
         Add a ``thumbnail`` column of JPEG data URIs (for :func:`write_collection`'s sheet).
+    score_name : str or None, default=None
+        What the scores are, for ``why_best``; None: ``'quality baseline'`` without a scorer,
+        ``'model score'`` with one.
 
     Returns
     -------
     table : DataFrame
-        :data:`RANKING_COLUMNS`: ``path``, ``group`` (1, 2, ...), ``score``, ``rank`` within the
-        group (1 = best), ``best`` and ``reason``. Sorted by group and rank; files that could not
-        be read come last, with a reason and no group, score or rank — never dropped.
+        :data:`RANKING_COLUMNS`: ``path``, ``group`` (1, 2, ...), ``group_confidence``
+        (:data:`~skpercept.photos.SURE` when every two photos of the group are near-certain
+        duplicates, :data:`~skpercept.photos.CHECK` otherwise, empty for a photo alone),
+        ``score``, ``rank`` within the group (1 = best), ``best``, ``confidence`` (of each
+        non-best photo against its group's best: ``SURE`` or ``CHECK``), ``similarity_to_best``
+        (their aligned detail similarity), ``why_best`` (for each best photo: its score against
+        the runner-up's and, for the quality baseline, the terms that put it ahead) and
+        ``reason``. Sorted by group and rank; files that could not be read come last, with a
+        reason and no group, score or rank — never dropped.
     """
     if isinstance(images, (str, os.PathLike)):
         root = Path(images)
@@ -302,6 +386,8 @@ def rank_photos(
         shown = [str(p) for p in images]
     if not files:
         raise ValueError(f"no image files found (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))}).")
+    if score_name is None:
+        score_name = "quality baseline" if scorer is None else "model score"
     scan = scan_photos(files, cache_dir=cache_dir, thumbnails=thumbnails, num_workers=num_workers)
     reason = scan["reason"].to_numpy(dtype=object)
     good = np.flatnonzero(reason == "")
@@ -313,13 +399,22 @@ def rank_photos(
     embedded = np.isfinite(vectors).all(axis=1)
     reason[good[~embedded]] = "the embedder could not load it"
     good = good[embedded]
+    details = (
+        np.stack([scan["detail"].iat[i] for i in good])
+        if len(good)
+        else np.empty((0, DETAIL_SIDE, DETAIL_SIDE), np.float32)
+    )
+    captured = scan["captured"].to_numpy()[good]
+    pairs = photo_pairs(vectors[embedded], details, capture_times=captured, burst_seconds=burst_seconds)
     groups = np.full(len(files), -1, dtype=np.int64)
     groups[good] = group_photos(
         vectors[embedded],
-        threshold=threshold,
-        capture_times=scan["captured"].to_numpy()[good],
+        details,
+        min_similarity=min_similarity,
+        capture_times=captured,
         burst_seconds=burst_seconds,
         linkage=linkage,
+        pairs=pairs,
     )
     scores = np.full(len(files), np.nan)
     if len(good):
@@ -327,15 +422,29 @@ def rank_photos(
             scan["baseline"].to_numpy()[good] if scorer is None else scorer([str(files[i]) for i in good])
         )
         scores[good] = np.asarray(chosen, dtype=np.float64).reshape(len(good))
+    # the best of each group (highest score, then first in file order), and how sure each grouping is
+    ranked = pd.DataFrame({"group": groups[good], "score": scores[good], "order": np.arange(len(good))})
+    ranked = ranked.sort_values(
+        ["group", "score", "order"], ascending=[True, False, True], na_position="last"
+    )
+    keepers = np.zeros(len(good), dtype=bool)
+    keepers[ranked.groupby("group").head(1)["order"].to_numpy()] = True
+    photo, group, to_best = grouping_confidence(groups[good], keepers, pairs)
     table = pd.DataFrame({"path": shown, "group": groups, "score": scores, "reason": reason})
     table["order"] = np.arange(len(table))
+    table["confidence"], table["group_confidence"], table["similarity_to_best"] = "", "", np.nan
+    table.loc[good, "confidence"], table.loc[good, "group_confidence"] = photo, group
+    table.loc[good, "similarity_to_best"] = to_best
     if thumbnails:
         table["thumbnail"] = scan["thumbnail"].to_numpy()
     table = table.sort_values(["group", "score", "order"], ascending=[True, False, True], na_position="last")
     readable = table["group"] >= 0
-    table["rank"] = pd.array(np.where(readable, table.groupby("group").cumcount() + 1, 0), dtype="Int64")
+    table["rank"] = np.where(readable, table.groupby("group").cumcount() + 1, 0)
+    table["best"] = (table["rank"] == 1) & readable
+    terms = scan[list(QUALITY_TERMS)] if scorer is None else None  # indexed by file, like "order"
+    table["why_best"] = _why_best(table.set_index("order", drop=False), terms, score_name).to_numpy()
+    table["rank"] = pd.array(table["rank"], dtype="Int64")
     table.loc[~readable, "rank"] = pd.NA
-    table["best"] = (table["rank"] == 1).fillna(False).astype(bool)
     table["group"] = pd.array(np.where(readable, table["group"] + 1, 0), dtype="Int64")
     table.loc[~readable, "group"] = pd.NA
     table = pd.concat([table[readable], table[~readable].sort_values("order")])

@@ -444,16 +444,16 @@ def case_user_column_clash(world, tmp):
     return Case(argv, says=("--user-column 'warm'", "also has a 'user_id' column"))
 
 
-def case_rank_negative_threshold(world, tmp):
-    """Before: failed only after every photo was embedded."""
-    argv = ["rank", _photos(world, tmp), "--output", tmp / "out", "--threshold", "-1"]
-    return Case(argv, says=("--threshold", "-1"))
+def case_rank_similarity_out_of_range(world, tmp):
+    """Before (as ``--threshold -1``): failed only after every photo was embedded."""
+    argv = ["rank", _photos(world, tmp), "--output", tmp / "out", "--min-similarity", "1"]
+    return Case(argv, says=("--min-similarity", "1"))
 
 
-def case_rank_nan_threshold(world, tmp):
-    """Before: failed only after every photo was embedded."""
-    argv = ["rank", _photos(world, tmp), "--output", tmp / "out", "--threshold", "nan"]
-    return Case(argv, says=("--threshold", "nan"))
+def case_rank_nan_similarity(world, tmp):
+    """Before (as ``--threshold nan``): failed only after every photo was embedded."""
+    argv = ["rank", _photos(world, tmp), "--output", tmp / "out", "--min-similarity", "nan"]
+    return Case(argv, says=("--min-similarity", "nan"))
 
 
 def case_negative_burst_seconds(world, tmp):

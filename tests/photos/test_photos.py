@@ -20,11 +20,17 @@ from skpercept.heads._ranking import PairwiseRanker
 from skpercept.heads._rating import RatingClassifier, RatingRegressor
 from skpercept.persistence import save_model
 from skpercept.photos import (
+    CHECK,
+    DETAIL_SIDE,
     RANKING_COLUMNS,
+    detail_similarity,
+    detail_view,
     find_images,
     group_photos,
+    grouping_confidence,
     grouping_view,
     load_photo_scorer,
+    photo_pairs,
     photo_scorer,
     quality_baseline,
     rank_photos,
@@ -87,8 +93,8 @@ def planted(tmp_path):
         folder = root / f"scene{s}"
         folder.mkdir(parents=True)
         image = scene(s)
-        image.filter(ImageFilter.GaussianBlur(2)).save(folder / "a_blurred.png")
-        noisy(image, 25, s).save(folder / "b_noisy.png")
+        image.filter(ImageFilter.GaussianBlur(1.5)).save(folder / "a_blurred.png")
+        noisy(image, 12, s).save(folder / "b_noisy.png")
         image.save(folder / "c_sharp.png")
     zoo = make_zoo(tmp_path / "zoo")
     for kind in ("corrupt", "empty", "truncated"):
@@ -105,28 +111,39 @@ def test_find_images_walks_the_tree_and_skips_other_files(planted):
     assert "scene0/c_sharp.png" in found and "notes.txt" not in found and ".thumbs/x.jpg" not in found
 
 
-def test_group_photos_recovers_planted_clusters_and_numbers_them_in_order():
+def test_group_photos_recovers_planted_series_and_numbers_them_in_order():
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(4, 32))
-    labels = np.repeat([2, 0, 3, 1], 5)
-    X = centres[labels] + 0.05 * rng.normal(size=(20, 32))
-    groups = group_photos(X, threshold=0.3)
-    assert groups.tolist() == np.repeat([0, 1, 2, 3], 5).tolist()
-    assert group_photos(X, threshold=1e-6).max() == 19  # too strict: every photo alone
-    assert group_photos(X[:1]).tolist() == [0]
-
-
-def test_bursts_join_within_the_time_window_only():
-    X = np.array([[1.0, 0.0], [0.9, 0.44], [0.0, 1.0]])  # 0 and 1 are ~0.1 apart in cosine distance
-    assert group_photos(X, threshold=0.07).tolist() == [0, 1, 2]
-    assert group_photos(X, threshold=0.07, capture_times=[10.0, 11.5, 12.0]).tolist() == [0, 0, 1]
-    assert group_photos(X, threshold=0.07, capture_times=[10.0, 14.0, 12.0]).tolist() == [0, 1, 2]
-    assert group_photos(X, threshold=0.07, capture_times=[10.0, np.nan, 12.0]).tolist() == [0, 1, 2]
-    assert group_photos(X, threshold=0.07, capture_times=[10.0, 11.5, 12.0], burst_seconds=None).tolist() == [
-        0,
-        1,
-        2,
+    labels = np.repeat([2, 0, 3, 1], 3)
+    photos = [scene(10 + s, size=(120, 160)) for s in range(4)]
+    damage = [
+        lambda image: image.filter(ImageFilter.GaussianBlur(1.5)),
+        lambda image: noisy(image, 12, 0),
+        lambda image: Image.fromarray((np.asarray(image) * 0.5).astype(np.uint8)),
     ]
+    versions = [damage[k % 3](photos[s]) for k, s in enumerate(labels)]
+    details = np.stack([detail_view(v) for v in versions])
+    X = np.tile([1.0, 0.0], (12, 1)) + 0.01 * rng.normal(size=(12, 2))  # every pair a candidate
+    groups = group_photos(X, details)
+    assert groups.tolist() == np.repeat([0, 1, 2, 3], 3).tolist()
+    assert group_photos(X, details, min_similarity=0.999).max() == 11  # too strict: every photo alone
+    assert group_photos(X[:1], details[:1]).tolist() == [0]
+
+
+def test_bursts_join_on_the_scene_within_the_time_window_only():
+    rng = np.random.default_rng(1)
+    details = rng.normal(size=(3, DETAIL_SIDE, DETAIL_SIDE))  # no two share their detail
+    X = np.array([[1.0, 0.0], [0.97, 0.24], [0.0, 1.0]])  # 0 and 1 are 0.03 apart: one scene
+    assert group_photos(X, details).tolist() == [0, 1, 2]
+    assert group_photos(X, details, capture_times=[10.0, 11.5, 12.0]).tolist() == [0, 0, 1]
+    assert group_photos(X, details, capture_times=[10.0, 14.0, 12.0]).tolist() == [0, 1, 2]
+    assert group_photos(X, details, capture_times=[10.0, np.nan, 12.0]).tolist() == [0, 1, 2]
+    none = group_photos(X, details, capture_times=[10.0, 11.5, 12.0], burst_seconds=None)
+    assert none.tolist() == [0, 1, 2]
+    far = np.array([[1.0, 0.0], [0.6, 0.8], [-0.6, 0.8]])  # a burst, but no two one scene (0.4 apart or more)
+    assert group_photos(far, details, capture_times=[10.0, 11.0, 12.0]).tolist() == [0, 1, 2]
+    pairs = photo_pairs(X, details, capture_times=[10.0, 11.5, 12.0])
+    _, group, _ = grouping_confidence([0, 0, 1], [True, False, True], pairs)
+    assert group.tolist() == [CHECK, CHECK, ""]  # joined by time, not by detail: to check
 
 
 def test_grouping_view_is_blind_to_exposure_blur_and_noise():
@@ -148,12 +165,19 @@ def test_grouping_view_is_blind_to_exposure_blur_and_noise():
 
 
 def test_group_photos_rejects_bad_input():
+    details = np.zeros((2, DETAIL_SIDE, DETAIL_SIDE))
     with pytest.raises(ValueError, match="NaN"):
-        group_photos([[1.0, np.nan], [0.0, 1.0]])
-    with pytest.raises(ValueError, match="threshold"):
-        group_photos([[1.0, 0.0], [0.0, 1.0]], threshold=0)
+        group_photos([[1.0, np.nan], [0.0, 1.0]], details)
+    with pytest.raises(ValueError, match="min_similarity"):
+        group_photos([[1.0, 0.0], [0.0, 1.0]], details, min_similarity=1.0)
     with pytest.raises(ValueError, match="one value per photo"):
-        group_photos([[1.0, 0.0], [0.0, 1.0]], capture_times=[1.0])
+        group_photos([[1.0, 0.0], [0.0, 1.0]], details, capture_times=[1.0])
+    with pytest.raises(ValueError, match="one view per photo"):
+        group_photos([[1.0, 0.0], [0.0, 1.0]], details[:1])
+    with pytest.raises(ValueError, match="linkage"):
+        group_photos([[1.0, 0.0], [0.0, 1.0]], details, linkage="ward")
+    with pytest.raises(ValueError, match="views must have shape"):
+        detail_similarity(np.zeros((2, 8, 8)), [0], [1])
 
 
 def test_quality_baseline_prefers_the_undamaged_version():
@@ -200,7 +224,7 @@ def test_scan_reads_exif_capture_time(tmp_path):
 
 
 def test_rank_photos_groups_scores_and_keeps_bad_files(planted, tmp_path):
-    table = rank_photos(planted, embedder=PixelEmbedder(), threshold=0.3, cache_dir=tmp_path / "cache")
+    table = rank_photos(planted, embedder=PixelEmbedder(), cache_dir=tmp_path / "cache")
     assert list(table.columns) == list(RANKING_COLUMNS)
     readable = table[table["group"].notna()]
     assert len(readable) == 9 and readable["group"].nunique() == 3
@@ -213,24 +237,22 @@ def test_rank_photos_groups_scores_and_keeps_bad_files(planted, tmp_path):
     assert sorted(bad["path"]) == ["corrupt.jpg", "empty.jpg", "truncated.jpg"]
     assert bad["score"].isna().all() and bad["rank"].isna().all() and not bad["best"].any()
     assert bad["reason"].str.len().gt(0).all() and (readable["reason"] == "").all()
-    again = rank_photos(planted, embedder=PixelEmbedder(), threshold=0.3, cache_dir=tmp_path / "cache")
+    again = rank_photos(planted, embedder=PixelEmbedder(), cache_dir=tmp_path / "cache")
     pd.testing.assert_frame_equal(again, table)  # the warm cache gives the same answer
 
 
 def test_rank_photos_takes_a_scorer_and_a_path_list(planted):
     files = [p for p in find_images(planted) if p.suffix == ".png"]
-    table = rank_photos(
-        files, embedder=PixelEmbedder(), threshold=0.3, scorer=lambda paths: ["sharp" in p for p in paths]
-    )
+    table = rank_photos(files, embedder=PixelEmbedder(), scorer=lambda paths: ["sharp" in p for p in paths])
     assert set(table["path"]) == {str(p) for p in files}
     best = table[table["best"]]["path"].tolist()
     assert all(p.endswith("c_sharp.png") for p in best)  # the scorer decides, not the baseline
-    as_is = rank_photos(files, embedder=PixelEmbedder(), threshold=0.1, view=False)
+    as_is = rank_photos(files, embedder=PixelEmbedder(), view=False)
     assert as_is["group"].nunique() == 3
 
 
 def test_write_collection_writes_csv_and_html(planted, tmp_path):
-    table = rank_photos(planted, embedder=PixelEmbedder(), threshold=0.3, thumbnails=True)
+    table = rank_photos(planted, embedder=PixelEmbedder(), thumbnails=True)
     out = tmp_path / "out"
     (out).mkdir()
     (out / "ranking.csv").write_text("old")
@@ -239,7 +261,7 @@ def test_write_collection_writes_csv_and_html(planted, tmp_path):
     assert list(csv.columns) == list(RANKING_COLUMNS) and len(csv) == 12
     assert (csv.loc[csv["reason"] != "", ["group", "score", "rank"]] == "").all().all()
     page = paths["html"].read_text(encoding="utf-8")
-    assert page.count('class="group"') == 3 and page.count('class="photo best"') == 3
+    assert page.count("data-group=") == 3 and page.count('class="photo best"') == 3
     assert page.count("data:image/jpeg;base64,") == 9 and "could not be read" in page
     assert sorted(p.name for p in out.iterdir()) == ["contact_sheet.html", "ranking.csv"]  # no temporary left
 
@@ -309,8 +331,8 @@ def test_rank_command_writes_outputs_and_lists_bad_files(planted, tmp_path, pixe
             planted,
             "--output",
             out,
-            "--threshold",
-            0.3,
+            "--min-similarity",
+            0.5,
             "--cache-dir",
             tmp_path / "c",
             "--no-progress",
@@ -318,7 +340,7 @@ def test_rank_command_writes_outputs_and_lists_bad_files(planted, tmp_path, pixe
         == 0
     )
     err = capsys.readouterr().err
-    assert "9 photos in 3 groups (3 with more than one photo); 3 unreadable." in err
+    assert "9 photos in 3 groups (3 with more than one photo: " in err and "); 3 unreadable." in err
     assert "unreadable: corrupt.jpg:" in err
     csv = pd.read_csv(out / "ranking.csv")
     assert csv["best"].sum() == 3 and (out / "contact_sheet.html").stat().st_size > 1000
@@ -335,9 +357,7 @@ def test_rank_command_passes_the_linkage(planted, tmp_path, pixel_embedder, monk
 
     monkeypatch.setattr(collection, "group_photos", spy)
     out = tmp_path / "out"
-    assert (
-        run("rank", planted, "--output", out, "--threshold", 0.3, "--linkage", linkage, "--no-progress") == 0
-    )
+    assert run("rank", planted, "--output", out, "--linkage", linkage, "--no-progress") == 0
     assert seen == [linkage]
     assert pd.read_csv(out / "ranking.csv")["group"].nunique() == 3
 
@@ -346,9 +366,7 @@ def test_rank_command_with_a_model(planted, tmp_path, pixel_embedder):
     model, _ = _pairs_model(planted)
     save_model(model, tmp_path / "model.joblib")
     out = tmp_path / "out"
-    assert (
-        run("rank", planted, "--output", out, "--threshold", 0.3, "--model", tmp_path / "model.joblib") == 0
-    )
+    assert run("rank", planted, "--output", out, "--model", tmp_path / "model.joblib") == 0
     html = (out / "contact_sheet.html").read_text(encoding="utf-8")
     assert "model model.joblib" in html
     csv = pd.read_csv(out / "ranking.csv")
@@ -410,7 +428,7 @@ def _browser() -> str | None:
 )
 def test_contact_sheet_renders_in_headless_chromium(planted, tmp_path):
     (planted / "scene1" / "c_sharp.png").rename(planted / "scene1" / "sharp <1> & co.png")
-    table = rank_photos(planted, embedder=PixelEmbedder(), threshold=0.3, thumbnails=True)
+    table = rank_photos(planted, embedder=PixelEmbedder(), thumbnails=True)
     page = write_collection(table, tmp_path / "out")["html"]
     shot = tmp_path / "sheet.png"
     command = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
@@ -419,7 +437,9 @@ def test_contact_sheet_renders_in_headless_chromium(planted, tmp_path):
     parsed = _Elements()
     parsed.feed(dom)  # the DOM as the browser built it, not the file as written
     classes = [(tag, attrs.get("class", ""), attrs) for tag, attrs in parsed.elements]
-    groups = [attrs["data-group"] for tag, cls, attrs in classes if tag == "section" and cls == "group"]
+    groups = [
+        attrs["data-group"] for tag, cls, attrs in classes if tag == "section" and cls.split()[0] == "group"
+    ]
     assert groups == ["1", "2", "3"]
     figures = [(cls, attrs["data-rank"]) for tag, cls, attrs in classes if tag == "figure"]
     assert [rank for _, rank in figures] == ["1", "2", "3"] * 3
