@@ -497,7 +497,7 @@ def interrupted_runs(world, tmp_path_factory):
 
 def _finished(runs: dict, name: str):
     process, folder, model = runs[name]
-    _, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=600)  # generous: a loaded machine slows torch start-up a lot
     return process.returncode, err, folder, model
 
 
