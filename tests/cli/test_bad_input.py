@@ -452,6 +452,9 @@ use_tiny_backbone("lite0", tta=False)
 # interrupt can end the save (no timer to race).
 INTERRUPT_WHILE_SAVING = """
 import signal, threading
+# a shell that starts a job in the background starts it with SIGINT ignored, and children inherit
+# that: give this run the handler an interactive terminal gives it, so its Ctrl-C is one
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import skpercept.persistence as persistence
 from skpercept._io import atomic_write
 def write_half_then_ctrl_c(path, data):
@@ -497,7 +500,7 @@ def interrupted_runs(world, tmp_path_factory):
 
 def _finished(runs: dict, name: str):
     process, folder, model = runs[name]
-    _, err = process.communicate(timeout=600)  # generous: a loaded machine slows torch start-up a lot
+    _, err = process.communicate(timeout=120)
     return process.returncode, err, folder, model
 
 
