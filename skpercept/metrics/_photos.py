@@ -166,6 +166,17 @@ def top1_in_series_accuracy(series, y_true, y_score) -> float:
     return float(np.mean(credits))
 
 
+def _group_codes(groups_true, groups_pred) -> tuple[np.ndarray, np.ndarray]:
+    """Two labellings of the same photos as integer codes; different lengths or missing labels are an error."""
+    a = pd.Series(np.asarray(groups_true, dtype=object).reshape(-1))
+    b = pd.Series(np.asarray(groups_pred, dtype=object).reshape(-1))
+    if len(a) != len(b):
+        raise ValueError(f"groups_true and groups_pred have different lengths: {len(a)} and {len(b)}.")
+    if a.isna().any() or b.isna().any():
+        raise ValueError("groups_true and groups_pred must not have missing labels (NaN/None).")
+    return pd.factorize(a)[0], pd.factorize(b)[0]
+
+
 def grouping_ari(groups_true, groups_pred) -> float:
     """Group purity as the adjusted Rand index of a grouping against the true groups.
 
@@ -181,13 +192,8 @@ def grouping_ari(groups_true, groups_pred) -> float:
     >>> round(grouping_ari(["a", "a", "b", "b"], [0, 0, 0, 1]), 3)
     0.0
     """
-    a = pd.Series(np.asarray(groups_true, dtype=object).reshape(-1))
-    b = pd.Series(np.asarray(groups_pred, dtype=object).reshape(-1))
-    if len(a) != len(b):
-        raise ValueError(f"groups_true and groups_pred have different lengths: {len(a)} and {len(b)}.")
-    if a.isna().any() or b.isna().any():
-        raise ValueError("groups_true and groups_pred must not have missing labels (NaN/None).")
-    return float(adjusted_rand_score(pd.factorize(a)[0], pd.factorize(b)[0]))
+    true, pred = _group_codes(groups_true, groups_pred)
+    return float(adjusted_rand_score(true, pred))
 
 
 def grouping_errors(groups_true, groups_pred) -> dict:
@@ -219,13 +225,8 @@ def grouping_errors(groups_true, groups_pred) -> dict:
     >>> errors["mixed"], errors["false_merge_rate"], errors["split"], errors["split_rate"]
     (1, 0.5, 1, 0.5)
     """
-    a = pd.Series(np.asarray(groups_true, dtype=object).reshape(-1))
-    b = pd.Series(np.asarray(groups_pred, dtype=object).reshape(-1))
-    if len(a) != len(b):
-        raise ValueError(f"groups_true and groups_pred have different lengths: {len(a)} and {len(b)}.")
-    if a.isna().any() or b.isna().any():
-        raise ValueError("groups_true and groups_pred must not have missing labels (NaN/None).")
-    frame = pd.DataFrame({"true": pd.factorize(a)[0], "pred": pd.factorize(b)[0]})
+    true, pred = _group_codes(groups_true, groups_pred)
+    frame = pd.DataFrame({"true": true, "pred": pred})
     by_group = frame.groupby("pred")["true"].agg(["size", "nunique"])
     shared = by_group[by_group["size"] > 1]
     by_series = frame.groupby("true")["pred"].agg(["size", "nunique"])

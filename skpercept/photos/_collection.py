@@ -422,25 +422,19 @@ def rank_photos(
             scan["baseline"].to_numpy()[good] if scorer is None else scorer([str(files[i]) for i in good])
         )
         scores[good] = np.asarray(chosen, dtype=np.float64).reshape(len(good))
-    # the best of each group (highest score, then first in file order), and how sure each grouping is
-    ranked = pd.DataFrame({"group": groups[good], "score": scores[good], "order": np.arange(len(good))})
-    ranked = ranked.sort_values(
-        ["group", "score", "order"], ascending=[True, False, True], na_position="last"
-    )
-    keepers = np.zeros(len(good), dtype=bool)
-    keepers[ranked.groupby("group").head(1)["order"].to_numpy()] = True
-    photo, group, to_best = grouping_confidence(groups[good], keepers, pairs)
     table = pd.DataFrame({"path": shown, "group": groups, "score": scores, "reason": reason})
-    table["order"] = np.arange(len(table))
-    table["confidence"], table["group_confidence"], table["similarity_to_best"] = "", "", np.nan
-    table.loc[good, "confidence"], table.loc[good, "group_confidence"] = photo, group
-    table.loc[good, "similarity_to_best"] = to_best
+    table["order"] = np.arange(len(table))  # also the index: labels below are file positions
     if thumbnails:
         table["thumbnail"] = scan["thumbnail"].to_numpy()
     table = table.sort_values(["group", "score", "order"], ascending=[True, False, True], na_position="last")
     readable = table["group"] >= 0
     table["rank"] = np.where(readable, table.groupby("group").cumcount() + 1, 0)
     table["best"] = (table["rank"] == 1) & readable
+    # how sure each grouping is, against each group's best
+    photo, group, to_best = grouping_confidence(groups[good], table.loc[good, "best"].to_numpy(), pairs)
+    table["confidence"], table["group_confidence"], table["similarity_to_best"] = "", "", np.nan
+    table.loc[good, "confidence"], table.loc[good, "group_confidence"] = photo, group
+    table.loc[good, "similarity_to_best"] = to_best
     terms = scan[list(QUALITY_TERMS)] if scorer is None else None  # indexed by file, like "order"
     table["why_best"] = _why_best(table.set_index("order", drop=False), terms, score_name).to_numpy()
     table["rank"] = pd.array(table["rank"], dtype="Int64")

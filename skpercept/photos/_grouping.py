@@ -269,8 +269,7 @@ def grouping_confidence(
     photo = np.full(n, "", dtype=object)
     group = np.full(n, "", dtype=object)
     to_best = np.full(n, np.nan)
-    for label in np.unique(groups):
-        members = np.flatnonzero(groups == label)
+    for members in pd.Series(groups).groupby(groups).indices.values():
         if len(members) < 2:
             continue
         keeper = members[best[members]][0] if best[members].any() else members[0]
