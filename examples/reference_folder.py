@@ -78,7 +78,7 @@ same license, for non-commercial use only.
   attribute is one of that face's real 0–100 ratings (repeat ratings excluded), drawn at a
   per-person quantile (lenient or harsh raters), turned into a 1–4 rating by four equal bins
   (0–25, 25–50, 50–75, 75–100). A comparison of two faces picks the face with the higher such
-  value (ties by a coin flip), so each person's ratings and comparisons agree.
+  value (ties by a coin flip), so each person's ratings and comparisons agree.{taste_note}
 - `_id`s, `lang` and `insert_time` are invented.
 
 ## Tables (in `train/` and `test/`)
@@ -134,10 +134,12 @@ class _Person:
     leniency: float  # shift of the quantile (in standard-normal units) their ratings are drawn at
     lang: str
     rng: np.random.Generator
+    taste: dict[str, pd.Series] = field(default_factory=dict)  # attribute -> shift per face (0–100 units)
     values: dict[tuple[int, str], float] = field(default_factory=dict)
 
     def value(self, face: int, attribute: str, pool: dict) -> float:
-        """The person's 0–100 impression: one real rating of the face, at a personal quantile.
+        """The person's 0–100 impression: one real rating of the face, at a personal quantile,
+        moved by the person's taste (``--taste``), clipped to 0–100.
 
         Memoised, so the same face gets the same value in the person's rating and comparisons.
         """
@@ -145,7 +147,10 @@ class _Person:
         if key not in self.values:
             ratings = pool[key]
             quantile = norm.cdf(self.rng.normal() + self.leniency)
-            self.values[key] = float(ratings[min(int(quantile * len(ratings)), len(ratings) - 1)])
+            value = float(ratings[min(int(quantile * len(ratings)), len(ratings) - 1)])
+            if attribute in self.taste:
+                value = float(np.clip(value + self.taste[attribute].loc[face], 0.0, 100.0))
+            self.values[key] = value
         return self.values[key]
 
 
@@ -168,7 +173,28 @@ def _judge(person: _Person, faces: np.ndarray, n_ratings: int, n_pairs: int, poo
     return ratings, comparisons
 
 
-def _people(n_people: int, attributes: Sequence[str], rng: np.random.Generator) -> list[_Person]:
+def read_face_traits(data_dir: Path, attributes: Sequence[str]) -> pd.DataFrame:
+    """OMI's per-face means of the attributes people do not judge, standardized (faces × traits)."""
+    for name in ("attribute_means.csv", "attribute_means.csv.gz"):
+        path = Path(data_dir) / name
+        if path.is_file():
+            means = pd.read_csv(path).set_index("stimulus").drop(columns=list(attributes), errors="ignore")
+            return (means - means.mean()) / means.std()
+    raise FileNotFoundError(
+        f"{data_dir} has no attribute_means.csv(.gz): --taste needs OMI's per-face means."
+    )
+
+
+def _people(
+    n_people: int,
+    attributes: Sequence[str],
+    rng: np.random.Generator,
+    traits: pd.DataFrame | None = None,
+    taste: float = 0.0,
+) -> list[_Person]:
+    """Invented raters. With ``taste > 0`` each person's impression of an attribute moves with a
+    personal mixture of other traits of the face (e.g. one finds older, happier faces more
+    trustworthy): ``taste`` points of the 0–100 scale per standard deviation of that mixture."""
     people = []
     for k in range(n_people):
         # "an attribute or two" per person, as labelling sessions split the work
@@ -176,7 +202,14 @@ def _people(n_people: int, attributes: Sequence[str], rng: np.random.Generator) 
             rng.choice(attributes, size=min(len(attributes), int(rng.integers(1, 3))), replace=False)
         )
         lang = LANGS[int(rng.random() < 0.3)]
-        people.append(_Person(f"user{k + 1:03d}", list(judged), float(rng.normal(0, 0.5)), lang, rng))
+        person = _Person(f"user{k + 1:03d}", list(judged), float(rng.normal(0, 0.5)), lang, rng)
+        if taste > 0 and traits is not None:
+            for attribute in judged:
+                # a few traits, mixed with random signs, scaled to one standard deviation
+                picked = rng.choice(traits.columns, size=3, replace=False)
+                mix = traits[picked] @ rng.normal(size=3)
+                person.taste[attribute] = taste * mix / mix.std()
+        people.append(person)
     return people
 
 
@@ -230,6 +263,7 @@ def make_reference_folder(
     n_unseen: int = 5,
     test_share: float = 0.25,
     attributes: Sequence[str] = ATTRIBUTES,
+    taste: float = 0.0,
     seed: int = 0,
 ) -> dict:
     """Write ``out/{images, train, test}`` and the folder's README/LICENSE; return a summary.
@@ -246,6 +280,10 @@ def make_reference_folder(
         Share of the faces held out for ``test/``.
     attributes : sequence of str
         Attributes people judge (each person one or two of them), among the schema's three.
+    taste : float
+        How far people's tastes differ: each person's impressions move by ``taste`` points
+        (0–100 scale) per standard deviation of a personal mixture of three of the face's other
+        OMI traits (0: everyone shares one taste and differs only in leniency and noise).
     seed : int
 
     Returns
@@ -290,7 +328,8 @@ def make_reference_folder(
     )
     pair_ids: dict[tuple[int, int], str] = {}
     splits: dict[str, tuple[list, list]] = {"train": ([], []), "test": ([], [])}
-    people = _people(n_people, attributes, rng)
+    traits = read_face_traits(data_dir, attributes) if taste > 0 else None
+    people = _people(n_people, attributes, rng, traits, taste)
     for k, person in enumerate(people):
         unseen = k >= n_people - n_unseen
         # people label very different amounts: a handful of judgments for some, dozens for others
@@ -320,6 +359,13 @@ def make_reference_folder(
             n_train_faces=len(train_faces),
             n_test_faces=len(test_faces),
             n_unseen=n_unseen,
+            taste_note=(
+                f"\n- Tastes differ (taste {taste:g}): each person's value of an attribute is moved by "
+                f"{taste:g} points per standard deviation of a personal mixture of three other OMI "
+                "traits of the face (`attribute_means`), then clipped to 0–100."
+                if taste > 0
+                else ""
+            ),
         ),
         encoding="utf-8",
     )
@@ -362,6 +408,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--people", type=int, default=30)
     p.add_argument("--unseen", type=int, default=5, help="people who appear only in test/")
     p.add_argument("--attributes", nargs="+", default=list(ATTRIBUTES), help="attributes people judge")
+    p.add_argument("--test-share", type=float, default=0.25, help="share of the faces held out for test/")
+    p.add_argument(
+        "--taste",
+        type=float,
+        default=0.0,
+        help="how far people's tastes differ (points of the 0–100 scale; 0: one shared taste)",
+    )
     p.add_argument("--epochs", type=int, default=30, help="most training epochs of each model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -383,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_people=args.people,
         n_unseen=args.unseen,
         attributes=args.attributes,
+        test_share=args.test_share,
+        taste=args.taste,
         seed=args.seed,
     )
     for split in ("train", "test"):

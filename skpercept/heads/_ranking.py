@@ -43,20 +43,24 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
 
     Parameters
     ----------
-    calibration : {'temperature'} or None, default=None
-        Post-hoc calibration of ``P(left ≻ right)`` on held-out items: after training, each
+    calibration : {'auto', 'temperature'} or None, default='auto'
+        Post-hoc calibration of ``P(left ≻ right)`` on held-out judgments: after training
+        (and, with ``user_features``, after every person's deviation is fitted), each
         member's temperature ``T`` (one per attribute) minimizes the log-loss of
-        ``σ(d / T)`` on the early-stopping validation rows, whose items are all held out
-        (``validation_split='items'``), against their labels (soft labels too). Dividing
-        by ``T > 0`` keeps the model antisymmetric and leaves ``predict`` and the order of
-        ``score_items`` unchanged (of a single member). Without early stopping there are no
-        held-out rows and ``T`` stays 1. It is off by default: early stopping already keeps
-        the epoch with the lowest log-loss on those same rows, so ``T`` is near 1 on
-        average and, with few held-out rows (a sparse pair design holds out a few dozen),
-        mostly adds noise; on the OMI demo it raised the ECE (``docs/benchmarks.md``,
-        "Calibration"). It pays when
-        the hold-out has many rows; otherwise prefer ``CalibratedClassifierCV`` (Notes),
-        which fits ``T`` on out-of-fold predictions of every row.
+        ``σ(d / T)`` on the rows training never saw: the early-stopping hold-out's, whose
+        items are all held out, and those straddling it (one item held out), against their
+        labels (soft labels too). Dividing by ``T > 0`` keeps the model antisymmetric and
+        leaves ``predict`` and the order of ``score_items`` unchanged (of a single member).
+        Without early stopping there are no held-out rows and ``T`` stays 1. ``'auto'``:
+        ``'temperature'`` for a model of people (``user_features``), whose deviations,
+        fitted to a few judgments each, make it confident beyond its accuracy (on a
+        24-person reference folder, ECE 0.29 uncalibrated; ``docs/benchmarks.md``, "One
+        person's taste"); None for the shared model, where early stopping already keeps the
+        epoch with the lowest log-loss on the held-out items and ``T`` mostly adds noise
+        (on the OMI demo it raised the ECE: ``docs/benchmarks.md``, "Calibration").
+        ``calibration_`` says which was used. For a shared model with few held-out rows
+        prefer ``CalibratedClassifierCV`` (Notes), which fits ``T`` on out-of-fold
+        predictions of every row.
     {common_params}
 
     Attributes
@@ -65,8 +69,10 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         ``array([0, 1])`` (1 = left preferred); a list of them for 2-D ``y``.
     n_half_features_ : int
         Width of one half (``n_features_in_ // 2``).
+    calibration_ : str or None
+        The calibration used (``calibration`` with ``'auto'`` resolved).
     temperature_ : ndarray of shape (n_ensemble, n_outputs)
-        Each member's temperature per attribute (ones with ``calibration=None`` or without
+        Each member's temperature per attribute (ones without calibration or without
         early stopping). ``decision_function``, ``predict_proba`` and ``score_items`` use the
         calibrated scale ``s / T``.
     {common_attrs}
@@ -111,12 +117,12 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
 
     _parameter_constraints: ClassVar[dict] = {
         **SkorchHead._parameter_constraints,
-        "calibration": [StrOptions({"temperature"}), None],
+        "calibration": [StrOptions({"auto", "temperature"}), None],
     }
     _weighted_personal = True
     _units = 2
 
-    calibration: str | None = None
+    calibration: str | None = "auto"
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         X = super()._validate_X(X, reset=reset)
@@ -189,12 +195,23 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     def _start_members(self, n_members: int) -> None:
         # Until a member is calibrated its temperature is 1 (mid-training predictions are raw).
         self.temperature_ = np.ones((n_members, self.n_outputs_))
+        calibration = self.calibration
+        if calibration == "auto":
+            calibration = "temperature" if len(self._user_index()) else None
+        self.calibration_ = calibration
 
     def _member_trained(self, member: int, net: Any, X_valid: np.ndarray | None, y_valid: np.ndarray | None):
-        if self.calibration is None or X_valid is None:
+        if self.calibration_ is None or X_valid is None:
             return
         d = self._predict_with_net(net, X_valid)
         self.temperature_[member] = [fit_temperature(d[:, j], y_valid[:, j]) for j in range(d.shape[1])]
+
+    def _selection_loss(self, out: torch.Tensor, y: np.ndarray, weights: np.ndarray) -> float:
+        # user_alpha='auto' with a temperature: each strength is judged at its own best temperature
+        if self.calibration_ is not None:
+            d = out.detach().numpy()
+            out = torch.from_numpy(d / [fit_temperature(d[:, j], y[:, j]) for j in range(d.shape[1])])
+        return super()._selection_loss(out, y, weights)
 
     def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
         # Each member's calibrated logits d_i / T_i: the ensemble averages calibrated members.

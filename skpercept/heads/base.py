@@ -47,7 +47,7 @@ from skpercept._utils import (
 )
 from skpercept.heads._docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
 from skpercept.heads.nets import ACTIVATIONS
-from skpercept.personal import MAX_PRIOR_DIM, PersonalHeadMixin, entry_weights
+from skpercept.personal import MAX_PRIOR_DIM, START_USER_ALPHA, PersonalHeadMixin, entry_weights
 
 __all__ = [
     "COMMON_ATTRS_DOC",
@@ -355,7 +355,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         "n_ensemble": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "user_features": [StrOptions({"auto"}), "array-like", None],
-        "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "user_alpha": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "user_prior": [StrOptions({"isotropic", "learned"})],
     }
 
@@ -368,7 +368,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
     validation_split: str = "auto"
     n_ensemble: int = 1
     user_features: Any = None
-    user_alpha: float = 1.0
+    user_alpha: float | str = "auto"
     user_prior: str = "learned"
     device: str = "auto"
     random_state: int | np.random.RandomState | None = None
@@ -530,8 +530,9 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         """Called in ``fit`` before the first member trains (set per-member fitted state)."""
 
     def _member_trained(self, member: int, net: Any, X_valid: np.ndarray | None, y_valid: np.ndarray | None):
-        """Called after member ``member`` has trained, with its held-out rows (None without
-        early stopping): the place for post-hoc steps fitted on held-out items."""
+        """Called after member ``member`` has trained, with the rows it never trained on (the
+        early-stopping hold-out's and those straddling it; None without early stopping): the
+        place for post-hoc steps fitted on held-out items."""
 
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, groups: Any = None, sample_weight: Any = None) -> SkorchHead:
@@ -573,6 +574,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             self._resolve_users(X)
             targets = np.hstack([y_encoded, self._entry_weights(y_encoded, sample_weight, X)])
             self.__dict__.pop("user_precision_", None)  # a refit starts from the isotropic prior
+            self.__dict__.pop("user_alpha_", None)  # ... and from the starting strength
             if len(self._user_index()):
                 people, self.user_prior_reason_ = self._prior_people(X)
         elif sample_weight is not None:
@@ -587,12 +589,15 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         self.ensemble_seeds_ = seed + np.arange(int(self.n_ensemble), dtype=np.int64)
         self.nets_ = []
         self._start_members(len(self.ensemble_seeds_))
-        precisions = []
+        precisions, alphas = [], []
         for member, member_seed in enumerate(self.ensemble_seeds_.tolist()):
-            precisions.append(
-                self._fit_member(member, X, y_encoded, targets, groups, member_seed, device, people)
+            precision, alpha = self._fit_member(
+                member, X, y_encoded, targets, groups, member_seed, device, people
             )
+            precisions.append(precision)
+            alphas.append(alpha)
         if self._weighted_personal and len(self._user_index()):
+            self.user_alpha_ = np.asarray(alphas, dtype=np.float64)
             learned = all(p is not None for p in precisions)
             if learned:
                 self.user_precision_ = np.stack(precisions)
@@ -614,9 +619,10 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         seed: int,
         device: str,
         people: np.ndarray | None = None,
-    ) -> np.ndarray | None:
+    ) -> tuple[np.ndarray | None, float]:
         """Train member ``member``; with ``people`` (rows' persons, ``user_prior='learned'``)
-        also learn its prior: return the learned precision, else None."""
+        also learn its prior. With ``user_alpha='auto'`` choose the prior's strength on
+        held-out judgments. Return the learned precision (None: isotropic) and the strength."""
         callbacks = training_callbacks(
             self.callbacks, early_stopping=self.early_stopping, patience=self.patience
         )
@@ -638,19 +644,35 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         with seeded_torch(seed, device):
             net.fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
         _check_converged(net, X_train, member)
-        precision = None
-        if people is not None and self._personal_width(net) <= MAX_PRIOR_DIM:
-            # on the training rows only: the hold-out stays out of the people's θ (calibration)
-            train = np.arange(len(X)) if split.train is None else split.train
-            n = y_encoded.shape[1]
-            precision = self._learn_prior(net, X[train], y_encoded[train], targets[train, n:], people[train])
+        precision, alpha = None, self._alpha()
+        personal = getattr(net, "module__user_index", None) is not None
+        # on the training rows only: the hold-out stays out of the people's θ (calibration)
+        train = np.arange(len(X)) if split.train is None else split.train
+        n = y_encoded.shape[1]
+        weights = targets[:, n:]
+        if personal and people is not None and self._personal_width(net) <= MAX_PRIOR_DIM:
+            precision = self._learn_prior(
+                net, X[train], y_encoded[train], weights[train], people[train], alpha
+            )
+        # held out: the validation rows and those straddling both sides (never trained on)
+        held = None if split.valid is None else np.setdiff1d(np.arange(len(X)), train)
+        one_hot = self._one_hot_people(X) if personal and self.user_alpha == "auto" else None
+        if one_hot is not None:
+            alpha, how = self._select_user_alpha(
+                net, X, y_encoded, weights, one_hot, train, held, precision, seed
+            )
+            if member == 0:
+                self.user_alpha_reason_ = how
+            precision = None if precision is None else precision * (alpha / START_USER_ALPHA)
+            self._fit_people(
+                net, X[train], y_encoded[train], weights[train], one_hot[train], precision, alpha=alpha
+            )
         # The item hold-out's split holds the validation rows: training data stays out of the model.
         net.train_split = None
-        valid = split.valid
         self._member_trained(
-            member, net, None if valid is None else X[valid], None if valid is None else y_encoded[valid]
+            member, net, None if held is None else X[held], None if held is None else y_encoded[held]
         )
-        return precision
+        return precision, alpha
 
     def _penalty(self, targets: np.ndarray) -> float:
         """``user_alpha / Σ w`` over the observed training labels: with the weighted mean loss
@@ -660,7 +682,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         n = targets.shape[1] // 2
         labels, weights = targets[:, :n], targets[:, n:]
         total = float(np.where(np.isnan(labels), 0.0, weights).sum(dtype=np.float64))
-        return float(self.user_alpha) / max(total, 1e-12)
+        return self._alpha() / max(total, 1e-12)
 
     # -- inference -----------------------------------------------------------------------------
     def _members(self) -> list:

@@ -16,13 +16,21 @@ estimator's side: which columns are the person, fitting only people, the learned
 from skpercept.personal._active import suggest_items, suggest_pairs
 from skpercept.personal._add import add_users
 from skpercept.personal._deviation import PersonalDeviation, PersonalModuleMixin
-from skpercept.personal._mixin import PersonalHeadMixin, entry_weights, pair_context_columns
+from skpercept.personal._mixin import (
+    START_USER_ALPHA,
+    USER_ALPHA_GRID,
+    PersonalHeadMixin,
+    entry_weights,
+    pair_context_columns,
+)
 from skpercept.personal._prior import MAX_PRIOR_DIM, MIN_PRIOR_PEOPLE
 from skpercept.personal._users import UserEncoder, UserIdWarning, id_text, leading_zero_twins
 
 __all__ = [
     "MAX_PRIOR_DIM",
     "MIN_PRIOR_PEOPLE",
+    "START_USER_ALPHA",
+    "USER_ALPHA_GRID",
     "PersonalDeviation",
     "PersonalHeadMixin",
     "PersonalModuleMixin",

@@ -370,7 +370,7 @@ def _prior(head: Any, output: int | None) -> float | np.ndarray:
     """The head's prior precision of ``v_u``: a float ``c`` for ``c·I`` (the isotropic prior),
     else the learned ``(d, d)`` matrix (:meth:`user_prior_precision`)."""
     if getattr(head, "user_prior_", "isotropic") != "learned":
-        return 2.0 * float(head.user_alpha)
+        return 2.0 * head._alpha(0)
     return head.user_prior_precision(output)
 
 

@@ -52,9 +52,12 @@ def test_temperature_is_fitted_on_the_held_out_items(data):
     raw = PairwiseRanker(**params).fit(X, y)
     cal = PairwiseRanker(**params, calibration="temperature").fit(X, y)
     np.testing.assert_array_equal(raw.temperature_, np.ones((1, 1)))
-    # the early-stopping hold-out: the same seed draws the same held-out images
-    valid = hold_out_items(pair_item_codes(X)[0], 0.1, 0).valid
-    expected = fit_temperature(raw.decision_function(X[valid]), y[valid])
+    assert (raw.calibration_, cal.calibration_) == (None, "temperature")  # 'auto': None without people
+    # the rows training never saw: the early-stopping hold-out (the same seed draws the same
+    # held-out images) and the rows straddling it
+    train = hold_out_items(pair_item_codes(X)[0], 0.1, 0).train
+    held = np.setdiff1d(np.arange(len(X)), train)
+    expected = fit_temperature(raw.decision_function(X[held]), y[held])
     assert cal.temperature_[0, 0] == pytest.approx(expected, rel=1e-6)
     # calibration changes the scale only: same training, same decisions, same item order
     np.testing.assert_allclose(cal.decision_function(X) * cal.temperature_[0, 0], raw.decision_function(X))

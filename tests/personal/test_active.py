@@ -337,7 +337,7 @@ def test_information_uses_the_heads_prior_precision(planted):
 def _with_prior(ranker, prior: str):
     """The ranker, or a copy whose prior precision is a learned-looking matrix."""
     if prior == "isotropic":
-        return ranker, 2.0 * ranker.user_alpha * np.eye(D)
+        return ranker, 2.0 * float(ranker.user_alpha_[0]) * np.eye(D)
     learned = copy.deepcopy(ranker)
     P = np.diag([4.0, 1.0, 0.05, 2.0]) + 0.1
     learned.user_prior_, learned.user_precision_ = "learned", P[None]

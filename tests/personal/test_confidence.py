@@ -1,0 +1,122 @@
+"""How sure a personal model is: the prior strength and temperature chosen inside ``fit``."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
+from skpercept.metrics import expected_calibration_error, pairwise_accuracy
+from skpercept.personal import USER_ALPHA_GRID
+
+FAST = dict(hidden_layer_sizes=(16,), max_epochs=60, patience=8, device="cpu", random_state=0)
+
+
+def _people_pairs(taste: float, n_people=30, per_person=60, n_items=120, seed=0):
+    """Items described by 6 features; each person's utility is a shared direction plus
+    ``taste`` times a personal one. Pairs are split item-disjointly into train and test."""
+    rng = np.random.RandomState(seed)
+    items = rng.normal(size=(n_items, 6)).astype(np.float32)
+    shared = rng.normal(size=6)
+    tastes = shared + taste * rng.normal(size=(n_people, 6))
+    test_items = rng.rand(n_items) < 0.3
+
+    def draw(pool, per):
+        u = np.repeat(np.arange(n_people), per)
+        a, b = (rng.choice(pool, len(u)) for _ in range(2))
+        keep = a != b
+        u, a, b = u[keep], a[keep], b[keep]
+        d = np.einsum("nd,nd->n", tastes[u], items[a] - items[b])
+        y = (rng.uniform(size=len(u)) < 1 / (1 + np.exp(-d))).astype(float)
+        people = np.eye(n_people, dtype=np.float32)[u]
+        return np.hstack([items[a], people, items[b], people]), y
+
+    train = draw(np.flatnonzero(~test_items), per_person)
+    test = draw(np.flatnonzero(test_items), 40)
+    return train, test, list(range(6, 6 + n_people))
+
+
+@pytest.fixture(scope="module")
+def differing():
+    return _people_pairs(taste=1.0)
+
+
+def test_prior_strength_follows_how_much_people_differ(differing):
+    (X, y), _, users = differing
+    apart = PairwiseRanker(**FAST, user_features=users).fit(X, y)
+    (X_same, y_same), _, _ = _people_pairs(taste=0.0)
+    alike = PairwiseRanker(**FAST, user_features=users).fit(X_same, y_same)
+    for head in (apart, alike):
+        assert head.user_alpha_.shape == (1,) and head.user_alpha_[0] in USER_ALPHA_GRID
+        assert "held-out labels of the training people" in head.user_alpha_reason_
+    # people who share one taste are pulled much harder toward the shared model
+    assert alike.user_alpha_[0] >= 10 * apart.user_alpha_[0]
+
+
+def test_personal_probabilities_are_as_honest_as_the_shared_models(differing):
+    (X, y), (X_test, y_test), users = differing
+    shared = PairwiseRanker(**FAST).fit(X, y)
+    personal = PairwiseRanker(**FAST, user_features=users).fit(X, y)
+    loose = PairwiseRanker(**FAST, user_features=users, user_alpha=0.01, calibration=None).fit(X, y)
+    assert personal.calibration_ == "temperature" and shared.calibration_ is None
+    p = {
+        name: m.predict_proba(X_test)[:, 1]
+        for name, m in [("shared", shared), ("personal", personal), ("loose", loose)]
+    }
+    ece = {name: expected_calibration_error(y_test, q) for name, q in p.items()}
+    acc = {name: pairwise_accuracy(y_test, q) for name, q in p.items()}
+    assert acc["personal"] > acc["shared"] + 0.03  # the people's deviations pay on new items
+    assert ece["personal"] <= ece["shared"] + 0.02  # ... and say how sure they are as honestly
+    assert ece["loose"] > ece["personal"] + 0.03  # unlike a weak prior without a temperature
+
+
+def test_strength_is_chosen_by_cross_validation_without_a_hold_out(differing):
+    (X, y), _, users = differing
+    head = PairwiseRanker(**{**FAST, "max_epochs": 20}, user_features=users, early_stopping=False).fit(X, y)
+    assert "3-fold cross-validation" in head.user_alpha_reason_
+    assert head.calibration_ == "temperature"
+    np.testing.assert_array_equal(head.temperature_, 1.0)  # no held-out rows: nothing to fit T on
+
+
+def test_a_given_strength_is_kept_and_adding_a_person_uses_the_chosen_one(differing):
+    (X, y), _, users = differing
+    fixed = PairwiseRanker(**FAST, user_features=users, user_alpha=3.0).fit(X, y)
+    np.testing.assert_array_equal(fixed.user_alpha_, [3.0])
+    assert not hasattr(fixed, "user_alpha_reason_")
+    auto = PairwiseRanker(**FAST, user_features=users, user_prior="isotropic").fit(X, y)
+    chosen = auto.user_alpha_[0]
+    np.testing.assert_allclose(auto.user_prior_precision(), 2 * chosen * np.eye(16))
+    # fit_users refits a person under the chosen strength (not the starting one)
+    rows = X[:, 6] == 1  # person 0
+    half = X[rows][:1, : X.shape[1] // 2]
+    shared_w = auto.user_deviation(np.zeros_like(half))
+    weak = copy.deepcopy(auto)
+    weak.user_alpha_ = np.array([chosen / 100])
+    spread = {}
+    for name, head in (("chosen", auto), ("weak", weak)):
+        head.fit_users(X[rows], y[rows])
+        spread[name] = np.linalg.norm(head.user_deviation(half) - shared_w)
+    assert spread["weak"] > 2 * spread["chosen"] > 0
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_rating_heads_choose_the_strength_too(kind):
+    rng = np.random.RandomState(1)
+    n_people, n = 25, 1500
+    items = rng.normal(size=(n, 4)).astype(np.float32)
+    u = rng.randint(0, n_people, n)
+    lenient = rng.normal(scale=0.8, size=n_people)
+    value = items[:, 0] + lenient[u] + 0.5 * rng.normal(size=n)
+    X = np.hstack([items, np.eye(n_people, dtype=np.float32)[u]])
+    users = list(range(4, 4 + n_people))
+    if kind == "classifier":
+        head = RatingClassifier(**FAST, user_features=users).fit(X, np.digitize(value, [-1, 0, 1]) + 1)
+    else:
+        head = RatingRegressor(**FAST, user_features=users).fit(X, value)
+    assert head.user_alpha_[0] in USER_ALPHA_GRID
+    assert head.user_alpha_reason_
+    # leniency is what people differ in here: the chosen prior lets it through
+    offsets = head.nets_[0].module_.personal.offset.detach().numpy()[:, 0]
+    assert abs(np.corrcoef(offsets, lenient)[0, 1]) > 0.8  # (a classifier's offset moves its cut points)
