@@ -6,8 +6,9 @@ Topmodel2007 (192 people × 15 pairs of 6 photos, forced choice) and CEMSChoice 
 id, optionally followed by their covariates (one-hot factors, standardized age) as extra user
 features. Split: per person, 3 judgments held out and k = 3, 5, 8 or all other judgments
 trained on (``--reps`` random draws, mean ± sd); and a person-disjoint split (20 % of the
-people held out, cold start). Metric: pairwise accuracy on the held-out judgments (a tie earns
-0.5 whatever is predicted). Rows: global BT and per-person BT (choix, MLE with a small L2);
+people held out, cold start). Metrics: pairwise accuracy on the held-out judgments (a tie earns
+0.5 whatever is predicted) and the ECE of ``P(left)`` on them. Rows: global BT and per-person BT
+(choix, MLE with a small L2);
 hierarchical BT (shared worths + per-person deviations, L2 of strength α chosen by 3-fold inner
 CV over the training judgments of the training people, scipy L-BFGS); the same model with α
 chosen on the test judgments themselves (a bound: no penalty strength of this model class
@@ -64,7 +65,7 @@ from scipy.special import expit
 from sklearn.linear_model import RidgeCV
 
 from skpercept.heads import PairwiseRanker
-from skpercept.metrics import pairwise_accuracy
+from skpercept.metrics import expected_calibration_error, pairwise_accuracy
 from skpercept.personal import suggest_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
@@ -77,6 +78,7 @@ ALPHAS = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 #: The bound row's grid: α of the hierarchical model, finer and wider than the inner CV's.
 BOUND_ALPHAS = np.logspace(-1.5, 2.0, 15)
 BOUND = "hierarchical BT, test-chosen α (bound)"
+DEFAULTS = "PairwiseRanker(user_features=...) defaults"
 ACTIVE = (
     "uncertainty",
     "information",
@@ -238,10 +240,11 @@ def ranker_models(quick: bool) -> dict:
         lambda users, alpha: dict(BT_FIT, user_features=users, user_alpha=alpha / 2, **iso),
         False,
     )
-    models["user_features, hidden (64,), defaults"] = (
+    models["user_features, hidden (64,), isotropic prior"] = (
         lambda users, alpha: dict(user_features=users, **iso),
         False,
     )
+    models[DEFAULTS] = (lambda users, alpha: dict(user_features=users), False)
     if HAS_PRIOR:
         models["user_features, learned prior"] = (
             lambda users, alpha: dict(
@@ -285,8 +288,10 @@ def predictions(table, codes, cov, train, test, known: bool, models: dict, seed:
     return out
 
 
-def paircomp(folder: Path, reps: int, quick: bool) -> dict:
+def paircomp(folder: Path, reps: int, quick: bool) -> tuple[dict, dict]:
+    """Accuracy and ECE per split label and row: ``{label: {row: [mean, sd]}}`` each."""
     out: dict = {}
+    out_ece: dict = {}
     settings: list = [5, "cold"] if quick else [3, 5, 8, None, "cold"]
     models = ranker_models(quick)
     for name in ("topmodel2007", "cemschoice"):
@@ -295,6 +300,7 @@ def paircomp(folder: Path, reps: int, quick: bool) -> dict:
         for k in settings:
             label = f"{name}, {'all' if k is None else k}" + ("" if k == "cold" else " per person")
             accs: dict[str, list] = {}
+            eces: dict[str, list] = {}
             start = time.perf_counter()
             for rep in range(reps):
                 train, test = splits(table, k, rep)
@@ -302,13 +308,15 @@ def paircomp(folder: Path, reps: int, quick: bool) -> dict:
                     table, codes, cov, train, test, k != "cold", models, rep
                 ).items():
                     accs.setdefault(row, []).append(pairwise_accuracy(y[test], p_left))
-            out[label] = {
-                r: [round(float(np.mean(v)), 4), round(float(np.std(v)), 4)] for r, v in accs.items()
-            }
-            print(f"{label} ({time.perf_counter() - start:.0f} s):", flush=True)
+                    eces.setdefault(row, []).append(expected_calibration_error(y[test], p_left))
+            out[label], out_ece[label] = (
+                {r: [round(float(np.mean(v)), 4), round(float(np.std(v)), 4)] for r, v in d.items()}
+                for d in (accs, eces)
+            )
+            print(f"{label} ({time.perf_counter() - start:.0f} s): accuracy, ECE", flush=True)
             for r, (m, sd) in out[label].items():
-                print(f"  {r:42s} {m:.3f} ± {sd:.3f}", flush=True)
-    return out
+                print(f"  {r:48s} {m:.3f} ± {sd:.3f}   {out_ece[label][r][0]:.3f}", flush=True)
+    return out, out_ece
 
 
 # -- Part B: simulated people on OMI faces --------------------------------------------------------
@@ -559,6 +567,20 @@ def summarize(result: dict) -> dict:
                 f"{r:44s}"
                 + "".join(f"{pc[lab][r][0]:18.3f}" if r in pc[lab] else f"{'':18s}" for lab in labels)
             )
+        ece = result.get("paircomp_ece", {})
+        if ece:
+            print("\nPart A, ECE of P(left) on the held-out judgments (mean over repetitions)")
+            for r in rows:
+                print(
+                    f"{r:44s}"
+                    + "".join(f"{ece[lab][r][0]:18.3f}" if r in ece[lab] else f"{'':18s}" for lab in labels)
+                )
+            for lab in labels:
+                if DEFAULTS in ece[lab] and "global BT (choix)" in ece[lab]:
+                    name, k = lab.split(", ")
+                    targets[f"{name} {k} ECE: defaults - global BT (goal <= 0.01)"] = round(
+                        ece[lab][DEFAULTS][0] - ece[lab]["global BT (choix)"][0], 4
+                    )
         for lab, v in pc.items():
             name, k = lab.split(", ")
             for r in v:
@@ -567,8 +589,12 @@ def summarize(result: dict) -> dict:
                     targets[f"{name} k=5 {r} - (per-person BT + 0.03)"] = round(
                         v[r][0] - v["per-person BT (choix)"][0] - 0.03, 4
                     )
-                if not r.startswith("user_features"):
+                if not r.startswith("user_features") and r != DEFAULTS:
                     continue
+                if r == DEFAULTS and k in ("3 per person", "5 per person", "all per person"):
+                    targets[f"{name} {k} defaults - hierarchical BT (goal >= 0)"] = round(
+                        v[r][0] - v["hierarchical BT (reference)"][0], 4
+                    )
                 if k == "5 per person":
                     targets[f"{name} k=5 {r} - hierarchical BT"] = round(
                         v[r][0] - v["hierarchical BT (reference)"][0], 4
@@ -659,7 +685,9 @@ def main() -> None:
     start = time.perf_counter()
     result: dict = {"benchmark": "personal", "quick": args.quick}
     if not args.skip_paircomp:
-        result["paircomp"] = paircomp(Path(args.paircomp), 1 if args.quick else args.reps, args.quick)
+        result["paircomp"], result["paircomp_ece"] = paircomp(
+            Path(args.paircomp), 1 if args.quick else args.reps, args.quick
+        )
     if not args.skip_omi:
         result["omi_simulated_people"] = omi_people(args.quick, 1 if args.quick else args.worlds)
     result["targets"] = summarize(result)

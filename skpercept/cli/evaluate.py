@@ -223,15 +223,25 @@ def per_person(table, pred, attributes, info, task, output=None, log=print) -> l
         # people of the test table the model never saw: 0 training judgments, unseen
         scores["n_train"] = scores["n_train"].fillna(0).astype(int)
         scores["known"] = scores["n_train"] > 0
-    log("\nPer person (accuracy on this table; n_train = the person's judgments the model was fitted on):")
-    log(markdown_table(per_person_summary(scores)))
+    judgments = None
+    if kind == "pairs":  # each group's ECE pooled over its judgments
+        judgments = pd.DataFrame(
+            {
+                "user": np.repeat(table["user_id"].to_numpy(), len(attributes)),
+                "y_true": truth.reshape(-1),
+                "y_pred": guess.reshape(-1),
+            }
+        ).dropna(subset=["y_true"])
+    what = "accuracy, Brier score and calibration error" if kind == "pairs" else "accuracy"
+    log(f"\nPer person ({what} on this table; n_train = the person's judgments the model was fitted on):")
+    log(markdown_table(per_person_summary(scores, judgments)))
     order = [c for c in ("n_train", "n_test") if c in scores]
     log(markdown_table(scores.sort_values(order, ascending=False, kind="stable").head(20)))
     if len(scores) > 20:
         log(f"({len(scores) - 20} more people; all are in the report's per_person.csv with --output.)")
     if output is None:
         return []
-    return [per_person_section(scores, output, chance=chance)]
+    return [per_person_section(scores, output, chance=chance, judgments=judgments)]
 
 
 def add_parser(subparsers) -> None:

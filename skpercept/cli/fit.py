@@ -136,6 +136,7 @@ def fit(options: FitOptions) -> int:
             "user_ids": sorted(set(ids)),
             "user_counts": {str(k): int(v) for k, v in counts.items()},
         }
+        _describe_people(counts)
     featurizer, info_backbone = featurizer_for(options.backbone, options.runtime)
     model, info, why = build_model(
         task,
@@ -188,6 +189,27 @@ def _few_images(table, task: str, path) -> Iterator[None]:
             f"{path}: the judgments are of only {n_images} different image(s); training holds some images out "
             "to decide when to stop, and these are too few to split. Add judgments of more images."
         ) from exc
+
+
+#: ``fit`` warns when most people have fewer judgments than this: too few to move them far from
+#: the shared model (their deviations are shrunk toward it by a prior chosen on held-out data).
+FEW_JUDGMENTS = 10
+
+
+def _describe_people(counts: pd.Series) -> None:
+    """Say how many people the model learns and how many judgments each has; warn when most
+    have too few to differ from the shared model."""
+    log(
+        f"People: {len(counts)}, with {int(counts.median())} judgments each (median; fewest "
+        f"{int(counts.min())}, most {int(counts.max())})."
+    )
+    few = int((counts < FEW_JUDGMENTS).sum())
+    if few > len(counts) / 2:
+        log(
+            f"warning: {few} of {len(counts)} people have fewer than {FEW_JUDGMENTS} judgments: their "
+            "personal models will stay close to the shared one (predictions for them are mostly the "
+            "shared model's). Collect more judgments per person, or fit a shared model with --no-users."
+        )
 
 
 def _user_column(options: FitOptions) -> str:

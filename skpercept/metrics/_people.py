@@ -9,6 +9,7 @@ import pandas as pd
 
 from skpercept.metrics._inputs import as_float, check_unit
 from skpercept.metrics._ordering import pairwise_accuracy
+from skpercept.metrics._proba import brier_score, expected_calibration_error
 from skpercept.metrics._ratings import rating_mae
 from skpercept.metrics._scorers import METRICS
 
@@ -115,7 +116,10 @@ def per_user_scores(
     users : array-like of shape (n_samples,)
         The person of each row; a missing id is an error.
     kind : {'pairs', 'ratings'}, default='pairs'
-        Pairs are scored by :func:`pairwise_accuracy` (soft labels earn partial credit);
+        Pairs are scored by :func:`pairwise_accuracy` (soft labels earn partial credit),
+        :func:`brier_score` and :func:`expected_calibration_error` of ``P(left ≻ right)``
+        (how far a person's stated certainty is from how often they are right; a few
+        judgments make a person's ECE noisy, and 0/1 predictions make it the error rate);
         ratings by exact-match accuracy and :func:`rating_mae`.
     train_users : array-like, dict or None, default=None
         The person of each *training* judgment (e.g. the training table's user column), one
@@ -129,7 +133,7 @@ def per_user_scores(
     -------
     scores : DataFrame
         Indexed by person (``user``, sorted); columns ``n_test`` (judgments scored),
-        ``accuracy``, ``mae`` (ratings only), then ``n_train`` and ``known`` when
+        ``accuracy``, ``brier`` and ``ece`` (pairs only), ``mae`` (ratings only), then ``n_train`` and ``known`` when
         ``train_users`` is given. A person without a scored judgment has ``n_test = 0`` and
         NaN scores.
 
@@ -138,10 +142,10 @@ def per_user_scores(
     >>> from skpercept.metrics import per_user_scores
     >>> per_user_scores([1, 0, 1, 0.5], [0.9, 0.6, 0.8, 0.3], ["ann", "ann", "bob", "bob"],
     ...                 train_users=["ann", "ann", "ann"])  # doctest: +NORMALIZE_WHITESPACE
-          n_test  accuracy  n_train  known
+          n_test  accuracy  brier   ece  n_train  known
     user
-    ann        2      0.50        3   True
-    bob        2      0.75        0  False
+    ann        2      0.50  0.185  0.35        3   True
+    bob        2      0.75  0.040  0.20        0  False
     >>> per_user_scores([1, 4, 2], [2, 4, 2], ["ann", "ann", "bob"], kind="ratings")
     ...  # doctest: +NORMALIZE_WHITESPACE
           n_test  accuracy  mae
@@ -157,7 +161,11 @@ def per_user_scores(
         p = as_float(y_pred, "y_pred")
         check_unit(t, "y_true", "a pair label")
         check_unit(p, "y_pred", "a label or probability")
-        metrics: dict[str, Callable] = {"accuracy": pairwise_accuracy}
+        metrics: dict[str, Callable] = {
+            "accuracy": pairwise_accuracy,
+            "brier": brier_score,
+            "ece": expected_calibration_error,
+        }
     else:
         p = _rating_levels(t, y_pred, labels)
         metrics = {"accuracy": _rating_accuracy, "mae": rating_mae}

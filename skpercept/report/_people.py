@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.ticker import ScalarFormatter
 
 from skpercept._io import atomic_write
+from skpercept.metrics import expected_calibration_error
 from skpercept.report._render import agg_figure, markdown_table, save_png
 
 
@@ -23,21 +24,28 @@ def _pooled(group: pd.DataFrame, column: str) -> float:
     return float(np.average(scored[column], weights=scored["n_test"])) if len(scored) else float("nan")
 
 
-def per_person_summary(scores: pd.DataFrame) -> pd.DataFrame:
+def per_person_summary(scores: pd.DataFrame, judgments: pd.DataFrame | None = None) -> pd.DataFrame:
     """Known people, unseen people and everyone, side by side.
 
     Parameters
     ----------
     scores : DataFrame
         From :func:`skpercept.metrics.per_user_scores` (``n_test``, ``accuracy``, optionally
-        ``mae``, ``n_train`` and ``known``).
+        ``brier``, ``ece``, ``mae``, ``n_train`` and ``known``).
+    judgments : DataFrame or None, default=None
+        Pairs only: one row per scored judgment with columns ``user``, ``y_true`` and
+        ``y_pred`` (``P(left ≻ right)``). Given, the ``ece`` of a group is computed over the
+        group's judgments pooled (the calibration of what its people were told); without
+        it a group has no ``ece`` (a mean of per-person ECEs would mostly measure how few
+        judgments each person has).
 
     Returns
     -------
     summary : DataFrame
         Rows ``known``, ``unseen`` (only with a ``known`` column) and ``all``; columns
         ``people``, ``judgments``, ``accuracy`` (pooled over judgments), ``median``, ``min`` and
-        ``max`` of the people's accuracies, and ``mae`` (pooled) when ``scores`` has it.
+        ``max`` of the people's accuracies, ``brier`` (pooled) and ``ece`` (pooled, with
+        ``judgments``) when ``scores`` has them, and ``mae`` (pooled) when it has it.
 
     Examples
     --------
@@ -64,6 +72,15 @@ def per_person_summary(scores: pd.DataFrame) -> pd.DataFrame:
             "accuracy": _pooled(group, "accuracy"),
         }
         row.update(spread.to_dict())
+        if "brier" in group:
+            row["brier"] = _pooled(group, "brier")
+        if "ece" in group and judgments is not None:
+            mine = judgments[judgments["user"].isin(group.index)]
+            row["ece"] = (
+                expected_calibration_error(mine["y_true"].to_numpy(), mine["y_pred"].to_numpy())
+                if len(mine)
+                else float("nan")
+            )
         if "mae" in group:
             row["mae"] = _pooled(group, "mae")
         rows[name] = row
@@ -136,6 +153,7 @@ def per_person_section(
     chance: float | None = None,
     name: str = "per_person",
     floatfmt: str = ".3f",
+    judgments: pd.DataFrame | None = None,
 ) -> str:
     """Markdown section on per-person results; writes ``<name>.csv`` (and ``<name>.png``).
 
@@ -156,6 +174,9 @@ def per_person_section(
     name : str, default='per_person'
         Stem of the PNG and CSV files (use one per attribute or model to keep several).
     floatfmt : str, default='.3f'
+    judgments : DataFrame or None, default=None
+        Pairs: the scored judgments (``user``, ``y_true``, ``y_pred``) for each group's
+        pooled ECE (see :func:`per_person_summary`).
 
     Returns
     -------
@@ -176,7 +197,12 @@ def per_person_section(
     output_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(output_dir / f"{name}.csv", "w", encoding="utf-8", newline="") as file:
         scores.to_csv(file)
-    parts = [f"## {heading}", "", markdown_table(per_person_summary(scores), floatfmt=floatfmt), ""]
+    parts = [
+        f"## {heading}",
+        "",
+        markdown_table(per_person_summary(scores, judgments), floatfmt=floatfmt),
+        "",
+    ]
     if "n_train" in scores:
         plot_per_person(scores, output_dir / f"{name}.png", chance=chance)
         parts += [f"![accuracy per person]({name}.png)", ""]

@@ -65,6 +65,8 @@ def test_reference_folder_per_person_journey_as_subprocesses(world, tmp_path, ca
     )  # fmt: skip
     assert fit.returncode == 0, fit.stderr
     assert "Fitting a pairs model on 90 rows" in fit.stderr
+    assert "People: 3, with 90 judgments each (median; fewest 90, most 90)." in fit.stderr
+    assert "fewer than" not in fit.stderr  # enough judgments per person: no warning
     assert (
         "'_id': an id / language column; 'lang'" in fit.stderr
         and "'insert_time': a time column" in fit.stderr
@@ -86,7 +88,9 @@ def test_reference_folder_per_person_journey_as_subprocesses(world, tmp_path, ca
     for row in ("| known ", "| unseen ", "| p1 ", "| p9 "):
         assert row in evaluate.stdout
     assert "'p9' at judgment_id" in evaluate.stderr  # the unseen person, named by judgment id
+    assert "| brier | ece" in evaluate.stdout  # how sure each group was told, beside how right
     people = pd.read_csv(report / "per_person.csv", index_col="user")
+    assert {"accuracy", "brier", "ece"} <= set(people.columns)
     assert people.loc["p1", "n_train"] == 90 and people.loc["p9", "n_train"] == 0
     assert people.loc["p1", "known"] and not people.loc["p9", "known"]
     assert (report / "per_person.png").read_bytes()[:4] == b"\x89PNG"
@@ -108,6 +112,39 @@ def test_reference_folder_per_person_journey_as_subprocesses(world, tmp_path, ca
     assert outputs["p3"]["user_id"].eq("p3").all()
     # a person's own model differs from the average person's (p3 reverses 'smart')
     assert not np.allclose(outputs["p3"]["pred_smart_score"], outputs["nobody"]["pred_smart_score"])
+
+
+def test_fit_says_how_many_judgments_people_have_and_which_people_column(world, tmp_path, capsys):
+    """Most people with a handful of judgments: a warning; --no-users: a shared model; a
+    --user-column the table lacks: an error naming the columns it has."""
+    rng = np.random.default_rng(0)
+    n = 40
+    people = np.r_[np.repeat(["a", "b"], 12), [f"few{i}" for i in range(n - 24)]]  # 16 people with one
+    a = rng.integers(0, 10, n)
+    b = (a + 1 + rng.integers(0, 9, n)) % 10
+    table = pd.DataFrame(
+        {
+            "image_a": [f"images/im{i}.png" for i in a],
+            "image_b": [f"images/im{j}.png" for j in b],
+            "user_id": people,
+            "attractive": (a > b).astype(float),
+        }
+    )
+    path = world["train"] / "few.csv"
+    table.to_csv(path, index=False)
+    code, _, err = run(capsys, "fit", path, "--model", tmp_path / "m.joblib", *tiny(world))
+    assert code == 0, err
+    assert "People: 18, with 1 judgments each (median; fewest 1, most 12)." in err
+    assert "warning: 16 of 18 people have fewer than 10 judgments" in err
+    code, _, err = run(capsys, "fit", path, "--model", tmp_path / "s.joblib", "--no-users", *tiny(world))
+    assert code == 0, err
+    assert "one shared model for everyone" in err and "People:" not in err
+    assert not joblib.load(tmp_path / "s.joblib").skpercept_info_["users"]
+    code, _, err = run(
+        capsys, "fit", path, "--model", tmp_path / "x.joblib", "--user-column", "rater", *tiny(world)
+    )
+    assert code != 0
+    assert "--user-column 'rater' is not a column of the table; its columns are" in err and "'user_id'" in err
 
 
 def test_folder_ratings_train_a_per_person_classifier_on_the_schema_scale(world, tmp_path, capsys):
