@@ -419,12 +419,15 @@ class PersonalHeadMixin:
         log-loss of pairs and levels, the squared error of values; :meth:`_selection_loss`),
         and how it was chosen.
 
-        The held-out judgments are ``valid``, the rows training left out (the early-stopping
-        hold-out's and those straddling it: new items, the situation of a person's next
-        judgment) when they have at least :data:`MIN_HELD_OUT_LABELS` labels
-        of people with training judgments; otherwise every training person's judgments are
-        split in :data:`SELECTION_FOLDS` folds. The shared part stays frozen; ``precision``
-        (the learned prior at :data:`START_USER_ALPHA`) keeps its shape and is scaled.
+        The held-out judgments: every training person's judgments split in
+        :data:`SELECTION_FOLDS` folds (each predicted from the others), and ``valid``, the
+        rows training left out (the early-stopping hold-out's and those straddling it: new
+        items, the situation of a person's next judgment) when they have at least
+        :data:`MIN_HELD_OUT_LABELS` labels of people with training judgments; the losses
+        add up. The folds give many labels but items the shared part was trained on (it
+        fits them better than new ones, so they lean to a stronger prior); the hold-out
+        gives new items but few labels. The shared part stays frozen; ``precision`` (the
+        learned prior at :data:`START_USER_ALPHA`) keeps its shape and is scaled.
         """
         rng = np.random.RandomState(seed)
         known = np.unique(people[train][people[train] >= 0])
@@ -435,16 +438,17 @@ class PersonalHeadMixin:
         if valid is not None:
             held = valid[np.isin(people[valid], known)]
         labelled = int(np.isfinite(y[held]).sum())
+        # every training person's judgments dealt out in random order to the folds
+        order = rng.permutation(len(fit_rows))
+        rank = pd.Series(order).groupby(people[fit_rows][order]).cumcount().to_numpy()
+        fold = np.empty(len(fit_rows), dtype=np.int64)
+        fold[order] = rank % SELECTION_FOLDS
+        folds = [(fit_rows[fold != f], fit_rows[fold == f]) for f in range(SELECTION_FOLDS)]
+        folds = [(a, b) for a, b in folds if len(a) and len(b)]
+        how = f"by {SELECTION_FOLDS}-fold cross-validation over the training people's judgments"
         if labelled >= MIN_HELD_OUT_LABELS:
-            folds, how = [(fit_rows, held)], f"on {labelled} held-out labels of the training people"
-        else:
-            order = rng.permutation(len(fit_rows))
-            rank = pd.Series(order).groupby(people[fit_rows][order]).cumcount().to_numpy()
-            fold = np.empty(len(fit_rows), dtype=np.int64)
-            fold[order] = rank % SELECTION_FOLDS  # each person's judgments dealt out in random order
-            folds = [(fit_rows[fold != f], fit_rows[fold == f]) for f in range(SELECTION_FOLDS)]
-            folds = [(a, b) for a, b in folds if len(a) and len(b)]
-            how = f"by {SELECTION_FOLDS}-fold cross-validation over the training people's judgments"
+            folds.append((fit_rows, held))
+            how += f" and on their {labelled} held-out labels"
         if not folds:
             return START_USER_ALPHA, "too few judgments to choose it; the starting strength is kept"
         blocks = self._personal_blocks(net)

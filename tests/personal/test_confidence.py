@@ -50,9 +50,9 @@ def test_prior_strength_follows_how_much_people_differ(differing):
     alike = PairwiseRanker(**FAST, user_features=users).fit(X_same, y_same)
     for head in (apart, alike):
         assert head.user_alpha_.shape == (1,) and head.user_alpha_[0] in USER_ALPHA_GRID
-        assert "held-out labels of the training people" in head.user_alpha_reason_
-    # people who share one taste are pulled much harder toward the shared model
-    assert alike.user_alpha_[0] >= 10 * apart.user_alpha_[0]
+        assert "cross-validation" in head.user_alpha_reason_ and "held-out labels" in head.user_alpha_reason_
+    # people who share one taste are pulled harder toward the shared model
+    assert alike.user_alpha_[0] > apart.user_alpha_[0]
 
 
 def test_personal_probabilities_are_as_honest_as_the_shared_models(differing):
@@ -75,7 +75,7 @@ def test_personal_probabilities_are_as_honest_as_the_shared_models(differing):
 def test_strength_is_chosen_by_cross_validation_without_a_hold_out(differing):
     (X, y), _, users = differing
     head = PairwiseRanker(**{**FAST, "max_epochs": 20}, user_features=users, early_stopping=False).fit(X, y)
-    assert "3-fold cross-validation" in head.user_alpha_reason_
+    assert "3-fold cross-validation" in head.user_alpha_reason_ and "held-out" not in head.user_alpha_reason_
     assert head.calibration_ == "temperature"
     np.testing.assert_array_equal(head.temperature_, 1.0)  # no held-out rows: nothing to fit T on
 
