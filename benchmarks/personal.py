@@ -73,6 +73,8 @@ from _shared import hardware_line
 
 HAS_USERS = "user_features" in PairwiseRanker().get_params()
 HAS_PRIOR = "user_prior" in PairwiseRanker().get_params()
+#: Rows named for a trunk keep it (no choice between the linear and the hidden trunk).
+KEEP_TRUNK = {"choose_trunk": False} if "choose_trunk" in PairwiseRanker().get_params() else {}
 LEARNED = " (learned prior)"
 ALPHAS = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 #: The bound row's grid: α of the hierarchical model, finer and wider than the inner CV's.
@@ -241,7 +243,7 @@ def ranker_models(quick: bool) -> dict:
         False,
     )
     models["user_features, hidden (64,), isotropic prior"] = (
-        lambda users, alpha: dict(user_features=users, **iso),
+        lambda users, alpha: dict(user_features=users, **iso, **KEEP_TRUNK),
         False,
     )
     models[DEFAULTS] = (lambda users, alpha: dict(user_features=users), False)
@@ -253,7 +255,7 @@ def ranker_models(quick: bool) -> dict:
             False,
         )
         models["user_features, hidden (64,), learned prior"] = (
-            lambda users, alpha: dict(user_features=users, user_prior="learned"),
+            lambda users, alpha: dict(user_features=users, user_prior="learned", **KEEP_TRUNK),
             False,
         )
     if not quick:

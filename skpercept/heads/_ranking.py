@@ -213,6 +213,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
             out = torch.from_numpy(d / [fit_temperature(d[:, j], y[:, j]) for j in range(d.shape[1])])
         return super()._selection_loss(out, y, weights)
 
+    def _member_output(self, member: int, out: np.ndarray) -> np.ndarray:
+        return out / self.temperature_[member]
+
     def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
         # Each member's calibrated logits d_i / T_i: the ensemble averages calibrated members.
         outputs = super()._member_outputs(X)

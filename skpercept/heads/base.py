@@ -357,6 +357,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         "user_features": [StrOptions({"auto"}), "array-like", None],
         "user_alpha": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "user_prior": [StrOptions({"isotropic", "learned"})],
+        "choose_trunk": [StrOptions({"auto"}), "boolean"],
     }
 
     hidden_layer_sizes: tuple[int, ...] = (64,)
@@ -370,6 +371,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
     user_features: Any = None
     user_alpha: float | str = "auto"
     user_prior: str = "learned"
+    choose_trunk: bool | str = "auto"
     device: str = "auto"
     random_state: int | np.random.RandomState | None = None
 
@@ -422,7 +424,19 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
 
     # -- helpers for the subclasses -------------------------------------------------------------
     def _hidden(self) -> tuple[int, ...]:
-        return hidden_sizes(self.hidden_layer_sizes)
+        """The trunk's hidden widths: the fitted choice (``hidden_layer_sizes_``), else the
+        parameter's."""
+        fitted = self.__dict__.get("hidden_layer_sizes_")
+        return tuple(fitted) if fitted is not None else hidden_sizes(self.hidden_layer_sizes)
+
+    def _trunk_candidates(self) -> list[tuple[int, ...]]:
+        """The trunks ``fit`` trains: ``hidden_layer_sizes``, and first the linear one when
+        ``choose_trunk`` asks for a choice (``'auto'``: for a model of people)."""
+        hidden = hidden_sizes(self.hidden_layer_sizes)
+        choose = self.choose_trunk
+        if choose == "auto":
+            choose = self._weighted_personal and len(self._user_index()) > 0
+        return [(), hidden] if choose and hidden and self.early_stopping else [hidden]
 
     @staticmethod
     def _ravel_column(arr: np.ndarray) -> np.ndarray:
@@ -584,18 +598,41 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         targets = np.ascontiguousarray(targets, dtype=np.float32)
         device = resolve_device(self.device)
         seed = resolve_seed(self.random_state)
+        candidates = self._trunk_candidates()
+        self.__dict__.pop("trunk_losses_", None)
+        fitted, losses = {}, {}
+        for sizes in candidates:
+            self.hidden_layer_sizes_ = sizes
+            losses[sizes] = self._fit_members(X, y_encoded, targets, groups, seed, device, people)
+            if len(candidates) > 1:
+                fitted[sizes] = {
+                    k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")
+                }
+        if len(candidates) > 1:
+            best = min(candidates, key=lambda sizes: losses[sizes])  # ties: the linear trunk
+            for key in set(fitted[candidates[-1]]) - set(fitted[best]):
+                delattr(self, key)
+            self.__dict__.update(fitted[best])
+            self.trunk_losses_ = {
+                "hidden" if sizes else "linear": float(loss) for sizes, loss in losses.items()
+            }
+        return self
+
+    def _fit_members(self, X, y_encoded, targets, groups, seed: int, device: str, people) -> float:
+        """Train the ``n_ensemble`` members on the current trunk; their summed held-out loss."""
         # Member i is the fit a single head would make with random_state = seed + i: its own
         # initialization, batch order, dropout and item hold-out, so every item trains most members.
         self.ensemble_seeds_ = seed + np.arange(int(self.n_ensemble), dtype=np.int64)
         self.nets_ = []
         self._start_members(len(self.ensemble_seeds_))
-        precisions, alphas = [], []
+        precisions, alphas, total = [], [], 0.0
         for member, member_seed in enumerate(self.ensemble_seeds_.tolist()):
-            precision, alpha = self._fit_member(
+            precision, alpha, loss = self._fit_member(
                 member, X, y_encoded, targets, groups, member_seed, device, people
             )
             precisions.append(precision)
             alphas.append(alpha)
+            total += loss
         if self._weighted_personal and len(self._user_index()):
             self.user_alpha_ = np.asarray(alphas, dtype=np.float64)
             learned = all(p is not None for p in precisions)
@@ -607,7 +644,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
                     f"{width} personal parameters per person (more than {MAX_PRIOR_DIM})"
                 )
             self.user_prior_ = "learned" if learned else "isotropic"
-        return self
+        return total
 
     def _fit_member(
         self,
@@ -619,10 +656,11 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         seed: int,
         device: str,
         people: np.ndarray | None = None,
-    ) -> tuple[np.ndarray | None, float]:
+    ) -> tuple[np.ndarray | None, float, float]:
         """Train member ``member``; with ``people`` (rows' persons, ``user_prior='learned'``)
         also learn its prior. With ``user_alpha='auto'`` choose the prior's strength on
-        held-out judgments. Return the learned precision (None: isotropic) and the strength."""
+        held-out judgments. Return the learned precision (None: isotropic), the strength and
+        the member's loss on the rows it never trained on (0 without them)."""
         callbacks = training_callbacks(
             self.callbacks, early_stopping=self.early_stopping, patience=self.patience
         )
@@ -672,7 +710,18 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         self._member_trained(
             member, net, None if held is None else X[held], None if held is None else y_encoded[held]
         )
-        return precision, alpha
+        loss = 0.0
+        if held is not None and len(held) and self._weighted_personal:
+            out = torch.from_numpy(self._member_output(member, self._predict_with_net(net, X[held])))
+            loss = self._weighted_loss(out, y_encoded[held], weights[held])
+        if one_hot is not None and held is not None and len(held):
+            # measured and calibrated: now every person learns from all of their judgments
+            self._fit_people(net, X, y_encoded, weights, one_hot, precision, alpha=alpha)
+        return precision, alpha, loss
+
+    def _member_output(self, member: int, out: np.ndarray) -> np.ndarray:
+        """Member ``member``'s raw output as it predicts (after its post-hoc steps)."""
+        return out
 
     def _penalty(self, targets: np.ndarray) -> float:
         """``user_alpha / Σ w`` over the observed training labels: with the weighted mean loss

@@ -390,6 +390,10 @@ class PersonalHeadMixin:
     def _selection_loss(self, out: torch.Tensor, y: np.ndarray, weights: np.ndarray) -> float:
         """``Σ w·loss`` of held-out outputs as the fitted model will predict them (a head with a
         post-hoc step fitted on the same rows, such as a temperature, applies it first)."""
+        return self._weighted_loss(out, y, weights)
+
+    def _weighted_loss(self, out: torch.Tensor, y: np.ndarray, weights: np.ndarray) -> float:
+        """``Σ w·loss`` of the module's output ``out`` against ``y`` (NaN labels skipped)."""
         with torch.no_grad():
             losses, mask = self._criterion_module().entry_losses(out, torch.from_numpy(y.astype(np.float64)))
             return float((losses * mask * torch.from_numpy(weights.astype(np.float64))).sum())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -59,7 +60,10 @@ def test_personal_probabilities_are_as_honest_as_the_shared_models(differing):
     (X, y), (X_test, y_test), users = differing
     shared = PairwiseRanker(**FAST).fit(X, y)
     personal = PairwiseRanker(**FAST, user_features=users).fit(X, y)
-    loose = PairwiseRanker(**FAST, user_features=users, user_alpha=0.01, calibration=None).fit(X, y)
+    # a weak prior, no temperature, no choice of trunk: how a personal model used to be fitted
+    loose = PairwiseRanker(
+        **FAST, user_features=users, user_alpha=0.01, calibration=None, choose_trunk=False
+    ).fit(X, y)
     assert personal.calibration_ == "temperature" and shared.calibration_ is None
     p = {
         name: m.predict_proba(X_test)[:, 1]
@@ -87,7 +91,8 @@ def test_a_given_strength_is_kept_and_adding_a_person_uses_the_chosen_one(differ
     assert not hasattr(fixed, "user_alpha_reason_")
     auto = PairwiseRanker(**FAST, user_features=users, user_prior="isotropic").fit(X, y)
     chosen = auto.user_alpha_[0]
-    np.testing.assert_allclose(auto.user_prior_precision(), 2 * chosen * np.eye(16))
+    d = auto.item_representation(X[:1, : X.shape[1] // 2]).shape[1]
+    np.testing.assert_allclose(auto.user_prior_precision(), 2 * chosen * np.eye(d))
     # fit_users refits a person under the chosen strength (not the starting one)
     rows = X[:, 6] == 1  # person 0
     half = X[rows][:1, : X.shape[1] // 2]
@@ -120,3 +125,45 @@ def test_rating_heads_choose_the_strength_too(kind):
     # leniency is what people differ in here: the chosen prior lets it through
     offsets = head.nets_[0].module_.personal.offset.detach().numpy()[:, 0]
     assert abs(np.corrcoef(offsets, lenient)[0, 1]) > 0.8  # (a classifier's offset moves its cut points)
+
+
+def _items_pairs(utility, n_items, n_people, per_person, n_features, seed=0, linear_tastes=False):
+    """Pairs of items with features, each person's judgments from ``utility(items) + taste``
+    (a taste per item, or with ``linear_tastes`` a linear function of the features)."""
+    rng = np.random.RandomState(seed)
+    items = rng.normal(size=(n_items, n_features)).astype(np.float32)
+    worth = utility(items)
+    if linear_tastes:
+        tastes = 0.5 * rng.normal(size=(n_people, n_features)) @ items.T
+    else:
+        tastes = 0.5 * rng.normal(size=(n_people, n_items))
+    u = np.repeat(np.arange(n_people), per_person)
+    a, b = rng.randint(0, n_items, len(u)), rng.randint(0, n_items, len(u))
+    keep = a != b
+    u, a, b = u[keep], a[keep], b[keep]
+    d = worth[a] - worth[b] + tastes[u, a] - tastes[u, b]
+    y = (rng.uniform(size=len(u)) < 1 / (1 + np.exp(-d))).astype(float)
+    people = np.eye(n_people, dtype=np.float32)[u]
+    return np.hstack([items[a], people, items[b], people]), y, list(range(n_features, n_features + n_people))
+
+
+def test_the_trunk_is_chosen_on_held_out_judgments_and_kept_when_saved():
+    # everyone's taste linear in the items' features (and few items for them): the linear trunk
+    X, y, users = _items_pairs(lambda z: z[:, :4].sum(1), 60, 40, 30, 32, linear_tastes=True)
+    head = PairwiseRanker(**FAST, user_features=users).fit(X, y)
+    assert head.hidden_layer_sizes_ == () and set(head.trunk_losses_) == {"linear", "hidden"}
+    assert head.trunk_losses_["linear"] < head.trunk_losses_["hidden"]
+    assert head.item_representation(X[:3, :72]).shape == (3, 32)  # the linear trunk: h(x) = x
+    # a utility no linear function of the features gives: the hidden layer
+    X, y, users = _items_pairs(lambda z: 3 * np.abs(z[:, 0]) - 1.5 * z[:, 1] ** 2, 300, 40, 120, 4)
+    head = PairwiseRanker(**FAST, user_features=users).fit(X, y)
+    assert head.hidden_layer_sizes_ == (16,)
+    assert head.trunk_losses_["hidden"] < head.trunk_losses_["linear"]
+    # the kept trunk is rebuilt when the model is loaded; a shared model trains one trunk
+    again = pickle.loads(pickle.dumps(head))
+    np.testing.assert_allclose(again.predict_proba(X[:50]), head.predict_proba(X[:50]), rtol=1e-6)
+    assert again.hidden_layer_sizes_ == (16,) and again.hidden_layer_sizes == (16,)
+    shared = PairwiseRanker(**{**FAST, "max_epochs": 5}).fit(X, y)
+    assert shared.hidden_layer_sizes_ == (16,) and not hasattr(shared, "trunk_losses_")
+    off = PairwiseRanker(**{**FAST, "max_epochs": 5}, user_features=users, choose_trunk=False).fit(X, y)
+    assert not hasattr(off, "trunk_losses_")
