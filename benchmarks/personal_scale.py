@@ -38,9 +38,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+
+from skpercept import TimmEmbedder
+from skpercept.datasets import load_omi
+from skpercept.embed import default_cache_dir
+from skpercept.heads import PairwiseRanker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
 from _shared import hardware_line
+from personal import Simulator, pair_rows
 
 FEATURES = 1280  # EfficientNet-Lite0's embedding width
 
@@ -57,14 +64,6 @@ def row_gb(n_people: int, per_person: int) -> float:
 
 def one_size(n_people: int, per_person: int, seed: int = 0) -> dict:
     """Run every step for ``n_people`` in this process; the figures as a dict."""
-    import torch
-
-    from personal import Simulator, pair_rows
-    from skpercept import TimmEmbedder
-    from skpercept.datasets import load_omi
-    from skpercept.embed import default_cache_dir
-    from skpercept.heads import PairwiseRanker
-
     torch.set_num_threads(2)
     omi = load_omi(None)
     images = pd.Series(omi.means["image"].to_numpy(), name="image")
