@@ -433,10 +433,15 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         """The trunks ``fit`` trains: ``hidden_layer_sizes``, and first the linear one when
         ``choose_trunk`` asks for a choice (``'auto'``: for a model of people)."""
         hidden = hidden_sizes(self.hidden_layer_sizes)
+        if not hidden or not self.early_stopping:
+            return [hidden]
         choose = self.choose_trunk
         if choose == "auto":
-            choose = self._weighted_personal and len(self._user_index()) > 0
-        return [(), hidden] if choose and hidden and self.early_stopping else [hidden]
+            # the linear trunk when it is the smaller model: a person's deviation has one weight
+            # per item column, so with wide embeddings it would have more than with the hidden layer
+            n_items = self._unit_width() - len(self._user_index())
+            choose = self._weighted_personal and len(self._user_index()) > 0 and n_items <= hidden[-1]
+        return [(), hidden] if choose else [hidden]
 
     @staticmethod
     def _ravel_column(arr: np.ndarray) -> np.ndarray:

@@ -149,11 +149,11 @@ def _items_pairs(utility, n_items, n_people, per_person, n_features, seed=0, lin
 
 def test_the_trunk_is_chosen_on_held_out_judgments_and_kept_when_saved():
     # everyone's taste linear in the items' features (and few items for them): the linear trunk
-    X, y, users = _items_pairs(lambda z: z[:, :4].sum(1), 60, 40, 30, 32, linear_tastes=True)
+    X, y, users = _items_pairs(lambda z: z[:, :4].sum(1), 60, 40, 30, 16, linear_tastes=True)
     head = PairwiseRanker(**FAST, user_features=users).fit(X, y)
     assert head.hidden_layer_sizes_ == () and set(head.trunk_losses_) == {"linear", "hidden"}
     assert head.trunk_losses_["linear"] < head.trunk_losses_["hidden"]
-    assert head.item_representation(X[:3, :72]).shape == (3, 32)  # the linear trunk: h(x) = x
+    assert head.item_representation(X[:3, :56]).shape == (3, 16)  # the linear trunk: h(x) = x
     # a utility no linear function of the features gives: the hidden layer
     X, y, users = _items_pairs(lambda z: 3 * np.abs(z[:, 0]) - 1.5 * z[:, 1] ** 2, 300, 40, 120, 4)
     head = PairwiseRanker(**FAST, user_features=users).fit(X, y)
@@ -165,5 +165,10 @@ def test_the_trunk_is_chosen_on_held_out_judgments_and_kept_when_saved():
     assert again.hidden_layer_sizes_ == (16,) and again.hidden_layer_sizes == (16,)
     shared = PairwiseRanker(**{**FAST, "max_epochs": 5}).fit(X, y)
     assert shared.hidden_layer_sizes_ == (16,) and not hasattr(shared, "trunk_losses_")
+    # more item columns than hidden units: the linear trunk would give people more parameters
+    wide = PairwiseRanker(**{**FAST, "max_epochs": 5, "hidden_layer_sizes": (2,)}, user_features=users).fit(
+        X, y
+    )
+    assert wide.hidden_layer_sizes_ == (2,) and not hasattr(wide, "trunk_losses_")
     off = PairwiseRanker(**{**FAST, "max_epochs": 5}, user_features=users, choose_trunk=False).fit(X, y)
     assert not hasattr(off, "trunk_losses_")
