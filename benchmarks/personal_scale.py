@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import resource
 import subprocess
@@ -156,7 +157,7 @@ def main() -> None:
             flush=True,
         )
     growth = {}
-    for first, second in zip(runs, runs[1:]):
+    for first, second in itertools.pairwise(runs):
         ratio = np.log(second["judgments"] / first["judgments"])
         key = f"{first['people']}->{second['people']}"
         growth[key] = {
