@@ -117,10 +117,15 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         taste".
     choose_trunk : bool or 'auto', default='auto'
         Whether ``fit`` also trains the linear trunk (``hidden_layer_sizes=()``) and keeps
-        whichever of the two predicts the rows training never saw better (the early-stopping
-        hold-out and the rows straddling it; lowest ``Σ w·loss`` after the people's fit and
-        the temperature, summed over the members; a tie keeps the linear one).
-        ``'auto'``: for a model of people (``user_features``): when the items carry little
+        whichever of the two predicts held-out judgments better: the loss that chose
+        ``user_alpha='auto'`` at its choice (folds of the training people's judgments and the
+        rows training never saw), else the loss on the rows training never saw (the
+        early-stopping hold-out and the rows straddling it), after the people's fit and the
+        temperature, summed over the members; a tie keeps the linear one.
+        ``'auto'``: for a model of people (``user_features``) whose items have no more
+        columns than the last hidden layer has units (the linear trunk is then the smaller
+        model; with wide embeddings a person's linear deviation would have one weight per
+        column): when the items carry little
         beyond their identity, or people have a few judgments each, the hidden layer mostly
         memorizes (on Topmodel2007 with 5 judgments per person the 64-unit trunk trailed the
         hierarchical Bradley–Terry model by 1–3 points). Needs early stopping (the held-out

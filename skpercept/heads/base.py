@@ -700,8 +700,9 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         # held out: the validation rows and those straddling both sides (never trained on)
         held = None if split.valid is None else np.setdiff1d(np.arange(len(X)), train)
         one_hot = self._one_hot_people(X) if personal and self.user_alpha == "auto" else None
+        selection_loss = np.nan
         if one_hot is not None:
-            alpha, how = self._select_user_alpha(
+            alpha, how, selection_loss = self._select_user_alpha(
                 net, X, y_encoded, weights, one_hot, train, held, precision, seed
             )
             if member == 0:
@@ -716,7 +717,11 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             member, net, None if held is None else X[held], None if held is None else y_encoded[held]
         )
         loss = 0.0
-        if held is not None and len(held) and self._weighted_personal:
+        if one_hot is not None and np.isfinite(selection_loss):
+            # the people's held-out loss at the chosen strength: folds of their judgments and the
+            # rows training never saw, many more labels than the hold-out alone
+            loss = selection_loss
+        elif held is not None and len(held) and self._weighted_personal:
             out = torch.from_numpy(self._member_output(member, self._predict_with_net(net, X[held])))
             loss = self._weighted_loss(out, y_encoded[held], weights[held])
         if one_hot is not None and held is not None and len(held):

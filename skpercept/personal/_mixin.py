@@ -417,11 +417,11 @@ class PersonalHeadMixin:
         valid: np.ndarray | None,
         precision: np.ndarray | None,
         seed: int,
-    ) -> tuple[float, str]:
+    ) -> tuple[float, str, float]:
         """``user_alpha='auto'``: the strength of :data:`USER_ALPHA_GRID` whose personal fit
         predicts held-out judgments of the training people best (lowest ``Σ w·loss``: the
         log-loss of pairs and levels, the squared error of values; :meth:`_selection_loss`),
-        and how it was chosen.
+        how it was chosen, and that loss.
 
         The held-out judgments: every training person's judgments split in
         :data:`SELECTION_FOLDS` folds (each predicted from the others), and ``valid``, the
@@ -454,7 +454,7 @@ class PersonalHeadMixin:
             folds.append((fit_rows, held))
             how += f" and on their {labelled} held-out labels"
         if not folds:
-            return START_USER_ALPHA, "too few judgments to choose it; the starting strength is kept"
+            return START_USER_ALPHA, "too few judgments to choose it; the starting strength is kept", np.nan
         blocks = self._personal_blocks(net)
         grid = sorted(USER_ALPHA_GRID, reverse=True)  # strongest first: each fit warm-starts the next
         losses = np.zeros(len(grid))
@@ -480,7 +480,7 @@ class PersonalHeadMixin:
                         theta,
                     )
         best = int(np.argmin(losses))
-        return float(grid[best]), how
+        return float(grid[best]), how, float(losses[best])
 
     def _personal_blocks(self, net: Any) -> list[torch.Tensor]:
         """The personal parameters of ``net``, person first (``(n_users, ...)`` each): tensors
