@@ -119,3 +119,23 @@ def test_command_journey_end_to_end(omi_dir, tmp_path):
         and (people.loc[~people["known"], "n_train"] == 0).all()
     )
     assert "Per person" in done.stdout  # printed by evaluate, not only written
+
+
+def test_taste_moves_each_persons_impressions_with_traits_of_their_own(example, omi_dir):
+    """--taste: a person's values move with a personal mix of other OMI traits (so people
+    disagree systematically); 0 keeps the folder as before, draw for draw."""
+    rng = np.random.default_rng(0)
+    traits = example.read_face_traits(omi_dir, example.ATTRIBUTES)
+    assert not set(example.ATTRIBUTES) & set(traits.columns)
+    np.testing.assert_allclose(traits.std(), 1.0)
+    people = example._people(6, example.ATTRIBUTES, rng, traits, taste=30.0)
+    for person in people:
+        assert set(person.taste) == set(person.attributes)
+        for shift in person.taste.values():
+            assert shift.std() == pytest.approx(30.0)
+    # two people's shifts of one attribute are different mixtures of the traits
+    shifts = [p.taste["smart"] for p in people if "smart" in p.taste]
+    if len(shifts) > 1:
+        assert abs(np.corrcoef(shifts[0], shifts[1])[0, 1]) < 0.99
+    plain = example._people(6, example.ATTRIBUTES, np.random.default_rng(0))
+    assert all(not p.taste for p in plain)
