@@ -310,6 +310,7 @@ class _Split(NamedTuple):
     valid: np.ndarray | None
     train_split: Any
     n_straddling: int
+    items: np.ndarray | None = None  # the item codes of an item hold-out (None: rows are held out)
 
 
 @estimator_parameters
@@ -469,7 +470,9 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         else:
             items = item_codes(groups, len(X))
         split = early_stopping_split(items, self.validation_fraction, seed, instead="validation_split='rows'")
-        return _Split(split.train, split.valid, None, split.n_straddling)
+        return _Split(
+            split.train, split.valid, None, split.n_straddling, np.asarray(items).reshape(len(X), -1)
+        )
 
     def _row_split(self, X: np.ndarray, y_encoded: np.ndarray, seed: int) -> _Split:
         n = len(y_encoded)
@@ -703,7 +706,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         selection_loss = np.nan
         if one_hot is not None:
             alpha, how, selection_loss = self._select_user_alpha(
-                net, X, y_encoded, weights, one_hot, train, held, precision, seed
+                net, X, y_encoded, weights, one_hot, train, held, precision, seed, items=split.items
             )
             if member == 0:
                 self.user_alpha_reason_ = how

@@ -417,6 +417,7 @@ class PersonalHeadMixin:
         valid: np.ndarray | None,
         precision: np.ndarray | None,
         seed: int,
+        items: np.ndarray | None = None,
     ) -> tuple[float, str, float]:
         """``user_alpha='auto'``: the strength of :data:`USER_ALPHA_GRID` whose personal fit
         predicts held-out judgments of the training people best (lowest ``Σ w·loss``: the
@@ -424,7 +425,10 @@ class PersonalHeadMixin:
         how it was chosen, and that loss.
 
         The held-out judgments: every training person's judgments split in
-        :data:`SELECTION_FOLDS` folds (each predicted from the others), and ``valid``, the
+        :data:`SELECTION_FOLDS` folds (each predicted from the others; with ``items``, the item
+        codes of an item hold-out ``(n, k)``, the folds are item-disjoint: the items are dealt
+        to the folds and a fold holds the rows all of whose items are its own, predicted from
+        the rows with none of them), and ``valid``, the
         rows training left out (the early-stopping hold-out's and those straddling it: new
         items, the situation of a person's next judgment) when they have at least
         :data:`MIN_HELD_OUT_LABELS` labels of people with training judgments; the losses
@@ -442,14 +446,24 @@ class PersonalHeadMixin:
         if valid is not None:
             held = valid[np.isin(people[valid], known)]
         labelled = int(np.isfinite(y[held]).sum())
-        # every training person's judgments dealt out in random order to the folds
-        order = rng.permutation(len(fit_rows))
-        rank = pd.Series(order).groupby(people[fit_rows][order]).cumcount().to_numpy()
-        fold = np.empty(len(fit_rows), dtype=np.int64)
-        fold[order] = rank % SELECTION_FOLDS
-        folds = [(fit_rows[fold != f], fit_rows[fold == f]) for f in range(SELECTION_FOLDS)]
+        if items is None:
+            # every training person's judgments dealt out in random order to the folds
+            order = rng.permutation(len(fit_rows))
+            rank = pd.Series(order).groupby(people[fit_rows][order]).cumcount().to_numpy()
+            fold = np.empty(len(fit_rows), dtype=np.int64)
+            fold[order] = rank % SELECTION_FOLDS
+            folds = [(fit_rows[fold != f], fit_rows[fold == f]) for f in range(SELECTION_FOLDS)]
+            how = f"by {SELECTION_FOLDS}-fold cross-validation over the training people's judgments"
+        else:
+            # the items dealt to the folds: a fold is predicted from rows that never show its items
+            codes = np.unique(items[fit_rows], return_inverse=True)[1].reshape(len(fit_rows), -1)
+            row_folds = (rng.permutation(codes.max() + 1) % SELECTION_FOLDS)[codes]
+            folds = [
+                (fit_rows[(row_folds != f).all(axis=1)], fit_rows[(row_folds == f).all(axis=1)])
+                for f in range(SELECTION_FOLDS)
+            ]
+            how = f"by {SELECTION_FOLDS}-fold item-disjoint cross-validation over the training people's judgments"
         folds = [(a, b) for a, b in folds if len(a) and len(b)]
-        how = f"by {SELECTION_FOLDS}-fold cross-validation over the training people's judgments"
         if labelled >= MIN_HELD_OUT_LABELS:
             folds.append((fit_rows, held))
             how += f" and on their {labelled} held-out labels"
