@@ -54,6 +54,10 @@ _ESTIMATORS: dict[str, str] = {
 
 __all__ = sorted([*_ESTIMATORS, *SUBPACKAGES])
 
+# skops (and MLflow's default format) may rebuild skpercept's estimators as it does
+# scikit-learn's: their state is plain data (see skpercept/_skops.py).
+importlib.import_module("skpercept._skops").trust_skpercept_in_skops()
+
 
 def __getattr__(name: str):
     if name in _ESTIMATORS:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
+import itertools
 import numbers
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
@@ -86,6 +89,12 @@ def torch_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+#: Held while a block works on torch's global generators (:func:`seeded_torch`). They are one
+#: per process: two seeded blocks in two threads would otherwise draw from, and on exit restore,
+#: each other's state, and neither fit would be reproducible.
+_GLOBAL_GENERATORS = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded_torch(seed: int, device: str = "cpu") -> Iterator[None]:
     """Run a block with torch's global generators forked and seeded with ``seed``.
@@ -95,12 +104,17 @@ def seeded_torch(seed: int, device: str = "cpu") -> Iterator[None]:
     copy seeded with ``seed``; on exit the caller's state is restored, so a ``fit`` is
     reproducible without re-seeding, or consuming, the caller's generators. Only the CUDA
     device in use is forked: forking every visible device would initialize CUDA for CPU fits.
+
+    The generators are process-wide, so one seeded block runs at a time (a re-entrant lock):
+    keep the block short (the heads build their network in it, then draw weights and dropout
+    from generators of their own and train outside it) and seeded fits in other threads stay
+    reproducible without waiting long.
     """
     cuda = []
     if str(device).startswith("cuda"):
         index = torch.device(device).index
         cuda = [torch.cuda.current_device() if index is None else index]
-    with torch.random.fork_rng(devices=cuda):
+    with _GLOBAL_GENERATORS, torch.random.fork_rng(devices=cuda):
         torch.default_generator.manual_seed(seed)
         for index in cuda:
             with torch.cuda.device(index):
@@ -190,12 +204,60 @@ class SavedFormatError(ValueError):
     """A saved skpercept file is in a format this version does not read."""
 
 
-class SavedFormatMixin:
-    """Pickles carry :data:`PICKLE_FORMAT`; unpickling another format is a :class:`SavedFormatError`."""
+#: skpercept's API reference: one page per public class, ``<public module>.<ClassName>.html``.
+API_DOCS_URL = "https://skpercept.readthedocs.io/en/latest/api/generated/"
+
+
+@functools.cache
+def public_module(cls: type) -> str:
+    """The public module that exports ``cls``: the shortest one on its module's path that lists
+    it in ``__all__`` (``skpercept.heads`` for :class:`~skpercept.heads.PairwiseRanker`, defined
+    in ``skpercept.heads._ranking``), else its module's path up to the first private part.
+
+    The package ``skpercept`` itself is passed over: it only names a few estimators of the
+    subpackages, and the API reference documents them there.
+
+    Examples
+    --------
+    >>> from skpercept._utils import public_module
+    >>> from skpercept.heads import PairwiseRanker
+    >>> public_module(PairwiseRanker)
+    'skpercept.heads'
+    """
+    public = list(itertools.takewhile(lambda part: not part.startswith("_"), cls.__module__.split(".")))
+    for end in range(2, len(public) + 1):
+        module = importlib.import_module(".".join(public[:end]))
+        if cls.__name__ in getattr(module, "__all__", ()) and getattr(module, cls.__name__, None) is cls:
+            return module.__name__
+    return ".".join(public)
+
+
+class DocLinkMixin:
+    """The "?" of scikit-learn's HTML diagram links to the class's page of skpercept's API
+    reference (:data:`API_DOCS_URL`), named by the public module that exports the class.
+
+    Classes outside skpercept (a user's subclass) get no link, as scikit-learn does for them.
+    """
+
+    _doc_link_module = "skpercept"
+    _doc_link_template = API_DOCS_URL + "{estimator_module}.{estimator_name}.html"
+
+    def _doc_link_url_param_generator(self) -> dict[str, str]:
+        return {"estimator_module": public_module(type(self)), "estimator_name": type(self).__name__}
+
+
+class SavedFormatMixin(DocLinkMixin):
+    """Pickles carry :data:`PICKLE_FORMAT`; unpickling another format is a :class:`SavedFormatError`.
+
+    Every skpercept estimator derives from it, so it also carries what they all share: the
+    link to their API page (:class:`DocLinkMixin`), and a loaded network's device that holds
+    until ``device`` is set (:func:`current_device`).
+    """
 
     def __getstate__(self) -> dict:
         # a copy: on Python 3.11+ scikit-learn hands over the instance's own __dict__
         state = dict(super().__getstate__())
+        state.pop(LOADED_DEVICE, None)  # where this machine runs it: chosen again at load
         state["_skpercept_format"] = PICKLE_FORMAT
         return state
 
@@ -209,6 +271,12 @@ class SavedFormatMixin:
                 "version that saved it."
             )
         super().__setstate__(state)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "device":
+            # set_params(device=...): chosen now, where loading put the network no longer holds
+            self.__dict__.pop(LOADED_DEVICE, None)
+        super().__setattr__(name, value)
 
 
 def to_arrays(value: Any) -> Any:
@@ -248,3 +316,47 @@ def loadable_device(device: str | None, what: str) -> str:
             stacklevel=3,
         )
         return "cpu"
+
+
+#: The attribute where a loaded estimator keeps ``(device parameter, device)``: its network runs on
+#: that device while the parameter keeps that value (runtime state, never saved).
+LOADED_DEVICE = "_loaded_device"
+
+
+def loaded_device(estimator: Any, device: str | None = None) -> str:
+    """Choose where a just-loaded ``estimator``'s network runs, and remember it.
+
+    ``device`` when given (a loader's explicit choice), else the saved ``device`` parameter when
+    this machine has that device, else the CPU, said once with a :class:`DeviceFallbackWarning`.
+    The choice holds until the parameter is set (:func:`current_device`).
+    """
+    if device is None:
+        device = loadable_device(estimator.device, type(estimator).__name__)
+    estimator.__dict__[LOADED_DEVICE] = (estimator.device, device)
+    return device
+
+
+def current_device(estimator: Any) -> str:
+    """The device a fitted ``estimator``'s network is to run on now.
+
+    Where loading put it (:func:`loaded_device`) until ``device`` is set, by ``set_params`` or
+    assignment (:class:`SavedFormatMixin` then forgets it); otherwise the device the parameter
+    names. So ``set_params(device=...)`` after fit or load moves the network at its next call,
+    with no refit, and a device this machine lacks is then an error, as it is in ``fit``.
+    """
+    loaded = estimator.__dict__.get(LOADED_DEVICE)
+    if loaded is not None and loaded[0] == estimator.device:
+        return loaded[1]
+    return resolve_device(estimator.device)
+
+
+def move_net(net: Any, device: str) -> None:
+    """Move a fitted skorch ``net`` to ``device``: its modules, criteria, optimizer state and
+    ``net.device`` (the device skorch sends each batch to)."""
+    for name in (*net._modules, *net._criteria):
+        getattr(net, name + "_").to(device)
+    for name in net._optimizers:
+        optimizer = getattr(net, name + "_")
+        # torch casts loaded state to its parameters' device (the step counts stay where they are)
+        optimizer.load_state_dict(optimizer.state_dict())
+    net.device = device

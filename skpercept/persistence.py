@@ -9,7 +9,12 @@ Which one to use
     from the file: it rebuilds only scikit-learn's classes, skpercept's own estimators and
     paths (:func:`trusted_types`), and a file naming any other type is refused before anything is
     built. Every skpercept estimator keeps its fitted state as plain data (weights as NumPy
-    arrays, histories as lists), so nothing else needs trusting.
+    arrays, histories as lists), so nothing else needs trusting. ``import skpercept`` adds those
+    classes to the types skops trusts by default, as skops trusts scikit-learn's
+    (:mod:`skpercept._skops`): ``mlflow.sklearn.log_model(model)`` works with MLflow's defaults,
+    and ``skops.io.load`` or ``mlflow.pyfunc.load_model`` read the model back in any process
+    that has imported skpercept. (MLflow's guess of the model's requirements runs in a process
+    that has not, and leaves skpercept out: pass ``extra_pip_requirements=["skpercept"]``.)
   - anything else (``*.joblib``): joblib's pickle followed by a SHA-256 checksum of it, checked
     at load, so a changed byte is an error rather than changed predictions (``joblib.load``
     still reads the file and ignores the checksum). Unpickling runs code chosen by whoever
@@ -42,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import skpercept
 from skpercept._io import check_input_file, write_bytes_atomic
-from skpercept._utils import SavedFormatError, resolve_device
+from skpercept._utils import SavedFormatError, loaded_device, resolve_device
 from skpercept.embed import registered_backbones
 from skpercept.embed.towers import TowerSpec
 from skpercept.heads import registered_estimators
@@ -239,7 +244,8 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
             _decode_array(c["single"]) if isinstance(c, dict) else [_decode_array(ci) for ci in c]
         )
 
-    target = resolve_device(device)
+    # the weights stay on `target` until `device` is set again (set_params(device=...))
+    target = loaded_device(estimator, resolve_device(device))
     state = load_file(os.fspath(path), device="cpu")
     estimator.nets_ = []
     for i in range(int(estimator.n_ensemble)):

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from skpercept._dataframes import as_pandas_frame
+
 _TIES = ("half", "drop")
 # Materialising every unordered pair is simple and exact; beyond this many we sample instead.
 _MAX_MATERIALISED_PAIRS = 20_000_000
@@ -252,6 +254,7 @@ def consensus_pairs(
     n_pairs = None if n_pairs is None or isinstance(n_pairs, str) else int(n_pairs)
     if n_pairs is not None and n_pairs < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}.")
+    means = as_pandas_frame(means, "means")  # polars / pyarrow: read by column name
     items = _item_labels(means, item_column)
     if pd.Series(items).duplicated().any():
         dup = pd.Series(items)[pd.Series(items).duplicated()].unique()[:10].tolist()
@@ -328,6 +331,7 @@ def sample_comparisons(
     _check_ties(ties)
     if int(n_pairs) < 1:
         raise ValueError(f"n_pairs must be >= 1, got {n_pairs}.")
+    ratings = as_pandas_frame(ratings, "ratings")  # polars / pyarrow: read by column name
     for column in ("attribute", "rating"):
         if column not in ratings.columns:
             raise ValueError(
@@ -411,6 +415,7 @@ def rating_frame(
     >>> rating_frame(ratings).to_dict("list")
     {'image': ['a', 'b'], 'smart': [1.0, nan], 'cute': [nan, 4.0]}
     """
+    ratings = as_pandas_frame(ratings, "ratings")  # polars / pyarrow: read by column name
     _item_labels(ratings, item_column)
     available = list(pd.unique(ratings["attribute"]))
     if attributes is None:

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.utils import Bunch, check_random_state
 
+from skpercept._dataframes import as_pandas_frame
 from skpercept.datasets._derive import consensus_pairs, to_rating_classes
 
 
@@ -112,6 +113,7 @@ def soft_consensus_pairs(
     0.921
     """
     attributes = list(attributes)
+    means = as_pandas_frame(means, "means")  # polars / pyarrow: read by column name
     total = len(means) * (len(means) - 1) // 2
     pairs = consensus_pairs(
         means[["image"] + attributes],
@@ -165,6 +167,7 @@ def sample_rating_rows(
         Rating classes, NaN where a row has no rating of that attribute.
     """
     rng = check_random_state(random_state)
+    ratings = as_pandas_frame(ratings, "ratings")  # polars / pyarrow: read by column name
     wanted = pd.Series(np.arange(len(faces)), index=faces)
     rows = ratings[ratings["face"].isin(wanted.index)]
     blocks = {}

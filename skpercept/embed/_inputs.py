@@ -17,7 +17,9 @@ SHARED_PARAMETERS = """image_root : str or path-like, default=None
         Folder that relative image paths are relative to.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where the forward pass runs; ``'auto'`` picks the GPU when one is visible. Output is
-        always a float32 NumPy array on the CPU.
+        always a float32 NumPy array on the CPU. Set on a fitted model (``set_params``), it
+        moves there at the next call, without refitting; a model saved for a GPU runs on the
+        CPU of a machine without one (with a ``DeviceFallbackWarning``).
     batch_size : int or 'auto', default='auto'
         Images per forward pass. ``'auto'``: 64 on a GPU; on the CPU a size that suits the
         model family (4 for timm, 16 for CLIP, 8 for dlib), since a CPU's caches favour small

@@ -44,6 +44,7 @@ from PIL import Image
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from skpercept._dataframes import as_pandas
 from skpercept._io import atomic_write, check_input_file, write_bytes_atomic
 from skpercept._utils import optional_import
 from skpercept.embed._decode import ImageLoadError
@@ -450,6 +451,7 @@ def _remove_leftovers(out_dir: Path, n_shards: int) -> None:
 def _as_rows(images: Any) -> Any:
     if isinstance(images, (str, os.PathLike, Image.Image)):
         raise ValueError(f"images must be a sequence of images, got a single {type(images).__name__}.")
+    images = as_pandas(images)  # polars / pyarrow: sliced by rows like pandas, not by columns
     if isinstance(images, (pd.DataFrame, pd.Series, np.ndarray, list)):
         return images
     return list(images)

@@ -35,7 +35,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from skpercept._compat import Interval, StrOptions, check_feature_names_in, fit_context
-from skpercept._utils import SavedFormatMixin, estimator_parameters, resolve_device, to_arrays, to_tensors
+from skpercept._dataframes import as_pandas
+from skpercept._utils import (
+    LOADED_DEVICE,
+    SavedFormatMixin,
+    current_device,
+    estimator_parameters,
+    loaded_device,
+    to_arrays,
+    to_tensors,
+)
 from skpercept.embed._cache import EmbeddingCache
 from skpercept.embed._decode import (
     MAX_IMAGE_PIXELS,
@@ -75,6 +84,7 @@ RUNTIME_ATTRIBUTES = (
     "_tensor_preprocess",
     "_uint8_preprocess",
     "_compiled",
+    LOADED_DEVICE,
 )
 #: Rows normalised / arranged at a time: bounds the temporaries of ``transform`` whatever N is.
 _CHUNK = 1024
@@ -147,7 +157,8 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         ----------
         X : sequence, Series, DataFrame or ndarray of images
             Image paths, PIL images or ``HxWxC`` arrays; a DataFrame's columns are separate
-            image columns (e.g. ``image_a``, ``image_b``).
+            image columns (e.g. ``image_a``, ``image_b``). polars and pyarrow tables and
+            columns are read as their pandas conversions.
         y : ignored
 
         Returns
@@ -235,6 +246,12 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
             state.pop("_bundled_weights", None)
         return state
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "weights_id_" in self.__dict__:
+            # Fitted: the network is rebuilt at its next call, on the device chosen (and said) now.
+            loaded_device(self)
+
     def _bundles(self) -> bool:
         if self.bundle_weights == "auto":
             return self.pretrained is None
@@ -252,9 +269,11 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     def _ensure_model(self, verify: bool = True):
         """The network on its device, built on first use (after fit or after unpickling).
 
-        A changed ``device`` parameter moves the built network instead of rebuilding it.
+        A changed ``device`` parameter moves the built network instead of rebuilding it; an
+        unpickled embedder runs where loading chose (the CPU when this machine lacks the device
+        it was saved with) until ``device`` is set again.
         """
-        device = resolve_device(self.device)
+        device = current_device(self)
         if self.__dict__.get("_model") is not None:
             if device != self._device:
                 self._model.to(device)
@@ -556,6 +575,8 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"X must be a sequence of images, got a single {type(X).__name__}; wrap it in a list."
             )
+        # a polars / pyarrow table is iterable too, but yields its columns, not rows of images
+        X = as_pandas(X)
         if isinstance(X, pd.DataFrame):
             table: Any = X
             columns = [X.iloc[:, j].tolist() for j in range(X.shape[1])]

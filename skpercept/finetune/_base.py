@@ -5,8 +5,8 @@ from __future__ import annotations
 import numbers
 import os
 from abc import ABCMeta, abstractmethod
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import ClassVar
 
@@ -22,10 +22,13 @@ from skorch.history import History
 from torch import nn
 
 from skpercept._compat import Interval, InvalidParameterError, StrOptions
+from skpercept._dataframes import as_pandas
 from skpercept._holdout import early_stopping_split
 from skpercept._utils import (
     SavedFormatMixin,
+    current_device,
     estimator_parameters,
+    loaded_device,
     resolve_device,
     resolve_seed,
     seeded_torch,
@@ -55,12 +58,26 @@ from skpercept.finetune._images import (
 from skpercept.finetune._net import LoRANet
 from skpercept.heads.base import (
     TRAINING_PARAMETER_CONSTRAINTS,
+    FitRows,
     TrainingParameters,
     hidden_sizes,
+    route_scoring,
     training_callbacks,
 )
 
 USER_COLUMN = "user_id"
+
+
+@contextmanager
+def _kept_in_place(module: nn.Module) -> Iterator[None]:
+    """Give ``module`` back on the device and in the mode it was in (on the CPU between calls
+    after ``fit``; on its training device mid-fit, where a scoring callback predicts)."""
+    device = next(module.parameters()).device
+    training = module.training
+    try:
+        yield
+    finally:
+        module.to(device).train(training)
 
 
 def _amp_net_class():
@@ -175,6 +192,12 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         "distributed": ["boolean"],
     }
 
+    _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {
+        **TrainingParameters._skorch_owners,
+        "module": ("hidden_layer_sizes", "dropout", "lora_rank", "lora_alpha", "lora_dropout", "user_rank"),
+        "iterator_train": ("batch_size", "batching"),
+    }
+
     user_features: str | None = "auto"
     user_rank: int | None = 16
     user_alpha: float = 1.0
@@ -205,9 +228,10 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
 
     # -- input checks -----------------------------------------------------------------------
     def _check_frame(self, X, *, fit: bool) -> pd.DataFrame:
+        X = as_pandas(X)  # polars / pyarrow: the image and person columns are read by name
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
-                f"{type(self).__name__} takes a pandas DataFrame with column(s) "
+                f"{type(self).__name__} takes a DataFrame (pandas, polars, pyarrow) with column(s) "
                 f"{list(self._image_columns)} (+ the person's column, see user_features), got "
                 f"{type(X).__name__}."
             )
@@ -372,8 +396,18 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
             valid_rows = ImageRows(rows.codes[valid_pos], rows.users[valid_pos], y[valid_pos])
             valid_rows, valid_kwargs = self._loader("valid", valid_rows, table, cache, seed, world)
             kwargs.update(valid_kwargs, train_split=predefined_split(valid_rows))
-        kwargs["callbacks"] = training_callbacks(
+        callbacks = training_callbacks(
             self.callbacks, early_stopping=self.early_stopping, patience=self.patience
+        )
+        # scoring callbacks score predict on the rows as given, against y as given (_fit_targets)
+        targets = self.__dict__.pop("_fit_targets", None)
+        rows = FitRows(X, targets, None if valid_pos is None else train_pos, valid_pos)
+        kwargs["callbacks"] = route_scoring(
+            callbacks,
+            view=self._scoring_view,
+            rows=rows,
+            estimator=type(self).__name__,
+            batches=world is None,
         )
         net = _amp_net_class()(
             module=self.module_,
@@ -394,6 +428,14 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         labels = np.asarray(y[train_pos], dtype=np.float64)
         net.penalty_weight_ = float(self.user_alpha) / max(float(np.isfinite(labels).sum()), 1.0)
         return net, train_rows
+
+    def _scoring_view(self, net) -> LoRABase:
+        """This estimator as scoring callbacks see it while ``net`` trains: predicting with the
+        module in training, on the net's device."""
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.device = str(net.device)
+        return view
 
     def _fit_frame(self, X: pd.DataFrame, y: np.ndarray):
         world = dist_.join_world(self.device) if self.distributed else None
@@ -420,6 +462,9 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         # Weight init, dropout and augmentation draw from a forked, seeded torch generator;
         # row order and image blocks from generators of their own. Ranks other than 0 draw
         # their dropout and augmentation from seeds of their own (their rows differ anyway).
+        # The tower's own layers (timm, open_clip, peft) draw from torch's process-wide
+        # generator, so the whole fit is one seeded block: seeded fits in other threads wait
+        # for it (to build their nets) rather than share its stream.
         with seeded_torch(seed, device):
             self.module_ = self._build_module(len(self.users_))
             net, train_rows = self._make_net(X, y, device, seed, world)
@@ -436,8 +481,9 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         self.module_.tower = self.module_.tower.merge_and_unload()
 
     def _features(self, table: ImageTable) -> torch.Tensor:
-        """Tower features of every distinct image of ``table`` (each computed once)."""
-        device = resolve_device(self.device)
+        """Tower features of every distinct image of ``table`` (each computed once), computed on
+        the current device (the module rests on the CPU between calls)."""
+        device = current_device(self)
         module = self.module_.to(device).eval()
         transform = self._transform(False)
         chunks = []
@@ -455,14 +501,14 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         check_is_fitted(self, "module_")
         X = self._check_frame(X, fit=False)
         table, rows = self._rows(X, None)
-        features = self._features(table)
-        index = torch.as_tensor(rows.codes, device=features.device)
-        users = torch.as_tensor(rows.users, device=features.device)
-        with torch.no_grad():
-            out = self.module_.score(features[index[:, 0]], users)
-            if index.shape[1] == 2:
-                out = out - self.module_.score(features[index[:, 1]], users)
-        self.module_.to("cpu")
+        with _kept_in_place(self.module_):
+            features = self._features(table)
+            index = torch.as_tensor(rows.codes, device=features.device)
+            users = torch.as_tensor(rows.users, device=features.device)
+            with torch.no_grad():
+                out = self.module_.score(features[index[:, 0]], users)
+                if index.shape[1] == 2:
+                    out = out - self.module_.score(features[index[:, 1]], users)
         return out.float().cpu().numpy()
 
     def __sklearn_tags__(self):
@@ -489,6 +535,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
+        state.pop("_fit_targets", None)  # left by a fit that failed
         if "module_" not in state:
             return state
         module = state.pop("module_")
@@ -515,6 +562,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         super().__setstate__(state)
         if saved is None:
             return
+        loaded_device(self)  # where it will predict, said now if this machine lacks the saved device
         saved = {k: to_tensors(v) if k in ("adapters", "full") else v for k, v in saved.items()}
         # Build from the reference only when the base is not in the file: nothing downloads
         # for random-init or stored bases, and a stored base never needs the original source.

@@ -54,7 +54,7 @@ from skpercept.finetune._adapters import (
     select_targets,
 )
 from skpercept.finetune._images import check_augment, load_image, make_transform
-from skpercept.heads.base import TrainingParameters, training_callbacks
+from skpercept.heads.base import TrainingParameters, refuse_scoring, training_callbacks
 
 __all__ = ["ContrastiveEmbedder", "NTXentLoss"]
 
@@ -236,7 +236,10 @@ class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
     validation_fraction : float in (0, 1), default=0.1
     patience : int, default=3
     callbacks : list or None, default=None
-        Extra skorch callbacks, named as for the heads.
+        Extra skorch callbacks, named as for the heads; nested parameters as for the heads
+        (``callbacks__<name>__<param>``, ``optimizer__lr``, ``optimizer__weight_decay``, and
+        ``criterion__temperature`` sets ``temperature``). Scoring callbacks (``EpochScoring``,
+        ``BatchScoring``) are refused: the embedder makes no predictions to score.
     verbose : int, default=0
         skorch's epoch table when > 0.
     {shared_parameters}
@@ -291,6 +294,18 @@ class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "callbacks": [list, None],
         "verbose": ["verbose"],
+    }
+
+    _skorch_aliases: ClassVar[dict[str, str]] = {
+        **TrainingParameters._skorch_aliases,
+        "criterion__temperature": "temperature",
+    }
+    _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {
+        **TrainingParameters._skorch_owners,
+        "module": ("projection_dim", "lora_rank", "lora_alpha", "lora_dropout", "target_modules"),
+        "criterion": ("temperature",),
+        "iterator_train": ("train_batch_size", "augment"),
+        "iterator_valid": ("train_batch_size",),
     }
 
     model_name: str = "timm:efficientnet_lite0"
@@ -482,8 +497,14 @@ class ContrastiveEmbedder(LoRATower, TrainingParameters, NetworkEmbedder):
             iterator_train__generator=torch_generator(seed),
             iterator_train__drop_last=drop_last,
             iterator_train__collate_fn=_ViewCollate(images, transform),
-            callbacks=training_callbacks(
-                self.callbacks, early_stopping=self.early_stopping, patience=self.patience
+            callbacks=refuse_scoring(
+                training_callbacks(
+                    self.callbacks, early_stopping=self.early_stopping, patience=self.patience
+                ),
+                type(self).__name__,
+                "makes no predictions to score: it learns from unlabelled images. Its history_ "
+                "records the NT-Xent loss (train_loss, valid_loss) for callbacks to monitor; score "
+                "the embeddings downstream, with a head fitted on transform's features.",
             ),
             device=device,
             verbose=self.verbose,

@@ -13,6 +13,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept._compat import fit_context
+from skpercept._dataframes import as_pandas
 from skpercept._utils import symmetric_expit
 from skpercept.finetune._base import USER_COLUMN, LoRABase
 from skpercept.heads.base import check_finite_targets, target_array
@@ -95,7 +96,13 @@ _SHARED_DOC = """
         pass for dense pair designs; pairs straddling blocks wait for a later epoch.
     callbacks : list or None, default=None
         Extra skorch callbacks (instances or ``(name, callback)`` tuples) appended to the
-        net's callbacks; a bare callback is named ``user_callback_<i>_<ClassName>``.
+        net's callbacks; a bare callback is named ``user_callback_<i>_<ClassName>``. As for the
+        heads (:class:`skpercept.heads.RatingClassifier`), skorch's ``EpochScoring`` scores
+        this estimator's predictions on the held-out rows (or the training rows) against ``y``
+        as given, recorded in ``history_``; ``BatchScoring`` of validation batches is refused
+        with ``distributed=True``. Nested parameters: ``callbacks__<name>__<param>``,
+        ``optimizer__lr`` and ``optimizer__weight_decay`` as on a skorch net; other nested
+        names are a ValueError naming the parameter to set instead.
     precision : {'fp32', 'bf16', 'fp16'}, default='fp32'
         Autocast dtype of the tower and head; fp16 uses a gradient scaler.
     gradient_checkpointing : bool, default=False
@@ -114,7 +121,9 @@ _SHARED_DOC = """
     device : str, default='auto'
         ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when visible). With
         ``distributed=True``, ``'auto'`` and ``'cuda'`` mean each process's own GPU
-        (``cuda:<LOCAL_RANK>``).
+        (``cuda:<LOCAL_RANK>``). Set on a fitted model (``set_params``), it moves there at the
+        next call, without refitting; a model saved for a GPU runs on the CPU of a machine
+        without one (with a ``DeviceFallbackWarning``).
     distributed : bool, default=False
         Train data-parallel (PyTorch DDP) across the processes of a ``torchrun`` job (or
         ``accelerate launch``): start the script with ``torchrun --nproc_per_node=K
@@ -167,6 +176,7 @@ def _format_doc(cls):
 def _target_frame(y, n_rows: int, name: str) -> tuple[np.ndarray, bool, list]:
     arr = target_array(y, name, n_rows)
     one_d = arr.ndim == 1
+    y = as_pandas(y)  # a polars / pyarrow y keeps its column names
     columns = list(y.columns) if isinstance(y, pd.DataFrame) else None
     return (arr.reshape(-1, 1) if one_d else arr), one_d, columns
 
@@ -207,6 +217,7 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
         """Fine-tune on rating rows ``X`` (``image`` [+ ``user_id``]) and levels ``y``."""
         X = self._check_frame(X, fit=True)
         arr, self._one_d, _ = _target_frame(y, len(X), type(self).__name__)
+        self._fit_targets = arr[:, 0] if self._one_d else arr  # for scoring callbacks
         codes = np.full(arr.shape, np.nan, dtype=np.float32)
         classes = []
         for j in range(arr.shape[1]):
@@ -293,6 +304,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
         """Fine-tune on pairs ``X`` (``image_a``, ``image_b`` [+ ``user_id``]) and labels ``y``."""
         X = self._check_frame(X, fit=True)
         arr, self._one_d, _ = _target_frame(y, len(X), type(self).__name__)
+        self._fit_targets = arr[:, 0] if self._one_d else arr  # for scoring callbacks
         arr = np.asarray(arr, dtype=np.float32)
         check_finite_targets(arr)
         seen = ~np.isnan(arr)

@@ -134,7 +134,9 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         ``hidden_layer_sizes_`` is the trunk kept, ``trunk_losses_`` the two losses.
     device : str, default='auto'
         ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when visible). Outputs are
-        always NumPy arrays on the CPU.
+        always NumPy arrays on the CPU. Set on a fitted model (``set_params``), it moves there
+        at the next call, without refitting; a model saved for a GPU runs on the CPU of a
+        machine without one (with a ``DeviceFallbackWarning``).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, batch order, dropout and the validation split through
         generators local to ``fit``; the caller's global ``random``, NumPy and torch generators
@@ -146,7 +148,33 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         Extra skorch callbacks (instances or ``(name, callback)`` tuples) appended to the
         net's callbacks, e.g. a pruning callback from :mod:`skpercept.model_selection`; a bare callback
         is named ``user_callback_<i>_<ClassName>``. The estimator can be evaluated from inside
-        a callback: see "Evaluating mid-training" below."""
+        a callback: see "Evaluating mid-training" below. {callbacks_skorch}"""
+
+CALLBACKS_DOC = """skorch's scoring callbacks score the
+        estimator, not the net's raw outputs and encoded targets: ``EpochScoring(scoring)``
+        gives its scorer the estimator as it predicts at that epoch (``predict``,
+        ``predict_proba``, ``decision_function`` and ``score`` as after ``fit``; of an ensemble,
+        the member in training, alone) with the rows' ``X`` and their ``y`` as given to ``fit``:
+        the early-stopping hold-out (``on_train=False``, which needs ``early_stopping=True``) or
+        the training rows (``on_train=True``). A scorer name (``'r2'``, ``'accuracy'``) or a
+        scikit-learn scorer scores each attribute (column of ``y``) on its observed labels and
+        averages over attributes, as ``score`` does with NaN; a callable ``scoring(estimator,
+        X, y)`` gets ``y`` whole (NaN included); ``scoring=None`` is ``score``. A scorer the
+        estimator cannot answer (``'neg_log_loss'`` of a regressor, ``'accuracy'`` of soft
+        labels) is a ValueError saying so. ``BatchScoring`` scores the validation batches
+        alike; it refuses ``on_train=True`` (training batches are shuffled, pairs swapped).
+        The score is recorded in the net's history under the callback's name, for other
+        callbacks (an ``EarlyStopping(monitor=name)``) and after ``fit``. Nested parameters work as
+        on a skorch net: ``set_params(callbacks__<name>__<param>=value)`` sets a parameter of
+        the callback of that name (``callbacks__<name>=cb`` replaces it, None removes it),
+        ``get_params()`` lists them, and a search (``GridSearchCV``) can tune them.
+        ``optimizer__lr`` and ``optimizer__weight_decay`` set ``lr`` and ``weight_decay``; the net
+        is built from the estimator's parameters in ``fit``, so other nested names of its parts
+        (``module__*``, ``criterion__*``, ``iterator_train__*``, ``iterator_valid__*``) are a
+        ValueError naming the parameter to set instead, and callbacks the estimator builds
+        (``early_stopping``, skorch's defaults) are set through its parameters."""
+
+COMMON_PARAMS_DOC = COMMON_PARAMS_DOC.replace("{callbacks_skorch}", CALLBACKS_DOC)
 
 COMMON_ATTRS_DOC = """net_ : skorch.NeuralNet
         The trained net (the first member of an ensemble). ``net_.history[:, 'train_loss']``

@@ -223,6 +223,11 @@ class JointRatingRanker(SkorchHead):
         "pair_weight": [Interval(numbers.Real, 0, None, closed="neither")],
     }
 
+    _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {
+        **SkorchHead._skorch_owners,
+        "criterion": ("pair_weight",),
+    }
+
     classes: Any = None
     pair_weight: float = 1.0
     user_prior: str = "isotropic"

@@ -121,6 +121,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     }
     _weighted_personal = True
     _units = 2
+    _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {**SkorchHead._skorch_owners, "criterion": ()}
 
     calibration: str | None = "auto"
 
@@ -212,6 +213,9 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
             d = out.detach().numpy()
             out = torch.from_numpy(d / [fit_temperature(d[:, j], y[:, j]) for j in range(d.shape[1])])
         return super()._selection_loss(out, y, weights)
+
+    def _member_state(self, member: int) -> dict[str, Any]:
+        return {"temperature_": self.temperature_[member : member + 1]}
 
     def _member_output(self, member: int, out: np.ndarray) -> np.ndarray:
         return out / self.temperature_[member]

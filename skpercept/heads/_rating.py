@@ -20,12 +20,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept._compat import StrOptions
+from skpercept._dataframes import as_pandas
 from skpercept._utils import estimator_parameters
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.heads.nets import MaskedRatingLoss, MaskedRegressionLoss, RatingNet, corn_proba, logit_width
 
 
 def _column_names(y: Any, n_outputs: int) -> list[str]:
+    y = as_pandas(y)  # a polars / pyarrow y names its columns in error messages too
     if isinstance(y, pd.DataFrame):
         return [repr(c) for c in y.columns]
     if isinstance(y, pd.Series) and y.name is not None:

@@ -10,7 +10,9 @@ outputs become predictions.
 
 The LoRA estimators (:mod:`skpercept.finetune`) train an image tower instead, with the same
 vocabulary: they share :data:`TRAINING_PARAMETER_CONSTRAINTS`, :func:`training_callbacks`,
-:func:`target_array` and :func:`hidden_sizes` with the heads.
+:func:`route_scoring` (skorch's scoring callbacks scoring the estimator), :func:`target_array`
+and :func:`hidden_sizes` with the heads, and skorch's nested parameter names
+(:class:`TrainingParameters`).
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ from skorch.helper import predefined_split
 from skorch.history import History
 
 from skpercept._compat import Interval, RealNotInt, StrOptions, fit_context
+from skpercept._dataframes import as_pandas
 from skpercept._holdout import early_stopping_split, item_codes, rating_item_codes
 from skpercept._utils import (
     SavedFormatMixin,
+    current_device,
     estimator_parameters,
-    loadable_device,
+    loaded_device,
+    move_net,
     resolve_device,
     resolve_seed,
     seeded_torch,
@@ -45,8 +50,16 @@ from skpercept._utils import (
     to_tensors,
     torch_generator,
 )
+from skpercept.heads._callbacks import (
+    FitRows,
+    named_callbacks,
+    nested_params,
+    refuse_scoring,
+    route_scoring,
+    set_nested_params,
+)
 from skpercept.heads._docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
-from skpercept.heads.nets import ACTIVATIONS
+from skpercept.heads.nets import ACTIVATIONS, reset_linear_layers, use_generator
 from skpercept.personal import MAX_PRIOR_DIM, START_USER_ALPHA, PersonalHeadMixin, entry_weights
 
 __all__ = [
@@ -55,12 +68,15 @@ __all__ = [
     "MIDTRAINING_DOC",
     "TRAINING_PARAMETER_CONSTRAINTS",
     "BatchIterator",
+    "FitRows",
     "SkorchHead",
     "TrainingParameters",
     "check_finite_targets",
     "fill_doc",
     "hidden_sizes",
     "random_swap",
+    "refuse_scoring",
+    "route_scoring",
     "target_array",
     "training_callbacks",
 ]
@@ -107,6 +123,45 @@ class TrainingParameters:
     callbacks: list | None = None
     verbose: int = 0
 
+    #: skorch's nested names that stand for a parameter of the estimator (``set_params``).
+    _skorch_aliases: ClassVar[dict[str, str]] = {
+        "optimizer__lr": "lr",
+        "optimizer__weight_decay": "weight_decay",
+    }
+    #: Per skorch component, the estimator's parameters that control it: the replacement named
+    #: when ``set_params`` refuses a nested name of that component.
+    _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {
+        "optimizer": ("lr", "weight_decay"),
+        "criterion": (),
+        "module": ("hidden_layer_sizes", "dropout"),
+        "iterator_train": ("batch_size",),
+        "iterator_valid": ("batch_size",),
+        "dataset": (),
+    }
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The estimator's parameters; with ``deep``, also each callback's, as on a skorch net
+        (``callbacks__<name>`` and ``callbacks__<name>__<param>``)."""
+        params = super().get_params(deep=deep)
+        if deep:
+            params.update(nested_params(self.callbacks))
+        return params
+
+    def set_params(self, **params: Any):
+        """Set parameters, skorch's nested names included (see the ``callbacks`` parameter).
+
+        ``callbacks__<name>__<param>`` sets a parameter of the named callback,
+        ``callbacks__<name>`` replaces it (None removes it); ``optimizer__lr`` and
+        ``optimizer__weight_decay`` set ``lr`` and ``weight_decay``. Other nested names of the
+        net's components (``module__*``, ``criterion__*``, ``iterator_train__*``, ...) raise a
+        ValueError naming the estimator's parameter to set instead.
+
+        Returns
+        -------
+        self
+        """
+        return super().set_params(**set_nested_params(self, params))
+
 
 def hidden_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
     """``hidden_layer_sizes`` (an int or a sequence of ints) as a tuple of positive ints.
@@ -134,9 +189,7 @@ def training_callbacks(callbacks: list | None, *, early_stopping: bool, patience
         named.append(
             ("early_stopping", EarlyStopping(monitor="valid_loss", patience=int(patience), load_best=True))
         )
-    for i, cb in enumerate(callbacks or []):
-        named.append(cb if isinstance(cb, tuple) else (f"user_callback_{i}_{type(cb).__name__}", cb))
-    return named
+    return named + named_callbacks(callbacks)
 
 
 def target_array(y: Any, estimator_name: str, n_samples: int) -> np.ndarray:
@@ -149,6 +202,7 @@ def target_array(y: Any, estimator_name: str, n_samples: int) -> np.ndarray:
         raise ValueError(
             f"This {estimator_name} estimator requires y to be passed, but the target y is None."
         )
+    y = as_pandas(y)  # a pyarrow Table has no to_numpy; polars and pyarrow columns convert alike
     arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
     if arr.ndim not in (1, 2):
         raise ValueError(
@@ -360,6 +414,12 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         "user_prior": [StrOptions({"isotropic", "learned"})],
         "choose_trunk": [StrOptions({"auto"}), "boolean"],
     }
+    _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {
+        **TrainingParameters._skorch_owners,
+        "optimizer": ("optimizer", "lr", "weight_decay"),
+        "module": ("hidden_layer_sizes", "activation", "dropout", "batch_norm"),
+        "criterion": ("loss",),
+    }
 
     hidden_layer_sizes: tuple[int, ...] = (64,)
     activation: str = "relu"
@@ -458,7 +518,15 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
     # -- training ------------------------------------------------------------------------------
     def _validation(self, X: np.ndarray, y_encoded: np.ndarray, groups: Any, seed: int) -> _Split:
         """Training rows (None: all) and validation rows (None: no early stopping) of one member
-        (``_fit_member`` makes the skorch ``train_split`` of the validation rows)."""
+        (``_fit_member`` makes the skorch ``train_split`` of the validation rows); the scoring
+        callbacks of the member's net score them (``_fit_rows``)."""
+        split = self._hold_out(X, y_encoded, groups, seed)
+        rows = self.__dict__.get("_fit_rows")
+        if rows is not None:
+            rows.train, rows.valid = split.train, split.valid
+        return split
+
+    def _hold_out(self, X: np.ndarray, y_encoded: np.ndarray, groups: Any, seed: int) -> _Split:
         if not self.early_stopping:
             return _Split(None, None, None, 0)
         if self.validation_split == "rows":
@@ -515,6 +583,11 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         per label (the masked losses tell them by their width) and the module gets the person columns
         (``module__user_index``; ``_fit_member`` sets the training ``module__penalty``).
         """
+        rows = self.__dict__.get("_fit_rows")
+        if rows is not None:
+            callbacks = route_scoring(
+                callbacks, view=self._scoring_view, rows=rows, estimator=type(self).__name__
+            )
         module, module_params = self._module_params(n_features)
         criterion, criterion_params = self._criterion()
         if self._weighted_personal:
@@ -547,6 +620,28 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             verbose=int(self.verbose),
             **params,
         )
+
+    def _scoring_targets(self, y: Any, n_samples: int) -> np.ndarray:
+        """``y`` as scoring callbacks get it: as given to ``fit``, 1-D where the head predicts 1-D."""
+        arr = target_array(y, type(self).__name__, n_samples)
+        one_d = self.__dict__.get("_single_output", not isinstance(getattr(self, "classes_", None), list))
+        return arr.ravel() if one_d and arr.ndim == 2 and arr.shape[1] == 1 else arr
+
+    def _scoring_view(self, net: Any) -> SkorchHead:
+        """This head as scoring callbacks see it while ``net`` trains: the member alone (its own
+        hold-out is what is scored), predicting rows of ``_fit_rows.X`` (validated already)."""
+        member = next((i for i, other in enumerate(self.nets_) if other is net), 0)
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.__dict__.pop("_fit_rows", None)
+        view.nets_, view.net_ = [net], net
+        view.__dict__.update(self._member_state(member))
+        view._validate_X = lambda X, reset: X
+        return view
+
+    def _member_state(self, member: int) -> dict[str, Any]:
+        """Fitted attributes that differ per member, as member ``member`` predicts alone."""
+        return {}
 
     def _start_members(self, n_members: int) -> None:
         """Called in ``fit`` before the first member trains (set per-member fitted state)."""
@@ -591,39 +686,44 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             y_encoded = self._encode_y(y, len(X), sample_weight=sample_weight)
         else:
             y_encoded = self._encode_y(y, len(X))
-        people = None
-        if self._weighted_personal:
-            self._resolve_users(X)
-            targets = np.hstack([y_encoded, self._entry_weights(y_encoded, sample_weight, X)])
-            self.__dict__.pop("user_precision_", None)  # a refit starts from the isotropic prior
-            self.__dict__.pop("user_alpha_", None)  # ... and from the starting strength
-            if len(self._user_index()):
-                people, self.user_prior_reason_ = self._prior_people(X)
-        elif sample_weight is not None:
-            raise ValueError(f"{type(self).__name__} does not support sample_weight.")
-        else:
-            targets = y_encoded
-        targets = np.ascontiguousarray(targets, dtype=np.float32)
-        device = resolve_device(self.device)
-        seed = resolve_seed(self.random_state)
-        candidates = self._trunk_candidates()
-        self.__dict__.pop("trunk_losses_", None)
-        fitted, losses = {}, {}
-        for sizes in candidates:
-            self.hidden_layer_sizes_ = sizes
-            losses[sizes] = self._fit_members(X, y_encoded, targets, groups, seed, device, people)
+        # the rows as scoring callbacks score them (dropped when fit ends)
+        self._fit_rows = FitRows(X, self._scoring_targets(y, len(X)))
+        try:
+            people = None
+            if self._weighted_personal:
+                self._resolve_users(X)
+                targets = np.hstack([y_encoded, self._entry_weights(y_encoded, sample_weight, X)])
+                self.__dict__.pop("user_precision_", None)  # a refit starts from the isotropic prior
+                self.__dict__.pop("user_alpha_", None)  # ... and from the starting strength
+                if len(self._user_index()):
+                    people, self.user_prior_reason_ = self._prior_people(X)
+            elif sample_weight is not None:
+                raise ValueError(f"{type(self).__name__} does not support sample_weight.")
+            else:
+                targets = y_encoded
+            targets = np.ascontiguousarray(targets, dtype=np.float32)
+            device = resolve_device(self.device)
+            seed = resolve_seed(self.random_state)
+            candidates = self._trunk_candidates()
+            self.__dict__.pop("trunk_losses_", None)
+            fitted, losses = {}, {}
+            for sizes in candidates:
+                self.hidden_layer_sizes_ = sizes
+                losses[sizes] = self._fit_members(X, y_encoded, targets, groups, seed, device, people)
+                if len(candidates) > 1:
+                    fitted[sizes] = {
+                        k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")
+                    }
             if len(candidates) > 1:
-                fitted[sizes] = {
-                    k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")
+                best = min(candidates, key=lambda sizes: losses[sizes])  # ties: the linear trunk
+                for key in set(fitted[candidates[-1]]) - set(fitted[best]):
+                    delattr(self, key)
+                self.__dict__.update(fitted[best])
+                self.trunk_losses_ = {
+                    "hidden" if sizes else "linear": float(loss) for sizes, loss in losses.items()
                 }
-        if len(candidates) > 1:
-            best = min(candidates, key=lambda sizes: losses[sizes])  # ties: the linear trunk
-            for key in set(fitted[candidates[-1]]) - set(fitted[best]):
-                delattr(self, key)
-            self.__dict__.update(fitted[best])
-            self.trunk_losses_ = {
-                "hidden" if sizes else "linear": float(loss) for sizes, loss in losses.items()
-            }
+        finally:
+            del self._fit_rows
         return self
 
     def _fit_members(self, X, y_encoded, targets, groups, seed: int, device: str, people) -> float:
@@ -687,8 +787,21 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         if member == 0:
             self.net_ = net
             self.n_straddling_ = split.n_straddling
+        # torch's generator is one per process: the net is built in a seeded block (briefly, one
+        # thread at a time), then its weights and every dropout mask are drawn from generators of
+        # this fit's own (the same numbers a global generator seeded alike gives), so neither
+        # other fits nor anything else drawing in other threads changes them.
         with seeded_torch(seed, device):
-            net.fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
+            net.initialize()
+        generator = torch_generator(seed)
+        reset_linear_layers(net.module_, generator)
+        if torch.device(net.device).type != "cpu":
+            generator = torch.Generator(device=net.device).manual_seed(seed)
+        use_generator(net.module_, generator)
+        try:
+            net.partial_fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
+        finally:
+            use_generator(net.module_, None)
         _check_converged(net, X_train, member)
         precision, alpha = None, self._alpha()
         personal = getattr(net, "module__user_index", None) is not None
@@ -748,7 +861,12 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
 
     # -- inference -----------------------------------------------------------------------------
     def _members(self) -> list:
-        """The trained nets (``nets_``)."""
+        """The trained nets (``nets_``), on the device the ``device`` parameter names now: moved
+        at this call if it was set since (no refit)."""
+        device = current_device(self)
+        for net in self.nets_:
+            if str(net.device) != device:
+                move_net(net, device)
         return self.nets_
 
     def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
@@ -776,6 +894,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         # the state, so joblib and skops files hold data only, and a net trained on a GPU loads
         # on any machine.
         state = super().__getstate__()
+        state.pop("_fit_rows", None)  # left by a fit that failed
         if "nets_" in state:
             state["nets_"] = [
                 {"weights": to_arrays(net.module_.state_dict()), "history": to_arrays(net.history)}
@@ -788,7 +907,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         nets = state.pop("nets_", None)
         super().__setstate__(state)
         if nets is not None:
-            device = loadable_device(self.device, type(self).__name__)
+            device = loaded_device(self)
             self.nets_ = [self._restored_net(saved, device) for saved in nets]
             self.net_ = self.nets_[0]
 

@@ -22,6 +22,7 @@ Conventions
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -49,6 +50,58 @@ def make_activation(name: str) -> nn.Module:
         return ACTIVATIONS[name]()
     except KeyError:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}.") from None
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose masks can come from a generator of its own (:func:`use_generator`).
+
+    torch's dropout draws from the process-wide generator, which another thread may be using;
+    a fit that gives its net a private generator gets the same masks whatever runs beside it.
+    Without one (``generator`` None) it is ``nn.Dropout``. The mask is drawn and scaled as
+    ATen's CPU dropout does, so on the CPU the numbers are those of ``nn.Dropout`` drawing the
+    same stream.
+    """
+
+    generator: torch.Generator | None = None
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if self.generator is None or not self.training or self.p == 0.0:
+            return super().forward(X)
+        if self.p == 1.0:
+            return X * 0.0
+        noise = torch.empty_like(X).bernoulli_(1.0 - self.p, generator=self.generator)
+        return X * noise.div_(1.0 - self.p)
+
+
+def reset_linear_layers(module: nn.Module, generator: torch.Generator) -> None:
+    """Draw every ``nn.Linear`` weight and bias of ``module`` again, from ``generator``.
+
+    The draws are ``nn.Linear``'s own initialization (Kaiming-uniform weights, uniform biases),
+    made on the CPU in the order of ``module.modules()``, which is the order the layers were
+    built in: a generator seeded like torch's global one when the module was built gives the
+    same weights, and then the same stream for dropout. Other layers keep their weights (the
+    skpercept nets' other parameters start at fixed values).
+    """
+    for sub in module.modules():
+        if not isinstance(sub, nn.Linear):
+            continue
+        weight = torch.empty(sub.weight.shape)
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+        with torch.no_grad():
+            sub.weight.copy_(weight)
+            if sub.bias is not None:
+                fan_in = sub.weight.shape[1]
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                sub.bias.copy_(
+                    nn.init.uniform_(torch.empty(sub.bias.shape), -bound, bound, generator=generator)
+                )
+
+
+def use_generator(module: nn.Module, generator: torch.Generator | None) -> None:
+    """Let every :class:`Dropout` in ``module`` draw from ``generator`` (None: torch's global one)."""
+    for sub in module.modules():
+        if isinstance(sub, Dropout):
+            sub.generator = generator
 
 
 class MLPTrunk(nn.Module):
@@ -90,7 +143,7 @@ class MLPTrunk(nn.Module):
                 layers.append(nn.BatchNorm1d(int(size)))
             layers.append(make_activation(activation))
             if dropout:
-                layers.append(nn.Dropout(float(dropout)))
+                layers.append(Dropout(float(dropout)))
             width = int(size)
         self.layers = nn.Sequential(*layers)
         self.out_features = width

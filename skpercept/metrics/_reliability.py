@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from skpercept._dataframes import as_pandas_frame
+
 
 def pair_order_ceiling(reliability):
     """Best achievable pairwise accuracy given the reliability of the observed consensus.
@@ -126,8 +128,7 @@ def noise_ceiling(
     >>> bool(0.8 < report.loc["trustworthy", "spearman_brown_r"] < 0.95)
     True
     """
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}.")
+    ratings = as_pandas_frame(ratings, "ratings")
     if not isinstance(n_splits, (int, np.integer)) or n_splits < 1:
         raise ValueError(f"n_splits must be a positive integer, got {n_splits!r}.")
     if rating_col is None:

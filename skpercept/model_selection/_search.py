@@ -104,14 +104,20 @@ from skpercept._compat import HasMethods, Interval, StrOptions, fit_context, saf
 from skpercept._utils import SavedFormatMixin
 from skpercept.model_selection._pruner import FOLD_STEP_STRIDE
 from skpercept.model_selection._study import (
+    catch_as_data,
+    catch_from_data,
     cv_results,
     fold_local_pruner,
     fold_params,
     jsonable,
     optuna_verbosity,
     scoring_name,
+    space_as_data,
+    space_from_data,
     split_pipeline,
     step_params,
+    study_as_data,
+    study_from_data,
     suggest_one,
 )
 from skpercept.model_selection._workers import TrialSeededSampler, make_storage, run_trial_budget
@@ -249,7 +255,11 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         Exceptions raised by a trial that mark it FAILED and let the search continue. Use
         ``()`` to stop at the first error (the trial is still recorded as FAILED).
     n_jobs : int, default=1
-        Trials run in parallel threads by Optuna.
+        Trials run in this many threads (-1: one per CPU). Unless other workers share the
+        study, they run in rounds of ``n_jobs``: a round's parameters are drawn in trial order
+        before its trials start, and results are recorded in trial order, so a seeded search
+        (``random_state``, seeded estimator) gives the same trials every time; a round waits
+        for its slowest trial.
     heartbeat_interval : int, default=60
         Seconds between heartbeats of a running trial when ``storage`` is a URL or a journal
         path; a trial silent for twice this long is considered dead (killed worker) and is
@@ -421,6 +431,7 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
                 timeout=self.timeout,
                 n_jobs=self.n_jobs,
                 catch=tuple(self.catch),
+                prepare=self._suggest,
             )
         self.study_ = study
         self._collect_results(optuna)
@@ -635,6 +646,30 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
     def classes_(self) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.classes_
+
+    # -------------------------------------------------------------- saving
+    def __getstate__(self) -> dict:
+        # Data only (joblib and skops alike): the study as its trials, the search space's
+        # distributions and the built-in exceptions of ``catch`` as text; the scorer is rebuilt.
+        state = super().__getstate__()
+        state["param_distributions"] = space_as_data(state["param_distributions"])
+        state["catch"] = catch_as_data(state["catch"])
+        if "study_" in state:
+            state["study_"] = study_as_data(state["study_"])
+        state.pop("scorer_", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.param_distributions = space_from_data(self.param_distributions)
+        self.catch = catch_from_data(self.catch)
+        if isinstance(self.__dict__.get("study_"), dict):
+            import optuna
+
+            # a copy in memory of the study as it was saved (reopen ``storage`` for the live one)
+            sampler = self.sampler or TrialSeededSampler(self.random_state)
+            self.study_ = study_from_data(self.study_, sampler, self._make_pruner(optuna))
+            self.scorer_ = self._make_scorer()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

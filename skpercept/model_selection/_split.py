@@ -14,21 +14,24 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator, GroupKFold, GroupShuffleSplit
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
+
+from skpercept._dataframes import as_pandas, is_foreign_table
 
 _PAIR_COLUMNS = ("image_a", "image_b")
 
 
 def _items_of(X, groups, item_columns) -> np.ndarray:
     """Item ids as an (n_samples, k) object array: k = 2 for pairs, 1 for rating rows."""
+    X = as_pandas(X)  # polars / pyarrow: the item columns are read by name
     if groups is not None:
-        items = np.asarray(groups, dtype=object)
+        items = np.asarray(as_pandas(groups), dtype=object)
         items = items.reshape(-1, 1) if items.ndim == 1 else items
     else:
         if not isinstance(X, pd.DataFrame):
             raise ValueError(
-                "X must be a pandas DataFrame with item columns (e.g. 'image_a', 'image_b' or "
-                "'image'), or pass the item ids as groups= (1-D, or 2-D with one column per "
+                "X must be a DataFrame (pandas, polars, pyarrow) with item columns (e.g. 'image_a', "
+                "'image_b' or 'image'), or pass the item ids as groups= (1-D, or 2-D with one column per "
                 f"item of a pair); got {type(X).__name__}."
             )
         if item_columns == "auto":
@@ -186,8 +189,9 @@ class _ColumnGroupSplit(BaseCrossValidator):
     _column_param = ""
 
     def _groups(self, X, groups) -> np.ndarray:
+        X = as_pandas(X)  # polars / pyarrow: the group column is read by name
         if groups is not None:
-            groups = np.asarray(groups)
+            groups = np.asarray(as_pandas(groups))
         else:
             column = getattr(self, self._column_param)
             if not isinstance(X, pd.DataFrame) or column not in X.columns:
@@ -327,6 +331,8 @@ class JudgmentGroupedSplit(_ColumnGroupSplit):
 def _take(array, index: np.ndarray):
     if isinstance(array, (pd.DataFrame, pd.Series)):
         return array.iloc[index]
+    if is_foreign_table(array):  # a polars / pyarrow input gives polars / pyarrow splits
+        return _safe_indexing(array, index)
     return np.asarray(array)[index]
 
 

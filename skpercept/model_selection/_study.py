@@ -151,3 +151,110 @@ def split_pipeline(estimator: Any) -> tuple[Pipeline | None, Any]:
         prefix = estimator[:-1] if len(estimator.steps) > 1 else None
         return prefix, head
     return None, estimator
+
+
+# -- a fitted search's state as plain data (joblib and skops files alike) -----------------------
+_DISTRIBUTION = "optuna_distribution"
+_BUILTIN_EXCEPTION = "builtin_exception"
+
+
+def study_as_data(study: Any) -> dict:
+    """``study``'s name, direction and trials as dicts, lists, numbers and text: no optuna
+    object, so a safe loader (skops) rebuilds it without trusting optuna's classes."""
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        trials.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "values": None if t.values is None else [float(v) for v in t.values],
+                "params": dict(t.params),
+                "distributions": {k: d.distribution_to_json(v) for k, v in t.distributions.items()},
+                "user_attrs": dict(t.user_attrs),
+                "system_attrs": dict(t.system_attrs),
+                "intermediate_values": [[int(s), float(v)] for s, v in t.intermediate_values.items()],
+                "datetime_start": None if t.datetime_start is None else t.datetime_start.isoformat(),
+                "datetime_complete": None if t.datetime_complete is None else t.datetime_complete.isoformat(),
+            }
+        )
+    return {"study_name": study.study_name, "direction": study.direction.name, "trials": trials}
+
+
+def study_from_data(data: dict, sampler: Any, pruner: Any) -> Any:
+    """An in-memory study holding the trials :func:`study_as_data` kept."""
+    import datetime
+
+    import optuna
+
+    def when(text: str | None) -> datetime.datetime | None:
+        return None if text is None else datetime.datetime.fromisoformat(text)
+
+    study = optuna.create_study(
+        study_name=data["study_name"], direction=data["direction"].lower(), sampler=sampler, pruner=pruner
+    )
+    for t in data["trials"]:
+        state = optuna.trial.TrialState[t["state"]]
+        trial = optuna.trial.FrozenTrial(
+            number=t["number"],
+            state=state,
+            value=None,
+            values=t["values"] if state == optuna.trial.TrialState.COMPLETE else None,
+            datetime_start=when(t["datetime_start"]),
+            datetime_complete=when(t["datetime_complete"]),
+            params=t["params"],
+            distributions={k: d.json_to_distribution(v) for k, v in t["distributions"].items()},
+            user_attrs=t["user_attrs"],
+            system_attrs=t["system_attrs"],
+            intermediate_values={int(s): float(v) for s, v in t["intermediate_values"]},
+            trial_id=t["number"],
+        )
+        study.add_trial(trial)
+    return study
+
+
+def space_as_data(space: Any) -> Any:
+    """A search space with optuna's distributions as their JSON text (other entries as given)."""
+    if not isinstance(space, Mapping):
+        return space
+    return {
+        k: {_DISTRIBUTION: d.distribution_to_json(v)} if isinstance(v, d.BaseDistribution) else v
+        for k, v in space.items()
+    }
+
+
+def space_from_data(space: Any) -> Any:
+    if not isinstance(space, Mapping):
+        return space
+    return {
+        k: d.json_to_distribution(v[_DISTRIBUTION])
+        if isinstance(v, dict) and set(v) == {_DISTRIBUTION}
+        else v
+        for k, v in space.items()
+    }
+
+
+def catch_as_data(catch: Any) -> Any:
+    """``catch`` with Python's built-in exception classes by name (a safe loader rebuilds a
+    name from the builtins module only; other classes stay as they are)."""
+    import builtins
+
+    return tuple(
+        {_BUILTIN_EXCEPTION: c.__name__}
+        if isinstance(c, type) and getattr(builtins, c.__name__, None) is c and issubclass(c, BaseException)
+        else c
+        for c in catch
+    )
+
+
+def catch_from_data(catch: Any) -> Any:
+    import builtins
+
+    def one(c: Any) -> Any:
+        if isinstance(c, dict) and set(c) == {_BUILTIN_EXCEPTION}:
+            found = getattr(builtins, str(c[_BUILTIN_EXCEPTION]), None)
+            if not (isinstance(found, type) and issubclass(found, BaseException)):
+                raise ValueError(f"catch names {c[_BUILTIN_EXCEPTION]!r}, which is not a built-in exception.")
+            return found
+        return c
+
+    return tuple(one(c) for c in catch)

@@ -239,6 +239,7 @@ def run_trial_budget(
     timeout: float | None,
     n_jobs: int,
     catch: tuple,
+    prepare: Callable | None = None,
 ) -> None:
     """Run trials until ``study`` holds ``n_trials`` finished (complete or pruned) ones.
 
@@ -250,8 +251,24 @@ def run_trial_budget(
     failing cannot loop forever; ``timeout`` bounds the whole call. Every worker of a study
     needs heartbeats (``make_storage`` turns them on): a RUNNING trial that never beats is
     never stale, so a killed worker without them is waited for until ``timeout``.
+
+    Threads (``n_jobs`` > 1) of a study no other worker shares run in rounds
+    (:func:`_run_rounds`): each round's trials draw their parameters (``prepare``) one after
+    another before any of them starts, so a seeded sampler gives the same trials every time.
     """
     heartbeat = is_heartbeat_enabled(study._storage)
+    n_threads = _threads(n_jobs)
+    if n_threads > 1 and not heartbeat:
+        _run_rounds(
+            study,
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_threads=n_threads,
+            catch=catch,
+            prepare=prepare,
+        )
+        return
     taken = _FINISHED + (TrialState.RUNNING,) if heartbeat else _FINISHED
     deadline = None if timeout is None else time.monotonic() + timeout
     poll = min(float(study._storage.get_heartbeat_interval()), 2.0) if heartbeat else 0.0
@@ -288,6 +305,72 @@ def run_trial_budget(
             time.sleep(poll if left is None else max(0.0, min(poll, left)))
         else:
             return
+
+
+def _threads(n_jobs: int) -> int:
+    """Optuna's reading of ``n_jobs``: -1 (or any value below 1) is one thread per CPU."""
+    return int(n_jobs) if n_jobs > 0 else (os.cpu_count() or 1)
+
+
+def _run_rounds(
+    study: Any,
+    objective: Callable,
+    *,
+    n_trials: int,
+    timeout: float | None,
+    n_threads: int,
+    catch: tuple,
+    prepare: Callable | None,
+) -> None:
+    """Run trials ``n_threads`` at a time, in rounds whose outcome does not depend on timing.
+
+    With ``study.optimize(n_jobs=k)`` each thread asks for its next trial when its last one
+    ends, so what the sampler has seen, and what it proposes, depends on which trial finished
+    first; so does what the pruner compares against. Here a round's trials are asked for and
+    ``prepare``-d (their parameters drawn) in trial order in this thread; then they train in
+    parallel; then each is told its result in trial order. A trial's parameters depend only on
+    the rounds before it and the trials asked before it in its round (running ones, as
+    ``constant_liar`` sees them); the pruner compares with complete trials, all from earlier
+    rounds. A round waits for its slowest trial.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    budget = n_trials - len(study.get_trials(deepcopy=False, states=_FINISHED))
+    attempts = 0
+    with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="skpercept-trial") as pool:
+        while attempts < budget and (deadline is None or time.monotonic() < deadline):
+            trials = []
+            for _ in range(min(n_threads, budget - attempts)):
+                trial = study.ask()
+                trials.append(trial)
+                if prepare is not None:
+                    try:
+                        prepare(trial)
+                    except Exception:
+                        for asked in trials:
+                            study.tell(asked, state=TrialState.FAIL)
+                        raise
+            attempts += len(trials)
+            futures = [pool.submit(objective, trial) for trial in trials]
+            wait(futures)  # told only once all have ended: a told trial is one the pruner reads
+            error = None
+            for trial, future in zip(trials, futures):
+                exc = future.exception()
+                if exc is None:
+                    study.tell(trial, future.result())
+                elif isinstance(exc, optuna.TrialPruned):
+                    study.tell(trial, state=TrialState.PRUNED)
+                else:
+                    study.tell(trial, state=TrialState.FAIL)
+                    if isinstance(exc, catch):
+                        optuna.logging.get_logger("optuna").warning(
+                            f"Trial {trial.number} failed with {type(exc).__name__}: {exc}"
+                        )
+                    elif error is None:
+                        error = exc
+            if error is not None:
+                raise error
 
 
 def _fail_stale_trials(study: Any) -> None:

@@ -62,6 +62,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from skpercept._dataframes import as_pandas
 from skpercept._utils import symmetric_expit
 from skpercept.personal._users import UserEncoder
 from skpercept.preprocessing import PairFeatures
@@ -319,6 +320,8 @@ def suggest_pairs(
     (3, True)
     """
     _check_request(strategy, n)
+    # polars / pyarrow tables and columns: read by column name and iterated by row, as pandas
+    items, candidates, history = as_pandas(items), as_pandas(candidates), as_pandas(history)
     rng = check_random_state(random_state)
     head, rows = _half_rows(model, items, user)
     # A bare ranker's items are feature rows: pairs name them by position.
@@ -537,6 +540,7 @@ def suggest_items(
     (4, False)
     """
     _check_request(strategy, n)
+    items, history = as_pandas(items), as_pandas(history)  # polars / pyarrow: as in suggest_pairs
     rng = check_random_state(random_state)
     head, rows = _rating_rows(model, items, user)
     names = (

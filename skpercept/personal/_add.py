@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from skpercept._dataframes import as_pandas
 from skpercept.personal._users import UserEncoder
 from skpercept.preprocessing import PairFeatures
 
@@ -73,6 +74,7 @@ def add_users(model: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:
     >>> model["head"].n_user_features_
     3
     """
+    X = as_pandas(X)  # polars / pyarrow: the id columns are read by name, as from pandas
     if not isinstance(model, Pipeline):
         if not hasattr(model, "fit_users"):
             raise TypeError(

@@ -29,6 +29,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from skpercept._compat import check_sample_weight
+from skpercept._dataframes import as_pandas
 from skpercept._holdout import context_columns
 from skpercept.personal._prior import (
     MIN_PRIOR_PEOPLE,
@@ -197,6 +198,7 @@ class PersonalHeadMixin:
     def _widen(self, X: Any) -> np.ndarray:
         """``X`` validated as float32; person columns appended per unit are added to the model."""
         names = None
+        X = as_pandas(X)  # a polars frame (set_output) keeps the names checked below
         if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
             names = np.asarray(X.columns, dtype=object)
         tags = self.__sklearn_tags__().input_tags  # the joint head's rating rows carry NaN

@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._compat import Interval, StrOptions, fit_context
+from skpercept._dataframes import as_pandas
 from skpercept._utils import SavedFormatMixin, id_text
 
 _OTHER = "other"
@@ -26,6 +27,7 @@ _OTHER = "other"
 
 def _as_2d_ids(X):
     """Turn a Series, list or 1-D array of ids into a 2-D table; leave 2-D input alone."""
+    X = as_pandas(X)  # a polars / pyarrow column or table: named and labelled as pandas would be
     if isinstance(X, pd.Series):
         return X.to_frame()
     if isinstance(X, (list, tuple)):
@@ -144,10 +146,11 @@ class UserEncoder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     existing columns, so a fitted model downstream keeps its inputs and can learn the new
     people alone (:func:`skpercept.personal.add_users`).
 
-    Input may be a Series, a 1-column DataFrame, a list, or a 1-D or 2-D array of ids (ints or
-    strings). Several columns (e.g. user and session) are encoded independently and
-    concatenated. Ids of mixed types in one column (``1`` and ``'1'``) are rejected by the
-    underlying encoder: convert them to one type first.
+    Input may be a Series, a 1-column DataFrame (pandas, or polars / pyarrow, read as their
+    pandas conversions), a list, or a 1-D or 2-D array of ids (ints or strings). Several
+    columns (e.g. user and session) are encoded independently and concatenated. Ids of mixed
+    types in one column (``1`` and ``'1'``) are rejected by the underlying encoder: convert
+    them to one type first.
 
     Examples
     --------

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from skpercept._dataframes import as_pandas_frame
 from skpercept._io import InputFileError, atomic_write, check_input_file, replace_together, write_bytes_atomic
 from skpercept.embed import ImageLoadError, LayoutEmbedder, load_image
 from skpercept.photos._contact_sheet import contact_sheet_html
@@ -474,6 +475,7 @@ def write_collection(
     paths : dict
         ``{'csv': ..., 'html': ...}``.
     """
+    table = as_pandas_frame(table, "table")  # rank_photos' table, perhaps edited in polars
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     paths = collection_files(folder)

@@ -14,6 +14,7 @@ from PIL import Image, ImageFilter, ImageOps
 from sklearn.base import clone
 from sklearn.cluster import AgglomerativeClustering
 
+from skpercept._dataframes import as_pandas_frame
 from skpercept.embed import BadImageWarning, ImageLoadError, load_image
 from skpercept.photos._detail import detail_similarity
 
@@ -224,6 +225,7 @@ def group_photos(
         raise ValueError(f"linkage must be 'complete', 'average' or 'single', got {linkage!r}.")
     if pairs is None:
         pairs = photo_pairs(X, details, capture_times=capture_times, burst_seconds=burst_seconds)
+    pairs = as_pandas_frame(pairs, "pairs")  # photo_pairs' table, perhaps kept as polars
     if len(X) < 2:
         return np.zeros(len(X), dtype=np.int64)
     labels = AgglomerativeClustering(
@@ -259,6 +261,7 @@ def grouping_confidence(
     groups = np.asarray(groups, dtype=np.int64)
     best = np.asarray(best, dtype=bool)
     n = len(groups)
+    pairs = as_pandas_frame(pairs, "pairs")  # photo_pairs' table, perhaps kept as polars
     similarity = {
         (int(a), int(b)): s for a, b, s in pairs[["first", "second", "similarity"]].itertuples(index=False)
     }

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skpercept._compat import HasMethods, StrOptions, fit_context
+from skpercept._dataframes import as_pandas
 from skpercept._utils import SavedFormatMixin
 
 
@@ -69,6 +70,7 @@ def _as_columns(columns) -> list:
 def _dense(X) -> np.ndarray:
     if sp.issparse(X):
         X = X.toarray()
+    X = as_pandas(X)  # an inner transformer set to polars output
     X = X.to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)
     return X.reshape(-1, 1) if X.ndim == 1 else X
 
@@ -156,6 +158,9 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
     # -- input handling ---------------------------------------------------------------------
     def _check_input(self, X, *, reset: bool) -> pd.DataFrame:
+        # polars / pyarrow: converted before validate_data, which would otherwise make them an
+        # array and lose the column names that item_columns and context_columns refer to
+        X = as_pandas(X)
         if isinstance(X, pd.Series):
             raise ValueError("PairFeatures needs a table with two item columns (a DataFrame), got a Series.")
         is_frame = isinstance(X, pd.DataFrame)
@@ -240,7 +245,8 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_pairs, n_columns)
-            One row per pair, with the item columns and any context columns.
+            One row per pair, with the item columns and any context columns. A polars or
+            pyarrow table is read as its pandas conversion (column names kept).
         y : None
             Ignored.
 

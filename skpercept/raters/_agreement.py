@@ -221,7 +221,7 @@ def agreement_matrix(
     >>> res.agreement.loc[1, 2], int(res.n_shared.loc[1, 2])
     (np.float64(0.5), 2)
     """
-    check_frame(frame, "frame", [user_col])
+    frame = check_frame(frame, "frame", [user_col])
     comparisons = left_col in frame.columns and right_col in frame.columns
     if comparisons:
         votes = pair_votes(

@@ -67,8 +67,8 @@ def rating_comparison_consistency(
     user_id
     1            1           1          1
     """
-    check_frame(comparisons, "comparisons", [user_col, left_col, right_col])
-    check_frame(ratings, "ratings", [user_col, item_col])
+    comparisons = check_frame(comparisons, "comparisons", [user_col, left_col, right_col])
+    ratings = check_frame(ratings, "ratings", [user_col, item_col])
     attrs = resolve_attributes(
         comparisons, attributes, [user_col, left_col, right_col, time_col], "comparisons"
     )

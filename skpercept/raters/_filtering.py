@@ -88,9 +88,10 @@ def filter_raters(
     """
     if ratings is None and comparisons is None:
         raise ValueError("pass ratings, comparisons or both.")
+    # converted once here (polars / pyarrow), so the scoring functions below get pandas
+    ratings = None if ratings is None else check_frame(ratings, "ratings", [user_col])
+    comparisons = None if comparisons is None else check_frame(comparisons, "comparisons", [user_col])
     frames = [(n, f) for n, f in (("ratings", ratings), ("comparisons", comparisons)) if f is not None]
-    for name, f in frames:
-        check_frame(f, name, [user_col])
     counts = pd.concat([f[user_col] for _, f in frames]).value_counts().sort_index()
     report = pd.DataFrame({"n_labels": counts.astype(np.int64)})
     report.index.name = user_col
@@ -226,11 +227,11 @@ def rater_weights(
     >>> rater_weights(df, report).tolist()
     [1.0, 0.0, 1.0]
     """
-    check_frame(frame, "frame", [user_col])
+    frame = check_frame(frame, "frame", [user_col])
     if scheme not in ("binary", "reliability"):
         raise ValueError(f"scheme must be 'binary' or 'reliability', got {scheme!r}.")
     col = "keep" if scheme == "binary" else "reliability"
-    check_frame(report, "report", [col])
+    report = check_frame(report, "report", [col])
     if unknown not in ("error", "zero", "one"):
         raise ValueError(f"unknown must be 'error', 'zero' or 'one', got {unknown!r}.")
     w = frame[user_col].map(report[col].astype(float))

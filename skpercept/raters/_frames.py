@@ -9,25 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from skpercept._dataframes import as_pandas_frame
 
 # Numeric columns that are never judgments (reference xlsx schema; the default user column,
 # which stays an id even when a function is told to pool users with user_col=None).
 _META_COLUMNS = frozenset({"_id", "id", "item_id", "pair_id", "lang", "rating_id", "user_id"})
 
 
-def check_frame(frame: pd.DataFrame, name: str, required: Iterable[str | None]) -> None:
-    """Raise a clear error when ``frame`` is not a DataFrame or lacks a required column."""
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}.")
+def check_frame(frame: Any, name: str, required: Iterable[str | None]) -> pd.DataFrame:
+    """``frame`` as a pandas DataFrame (a polars or pyarrow table converted), or a clear error
+    when it is no table or lacks a required column."""
+    frame = as_pandas_frame(frame, name)
     for col in required:
         if col is not None and col not in frame.columns:
             raise ValueError(
                 f"{name} has no column {col!r} (columns: {list(frame.columns)}); "
                 "pass the right name with the matching *_col / attributes argument."
             )
+    return frame
 
 
 def resolve_attributes(
@@ -113,7 +117,7 @@ def pair_votes(
     when the row listed them the other way round; repeats are averaged, so ``mean > 0.5`` is a
     majority for ``lo``, ``mean < 0.5`` for ``hi`` and ``mean == 0.5`` an undecided pair.
     """
-    check_frame(comparisons, name, [user_col, left_col, right_col])
+    comparisons = check_frame(comparisons, name, [user_col, left_col, right_col])
     attrs = resolve_attributes(comparisons, attributes, [user_col, left_col, right_col, time_col], name)
     n = len(comparisons)
     left = comparisons[left_col].to_numpy()

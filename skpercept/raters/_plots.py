@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from skpercept._dataframes import as_pandas
+
 
 def _axes(ax, figsize):
     if ax is not None:
@@ -49,6 +51,7 @@ def plot_rater_scores(
     >>> len(ax.patches)
     3
     """
+    scores = as_pandas(scores)  # a polars / pyarrow table or column: read by name as pandas
     if isinstance(scores, pd.DataFrame):
         if column is None or column not in scores.columns:
             raise ValueError(f"column must name a column of scores, got {column!r}.")

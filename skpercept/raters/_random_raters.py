@@ -163,7 +163,7 @@ def random_rater_scores(
     >>> scores["flag_random"].tolist()
     [False, False, False, False, False, False, False, False, True, True]
     """
-    check_frame(ratings, "ratings", [user_col, item_col])
+    ratings = check_frame(ratings, "ratings", [user_col, item_col])
     attrs = resolve_attributes(ratings, attributes, [user_col, item_col, time_col], "ratings")
     if min(n_user_folds, n_item_folds) < 2 or n_shuffles < 2:
         raise ValueError("n_user_folds and n_item_folds must be >= 2 and n_shuffles >= 2.")

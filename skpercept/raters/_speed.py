@@ -75,7 +75,7 @@ def labeling_speed(
     1             0.5       True
     2            12.5      False
     """
-    check_frame(frame, "frame", [user_col, time_col])
+    frame = check_frame(frame, "frame", [user_col, time_col])
     if threshold_s < 0 or not 0 <= flag_fraction <= 1:
         raise ValueError("threshold_s must be >= 0 and flag_fraction in [0, 1].")
     codes, users = user_codes(frame, user_col, "frame")
