@@ -17,16 +17,24 @@ folder's README), features ``[item one-hot | person one-hot]`` per half (the one
 Split: 3 judgments per person held out (seeds 0-2), training on all the other judgments or on
 5 per person. Metric: pairwise accuracy on the held-out judgments (ties earn half).
 
+Part C, out of domain (``--altered``): the same folds, models trained on the original
+training faces (the RidgeCV and ``PairwiseRanker()`` rows of Part A), scored on the held-out
+faces as other photos of them would look: brighter (PIL brightness x1.6), cropped (the central
+75 %, enlarged back), JPEG-compressed at quality 12, and grayscale. The altered files are written
+once under the cache folder and embedded like the originals. Metric as in Part A.
+
 Rows: the old defaults (hidden (256, 128), dropout 0.1, row-wise validation split), the same
 trunk with the item hold-out, a linear ranker, and the new defaults (``validation_split='auto'``:
 items for embeddings, rows for one-hot item ids). Hardware: printed. Ends with one JSON line.
 
 Usage: python benchmarks/head_defaults.py [--folds 5] [--paircomp DIR] [--skip-omi] [--skip-paircomp]
+       [--altered] [--only-defaults]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -35,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image, ImageEnhance
 from sklearn.linear_model import RidgeCV
 
 from skpercept import TimmEmbedder
@@ -64,12 +73,67 @@ PAIRCOMP_RANKERS = {
 }
 
 
-def new_faces(folds: int, seed: int) -> dict:
+ALTERATIONS = {
+    "brighter": lambda im: ImageEnhance.Brightness(im).enhance(1.6),
+    "cropped": lambda im: im.crop(_central(im.size, 0.75)).resize(im.size, Image.BICUBIC),
+    "jpeg q12": lambda im: _jpeg(im, 12),
+    "grayscale": lambda im: im.convert("L").convert("RGB"),
+}
+#: The models of Part A scored out of domain.
+OOD_MODELS = ("RidgeCV", "PairwiseRanker()")
+
+
+def _central(size: tuple[int, int], share: float) -> tuple[int, int, int, int]:
+    w, h = size
+    dw, dh = round(w * (1 - share) / 2), round(h * (1 - share) / 2)
+    return dw, dh, w - dw, h - dh
+
+
+def _jpeg(im: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def altered_features(paths: np.ndarray, embedder: TimmEmbedder) -> dict[str, np.ndarray]:
+    """Each alteration's embeddings of every face (files written once under the cache folder)."""
+    out = {}
+    for name, alter in ALTERATIONS.items():
+        folder = Path(default_cache_dir()) / "altered-omi" / name.replace(" ", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        altered = []
+        for path in paths:
+            target = folder / (Path(path).stem + ".png")
+            if not target.exists():
+                alter(Image.open(path).convert("RGB")).save(target)
+            altered.append(str(target))
+        out[name] = np.asarray(embedder.transform(pd.Series(altered, name="image")), dtype=np.float32)
+    return out
+
+
+def new_faces(folds: int, seed: int, altered: bool = False, only_defaults: bool = False) -> dict:
     omi = load_omi(ATTRIBUTES)
     images = pd.Series(omi.means["image"].to_numpy(), name="image")
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
+    embedder = TimmEmbedder(cache_dir=default_cache_dir()).fit(images)
+    Z = np.asarray(embedder.transform(images), dtype=np.float32)
+    Z_altered = altered_features(images.to_numpy(), embedder) if altered else {}
     means = omi.means[ATTRIBUTES].to_numpy(np.float64)
+    rankers = {k: RANKERS[k] for k in OOD_MODELS if k in RANKERS} if only_defaults else RANKERS
+    regressors = {} if only_defaults else REGRESSORS
     scores: dict[str, list] = {}
+    ood: dict[str, dict[str, list]] = {k: {} for k in Z_altered}
+
+    def score(name: str, predict, test: np.ndarray) -> None:
+        s = np.asarray(predict(Z[test])).reshape(len(test), -1)
+        scores.setdefault(name, []).append([pair_metrics(s[:, k], means[test, k])[0] for k in range(3)])
+        if name in OOD_MODELS:
+            for kind, Z_kind in Z_altered.items():
+                s = np.asarray(predict(Z_kind[test])).reshape(len(test), -1)
+                ood[kind].setdefault(name, []).append(
+                    [pair_metrics(s[:, k], means[test, k])[0] for k in range(3)]
+                )
+
     cv = ImageDisjointSplit(n_splits=folds, random_state=seed)
     for fold, (train, test) in enumerate(cv.split(omi.means[["image"]])):
         frame = pd.DataFrame(means[train], columns=ATTRIBUTES).assign(image=np.arange(len(train)))
@@ -78,21 +142,26 @@ def new_faces(folds: int, seed: int) -> dict:
         X_pairs = np.hstack([Z[train][a], Z[train][b]])
         y_pairs = pairs[ATTRIBUTES].to_numpy(np.float32)
         fitted = {"RidgeCV": RidgeCV(alphas=np.logspace(-2, 4, 13), alpha_per_target=True)}
-        fitted.update({k: RatingRegressor(random_state=seed, **p) for k, p in REGRESSORS.items()})
+        fitted.update({k: RatingRegressor(random_state=seed, **p) for k, p in regressors.items()})
         for name, model in fitted.items():
             model.fit(Z[train], means[train])
-            s = np.asarray(model.predict(Z[test])).reshape(len(test), -1)
-            scores.setdefault(name, []).append([pair_metrics(s[:, k], means[test, k])[0] for k in range(3)])
-        for name, params in RANKERS.items():
+            score(name, model.predict, test)
+        for name, params in rankers.items():
             ranker = PairwiseRanker(random_state=seed, **params).fit(X_pairs, y_pairs)
-            s = ranker.score_items(Z[test])
-            scores.setdefault(name, []).append([pair_metrics(s[:, k], means[test, k])[0] for k in range(3)])
+            score(name, ranker.score_items, test)
         print(
             f"fold {fold}: "
             + "; ".join(f"{k} {' / '.join(f'{v:.3f}' for v in acc[-1])}" for k, acc in scores.items()),
             flush=True,
         )
-    return {k: dict(zip(ATTRIBUTES, np.round(np.mean(v, axis=0), 4).tolist())) for k, v in scores.items()}
+
+    def mean(table: dict[str, list]) -> dict:
+        return {k: dict(zip(ATTRIBUTES, np.round(np.mean(v, axis=0), 4).tolist())) for k, v in table.items()}
+
+    result = mean(scores)
+    if Z_altered:
+        result = {"original": result, **{kind: mean(table) for kind, table in ood.items()}}
+    return result
 
 
 def _one_hot_pairs(table: pd.DataFrame) -> np.ndarray:
@@ -134,16 +203,28 @@ def main() -> None:
     )
     parser.add_argument("--skip-omi", action="store_true")
     parser.add_argument("--skip-paircomp", action="store_true")
+    parser.add_argument("--altered", action="store_true", help="also score altered photos (Part C)")
+    parser.add_argument(
+        "--only-defaults", action="store_true", help="Part A: RidgeCV and PairwiseRanker() only"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
     start = time.perf_counter()
     result: dict = {"benchmark": "head_defaults"}
     if not args.skip_omi:
-        result["omi_new_faces"] = new_faces(args.folds, args.seed)
-        print("\nOMI, held-out faces (trustworthy / attractive / smart):")
-        for k, v in result["omi_new_faces"].items():
-            print(f"  {k:28s} " + " / ".join(f"{v[a]:.3f}" for a in ATTRIBUTES))
+        faces = new_faces(args.folds, args.seed, altered=args.altered, only_defaults=args.only_defaults)
+        tables = faces if args.altered else {"original": faces}
+        result["omi_new_faces"] = tables["original"]
+        if args.altered:
+            result["omi_altered_faces"] = {k: v for k, v in tables.items() if k != "original"}
+        for kind, table in tables.items():
+            print(f"\nOMI, held-out faces, {kind} (trustworthy / attractive / smart):")
+            for k, v in table.items():
+                print(f"  {k:28s} " + " / ".join(f"{v[a]:.3f}" for a in ATTRIBUTES))
+            if "RidgeCV" in table and "PairwiseRanker()" in table:
+                gap = [table["PairwiseRanker()"][a] - table["RidgeCV"][a] for a in ATTRIBUTES]
+                print(f"  {'default - ridge':28s} " + " / ".join(f"{g:+.3f}" for g in gap))
     if not args.skip_paircomp:
         result["paircomp_held_out_judgments"] = known_people(Path(args.paircomp))
     result["seconds"] = round(time.perf_counter() - start, 1)

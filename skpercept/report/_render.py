@@ -25,7 +25,8 @@ def markdown_table(frame: pd.DataFrame, *, floatfmt: str = ".3f", index: bool = 
     ----------
     frame : DataFrame
     floatfmt : str, default='.3f'
-        Format of float cells; NaN prints as an em dash.
+        Format of float cells; NaN prints as an em dash. A float column whose every value is a
+        whole number, some above 1, holds counts and prints them as integers.
     index : bool, default=True
         Include the index as the first column (a MultiIndex as one column per level).
 
@@ -46,15 +47,24 @@ def markdown_table(frame: pd.DataFrame, *, floatfmt: str = ".3f", index: bool = 
     if index and isinstance(frame.index, pd.MultiIndex):
         frame, index = frame.reset_index(), False
 
-    def cell(value) -> str:
+    def whole(values) -> bool:
+        # a float column of whole numbers holds counts (floats only because of a NaN or a sum)
+        floats = [float(v) for v in values if isinstance(v, (float, np.floating)) and not math.isnan(v)]
+        # (scores are mostly fractions; one of only 0s and 1s could be either, and stays a score)
+        return bool(floats) and all(v.is_integer() for v in floats) and max(abs(v) for v in floats) > 1
+
+    def cell(value, counts: bool = False) -> str:
         if isinstance(value, (float, np.floating)):
-            return "—" if math.isnan(value) else format(float(value), floatfmt)
+            if math.isnan(value):
+                return "—"
+            return str(int(value)) if counts else format(float(value), floatfmt)
         return str(value).replace("|", "\\|")
 
     header = ([str(frame.index.name or "")] if index else []) + [str(c) for c in frame.columns]
+    counts = [whole(frame.iloc[:, k]) for k in range(frame.shape[1])]
     rows = []
     for label, values in zip(frame.index, frame.itertuples(index=False)):
-        rows.append(([cell(label)] if index else []) + [cell(v) for v in values])
+        rows.append(([cell(label)] if index else []) + [cell(v, c) for v, c in zip(values, counts)])
     widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")

@@ -231,3 +231,11 @@ def test_classification_section_and_report(tmp_path):
     path = write_report(tmp_path, tables={"R": pd.DataFrame({"a": [1.0]})}, sections=[people, section])
     text = path.read_text()
     assert text.index("## R") < text.index("## Per person") < text.index("## Keep or delete")
+
+
+def test_markdown_table_prints_counts_as_integers():
+    # a count column is float only because of a missing value or a sum; a score of 1.0 stays a score
+    frame = pd.DataFrame({"n_pairs": [40.0, float("nan"), 12000.0], "accuracy": [0.5, 1.0, 0.25]})
+    text = markdown_table(frame, index=False)
+    assert "| 40 " in text and "| 12000 " in text and "40.000" not in text
+    assert "1.000" in text and "0.250" in text
