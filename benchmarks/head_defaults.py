@@ -105,8 +105,10 @@ def altered_features(paths: np.ndarray, embedder: TimmEmbedder) -> dict[str, np.
         altered = []
         for path in paths:
             target = folder / (Path(path).stem + ".png")
-            if not target.exists():
-                alter(Image.open(path).convert("RGB")).save(target)
+            if not target.exists():  # written under another name first: a cut run leaves no half file
+                partial = target.with_suffix(".part.png")
+                alter(Image.open(path).convert("RGB")).save(partial)
+                partial.replace(target)
             altered.append(str(target))
         out[name] = np.asarray(embedder.transform(pd.Series(altered, name="image")), dtype=np.float32)
     return out
