@@ -96,20 +96,10 @@ def _joint(X: np.ndarray):
 
 
 def lora_model(folder: Path):
-    from skpercept.finetune import LoRAPairwiseRanker
+    from tests.finetune.test_lora import _ranker  # the LoRA tests' tiny ranker
 
     X, y = pair_table(images(folder), n=24)
-    lora = LoRAPairwiseRanker(
-        model_name="timm:test_efficientnet",
-        pretrained=None,
-        image_size=32,
-        max_epochs=1,
-        batch_size=16,
-        early_stopping=False,
-        device="cpu",
-        random_state=0,
-        hidden_layer_sizes=(8,),
-    )
+    lora = _ranker(max_epochs=1, hidden_layer_sizes=(8,))
     return lora.fit(X, pd.DataFrame({"red": y})), X
 
 

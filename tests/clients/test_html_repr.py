@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 
 import pytest
-from sklearn.base import BaseEstimator
 from sklearn.pipeline import make_pipeline
 
-import skpercept
 from skpercept._utils import API_DOCS_URL
 from skpercept.heads import PairwiseRanker
 from skpercept.preprocessing import BlockScaler
+from tests.test_common import public_estimators
 
 #: The "?" link of an estimator's box in scikit-learn's HTML diagram.
 _DOC_LINK = re.compile(r'<a class="sk-estimator-doc-link[^"]*"[^>]*href="([^"]+)"')
 _PAGE = re.compile(re.escape(API_DOCS_URL) + r"(?P<module>[\w.]+)\.(?P<name>\w+)\.html")
-
-
-def public_estimators() -> dict[str, type]:
-    """Every estimator class a subpackage exports (base classes for writing one excepted), as
-    ``tests/test_common.py`` enumerates them."""
-    found = {}
-    for sub in skpercept.SUBPACKAGES:
-        module = importlib.import_module(f"skpercept.{sub}")
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if inspect.isclass(obj) and issubclass(obj, BaseEstimator) and not name.startswith("Base"):
-                found[name] = obj
-    return found
 
 
 #: Parameters without a default.

@@ -87,24 +87,14 @@ def test_contrastive_embedder_search_and_small_transformers(tmp_path):
     import optuna
     import pandas as pd
 
-    from skpercept.finetune import ContrastiveEmbedder
     from skpercept.model_selection import PerceptSearchCV
     from skpercept.personal import UserEncoder
     from skpercept.preprocessing import BlockScaler
+    from tests.finetune.test_contrastive import _embedder as contrastive_embedder
     from tests.model_selection._tune_heads import make_data, make_head
 
     paths = images(tmp_path)
-    contrastive = ContrastiveEmbedder(
-        model_name="timm:test_efficientnet",
-        pretrained=None,
-        image_size=32,
-        max_epochs=1,
-        train_batch_size=4,
-        early_stopping=False,
-        device="cpu",
-        num_workers=0,
-        random_state=0,
-    ).fit(paths)
+    contrastive = contrastive_embedder(max_epochs=1, train_batch_size=4, random_state=0).fit(paths)
     X, y = make_data(n=40)
     space = {"lr": optuna.distributions.FloatDistribution(1e-3, 0.3, log=True), "dropout": [0.0, 0.2]}
     search = PerceptSearchCV(make_head(max_epochs=2), space, cv=2, n_trials=3, random_state=0).fit(X, y)
