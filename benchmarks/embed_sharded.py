@@ -19,9 +19,9 @@ Runs, in one session, through public API only:
   the run must still give exactly one embedding per input, in input order, equal to the
   in-process ``transform``.
 
-Run: ``python benchmarks/embed_sharded.py [--n 256] [--shard-size 32]``. Ratios within one run are
-what count; on a shared machine the load changes between runs, so repeat it before trusting a
-ratio near 1.
+Run: ``python benchmarks/embed_sharded.py [--n 256] [--shard-size 32] [--no-save]``. Ratios within
+one run are what count; on a shared machine the load changes between runs, so repeat it before
+trusting a ratio near 1. The table and figures also go to ``benchmarks/results/embed_sharded.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -41,6 +42,9 @@ import numpy as np
 from distributed import Client, LocalCluster
 
 from skpercept.embed import TimmEmbedder, embed_sharded
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import add_result_options, save_result, table_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=256, help="number of faces")
     parser.add_argument("--shard-size", type=int, default=32)
+    add_result_options(parser)
     args = parser.parse_args()
     paths = faces(args.n)
     warmup = faces(args.n + 8)[args.n :]
@@ -163,6 +168,23 @@ def main() -> None:
     print(f"2 workers / 1 worker: {figures['speedup_2_over_1_workers']}x")
     print(f"one worker killed mid-run: {figures['killed']}")
     print(json.dumps(figures))
+    runs = {
+        "transform in this process (torch's threads)": "in_process_img_s",
+        "embed_sharded, 1 worker, Dask's default MALLOC_TRIM_THRESHOLD_": "workers_1_dask_env_img_s",
+        "embed_sharded, 1 worker": "workers_1_img_s",
+        "embed_sharded, 2 workers": "workers_2_img_s",
+    }
+    killed = figures["killed"]
+    table = table_record(
+        "runs",
+        f"Sharded embedding: {args.n} OMI faces, EfficientNet-Lite0, CPU, shards of {args.shard_size}",
+        ["run", "images/s"],
+        [[label, f"{figures[key]:.1f}"] for label, key in runs.items()],
+        note=f"2 workers / 1 worker: {figures['speedup_2_over_1_workers']}×. One of 2 workers killed with "
+        f"SIGKILL once the first shard was on disk: {killed['rows']} rows returned, "
+        f"{'equal' if killed['equal_to_in_process'] else 'NOT equal'} to the in-process embeddings.",
+    )
+    save_result(args, "embed_sharded", [table], figures)
 
 
 if __name__ == "__main__":

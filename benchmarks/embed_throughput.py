@@ -35,7 +35,8 @@ peak RSS growth between the two ``transform`` calls next to the growth of the ou
 
 Run: ``python benchmarks/embed_throughput.py [FOLDER] [--n 64] [--device cpu] [--sizes 256,1024,4032]``
 or ``python benchmarks/embed_throughput.py --memory 20000``. Ratios within one run are what
-count; absolute speeds depend on load and hardware.
+count; absolute speeds depend on load and hardware. The tables go to
+``benchmarks/results/embed_throughput[-memory][-<device>][-<precision>].json`` (``--no-save``: no file).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -57,9 +59,26 @@ from PIL import Image
 from skpercept.embed import CLIPEmbedder, TimmEmbedder
 from skpercept.embed.towers import build_tower
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import add_result_options, result_name, save_result, table_record
+
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {"256": None, "1024": (1024, 1024), "4032": (4032, 3024)}
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+#: The rows of the result table: figure -> what it is.
+FIGURES = {
+    "batch_size": "batch size",
+    "end_to_end_img_s": "end to end, images/s",
+    "model_only_img_s": "forward pass alone on pre-decoded batches, images/s",
+    "naive_loop_img_s": "naive loop (one image per call, full decode), images/s",
+    "end_to_end_over_model_only": "end to end ÷ forward pass alone",
+    "end_to_end_over_naive_loop": "end to end ÷ naive loop",
+    "model_only_over_naive_loop": "forward pass alone ÷ naive loop (the most end to end ÷ naive can reach)",
+    "cached_speedup": "warm cache ÷ cold",
+    "peak_rss_mb": "peak RSS during the end-to-end pass, MB",
+}
+SHORT = {"timm": "Lite0", "clip": "ViT-B-32"}
+SIZE_LABELS = {"256": "256 px", "1024": "1024 px", "4032": "4032×3024"}
 
 
 def default_images() -> Path:
@@ -249,6 +268,28 @@ def memory_run(n: int, args, common: dict) -> None:
     }
     print(f"EfficientNet-Lite0, cache off, {n // 2} then {n} distinct paths (256-px faces, repeating)")
     print(json.dumps(result))
+    rows = [
+        ["images", f"{n // 2:,}", f"{n:,}"],
+        ["peak RSS, MB", *map(str, result["peak_rss_mb"])],
+        ["peak RSS growth, MB", "", str(result["rss_growth_mb"])],
+        ["growth of the output array, MB", "", str(result["output_growth_mb"])],
+    ]
+    table = table_record(
+        "memory",
+        "Memory over a long run (EfficientNet-Lite0, cache off)",
+        ["", "first call", "second call"],
+        rows,
+        note="Distinct paths (links to the shipped 256-px faces, repeating); growth between the two calls.",
+    )
+    save_result(args, result_name("embed_throughput", "memory", *_mode_tags(args)), [table], result)
+
+
+def _mode_tags(args) -> list:
+    """Result-file suffixes of a run whose tables are not the CPU fp32 ones."""
+    return [
+        args.device if args.device != "cpu" else None,
+        args.precision if args.precision != "fp32" else None,
+    ]
 
 
 def main() -> None:
@@ -266,6 +307,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--embedders", default="timm,clip", help="comma-separated subset of: timm, clip")
     parser.add_argument("--memory", type=int, default=None, help="measure RSS growth over N/2 -> N images")
+    add_result_options(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -307,6 +349,7 @@ def main() -> None:
         for key in chosen
     }
     faces = list_images(default_images())[: args.n]
+    per_size = []
     with tempfile.TemporaryDirectory() as tmp:
         datasets = {}
         for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
@@ -325,21 +368,35 @@ def main() -> None:
             table = {k: {**results[k], **extras[k]} for k in results}
             for row in next(iter(table.values())):
                 print(f"{row:32s}" + "".join(f"{table[k][row]:>14}" for k in table))
-            print(
-                json.dumps(
-                    {
-                        "size": name,
-                        "image_px": [width, height],
-                        "n_images": len(paths),
-                        "device": args.device,
-                        **results,
-                    }
-                ),
-                flush=True,
+            per_size.append(
+                {
+                    "size": name,
+                    "image_px": [width, height],
+                    "n_images": len(paths),
+                    "device": args.device,
+                    **results,
+                }
             )
+            print(json.dumps(per_size[-1]), flush=True)
     print(
         "\ntargets (1024 px, CPU): end_to_end_over_naive_loop >= 3; end_to_end_over_model_only >= 0.90 "
         "(ViT-B-32), >= 0.85 (Lite0)"
+    )
+    columns, cells = [""], {figure: [label] for figure, label in FIGURES.items()}
+    for key in chosen:
+        for size in per_size:
+            columns.append(f"{SHORT[key]} {SIZE_LABELS.get(size['size'], Path(size['size']).name)}")
+            for figure in FIGURES:
+                cells[figure].append(str(size[key][figure]))
+    table = table_record(
+        "throughput",
+        f"Embedding throughput, {len(faces)} OMI faces per size, device {args.device}, {args.precision}",
+        columns,
+        list(cells.values()),
+        note=f"Models: {'; '.join(makers[k][0] for k in chosen)}. Ratios within a column are what count.",
+    )
+    save_result(
+        args, result_name("embed_throughput", *_mode_tags(args)), [table], {"n": args.n, "sizes": per_size}
     )
 
 

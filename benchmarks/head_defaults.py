@@ -25,10 +25,12 @@ once under the cache folder and embedded like the originals. Metric as in Part A
 
 Rows: the old defaults (hidden (256, 128), dropout 0.1, row-wise validation split), the same
 trunk with the item hold-out, a linear ranker, and the new defaults (``validation_split='auto'``:
-items for embeddings, rows for one-hot item ids). Hardware: printed. Ends with one JSON line.
+items for embeddings, rows for one-hot item ids). Hardware: printed. Ends with one JSON line; the
+tables and figures also go to ``benchmarks/results/head_defaults[-altered][-seedS].json``
+(``--no-save``: no file).
 
-Usage: python benchmarks/head_defaults.py [--folds 5] [--paircomp DIR] [--skip-omi] [--skip-paircomp]
-       [--altered] [--only-defaults]
+Usage: python benchmarks/head_defaults.py [--folds 5] [--seed 0] [--paircomp DIR] [--skip-omi]
+       [--skip-paircomp] [--altered] [--only-defaults] [--no-save]
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from skpercept.model_selection import ImageDisjointSplit
 from skpercept.recipes import pair_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import hardware_line
+from _shared import add_result_options, hardware_line, result_name, save_result, slashed, table_record
 
 ATTRIBUTES = ["trustworthy", "attractive", "smart"]
 OLD = dict(hidden_layer_sizes=(256, 128), dropout=0.1, batch_size=256)
@@ -209,6 +211,7 @@ def main() -> None:
     parser.add_argument(
         "--only-defaults", action="store_true", help="Part A: RidgeCV and PairwiseRanker() only"
     )
+    add_result_options(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
@@ -231,6 +234,69 @@ def main() -> None:
         result["paircomp_held_out_judgments"] = known_people(Path(args.paircomp))
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
+    name = result_name(
+        "head_defaults", "altered" if args.altered else None, f"seed{args.seed}" if args.seed else None
+    )
+    save_result(args, name, result_tables(result, args), result)
+
+
+def _row_label(name: str) -> str:
+    """Part A's row names as the table shows them: which head, and which settings."""
+    if name in ("RidgeCV", *OOD_MODELS) or name.endswith("()"):
+        return name
+    return f"{'RatingRegressor' if name in REGRESSORS else 'PairwiseRanker'}, {name}"
+
+
+def result_tables(result: dict, args) -> list[dict]:
+    """The tables of the result file: Part A (in domain), Part C (altered), Part B (paircomp)."""
+    tables = []
+    protocol = f"TimmEmbedder() features, {args.folds} image-disjoint folds, seed {args.seed}"
+    if "omi_new_faces" in result:
+        faces = result["omi_new_faces"]
+        order = ["RidgeCV", *[k for k in RANKERS if k in faces], *[k for k in REGRESSORS if k in faces]]
+        rows = [[_row_label(k), slashed(faces[k][a] for a in ATTRIBUTES)] for k in order]
+        tables.append(
+            table_record(
+                "in-domain",
+                f"The defaults against ridge and the old defaults: pair accuracy on held-out OMI faces ({protocol})",
+                ["", "trustworthy / attractive / smart"],
+                rows,
+                note="The rankers learn from 20,000 consensus pairs of training faces, the others from "
+                "the training faces' mean ratings.",
+                strong=("PairwiseRanker()", "RatingRegressor()"),
+            )
+        )
+    if "omi_altered_faces" in result:
+        kinds = {"original": result["omi_new_faces"], **result["omi_altered_faces"]}
+        rows = []
+        for kind, faces in kinds.items():
+            ridge, ranker = ([faces[m][a] for a in ATTRIBUTES] for m in OOD_MODELS)
+            gap = " / ".join(f"{b - r:+.3f}" for r, b in zip(ridge, ranker))
+            rows.append([kind, slashed(ridge), slashed(ranker), gap])
+        tables.append(
+            table_record(
+                "altered",
+                f"Out of domain: held-out faces altered, models trained on the original photos ({protocol})",
+                ["held-out faces", "RidgeCV", "PairwiseRanker()", "default − ridge"],
+                rows,
+                note="Pair accuracy, trustworthy / attractive / smart. Brighter: PIL brightness ×1.6; "
+                "cropped: the central 75 %, enlarged back; JPEG quality 12; grayscale.",
+            )
+        )
+    if "paircomp_held_out_judgments" in result:
+        known = result["paircomp_held_out_judgments"]
+        rows = [[label, *(f"{v[k]:.3f}" for k in PAIRCOMP_RANKERS)] for label, v in known.items()]
+        tables.append(
+            table_record(
+                "paircomp",
+                "Known items and people (paircomp, one-hot items and people): accuracy on 3 held-out "
+                "judgments per person, mean of 3 seeds",
+                ["data, training judgments", *PAIRCOMP_RANKERS],
+                rows,
+                note="A tie earns half. 'all per person': every other judgment of each person trained on.",
+            )
+        )
+    return tables
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ The arms alternate (skorch, torch, skorch, torch, ...) so load from other jobs o
 machine hits both; the ratio of medians is reported. Then ``score_items`` throughput on 50,000
 half rows. Hardware: whatever runs it (printed).
 
-Usage: python benchmarks/head_training.py [--epochs 3] [--repeats 3] [--device auto]
+Ends with one JSON line; the table and figures also go to
+``benchmarks/results/head_training[-cuda].json`` (``--no-save``: no file).
+
+Usage: python benchmarks/head_training.py [--epochs 3] [--repeats 3] [--device auto] [--no-save]
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from skpercept.heads import PairwiseRanker
 from skpercept.heads.nets import MaskedPairLoss, PairScorer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import add_result_options, hardware_line, result_name, save_result, table_record
 
 N_PAIRS, N_ITEMS, DIM, N_USERS = 50_000, 5_000, 512, 100
 HIDDEN, LR, WD, BATCH = (256, 128), 1e-3, 1e-2, 256
@@ -102,6 +110,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    add_result_options(parser)
     args = parser.parse_args()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     X, y, halves = make_data()
@@ -141,23 +150,36 @@ def main() -> None:
     ratio = statistics.median(times["skorch (PairwiseRanker)"]) / statistics.median(times["plain torch loop"])
     print(f"skorch / plain torch: {ratio:.3f} (target <= 1.2); score_items: {items_per_s:,.0f} items/s")
     print(f"train pairwise accuracy after {args.epochs} epochs: {ranker.score(X, y):.3f}")
-    print(
-        json.dumps(
-            {
-                "benchmark": "head_training",
-                "device": device,
-                "hardware": hardware,
-                "n_pairs": N_PAIRS,
-                "n_features": int(X.shape[1]),
-                "epochs": args.epochs,
-                "repeats": args.repeats,
-                "skorch_s_median": round(statistics.median(times["skorch (PairwiseRanker)"]), 3),
-                "plain_torch_s_median": round(statistics.median(times["plain torch loop"]), 3),
-                "skorch_over_plain_torch": round(ratio, 3),
-                "items_scored_per_s": round(items_per_s),
-            }
-        )
+    figures = {
+        "benchmark": "head_training",
+        "device": device,
+        "hardware": hardware,
+        "n_pairs": N_PAIRS,
+        "n_features": int(X.shape[1]),
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "skorch_s_median": round(statistics.median(times["skorch (PairwiseRanker)"]), 3),
+        "plain_torch_s_median": round(statistics.median(times["plain torch loop"]), 3),
+        "skorch_over_plain_torch": round(ratio, 3),
+        "items_scored_per_s": round(items_per_s),
+    }
+    print(json.dumps(figures))
+    rows = [
+        [name, f"{statistics.median(ts):.2f}", f"{min(ts):.2f}", f"{statistics.median(ts) / args.epochs:.2f}"]
+        for name, ts in times.items()
+    ]
+    table = table_record(
+        "training",
+        f"PairwiseRanker (skorch) against a plain torch loop: {N_PAIRS:,} pairs, {args.epochs} epochs, "
+        f"device {device}",
+        ["arm", "median s", "min s", "s/epoch"],
+        rows,
+        note=f"skorch / plain torch = {ratio:.3f} (ratio of medians over {args.repeats} alternating runs); "
+        f"score_items: {items_per_s:,.0f} items/s. Hardware: {hardware}.",
     )
+    hardware_full = hardware_line() + (f"; GPU {hardware}" if device.startswith("cuda") else "")
+    name = result_name("head_training", device if device != "cpu" else None)
+    save_result(args, name, [table], figures, hardware=hardware_full)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ Metrics on the held-out faces: rating accuracy and MAE of the most probable leve
 individual held-out rating (``rating_metrics``), and pair accuracy (ordering all pairs of test
 faces as their mean ratings do; the classifier ranks by its expected level). Mean ± sd over
 folds, averaged over the three attributes. Hardware: whatever runs it (printed). Ends with one
-JSON line of the figures.
+JSON line of the figures; the tables and figures also go to
+``benchmarks/results/joint_labels[-ratingsN][-pairsN][-quick].json`` (``--no-save``: no file).
 
-Usage: python benchmarks/joint_labels.py [--folds 5] [--seed 0] [--quick] [--cache-dir DIR]
+Usage: python benchmarks/joint_labels.py [--folds 5] [--seed 0] [--quick] [--cache-dir DIR] [--no-save]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from skpercept.recipes import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import hardware_line
+from _shared import add_result_options, frame_table, hardware_line, result_name, save_result
 
 MODELS = ("RatingClassifier", "PairwiseRanker", "JointRatingRanker")
 
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="smoke run: 120 faces, 2 folds, tiny heads")
+    add_result_options(parser)
     args = parser.parse_args()
 
     omi = load_omi()
@@ -208,23 +210,42 @@ def main() -> None:
         }
         for k in MODELS
     }
-    print(
-        json.dumps(
-            {
-                "benchmark": "joint_labels",
-                "faces": int(len(omi.means)),
-                "folds": folds,
-                "seed": args.seed,
-                "ratings_per_face": settings.ratings_per_face,
-                "pairs": settings.n_pairs,
-                "results_mean_sd": figures,
-                "joint_minus_separate": verdict,
-                "train_seconds": {k: round(v, 1) for k, v in seconds.items()},
-                "total_seconds": total,
-                "quick": bool(args.quick),
-            }
-        )
+    result = {
+        "benchmark": "joint_labels",
+        "faces": int(len(omi.means)),
+        "folds": folds,
+        "seed": args.seed,
+        "ratings_per_face": settings.ratings_per_face,
+        "pairs": settings.n_pairs,
+        "results_mean_sd": figures,
+        "joint_minus_separate": verdict,
+        "train_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "total_seconds": total,
+        "quick": bool(args.quick),
+    }
+    print(json.dumps(result))
+    protocol = (
+        f"{len(omi.means)} OMI faces, {folds} image-disjoint folds, seed {args.seed}; "
+        f"{settings.ratings_per_face} ratings per face and attribute, {settings.n_pairs:,} comparisons per fold"
     )
+    tables = [
+        frame_table(
+            "held-out",
+            f"Ratings and comparisons together or apart: held-out faces, mean ± sd over folds ({protocol})",
+            table,
+            note="Averaged over " + ", ".join(attributes) + ". Rating accuracy and MAE of the most probable "
+            "level against every individual held-out rating; pair accuracy on all pairs of test faces. "
+            "train s: seconds of training, all folds.",
+        ),
+        frame_table("by-attribute", f"The same per attribute, mean over folds ({protocol})", by_attribute),
+    ]
+    tags = [
+        f"ratings{settings.ratings_per_face}" if settings.ratings_per_face != 6 and not args.quick else None,
+        f"pairs{settings.n_pairs}" if settings.n_pairs != 3000 and not args.quick else None,
+        "quick" if args.quick else None,
+        f"seed{args.seed}" if args.seed else None,
+    ]
+    save_result(args, result_name("joint_labels", *tags), tables, result)
 
 
 def _has_tabulate() -> bool:

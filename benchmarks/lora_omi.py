@@ -22,7 +22,10 @@ wall time and process peak RSS after each phase (``ru_maxrss``, monotone).
 ``--vit-throughput`` instead measures LoRA training throughput (img/s) and peak GPU memory
 of a random-init open_clip ViT-B-32 at batch 64 and 256 with bf16 autocast (GPU only).
 
-Defaults are sized for < 30 min on 2 CPU cores (``python benchmarks/lora_omi.py``).
+Defaults are sized for < 30 min on 2 CPU cores (``python benchmarks/lora_omi.py``). Ends with
+one JSON line; the tables and figures also go to
+``benchmarks/results/lora_omi[-<px>px][-<device>][-seedS].json`` (``lora_omi-vit-throughput.json``
+for ``--vit-throughput``; ``--no-save``: no file).
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ import platform
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import add_result_options, hardware_line, result_name, save_result, table_record
 
 ATTRIBUTES = ["trustworthy", "attractive", "smart"]
 
@@ -212,11 +219,24 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument("--vit-throughput", action="store_true")
+    add_result_options(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.vit_throughput:
         figures = _vit_throughput(args)
         print(json.dumps(figures))
+        rows = [
+            [str(b), f"{figures[f'vit_b32_img_per_s_b{b}']:.0f}", f"{figures[f'vit_b32_peak_gib_b{b}']:.2f}"]
+            for b in (64, 256)
+        ]
+        table = table_record(
+            "vit-throughput",
+            f"LoRA training of a ViT-B-32 tower (random init), bf16 autocast, on {figures['device']}",
+            ["batch", "images/s", "peak GPU memory, GiB"],
+            rows,
+        )
+        hardware = f"{hardware_line()}; GPU {figures['device']}"
+        save_result(args, "lora_omi-vit-throughput", [table], figures, hardware=hardware)
         return
     print(
         f"# hardware: {platform.processor() or platform.machine()}, {args.threads} threads, "
@@ -258,6 +278,27 @@ def main(argv=None) -> None:
         "seed": args.seed,
     }
     print(json.dumps(figures))
+    rows = [
+        [name, f"{ridge_acc[k]:.3f}", f"{frozen_acc[k]:.3f}", f"{lora_acc[k]:.3f}"]
+        + [f"{lora_acc[k] - frozen_acc[k]:+.3f}", f"{lora_acc[k] - ridge_acc[k]:+.3f}"]
+        for k, name in enumerate(ATTRIBUTES)
+    ]
+    table = table_record(
+        "accuracy",
+        f"LoRA fine-tuning against frozen features: pair accuracy on held-out faces (EfficientNet-Lite0, "
+        f"{args.image_size} px, one image-disjoint split, seed {args.seed})",
+        ["attribute", "ridge", "frozen + PairwiseRanker", "LoRA", "LoRA − frozen", "LoRA − ridge"],
+        rows,
+        note=f"{len(train):,} training pairs, {len(test):,} test pairs (20 % of the faces held out). "
+        f"Frozen features + ranker: {frozen_s:.0f} s; LoRA (last {args.last_n_targets} layers, "
+        f"{epochs} epochs, best {best}): {lora_s:.0f} s; peak RSS {lora_mb:.0f} MB; device {args.device}.",
+    )
+    tags = [
+        f"{args.image_size}px" if args.image_size != 128 else None,
+        args.device if args.device != "cpu" else None,
+        f"seed{args.seed}" if args.seed else None,
+    ]
+    save_result(args, result_name("lora_omi", *tags), [table], figures)
 
 
 if __name__ == "__main__":

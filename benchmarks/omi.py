@@ -31,7 +31,8 @@ one or two where only CPUs are at hand.
 Every row runs through the registered heads and backbones and ``skpercept.recipes`` — the code of
 ``skpercept demo`` — with the demo's head settings unless it says defaults. Embeddings are cached (``--cache-dir``),
 so reruns only train heads.
-Hardware: whatever runs it (printed). Ends with one JSON line of the figures.
+Hardware: whatever runs it (printed). Ends with one JSON line of the figures; the tables and
+figures also go to ``benchmarks/results/omi[-contrastive][-lora]....json`` (``--no-save``: no file).
 
 Usage: python benchmarks/omi.py [--folds 5] [--seed 0] [--cache-dir DIR] [--no-dlib] [--faces N]
        [--contrastive-epochs N] [--contrastive-last-n K] [--contrastive-protocol per-fold|all-faces]
@@ -56,7 +57,16 @@ from skpercept.recipes import DEMO_ENSEMBLE, MODEL_LABELS, cross_validate, noise
 from skpercept.report import markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import embed_feature_sets, hardware_line
+from _shared import (
+    add_result_options,
+    embed_feature_sets,
+    frame_table,
+    hardware_line,
+    result_name,
+    save_result,
+    slashed,
+    table_record,
+)
 
 # (row label, feature set, model)
 ROWS = [
@@ -118,6 +128,7 @@ def main() -> None:
     parser.add_argument("--lora-image-size", type=int, default=224)
     parser.add_argument("--lora-last-n", type=int, default=12, help="layers with adapters (top of the tower)")
     parser.add_argument("--lora-epochs", type=int, default=8)
+    add_result_options(parser)
     args = parser.parse_args()
     use_dlib = not args.no_dlib and dlib_available()
 
@@ -176,7 +187,11 @@ def main() -> None:
     order = {a: i for i, a in enumerate(omi.attributes)}
     table = table.sort_index(level="attribute", key=lambda idx: idx.map(order), sort_remaining=False)
     print()
-    print(markdown_table(table[["pair_acc", "spearman", "headroom"]]))
+    full = table[["pair_acc", "spearman", "headroom"]]
+    print(markdown_table(full))
+    summary = summary_table(figures, ceiling, list(omi.attributes))
+    print()
+    print(markdown_table(summary))
 
     baseline = "ridge [lite0]"
     ceil = {a: round(float(ceiling.loc[a, "pair_acc"]), 4) for a in ceiling.index}
@@ -199,26 +214,101 @@ def main() -> None:
         )
     )
     print(f"total {total} s (embedding {sum(embed_seconds.values()):.1f} s)")
-    print(
-        json.dumps(
-            {
-                "benchmark": "omi",
-                "faces": int(len(omi.means)),
-                "folds": args.folds,
-                "seed": args.seed,
-                "ceiling": ceil,
-                "results": figures,
-                "best_skpercept_head": best,
-                "baseline": baseline,
-                "embed_seconds": embed_seconds,
-                "train_seconds": train_seconds,
-                "total_seconds": total,
-                "cpus": os.cpu_count(),
-                "dlib": use_dlib,
-                "contrastive": None if contrastive is None else contrastive.summary(),
-                "lora": lora,
-            }
+    result = {
+        "benchmark": "omi",
+        "faces": int(len(omi.means)),
+        "folds": args.folds,
+        "seed": args.seed,
+        "ceiling": ceil,
+        "results": figures,
+        "best_skpercept_head": best,
+        "baseline": baseline,
+        "embed_seconds": embed_seconds,
+        "train_seconds": train_seconds,
+        "total_seconds": total,
+        "cpus": os.cpu_count(),
+        "dlib": use_dlib,
+        "contrastive": None if contrastive is None else contrastive.summary(),
+        "lora": lora,
+    }
+    print(json.dumps(result))
+    protocol = f"{len(omi.means)} faces, {args.folds} image-disjoint folds, seed {args.seed}"
+    tables = [
+        frame_table(
+            "pair-accuracy",
+            f"Consensus pair accuracy on held-out faces, trustworthy / attractive / smart ({protocol})",
+            summary,
+            note="Ranker, regressor and classifier with the demo's head settings (ensembles of "
+            f"{DEMO_ENSEMBLE}); the last two columns are the constructor defaults (one net; the ranker on "
+            f"{args.default_pairs:,} consensus pairs). Feature sets joined by + are side by side, balanced "
+            "by BlockScaler.",
+        ),
+        frame_table(
+            "full",
+            f"Every row per attribute: pair accuracy, Spearman's ρ and headroom ({protocol})",
+            full,
+            note="headroom = (accuracy − 0.5) / (noise ceiling − 0.5).",
+        ),
+    ]
+    if lora:
+        tables.append(lora_table(lora, args))
+    tags = [
+        "contrastive" if contrastive is not None else None,
+        "all-faces" if contrastive is not None and args.contrastive_protocol == "all-faces" else None,
+        "lora" if args.lora_folds else None,
+        None if use_dlib else "no-dlib",
+        f"faces{args.faces}" if args.faces else None,
+        f"seed{args.seed}" if args.seed else None,
+    ]
+    save_result(args, result_name("omi", *tags), tables, result)
+
+
+#: Columns of the summary table: model -> heading.
+SUMMARY_COLUMNS = {
+    "ridge": "ridge (RidgeCV on mean ratings)",
+    "ranker": "PairwiseRanker",
+    "regressor": "RatingRegressor",
+    "classifier": "RatingClassifier",
+    "ranker-default": "PairwiseRanker()",
+    "regressor-default": "RatingRegressor()",
+}
+
+
+def summary_table(figures: dict, ceiling: pd.DataFrame, attributes: list) -> pd.DataFrame:
+    """One row per feature set, one column per model: pair accuracy as ``t / a / s``."""
+    cells: dict = {}
+    for label, by_attribute in figures.items():
+        model, features = label.split(" [", 1)
+        cells.setdefault(features[:-1], {})[SUMMARY_COLUMNS[model]] = slashed(
+            by_attribute[a]["pair_acc"] for a in attributes
         )
+    frame = pd.DataFrame.from_dict(cells, orient="index")
+    frame = frame[[c for c in SUMMARY_COLUMNS.values() if c in frame]].fillna("")
+    frame.loc["noise ceiling (split-half raters)"] = ""
+    frame.loc["noise ceiling (split-half raters)", SUMMARY_COLUMNS["ridge"]] = slashed(
+        ceiling.loc[a, "pair_acc"] for a in attributes
+    )
+    frame.index.name = "features"
+    return frame
+
+
+def lora_table(lora: dict, args) -> dict:
+    """The LoRA ranker against every other row, on the folds it ran on."""
+    attributes = list(lora["mean"])
+    rows = [
+        [f"LoRAPairwiseRanker [lite0 fine-tuned, {lora['image_size']} px]", slashed(lora["mean"].values())]
+    ]
+    rows += [[label, slashed(v[a] for a in attributes)] for label, v in lora["other_rows_same_folds"].items()]
+    epochs = ", ".join(str(f["epochs"]) for f in lora["folds"])
+    minutes = sum(f["seconds"] for f in lora["folds"]) / 60
+    return table_record(
+        "lora",
+        f"LoRA fine-tuning against frozen features, folds 0–{args.lora_folds - 1}: pair accuracy t / a / s",
+        ["row", "pair accuracy"],
+        rows,
+        note=f"LoRA adapters on the top {lora['last_n_targets']} layers, every consensus pair of the "
+        f"training faces, at most {args.lora_epochs} epochs (ran {epochs}); {minutes:.0f} minutes of "
+        "LoRA training in all.",
     )
 
 

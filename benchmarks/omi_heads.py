@@ -17,8 +17,9 @@ Rows, each fitted on the training faces' mean ratings only:
   33 as auxiliary targets sharing the hidden layer), scored on the three;
 - regressor, 5 seeds: the mean prediction of five regressors that differ only in seed.
 
-Ends with one JSON line. Usage:
-``python benchmarks/omi_heads.py [--features lite0|'lite0 flip + dlib'] [--folds 5] [--seed 0]``
+Ends with one JSON line; the table and figures also go to
+``benchmarks/results/omi_heads[-lite0-flip-dlib][-seedS].json`` (``--no-save``: no file). Usage:
+``python benchmarks/omi_heads.py [--features lite0|'lite0 flip + dlib'] [--folds 5] [--seed 0] [--no-save]``
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from skpercept.preprocessing import BlockScaler
 from skpercept.recipes import pair_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import embed_feature_sets  # omi.py's embeddings, from the same cache
+from _shared import (  # omi.py's embeddings, from the same cache
+    add_result_options,
+    embed_feature_sets,
+    result_name,
+    save_result,
+    table_record,
+)
 
 TARGETS = ["trustworthy", "attractive", "smart"]
 
@@ -55,6 +62,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", default=str(default_cache_dir()))
+    add_result_options(parser)
     args = parser.parse_args()
 
     omi = load_omi(None)  # every attribute: the 34-attribute row trains on all of them
@@ -114,18 +122,25 @@ def main() -> None:
     print(f"\n{'model':<26}" + "".join(f"{a:>13}" for a in TARGETS) + f"{'seconds':>9}")
     for r in rows:
         print(f"{r:<26}" + "".join(f"{result[r][a]:13.3f}" for a in TARGETS) + f"{seconds[r]:9.1f}")
-    print(
-        json.dumps(
-            {
-                "benchmark": "omi_heads",
-                "features": args.features,
-                "folds": args.folds,
-                "seed": args.seed,
-                "pair_acc": result,
-                "seconds": {r: round(s, 1) for r, s in seconds.items()},
-            }
-        )
+    figures = {
+        "benchmark": "omi_heads",
+        "features": args.features,
+        "folds": args.folds,
+        "seed": args.seed,
+        "pair_acc": result,
+        "seconds": {r: round(s, 1) for r, s in seconds.items()},
+    }
+    print(json.dumps(figures))
+    table = table_record(
+        "pair-accuracy",
+        f"Heads against ridge on frozen features {args.features!r}: pair accuracy on held-out OMI faces "
+        f"({len(Z)} faces, {args.folds} image-disjoint folds, seed {args.seed})",
+        ["model", *TARGETS, "seconds"],
+        [[r, *(f"{result[r][a]:.3f}" for a in TARGETS), f"{seconds[r]:.1f}"] for r in rows],
+        note="Every row fitted on the training faces' mean ratings; seconds: fitting and predicting, all folds.",
     )
+    tags = ["" if args.features == "lite0" else args.features, f"seed{args.seed}" if args.seed else None]
+    save_result(args, result_name("omi_heads", *tags), [table], figures)
 
 
 if __name__ == "__main__":

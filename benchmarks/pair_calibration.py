@@ -16,9 +16,11 @@ Rows: the demo's ranker (five members, soft labels ``Φ(Δm / se)``); one net
 hold-out); one net on hard 0/1 labels; one net on hard labels inside scikit-learn's
 ``CalibratedClassifierCV(method='temperature')`` over 3 image-disjoint folds (one ranker per
 attribute, the two image ids routed as ``groups``). Hardware: printed.
-Ends with one JSON line.
+Ends with one JSON line; the table and figures also go to
+``benchmarks/results/pair_calibration[-pairsN][-no-dlib][-seedS].json`` (``--no-save``: no file).
 
 Usage: python benchmarks/pair_calibration.py [--folds 5] [--seed 0] [--pairs 3000] [--no-dlib] [--skip-sklearn]
+       [--no-save]
 """
 
 from __future__ import annotations
@@ -42,9 +44,17 @@ from skpercept.metrics import expected_calibration_error
 from skpercept.model_selection import ImageDisjointSplit
 from skpercept.preprocessing import BlockScaler
 from skpercept.recipes import DEMO_ENSEMBLE, fit_head, pair_calibration, pair_metrics
+from skpercept.report import markdown_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import embed_feature_sets, hardware_line
+from _shared import (
+    add_result_options,
+    embed_feature_sets,
+    frame_table,
+    hardware_line,
+    result_name,
+    save_result,
+)
 
 #: Row name -> (parameters set on the demo's ranker, soft labels).
 ROWS = {
@@ -101,6 +111,7 @@ def main() -> None:
     parser.add_argument(
         "--skip-sklearn", action="store_true", help="leave out the CalibratedClassifierCV row"
     )
+    add_result_options(parser)
     args = parser.parse_args()
     print(hardware_line(), flush=True)
     omi = load_omi()
@@ -176,16 +187,53 @@ def main() -> None:
                 f"{figures['ece_file_order']:9.4f} {figures['ece_pooled']:7.4f}"
             )
         results[row]["seconds"] = round(seconds[row], 1)
-    print(
-        json.dumps(
-            {
-                "benchmark": "pair_calibration",
-                "features": feature_set,
-                "folds": args.folds,
-                "results": results,
-            }
-        )
+    figures = {
+        "benchmark": "pair_calibration",
+        "features": feature_set,
+        "folds": args.folds,
+        "results": results,
+    }
+    print(json.dumps(figures))
+    table = calibration_table(results, attributes)
+    print()
+    print(markdown_table(table))
+    title = (
+        f"ECE of P(left ≻ right) on test pairs, both orders (file order), : pair accuracy; {feature_set}, "
+        f"{args.pairs:,} consensus pairs per fold, {args.folds} image-disjoint folds, seed {args.seed}"
     )
+    note = (
+        "Per-fold mean ECE (10 bins) with each test pair counted in both orders; in brackets in file "
+        "order only (image i < j on the left), which OMI's rating offsets by stimulus number bias. "
+        "'seconds': training and scoring, all folds."
+    )
+    tags = [
+        f"pairs{args.pairs}" if args.pairs != HeadSettings.n_pairs else None,
+        None if use_dlib else "no-dlib",
+        f"seed{args.seed}" if args.seed else None,
+    ]
+    save_result(
+        args,
+        result_name("pair_calibration", *tags),
+        [frame_table("ece", title, table, note=note, strong=(next(iter(ROWS)),))],
+        figures,
+    )
+
+
+def calibration_table(results: dict, attributes: list) -> pd.DataFrame:
+    """One row per ranker, one column per attribute: ``ECE both (ECE file order) : pair accuracy``."""
+    cells = {
+        row: {
+            **{
+                a: f"{r[a]['ece']:.4f} ({r[a]['ece_file_order']:.4f}) : {r[a]['pair_acc']:.3f}"
+                for a in attributes
+            },
+            "seconds": f"{r['seconds']:.0f}",
+        }
+        for row, r in results.items()
+    }
+    frame = pd.DataFrame.from_dict(cells, orient="index")
+    frame.index.name = "ranker"
+    return frame
 
 
 if __name__ == "__main__":

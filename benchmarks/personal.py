@@ -43,9 +43,11 @@ strategies share people and model within a world, so ``'variance'`` − ``'infor
 printed world by world, and the JSON keeps ``curves_per_world``). Also:
 seconds of ``fit_users`` adding one person from 20 judgments.
 
-Hardware: printed. Ends with one JSON line. Usage:
+Hardware: printed. Ends with one JSON line; each part's tables and figures also go to
+``benchmarks/results/personal-paircomp.json`` and ``personal-omi.json`` (``-quick`` for the smoke
+run; ``--no-save``: no file). Usage:
 ``python benchmarks/personal.py [--quick] [--reps 3] [--worlds 5] [--paircomp DIR]
-[--skip-paircomp] [--skip-omi]``
+[--skip-paircomp] [--skip-omi] [--no-save]``
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ from skpercept.metrics import expected_calibration_error, pairwise_accuracy
 from skpercept.personal import suggest_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import hardware_line
+from _shared import add_result_options, hardware_line, result_name, save_result, table_record
 
 HAS_USERS = "user_features" in PairwiseRanker().get_params()
 HAS_PRIOR = "user_prior" in PairwiseRanker().get_params()
@@ -681,6 +683,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-paircomp", action="store_true")
     parser.add_argument("--skip-omi", action="store_true")
+    add_result_options(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
@@ -695,6 +698,115 @@ def main() -> None:
     result["targets"] = summarize(result)
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
+    # one result file per part: each part runs alone too (--skip-omi, --skip-paircomp)
+    quick = "quick" if args.quick else None
+    if "paircomp" in result:
+        figures = {k: result[k] for k in ("paircomp", "paircomp_ece", "quick")}
+        figures["targets"] = {k: v for k, v in result["targets"].items() if not k.startswith("omi ")}
+        save_result(args, result_name("personal", "paircomp", quick), paircomp_tables(result, args), figures)
+    if "omi_simulated_people" in result:
+        figures = {"omi_simulated_people": result["omi_simulated_people"], "quick": args.quick}
+        figures["targets"] = {k: v for k, v in result["targets"].items() if k.startswith("omi ")}
+        save_result(
+            args, result_name("personal", "omi", quick), omi_tables(result["omi_simulated_people"]), figures
+        )
+
+
+def paircomp_tables(result: dict, args) -> list[dict]:
+    """Part A: accuracy and ECE, one row per model, one column per k, Topmodel / CEMS in a cell."""
+    reps = 1 if args.quick else args.reps
+    tables = []
+    for key, table_id, what in (
+        ("paircomp", "accuracy", "pair accuracy"),
+        ("paircomp_ece", "ece", "ECE of P(left)"),
+    ):
+        by_k: dict = {}
+        for label, rows in result[key].items():
+            data, k = label.split(", ", 1)
+            by_k.setdefault(k, {})[data] = rows
+        models = list(dict.fromkeys(r for rows in result[key].values() for r in rows))
+        columns = {
+            k: "cold start (held-out people)" if k == "cold" else f"k = {k.replace(' per person', '')}"
+            for k in by_k
+        }
+        cells = []
+        for model in models:
+            row = [model]
+            for k in by_k:
+                values = [by_k[k].get(data, {}).get(model) for data in ("topmodel2007", "cemschoice")]
+                row.append("–" if None in values else " / ".join(f"{v[0]:.3f}" for v in values))
+            cells.append(row)
+        tables.append(
+            table_record(
+                table_id,
+                f"Topmodel2007 / CEMSChoice (paircomp): {what} on 3 held-out judgments per person, "
+                f"mean of {reps} repetitions",
+                ["model", *columns.values()],
+                cells,
+                note="k: training judgments per person (all: every other one, 12). Cold start: 20 % of "
+                "the people held out whole. A tie earns half. – : not defined (per-person models need "
+                "the person's judgments).",
+                strong=(DEFAULTS,),
+            )
+        )
+    return tables
+
+
+def omi_tables(omi: dict) -> list[dict]:
+    """Part B: the learning curves (mean ± sd over worlds), the oracles and the paired differences."""
+    tables = []
+    where = f"mean ± sd over {omi['worlds']} worlds of {omi['new_people_per_world']} new people"
+    if "curves" in omi:
+        curves, sd = omi["curves"], omi["curves_sd_over_worlds"]
+        steps = list(curves["random"])
+        rows = []
+        for name, curve in curves.items():
+            prior = "learned" if name.endswith(LEARNED) else "isotropic"
+            rows.append(
+                [prior, name.removesuffix(LEARNED), *(f"{curve[k]:.3f} ± {sd[name][k]:.3f}" for k in steps)]
+            )
+        rows.sort(key=lambda row: row[0] != "learned")
+        tables.append(
+            table_record(
+                "curves",
+                f"Simulated people on OMI faces: accuracy on pairs of held-out faces after k answers ({where})",
+                ["prior", "strategy", *(f"k = {k}" for k in steps)],
+                rows,
+                note="Questions asked in batches of 5, 5, 10, 10, 10; people added with fit_users, "
+                "the shared part frozen.",
+            )
+        )
+    keys = [
+        ("cold start (k=0)", "cold start: the shared model for an unknown person", ".3f"),
+        ("population mean taste (oracle)", "the population's mean taste (oracle)", ".3f"),
+        ("ridge on the true utility (oracle)", "ridge on the person's true utility (oracle)", ".3f"),
+        ("add_person_seconds", "seconds to add one person (20 judgments), isotropic prior", ".3f"),
+        ("add_person_seconds" + LEARNED, "the same, learned prior", ".3f"),
+        ("shared_fit_seconds", "seconds to fit the shared model, isotropic prior", ".0f"),
+        ("shared_fit_seconds" + LEARNED, "the same, learned prior", ".0f"),
+    ]
+    rows = [[label, format(omi[k], fmt)] for k, label, fmt in keys if k in omi]
+    tables.append(
+        table_record("frame", f"What frames the curves ({where.replace('± sd ', '')})", ["", "value"], rows)
+    )
+    per_world = omi.get("curves_per_world", {})
+    rows = []
+    for suffix, prior in (("", "isotropic"), (LEARNED, "learned")):
+        one, two = "variance" + suffix, "information" + suffix
+        if one in per_world and two in per_world:
+            for k in per_world[one]:
+                diff = np.subtract(per_world[one][k], per_world[two][k])
+                rows.append([prior, str(k), f"{diff.mean():+.4f}", " ".join(f"{x:+.4f}" for x in diff)])
+    if rows:
+        tables.append(
+            table_record(
+                "variance-minus-information",
+                "'variance' − 'information', world by world (the same people and shared model)",
+                ["prior", "answers", "mean", "per world"],
+                rows,
+            )
+        )
+    return tables
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ resident set's high-water mark after the step, less the process's before the row
 against log judgments between successive sizes (1 = linear). A size whose pair rows would not
 fit in ``--max-gb`` of memory is not run; the script says what it would need.
 
-Hardware: printed. Ends with one JSON line. Usage:
+Hardware: printed. Ends with one JSON line; the tables and figures also go to
+``benchmarks/results/personal_scale.json`` (``--no-save``: no file). Usage:
 ``python benchmarks/personal_scale.py [--people 100 1000 10000 100000] [--per-person 20]
-[--max-gb 8]``
+[--max-gb 8] [--no-save]``
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from skpercept.embed import default_cache_dir
 from skpercept.heads import PairwiseRanker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
-from _shared import hardware_line
+from _shared import add_result_options, hardware_line, save_result, table_record
 from personal import Simulator, pair_rows
 
 FEATURES = 1280  # EfficientNet-Lite0's embedding width
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--per-person", type=int, default=20)
     parser.add_argument("--max-gb", type=float, default=8.0, help="largest pair rows to build")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # run one size (a child process)
+    add_result_options(parser)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_size(args.one, args.per_person)))
@@ -165,7 +167,66 @@ def main() -> None:
             for step in ("rows", "fit", "add_one_person", "predict")
         }
         print(f"growth exponent {key}: {growth[key]}", flush=True)
-    print(json.dumps({"benchmark": "personal_scale", "runs": runs, "growth": growth, "not_run_gb": stopped}))
+    figures = {"benchmark": "personal_scale", "runs": runs, "growth": growth, "not_run_gb": stopped}
+    print(json.dumps(figures))
+    save_result(args, "personal_scale", scale_tables(runs, growth, stopped, args.per_person), figures)
+
+
+def scale_tables(runs: list, growth: dict, stopped: dict, per_person: int) -> list[dict]:
+    """Seconds and peak memory of each step per number of people; growth exponents."""
+    rows = [
+        [
+            f"{r['people']:,}",
+            f"{r['judgments']:,}",
+            f"{r['rows_s']:.1f} s, +{r['rows_peak_mb']} MB",
+            f"{r['fit_s']:.1f} s, +{r['fit_peak_mb']} MB",
+            f"{r['epochs']}, {r['trunk']}, {r['user_alpha']:g}",
+            f"{r['add_one_person_s']:.3f} s",
+            f"{r['predict_s']:.1f} s, +{r['predict_peak_mb']} MB",
+        ]
+        for r in runs
+    ]
+    rows += [
+        [
+            f"{n:,}",
+            f"{n * per_person:,}",
+            f"not run: {why} GB of pair rows" if not isinstance(why, str) else why,
+            "",
+            "",
+            "",
+            "",
+        ]
+        for n, why in stopped.items()
+    ]
+    tables = [
+        table_record(
+            "steps",
+            f"PairwiseRanker(user_features=...) at its defaults as people grow ({per_person} judgments each)",
+            [
+                "people",
+                "judgments",
+                "pair rows",
+                "fit",
+                "epochs, trunk, user_alpha",
+                "add one person",
+                "predict",
+            ],
+            rows,
+            note="Peak memory: the step's resident high-water mark above the process's before the rows "
+            "were built; each size in a fresh process. Add one person: median of 5.",
+        )
+    ]
+    if growth:
+        steps = ("rows", "fit", "add_one_person", "predict")
+        tables.append(
+            table_record(
+                "growth",
+                "Growth exponents: slope of log time against log judgments (1 = linear)",
+                ["sizes", *(s.replace("_", " ") for s in steps)],
+                [[k, *(f"{v[s]:.2f}" for s in steps)] for k, v in growth.items()],
+            )
+        )
+    return tables
 
 
 if __name__ == "__main__":

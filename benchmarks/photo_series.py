@@ -43,9 +43,11 @@ Measured:
 (c) speed: ``skpercept rank`` as a subprocess on 1,000 of the held-out images, cold (empty
     cache) and warm (the same command again).
 
-Ends with one JSON line. Usage: ``python benchmarks/photo_series.py [--n-train-faces 120]
-[--n-test-faces 0 (all the others)] [--no-rank-timing] [--workdir DIR]``; images and
-embeddings are kept in ``--workdir`` (default: a folder in the system's temporary directory).
+Ends with one JSON line; the tables and figures also go to
+``benchmarks/results/photo_series[-seedS].json`` (``--no-save``: no file). Usage:
+``python benchmarks/photo_series.py [--n-train-faces 120] [--n-test-faces 0 (all the others)]
+[--no-rank-timing] [--workdir DIR] [--no-save]``; images and embeddings are kept in ``--workdir``
+(default: a folder in the system's temporary directory).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ from skpercept.photos import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import hardware_line
+from _shared import add_result_options, frame_table, hardware_line, result_name, save_result, table_record
 
 KINDS = {
     "blur": (1.0, 2.0, 3.5),
@@ -258,7 +260,8 @@ def group_photos_by_layout(Z: np.ndarray, threshold: float) -> np.ndarray:
     ).fit_predict(np.clip(distances, 0, 2))
 
 
-def show(rows: list[dict], title: str) -> None:
+def show(rows: list[dict], title: str) -> pd.DataFrame:
+    """Print the sweep's table (and the default's confidence line); return the table printed."""
     table = pd.DataFrame(rows)
     table["false_merge_rate"] = (100 * table["false_merge_rate"]).round(2).astype(str) + " %"
     table["split_rate"] = (100 * table["split_rate"]).round(1).astype(str) + " %"
@@ -278,14 +281,21 @@ def show(rows: list[dict], title: str) -> None:
     if "merged_singles" in table:
         columns.append("merged_singles")
     print(f"\n{title}\n" + table[columns].to_string(index=False))
+    print(confidence_line(rows))
+    return table[columns]
+
+
+def confidence_line(rows: list[dict]) -> str:
+    """How sure the default grouping is: groups and photos marked near-certain, and their errors."""
     default = [r for r in rows if "sure_groups" in r]
-    if default:
-        r = default[0]
-        print(
-            f"at the default: {r['sure_groups']} of {r['groups']} multi-photo groups marked '{SURE}' "
-            f"({r['sure_mixed']} of them mixed); {r['sure_photos']} non-best photos marked '{SURE}' "
-            f"({r['sure_photos_other_subject']} of another subject than their group's best)"
-        )
+    if not default:
+        return ""
+    r = default[0]
+    return (
+        f"At the default: {r['sure_groups']} of {r['groups']} multi-photo groups marked '{SURE}' "
+        f"({r['sure_mixed']} of them mixed); {r['sure_photos']} non-best photos marked '{SURE}' "
+        f"({r['sure_photos_other_subject']} of another subject than their group's best)."
+    )
 
 
 def training_pairs(table: pd.DataFrame, Z: np.ndarray, rng: np.random.Generator):
@@ -344,6 +354,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "skpercept-photo-series"))
+    add_result_options(parser)
     args = parser.parse_args()
     from skpercept.embed import TimmEmbedder
 
@@ -368,7 +379,7 @@ def main() -> None:
     print(hardware_line(), flush=True)
 
     layout = LayoutEmbedder(device=args.device)
-    results, seconds = {}, {}
+    results, seconds, tables = {}, {}, []
     for name, table in (("training faces", train), ("held-out faces", test), ("non-face photos", other)):
         t0 = time.perf_counter()
         Z = grouping_embeddings(table["image"], layout)
@@ -376,13 +387,14 @@ def main() -> None:
         details = np.stack(scan["detail"].to_list())
         subjects = table["face"]
         results[name] = sweep(Z, details, subjects, singles=3 if name == "held-out faces" else 0)
-        show(results[name], f"(a) grouping, {name}: {len(table)} photos, {subjects.nunique()} subjects")
+        title = f"(a) grouping, {name}: {len(table)} photos, {subjects.nunique()} subjects"
+        tables.append(grouping_table(name, title, show(results[name], title), results[name]))
         if name != "training faces":
             times = burst_times(subjects, np.random.default_rng(args.seed + 4))
             results[f"{name}, bursts"] = sweep(Z, details, subjects, times=times)
-            show(
-                results[f"{name}, bursts"], "(a) the same with capture times (series as bursts, back to back)"
-            )
+            title = f"(a) grouping, {name} with capture times (series as bursts, back to back)"
+            shown = show(results[f"{name}, bursts"], title)
+            tables.append(grouping_table(f"{name}, bursts", title, shown, results[f"{name}, bursts"]))
         seconds[name] = round(time.perf_counter() - t0, 1)
         if name == "held-out faces":
             baseline = scan["baseline"].to_numpy()
@@ -435,6 +447,7 @@ def main() -> None:
             f"\n(c) skpercept rank on {timing['images']} images: cold {timing['cold']} s, warm "
             f"{timing['warm']} s (false merges {timing['false_merge_rate']:.2%}, split {timing['split_rate']:.1%})"
         )
+    tables += choosing_tables(choosing, wins, timing)
     result = {
         "benchmark": "photo_series",
         "seed": args.seed,
@@ -446,6 +459,71 @@ def main() -> None:
         "total_seconds": round(time.perf_counter() - start, 1),
     }
     print(json.dumps(result))
+    save_result(args, result_name("photo_series", f"seed{args.seed}" if args.seed else None), tables, result)
+
+
+def grouping_table(name: str, title: str, shown: pd.DataFrame, rows: list[dict]) -> dict:
+    """One grouping sweep as a table of the result file (id: the set's name, dashed)."""
+    note = (
+        "groups: multi-photo groups; mixed: those that mix subjects (false merges, rate beside); "
+        "split: true series split apart; apart_rate: photos not with their series' main group"
+        + (
+            "; merged_singles: photos grouped with another subject's over three albums of one photo "
+            "per subject"
+            if "merged_singles" in shown
+            else ""
+        )
+        + ". "
+        + confidence_line(rows)
+    )
+    default = f"min_similarity {DEFAULT_MIN_SIMILARITY} (default)"
+    return frame_table(
+        name.replace(",", "").replace(" ", "-"),
+        title,
+        shown,
+        index=False,
+        note=note.strip(),
+        strong=(default,),
+    )
+
+
+def choosing_tables(choosing: dict, wins: pd.DataFrame, timing: dict) -> list[dict]:
+    """(b) top-1 in series and win rates per kind of damage; (c) the command's timing."""
+    tables = [
+        table_record(
+            "choosing",
+            f"(b) Choosing the undamaged version of {choosing['faces']} held-out series: top-1 in series",
+            ["scorer", "top-1 accuracy"],
+            [
+                [
+                    f"PairwiseRanker on Lite0 ({choosing['train_pairs']:,} training pairs)",
+                    f"{choosing['ranker_top1']:.3f}",
+                ],
+                ["quality baseline (no training)", f"{choosing['baseline_top1']:.3f}"],
+                ["chance", f"{choosing['chance_top1']:.3f}"],
+            ],
+        ),
+        frame_table(
+            "win-rates",
+            "(b) How often the undamaged version outscores a damaged one, by kind of damage",
+            wins.rename_axis("damage"),
+        ),
+    ]
+    if timing:
+        tables.append(
+            table_record(
+                "rank-timing",
+                f"(c) skpercept rank on {timing['images']:,} held-out images",
+                ["cache", "seconds"],
+                [
+                    ["cold (empty cache)", f"{timing['cold']:.1f}"],
+                    ["warm (the same command again)", f"{timing['warm']:.1f}"],
+                ],
+                note=f"False merges {timing['false_merge_rate']:.2%}, series split {timing['split_rate']:.1%}; "
+                "wall time of the command, start-up (importing torch) included.",
+            )
+        )
+    return tables
 
 
 if __name__ == "__main__":

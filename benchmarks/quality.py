@@ -14,15 +14,19 @@ raters (target >= 0.95), the same for the consistency / transitivity scores, and
 time of each function on the full data (target < 10 s each on 2 cores). No train/test split:
 these are unsupervised scores; the planted labels are used only for the AUROC.
 
-Run: ``nice -n 5 python benchmarks/quality.py``; the last line is a JSON object of the figures.
+Run: ``nice -n 5 python benchmarks/quality.py [--no-save]``; the last line is a JSON object of
+the figures, also written with the printed table to ``benchmarks/results/quality.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +40,9 @@ from skpercept.raters import (
     rating_comparison_consistency,
     transitivity_violations,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
+from _shared import add_result_options, save_result, table_record
 
 ATTRS = ["attractive", "smart", "trustworthy"]
 
@@ -104,6 +111,9 @@ def timed(fn, *args, **kw):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_result_options(parser)
+    args = parser.parse_args()
     ratings, comparisons, is_random = make_data()
     users = np.arange(len(is_random))
     figures = {
@@ -145,7 +155,17 @@ def main() -> None:
     print(f"{'figure':40s} {'value':>10s}")
     for k, v in figures.items():
         print(f"{k:40s} {v:10.3f}" if isinstance(v, float) else f"{k:40s} {v:10d}")
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
+    print(json.dumps(rounded))
+    rows = [[k, f"{v:.3f}" if isinstance(v, float) else str(v)] for k, v in figures.items()]
+    note = (
+        f"{len(ratings):,} rating rows, {len(comparisons):,} comparison rows, {len(users)} raters "
+        f"({int(is_random.sum())} planted random), 3 attributes; times in seconds on the whole data."
+    )
+    table = table_record(
+        "figures", "Random-rater detection and run times", ["figure", "value"], rows, note=note
+    )
+    save_result(args, "quality", [table], rounded)
 
 
 if __name__ == "__main__":

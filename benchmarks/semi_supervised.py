@@ -18,8 +18,9 @@ Rows, each given the same labelled faces:
 - references: ``LogisticRegression`` on the labelled faces, its self-training, and
   ``LabelSpreading`` (k-nearest-neighbour graph over labelled and unlabelled faces).
 
-Hardware: printed. Ends with one JSON line. Usage:
-``python benchmarks/semi_supervised.py [--quick] [--reps 5] [--labelled 45]``
+Hardware: printed. Ends with one JSON line; the table and figures also go to
+``benchmarks/results/semi_supervised[-labelledN][-quick].json`` (``--no-save``: no file). Usage:
+``python benchmarks/semi_supervised.py [--quick] [--reps 5] [--labelled 45] [--no-save]``
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from skpercept.embed import default_cache_dir
 from skpercept.heads import RatingClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import hardware_line
+from _shared import add_result_options, hardware_line, result_name, save_result, table_record
 
 ATTRIBUTES = ["trustworthy", "attractive", "smart"]
 
@@ -126,6 +127,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a fast smoke run")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--labelled", type=int, default=45)
+    add_result_options(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
@@ -143,17 +145,38 @@ def main() -> None:
     for row, r in result.items():
         cells = "".join(f"{r[a]['accuracy'][0]:>12.3f} / {r[a]['auc'][0]:.3f}" for a in attributes)
         print(f"{row:<36}{cells}")
-    print(
-        json.dumps(
-            {
-                "benchmark": "semi_supervised",
-                "labelled": args.labelled,
-                "reps": reps,
-                "results": result,
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-        )
+    figures = {
+        "benchmark": "semi_supervised",
+        "labelled": args.labelled,
+        "reps": reps,
+        "results": result,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(figures))
+    rows = [
+        [
+            row,
+            *(f"{r[a]['accuracy'][0]:.3f} / {r[a]['auc'][0]:.3f}" for a in attributes),
+            f"{r['seconds']:.0f}",
+        ]
+        for row, r in result.items()
+    ]
+    table = table_record(
+        "keep-delete",
+        f"Keep / delete (mean rating above the median) from {args.labelled} labelled OMI faces and "
+        f"~{int(0.8 * len(Z)) - args.labelled} unlabelled: accuracy / ROC AUC on held-out faces, mean of "
+        f"{reps} repetitions",
+        ["model", *attributes, "seconds"],
+        rows,
+        note="20 % of the faces held out per repetition; the sd over repetitions is in the figures. "
+        "seconds: fitting and predicting, all repetitions and attributes.",
     )
+    name = result_name(
+        "semi_supervised",
+        f"labelled{args.labelled}" if args.labelled != 45 else None,
+        "quick" if args.quick else None,
+    )
+    save_result(args, name, [table], figures)
 
 
 if __name__ == "__main__":

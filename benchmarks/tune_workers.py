@@ -36,7 +36,9 @@ workers do not wait on each other or on the storage). The machine may be shared:
 average is printed, and the ratios of one run on a loaded machine are noisy.
 
 Usage: python benchmarks/tune_workers.py [--n-trials 12] [--repeats 3] [--max-epochs 10] [--n-pairs 6000]
-The last line is one JSON object.
+       [--no-save]
+The last line is one JSON object; the tables and figures also go to
+``benchmarks/results/tune_workers.json``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import hardware_line  # noqa: E402
+from _shared import add_result_options, hardware_line, save_result, table_record  # noqa: E402
 
 ATTRIBUTE, SEED = "trustworthy", 0
 ENV_1_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -79,6 +81,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--study-name", help=argparse.SUPPRESS)
     p.add_argument("--heartbeat-interval", type=int, default=10, help=argparse.SUPPRESS)
+    add_result_options(p)
     return p.parse_args()
 
 
@@ -288,7 +291,8 @@ def main() -> None:
         run_worker(args)
         return
     torch.set_num_threads(1)
-    print(hardware_line().replace("threads 1", "threads 1 per worker"))
+    hardware = hardware_line().replace("threads 1", "threads 1 per worker")
+    print(hardware)
     with tempfile.TemporaryDirectory(prefix="tune-workers-") as tmp:
         folder = Path(tmp)
         data, summary = prepare_data(args, folder)
@@ -348,6 +352,46 @@ def main() -> None:
         "load_average_end": round(os.getloadavg()[0], 1),
     }
     print(json.dumps(result))
+    save_result(args, "tune_workers", worker_tables(result, summary), result, hardware=hardware)
+
+
+def worker_tables(result: dict, summary: str) -> list[dict]:
+    """Every run of both arms; the ratios of medians; the kill -9 study."""
+    keys = ["trials", "pruned", "epochs", "study_s", "wall_s", "trials_per_min", "epochs_per_min"]
+    keys += ["s_per_epoch_in_trial", "busy"]
+    rows = []
+    for n, arm in ((1, result["one_worker"]), (2, result["two_workers"])):
+        for r in arm:
+            rows.append([str(n), *(str(r[k]) for k in keys), f"{r['best_score']:.4f} ± {r['best_std']:.4f}"])
+    killed = result["kill9"]
+    return [
+        table_record(
+            "runs",
+            f"One Optuna study of {result['n_trials']} trials, run by 1 worker and by 2 (alternating, "
+            f"{result['repeats']} runs each)",
+            ["workers", *(k.replace("_", " ") for k in keys), "best (± fold std)"],
+            rows,
+            note=summary + ". Throughput is per minute of the study's own clock (first trial's start to "
+            "last trial's end); busy: share of workers × study time spent inside trials.",
+        ),
+        table_record(
+            "ratios",
+            "2 workers over 1 (medians), and the machine's own parallelism at the time",
+            ["figure", "value"],
+            [
+                ["trials per minute, 2 workers / 1", f"{result['trials_per_min_ratio']:.2f}×"],
+                ["epochs per minute, 2 workers / 1", f"{result['epochs_per_min_ratio']:.2f}×"],
+                ["best score, |2 workers − 1|", f"{result['best_score_gap']:.4f}"],
+                ["control: 2 single-threaded matmul processes / 1", f"{result['control_ratio']:.2f}×"],
+                [
+                    "kill -9 of one of 2 workers mid-trial",
+                    f"{killed['finished']} trials finished, failed and retried {killed['failed_and_retried']}, "
+                    f"{killed['running_left']} left RUNNING",
+                ],
+            ],
+            note="The control shows how much of 2 cores the machine gave: 2.0× on 2 free cores.",
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""GridSearchCV over the image features and the head of a pair Pipeline, without leaks.
+"""Grid search over embeddings and head settings, without leaks
+============================================================
+
+GridSearchCV over the image features and the head of a pair Pipeline, without leaks.
 
 Data: the embedded OMI faces (``load_omi``; CC BY-NC-SA 4.0), pairs of faces labelled by which
 one has the higher mean rating of one attribute. Features: one or more cached per-face
@@ -8,7 +11,7 @@ among them (the "embedder" step) and among head settings at the same time.
 Plain scikit-learn does the search: ``GridSearchCV`` with skpercept's leak-free
 ``ImageDisjointSplit`` (no validation face appears in a training pair) and skpercept's
 ``pairwise_accuracy_scorer``. A held-out 20 % of the faces is scored once, after selection.
-Prints the grid as a table (mean ± std over folds) and one JSON line.
+Prints the grid as a table (mean ± std over folds) and one JSON line. Usage::
 
     python examples/grid_search.py --features lite0.npy lite0_flip.npy
 """

@@ -1,4 +1,7 @@
-"""Tune a PairwiseRanker on OMI faces with Optuna: epoch-level pruning, resume, several workers.
+"""Tuning a PairwiseRanker with Optuna: pruning, resuming, several workers
+=======================================================================
+
+Tune a PairwiseRanker on OMI faces with Optuna: epoch-level pruning, resume, several workers.
 
 Data: the embedded One Million Impressions faces (``load_omi``; CC BY-NC-SA 4.0), one attribute,
 pairs of faces labelled by which one has the higher mean rating (``consensus_pairs``).
@@ -7,6 +10,7 @@ once into the same cache as ``skpercept demo`` (so after the demo this costs not
 ``.npy`` with one row per face in ``load_omi().images`` order (``--features``).
 
 Protocol (selection never touches the test set):
+
 1. 20 % of the *faces* are held out (``image_disjoint_train_test_split``); no test face appears
    in a training pair.
 2. ``PerceptSearchCV`` tunes on training pairs only, with image-disjoint 3-fold CV, pruning
@@ -17,7 +21,7 @@ Protocol (selection never touches the test set):
 4. The refitted best model is scored once on the held-out faces' pairs.
 
 The last line is one JSON object: best_score, n_trials, n_pruned, epochs_run,
-epochs_without_pruning (null without --compare), plus the unpruned best score and test score.
+epochs_without_pruning (null without --compare), plus the unpruned best score and test score. Usage::
 
     python examples/optuna_study.py --n-trials 20 --compare
 

@@ -1,4 +1,7 @@
-"""A reference-schema Excel folder made from OMI's real ratings, then fitted and evaluated.
+"""A reference-schema Excel folder from OMI's ratings, fitted and evaluated
+========================================================================
+
+A reference-schema Excel folder made from OMI's real ratings, then fitted and evaluated.
 
 The reference labelling system keeps its judgments in four Excel tables (see
 ``skpercept.datasets.load_perception_xlsx``): ratings 1–4 (``big_label.xlsx``), comparisons coded
@@ -23,7 +26,7 @@ comparisons of two faces (the higher value is chosen), so a person's ratings and
 agree. Judgments are split image-disjointly: ``train/`` holds the known people's judgments of
 the training faces, ``test/`` their judgments of the held-out faces plus every judgment of a few
 unseen people. Both point at one ``images/`` folder with OMI's license and a note of what was
-changed.
+changed. Usage::
 
     python examples/reference_folder.py                       # ../shared/data/omi, 60 faces
     python examples/reference_folder.py --data DIR --out reference --faces 40 --people 24

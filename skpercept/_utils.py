@@ -9,6 +9,7 @@ import importlib
 import itertools
 import numbers
 import re
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -297,6 +298,25 @@ def to_arrays(value: Any) -> Any:
 def to_tensors(state: dict) -> dict:
     """A state dict of NumPy arrays (as :func:`to_arrays` saves it) as torch tensors."""
     return {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
+
+
+#: Packages whose frames a warning about the user's input looks past (see :func:`warn_at_caller`).
+_LIBRARY_PACKAGES = frozenset({"skpercept", "sklearn"})
+
+
+def warn_at_caller(message: str, category: type[Warning]) -> None:
+    """Warn from the first frame outside skpercept and scikit-learn: the user's own line.
+
+    A fixed ``stacklevel`` points at scikit-learn's files when the call came through
+    ``fit_transform`` (its output wrapper) or a ``Pipeline``; walking out of both packages names
+    the line the user wrote, however deep the call went.
+    """
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function's own call to warnings.warn
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _LIBRARY_PACKAGES:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level if frame is not None else 2)
 
 
 class DeviceFallbackWarning(UserWarning):

@@ -11,7 +11,7 @@ Which one to use
     built. Every skpercept estimator keeps its fitted state as plain data (weights as NumPy
     arrays, histories as lists), so nothing else needs trusting. ``import skpercept`` adds those
     classes to the types skops trusts by default, as skops trusts scikit-learn's
-    (:mod:`skpercept._skops`): ``mlflow.sklearn.log_model(model)`` works with MLflow's defaults,
+    (``skpercept._skops``): ``mlflow.sklearn.log_model(model)`` works with MLflow's defaults,
     and ``skops.io.load`` or ``mlflow.pyfunc.load_model`` read the model back in any process
     that has imported skpercept. (MLflow's guess of the model's requirements runs in a process
     that has not, and leaves skpercept out: pass ``extra_pip_requirements=["skpercept"]``.)
@@ -21,7 +21,7 @@ Which one to use
     wrote the file: **only load pickles you made or trust.**
 
   A model saved for a GPU loads on a machine without one and runs on the CPU, with one
-  :class:`~skpercept._utils.DeviceFallbackWarning`.
+  ``DeviceFallbackWarning``.
 * :func:`save_safe` / :func:`load_safe` store one registered skpercept head as safetensors +
   JSON (its weights, parameters and fitted attributes), without the Pipeline around it.
 """
@@ -51,6 +51,8 @@ from skpercept._utils import SavedFormatError, loaded_device, resolve_device
 from skpercept.embed import registered_backbones
 from skpercept.embed.towers import TowerSpec
 from skpercept.heads import registered_estimators
+
+__all__ = ["ModelFileError", "load_model", "load_safe", "save_model", "save_safe", "trusted_types"]
 
 _FORMAT = "skpercept-head"
 # A file of another version is refused with both versions named (2: class_weight dicts keep
@@ -197,6 +199,24 @@ def load_safe(path: str | os.PathLike, *, device: str = "cpu") -> Any:
     Returns
     -------
     estimator : fitted RatingClassifier, RatingRegressor or PairwiseRanker
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skpercept.heads import PairwiseRanker
+    >>> from skpercept.persistence import load_safe, save_safe
+    >>> rng = np.random.default_rng(0)
+    >>> items = rng.normal(size=(20, 3)).astype(np.float32)
+    >>> a, b = rng.integers(0, 20, size=(2, 60))
+    >>> X, y = np.hstack([items[a], items[b]]), (items[a, 0] > items[b, 0]).astype(np.float32)
+    >>> ranker = PairwiseRanker(hidden_layer_sizes=(8,), max_epochs=2, random_state=0).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "ranker.safetensors")
+    ...     save_safe(ranker, path)
+    ...     loaded = load_safe(path, device="cpu")
+    >>> type(loaded).__name__, np.allclose(loaded.score_items(items), ranker.score_items(items))
+    ('PairwiseRanker', True)
     """
     with safe_open(os.fspath(path), framework="pt") as f:
         metadata = f.metadata() or {}
@@ -273,7 +293,33 @@ _CHECKSUM_TAG = b"\nskpercept-sha256:"
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be loaded: damaged, changed since it was saved, or unsafe."""
+    """A model file that cannot be loaded: damaged, changed since it was saved, or unsafe.
+
+    Examples
+    --------
+    One changed byte in a saved pickle:
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.persistence import ModelFileError, load_model, save_model
+    >>> X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40.0)
+    >>> model = RatingRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "model.joblib"
+    ...     save_model(model, path)
+    ...     data = bytearray(path.read_bytes())
+    ...     data[100] ^= 1
+    ...     _ = path.write_bytes(bytes(data))
+    ...     try:
+    ...         load_model(path)
+    ...     except ModelFileError as error:
+    ...         message = str(error).removeprefix(f"{path}: ")
+    >>> message
+    'the content does not match its checksum; the file changed after it was saved (a damaged copy or an edit). Fit or copy it again.'
+    >>> issubclass(ModelFileError, ValueError)
+    True
+    """
 
 
 #: Other types a safe model file may name: paths (parameters such as ``cache_dir``), which are
@@ -284,7 +330,22 @@ _PATH_TYPES = (pathlib.PosixPath, pathlib.PurePosixPath, pathlib.WindowsPath, pa
 def trusted_types() -> list[str]:
     """The types beyond scikit-learn's that a safe model file may name: every estimator a
     skpercept subpackage exports, every registered head and backbone class, the tower
-    description of the LoRA estimators, and pathlib's paths."""
+    description of the LoRA estimators, and pathlib's paths.
+
+    Returns
+    -------
+    names : list of str
+        Their dotted names (``module.QualifiedName``), sorted.
+
+    Examples
+    --------
+    >>> from skpercept.persistence import trusted_types
+    >>> names = trusted_types()
+    >>> "skpercept.heads._ranking.PairwiseRanker" in names, "pathlib.PosixPath" in names
+    (True, True)
+    >>> "builtins.eval" in names
+    False
+    """
     classes: set[type] = {TowerSpec, *registered_estimators().values(), *_PATH_TYPES}
     classes |= {spec.estimator for spec in registered_backbones() if spec.estimator is not None}
     for name in skpercept.SUBPACKAGES:
@@ -326,6 +387,17 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
 def load_model(path: str | os.PathLike) -> Any:
     """Load a model saved by :func:`save_model` (a safe file, or a checked joblib pickle).
 
+    Parameters
+    ----------
+    path : str or path-like
+        A ``*.skops`` file is read in the safe format (recognised by its content, whatever its
+        name); any other file as a checked pickle: only load pickles you made or trust.
+
+    Returns
+    -------
+    model : estimator or Pipeline
+        The fitted model, as it was saved.
+
     Raises
     ------
     ModelFileError
@@ -333,6 +405,28 @@ def load_model(path: str | os.PathLike) -> Any:
         match), has no checksum, or (a safe file) names a type skpercept does not load.
     SavedFormatError
         An estimator in the file was saved in another format version.
+
+    Examples
+    --------
+    A whole Pipeline, in the safe format and as a checked pickle:
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.persistence import load_model, save_model
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(60, 3)), rng.uniform(1, 4, 60)
+    >>> head = RatingRegressor(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    >>> model = make_pipeline(StandardScaler(), head).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for name in ("model.skops", "model.joblib"):
+    ...         save_model(model, pathlib.Path(folder) / name)
+    ...         loaded = load_model(pathlib.Path(folder) / name)
+    ...         print(name, [step for step, _ in loaded.steps], np.allclose(loaded.predict(X), model.predict(X)))
+    model.skops ['standardscaler', 'ratingregressor'] True
+    model.joblib ['standardscaler', 'ratingregressor'] True
     """
     path = Path(path)
     data = check_input_file(path).read_bytes()

@@ -54,7 +54,17 @@ COMMANDS = (demo, fit, evaluate, predict, compare, rank)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``skpercept`` argument parser: one subcommand per module of :data:`COMMANDS`."""
+    """The ``skpercept`` argument parser: one subcommand per module of :data:`COMMANDS`.
+
+    Examples
+    --------
+    >>> from skpercept.cli import build_parser
+    >>> options = build_parser().parse_args(["rank", "photos", "--output", "best", "--min-similarity", "0.6"])
+    >>> options.command, options.folder, options.output, options.min_similarity
+    ('rank', 'photos', 'best', 0.6)
+    >>> options.run  # doctest: +ELLIPSIS
+    <function run at 0x...>
+    """
     parser = argparse.ArgumentParser(
         prog="skpercept",
         description="Learn how people perceive images: `skpercept demo` runs the whole job on the shipped "
@@ -91,6 +101,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     Ctrl-C prints one line and returns 130; outputs are written atomically, so none is left
     half-written. The command never downloads: the Hugging Face hub, where open_clip keeps
     some tags' weights, is read from its local cache only (unless ``HF_HUB_OFFLINE`` is set).
+
+    Parameters
+    ----------
+    argv : sequence of str or None, default=None
+        The arguments after ``skpercept``; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success (and for ``--help``), 2 for an error in the input or the options, 130
+        when interrupted.
+
+    Examples
+    --------
+    ``--help`` prints the usage and returns 0 instead of exiting:
+
+    >>> import contextlib, io
+    >>> from skpercept.cli import main
+    >>> text = io.StringIO()
+    >>> with contextlib.redirect_stdout(text):
+    ...     status = main(["--help"])
+    >>> status, text.getvalue().split()[:2]
+    (0, ['usage:', 'skpercept'])
+
+    An error in the input is one line on stderr and status 2:
+
+    >>> errors = io.StringIO()
+    >>> with contextlib.redirect_stderr(errors):
+    ...     status = main(["rank", "no-such-folder"])
+    >>> status, errors.getvalue().strip()
+    (2, 'skpercept rank: error: no-such-folder is not a folder.')
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

@@ -30,7 +30,27 @@ _INTEGER_TEXT = re.compile(r"^-?\d+$")
 
 
 class CLIError(Exception):
-    """A problem with the user's input; printed as one line without a traceback."""
+    """A problem with the user's input; printed as one line without a traceback.
+
+    A command raises it naming the file, row and column at fault; :func:`~skpercept.cli.main`
+    prints ``skpercept <command>: error: <message>`` and returns 2 (``--debug`` adds the
+    traceback).
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> from skpercept.cli import CLIError, main
+    >>> try:
+    ...     raise CLIError("ratings.csv row 3, column 'smart': 'high' is not a number.")
+    ... except CLIError as error:
+    ...     print(f"skpercept fit: error: {error}")
+    skpercept fit: error: ratings.csv row 3, column 'smart': 'high' is not a number.
+    >>> errors = io.StringIO()
+    >>> with contextlib.redirect_stderr(errors):
+    ...     status = main(["evaluate", "--model", "missing.skops", "ratings.csv"])
+    >>> status, errors.getvalue().strip()
+    (2, 'skpercept evaluate: error: Model file not found: missing.skops')
+    """
 
 
 def row_numbers(index: Iterable) -> list[int]:

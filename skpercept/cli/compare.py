@@ -32,6 +32,7 @@ from skpercept.cli._common import (
     add_head_options,
     add_runtime_options,
     add_table_options,
+    check_face_upsample,
     finite_number,
     image_errors,
     load_input,
@@ -73,6 +74,7 @@ class CompareOptions(TableCommand):
     backbones: str
     pretrained: tuple[str, ...]
     flip: bool
+    face_upsample: int
     heads: tuple[str, ...] | None
     task: str | None
     attributes: tuple[str, ...] | None
@@ -84,10 +86,12 @@ class CompareOptions(TableCommand):
     @classmethod
     def _own_options(cls, options: argparse.Namespace) -> dict:
         heads = tuple(h.strip() for h in options.heads.split(",")) if options.heads else None
+        check_face_upsample(options.face_upsample, options.backbones.split(","), "--backbones")
         return dict(
             backbones=options.backbones,
             pretrained=tuple(options.pretrained or ()),
             flip=not options.no_flip,
+            face_upsample=options.face_upsample,
             heads=heads,
             task=options.task,
             attributes=tuple(options.attributes) if options.attributes else None,
@@ -126,7 +130,7 @@ def _specs(options: CompareOptions) -> list[BackboneChoice]:
             parse_backbones(entry, given)
         except ValueError as exc:
             raise CLIError(f"--backbones {entry}: {exc}") from exc
-        specs.append(BackboneChoice(entry, given, options.flip))
+        specs.append(BackboneChoice(entry, given, options.flip, options.face_upsample))
     return specs
 
 

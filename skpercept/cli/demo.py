@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skpercept.cli._common import Runtime, add_runtime_options, log, whole_number
+from skpercept.cli._common import Runtime, add_face_upsample_option, add_runtime_options, log, whole_number
 from skpercept.cli._outputs import check_outputs, demo_outputs, written_together
+from skpercept.cli._tables import CLIError
 from skpercept.datasets import OMI_DIR
 from skpercept.recipes import DEFAULT_ATTRIBUTES, run_demo
 
@@ -19,6 +20,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--attributes", nargs="+", default=list(DEFAULT_ATTRIBUTES), help="OMI attributes")
     p.add_argument("--folds", type=whole_number(2), default=5, help="image-disjoint folds (default 5)")
     p.add_argument("--no-dlib", action="store_true", help="skip dlib's face descriptor and landmarks")
+    add_face_upsample_option(p)
     p.add_argument(
         "--no-flip",
         action="store_true",
@@ -30,6 +32,11 @@ def add_parser(subparsers) -> None:
 
 def run(options: argparse.Namespace) -> int:
     """Cross-validate and fit on the shipped OMI faces; print, save models and a report."""
+    if options.face_upsample and options.no_dlib:
+        raise CLIError(
+            f"--face-upsample {options.face_upsample} sets dlib's face detector, which --no-dlib leaves out; "
+            "drop one of the two."
+        )
     runtime = Runtime.from_options(options)
     output = Path(options.output)
     check_outputs(
@@ -49,6 +56,7 @@ def _run(options: argparse.Namespace, runtime: Runtime) -> None:
         device=runtime.device,
         dlib=not options.no_dlib,
         flip=not options.no_flip,
+        face_upsample=options.face_upsample,
         quick=options.quick,
         cache_dir=runtime.cache_dir,
         progress=runtime.progress,

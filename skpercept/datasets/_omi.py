@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+#: Folder of the shipped OMI demo data: ``attribute_means.csv.gz``, ``ratings/`` (one
+#: ``<attribute>.csv.gz`` of individual ratings per attribute), ``images/`` and the licence.
 OMI_DIR = Path(__file__).resolve().parent / "data" / "omi"
 
 _DEFAULT_ATTRIBUTES = ("trustworthy", "attractive", "smart")
@@ -78,15 +80,25 @@ def load_omi(
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        images : DataFrame with columns ``stimulus`` (int id) and ``image`` (absolute path).
-        ratings : long DataFrame, one row per individual rating, columns ``image``,
-            ``stimulus``, ``attribute``, ``rating`` (int 0–100), ``rating_type``.
-        means : wide DataFrame, one row per face: ``image`` and one column per attribute, the
-            mean of the returned ratings (so it follows ``include_repeats``).
-        attributes : list of the loaded attribute names.
-        image_dir : absolute path of the image folder.
-        DESCR : the dataset's README (attribution and what was changed).
-        license : the dataset's license text.
+        Dictionary-like object with the fields below (arrays instead of DataFrames with
+        ``as_frame=False``).
+
+        images : DataFrame
+            Columns ``stimulus`` (int id) and ``image`` (absolute path).
+        ratings : DataFrame
+            Long: one row per individual rating, columns ``image``, ``stimulus``,
+            ``attribute``, ``rating`` (int 0–100), ``rating_type``.
+        means : DataFrame
+            Wide: one row per face, ``image`` and one column per attribute, the mean of the
+            returned ratings (so it follows ``include_repeats``).
+        attributes : list of str
+            The loaded attribute names.
+        image_dir : str
+            Absolute path of the image folder.
+        DESCR : str
+            The dataset's README (attribution and what was changed).
+        license : str
+            The dataset's license text.
 
     Examples
     --------

@@ -63,6 +63,19 @@ def mean_standard_errors(data: Bunch) -> np.ndarray:
 
     Returns an array of shape (n_images, n_attributes), rows in ``data.means`` order and
     columns in ``data.attributes`` order (NaN where an image has fewer than two ratings).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.utils import Bunch
+    >>> from skpercept.datasets import mean_standard_errors
+    >>> data = Bunch(attributes=["smart"],
+    ...              means=pd.DataFrame({"image": ["a", "b"], "smart": [20.0, 60.0]}),
+    ...              ratings=pd.DataFrame({"image": ["a", "a", "b"], "attribute": ["smart"] * 3,
+    ...                                    "rating": [10.0, 30.0, 60.0]}))
+    >>> mean_standard_errors(data).round(2)  # b has a single rating: no spread
+    array([[10.],
+           [nan]])
     """
     grouped = data.ratings.groupby(["image", "attribute"])["rating"]
     se = (grouped.std() / np.sqrt(grouped.count())).unstack("attribute")
@@ -165,6 +178,19 @@ def sample_rating_rows(
         Index into ``faces`` of each row's image.
     classes : ndarray of shape (n_rows, n_attributes)
         Rating classes, NaN where a row has no rating of that attribute.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skpercept.datasets import sample_rating_rows
+    >>> ratings = pd.DataFrame({"face": [0, 0, 0, 1, 1], "attribute": ["smart"] * 5,
+    ...                         "rating": [10.0, 40.0, 90.0, 60.0, 80.0]})
+    >>> rows, classes = sample_rating_rows(ratings, np.array([0, 1]), ["smart"], per_face=2,
+    ...                                    random_state=0)
+    >>> rows.tolist()  # two drawn ratings per image
+    [0, 0, 1, 1]
+    >>> classes.shape, set(classes[:, 0]) <= {1.0, 2.0, 3.0, 4.0}
+    ((4, 1), True)
     """
     rng = check_random_state(random_state)
     ratings = as_pandas_frame(ratings, "ratings")  # polars / pyarrow: read by column name

@@ -25,7 +25,30 @@ _MAX_LISTED = 20
 
 
 class BadRowsWarning(UserWarning):
-    """Rows of an input table were dropped because they failed validation (``errors='drop'``)."""
+    """Rows of an input table were dropped because they failed validation (``errors='drop'``).
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from skpercept.datasets import BadRowsWarning, load_perception_xlsx
+    >>> d = Path(tempfile.mkdtemp())
+    >>> pd.DataFrame({"_id": ["p"], "im1_path": ["a.jpg"], "im2_path": ["b.jpg"]}).to_csv(
+    ...     d / "pairs.csv", index=False)
+    >>> pd.DataFrame({"_id": ["j1", "j2"], "user_id": ["u", "u"], "item_id": ["p", "p"],
+    ...               "smart": [1, 7]}).to_csv(d / "votes.csv", index=False)  # 7: not 1 or 2
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     data = load_perception_xlsx(d, one_means="first", ratings=None, images=None,
+    ...                                 comparisons="votes.csv", pairs="pairs.csv",
+    ...                                 attributes=["smart"], pair_key="path",
+    ...                                 check_files=False, errors="drop")
+    >>> [w.category.__name__ for w in caught if issubclass(w.category, BadRowsWarning)]
+    ['BadRowsWarning']
+    >>> len(data.comparisons), data.dropped[["row", "column"]].values.tolist()
+    (1, [[3, 'smart']])
+    """
 
 
 def _key(value) -> str | None:
@@ -300,14 +323,19 @@ def load_perception_xlsx(
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        ratings : DataFrame ``judgment_id, user_id, image, <attributes>, [lang, insert_time]``
-            (ratings 1–4 as float, NaN = not rated), or None.
-        comparisons : DataFrame ``judgment_id, user_id, image_a, image_b, <attributes>,
-            [lang, insert_time]``; ``image_a`` is the pair's first image and each attribute is
-            1.0 where ``image_a`` was chosen, 0.0 where ``image_b`` was, NaN = not judged.
-            Or None.
-        dropped : DataFrame ``file, row, column, problem`` of the dropped rows (empty if none).
-        attributes : list of the attribute names.
+        Dictionary-like object with the fields below.
+
+        ratings : DataFrame or None
+            Columns ``judgment_id, user_id, image, <attributes>, [lang, insert_time]``
+            (ratings 1–4 as float, NaN = not rated).
+        comparisons : DataFrame or None
+            Columns ``judgment_id, user_id, image_a, image_b, <attributes>, [lang,
+            insert_time]``; ``image_a`` is the pair's first image and each attribute is 1.0
+            where ``image_a`` was chosen, 0.0 where ``image_b`` was, NaN = not judged.
+        dropped : DataFrame
+            Columns ``file, row, column, problem``: the dropped rows (empty if none).
+        attributes : list of str
+            The attribute names.
 
     Examples
     --------

@@ -93,7 +93,7 @@ class CLIPEmbedder(NetworkEmbedder):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_texts, embedding_dim_), float32
+        embeddings : ndarray of shape (n_texts, embedding_dim), float32
         """
         check_is_fitted(self)
         self._validate_runtime_params()

@@ -29,7 +29,19 @@ MAX_IMAGE_PIXELS = 64_000_000
 
 
 class ImageLoadError(OSError):
-    """An image could not be read or decoded; ``source`` names it and ``reason`` says why."""
+    """An image could not be read or decoded; ``source`` names it and ``reason`` says why.
+
+    Examples
+    --------
+    >>> from skpercept.embed import ImageLoadError, load_image
+    >>> try:
+    ...     load_image("no/such/file.jpg")
+    ... except ImageLoadError as exc:
+    ...     print(exc.source, "-", exc.reason)
+    no/such/file.jpg - file not found
+    >>> issubclass(ImageLoadError, OSError)  # ``except OSError`` catches it too
+    True
+    """
 
     def __init__(self, source: Any, reason: str) -> None:
         self.source = source

@@ -16,7 +16,6 @@ import copy
 import functools
 import importlib.util
 import os
-import warnings
 from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +25,7 @@ import torch
 from PIL import Image
 
 from skpercept._compat import Interval, Options, StrOptions
-from skpercept._utils import estimator_parameters, optional_import
+from skpercept._utils import estimator_parameters, optional_import, warn_at_caller
 from skpercept.embed.base import SHARED_PARAMETERS, BaseEmbedder
 
 _LANDMARKS = {5: "shape_predictor_5_face_landmarks.dat", 68: "shape_predictor_68_face_landmarks.dat"}
@@ -64,12 +63,35 @@ def aligned_landmarks(points: np.ndarray, n_landmarks: int) -> np.ndarray:
 
 
 def dlib_available() -> bool:
-    """True when the ``[face]`` extra (``dlib`` and ``face_recognition_models``) is installed."""
+    """True when the ``[face]`` extra (``dlib`` and ``face_recognition_models``) is installed.
+
+    Examples
+    --------
+    >>> from skpercept.embed import dlib_available, make_backbones
+    >>> names = ["lite0", "dlib"] if dlib_available() else ["lite0"]
+    >>> type(make_backbones(names)["lite0"]).__name__
+    'TimmEmbedder'
+    """
     return all(importlib.util.find_spec(m) is not None for m in ("dlib", "face_recognition_models"))
 
 
 class NoFaceWarning(UserWarning):
-    """No face was detected in some images; their descriptors come from the whole image."""
+    """No face was detected in some images; their descriptors come from the whole image.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skpercept.embed import DlibFaceEmbedder, NoFaceWarning
+    >>> blank = np.zeros((64, 64, 3), dtype=np.uint8)  # no face in it
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     X = DlibFaceEmbedder().fit_transform([blank])
+    >>> [str(w.message)[:35] for w in caught if issubclass(w.category, NoFaceWarning)]
+    ['No face detected in 1 of the images']
+    >>> X.shape  # described from the whole image instead
+    (1, 128)
+    """
 
 
 def _models_dir(models_dir: str | Path | None) -> Path:
@@ -142,28 +164,34 @@ def _dlib_module_class():
             self.upsample = int(upsample)
             self.num_jitters = int(num_jitters)
             self.output = output
-            self.n_no_face = 0
+            # Rows of the batch being run (either view, with tta) in which no face was found.
+            self.no_face_rows: set[int] = set()
 
-        def describe(self, image: np.ndarray) -> np.ndarray:
+        def describe(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
+            """The image's vector, and whether a face was found (else the whole image is used)."""
             import dlib
 
             faces = self.detector(image, self.upsample)
             if len(faces):
                 box = max(faces, key=lambda r: r.area())
             else:
-                self.n_no_face += 1
                 box = dlib.rectangle(0, 0, image.shape[1] - 1, image.shape[0] - 1)
             shape = self.shape_predictor(image, box)
             if self.output == "landmarks":
                 points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-                return aligned_landmarks(points, self.landmarks)
-            return np.asarray(
-                self.recognizer.compute_face_descriptor(image, shape, self.num_jitters), dtype=np.float32
-            )
+                return aligned_landmarks(points, self.landmarks), bool(len(faces))
+            descriptor = self.recognizer.compute_face_descriptor(image, shape, self.num_jitters)
+            return np.asarray(descriptor, dtype=np.float32), bool(len(faces))
 
         def forward(self, batch):
             images = batch.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-            return torch.from_numpy(np.stack([self.describe(np.ascontiguousarray(im)) for im in images]))
+            vectors = []
+            for row, image in enumerate(images):
+                vector, found = self.describe(np.ascontiguousarray(image))
+                if not found:
+                    self.no_face_rows.add(row)
+                vectors.append(vector)
+            return torch.from_numpy(np.stack(vectors))
 
     return _DlibFaceModel
 
@@ -180,8 +208,8 @@ class DlibFaceEmbedder(BaseEmbedder):
     eyes, x along the eye line, unit the distance between the eyes), 2 values per landmark:
     136 with ``landmarks=68``, 10 with the 5-point model. **When no face is found the whole
     image is used as the face box**, so every row gets a vector (never a dropped or shifted
-    row); a :class:`NoFaceWarning` says how many images of the call fell back. Images are first fitted
-    onto an ``image_size`` square canvas (aspect ratio kept, black borders).
+    row); a :class:`NoFaceWarning` names the images of the call that fell back. Images are
+    first fitted onto an ``image_size`` square canvas (aspect ratio kept, black borders).
 
     Decoding, batching, the content-hash cache, ``on_error``, progress bars, flip averaging
     (``tta``) and pickling are those of every skpercept embedder (see
@@ -192,7 +220,8 @@ class DlibFaceEmbedder(BaseEmbedder):
     ----------
     upsample : int, default=0
         Times the detector upsamples the image before searching (finds smaller faces, ~4x
-        slower per step). On the 256-px OMI portraits 0 finds as many faces as 1.
+        slower per step). On the 256-px OMI portraits 0 finds as many faces as 1. The command
+        sets it with ``--face-upsample``.
     landmarks : {5, 68}, default=5
         Landmark model used to align the face (68 needs the 68-point file, which
         ``face-recognition-models`` ships).
@@ -309,24 +338,47 @@ class DlibFaceEmbedder(BaseEmbedder):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, embedding_dim_ * n_features_in_), float32
+        embeddings : ndarray of shape (n_samples, embedding_dim * n_features_in), float32
         """
-        model = self.__dict__.get("_model")
-        if model is not None:
-            model.n_no_face = 0
-        out = super().transform(X)
-        model = self.__dict__.get("_model")
-        if model is not None and model.n_no_face:
-            passes = 2 if self.tta else 1
-            warnings.warn(
-                f"No face detected in {model.n_no_face} of the images computed in this call "
-                f"(counting each of {passes} view(s) per image); their vectors were "
-                "computed from the whole image. Try upsample=1 for small faces.",
-                NoFaceWarning,
-                stacklevel=2,
-            )
-            model.n_no_face = 0
+        self._no_face: list = []
+        try:
+            out = super().transform(X)
+            no_face = self._no_face
+        finally:
+            for name in ("_no_face", "_batch_sources"):
+                self.__dict__.pop(name, None)
+        if no_face:
+            warn_at_caller(self._no_face_message(no_face), NoFaceWarning)
         return out
+
+    def _batches(self, sources: list, todo: list[int], errors: dict):
+        # The batch being run is always the one last yielded: remember its images, so that
+        # _run_batch can name those in which no face was found.
+        for indices, batch in super()._batches(sources, todo, errors):
+            self._batch_sources = [sources[i] for i in indices]
+            yield indices, batch
+
+    def _run_batch(self, batch) -> np.ndarray:
+        model = self._model
+        model.no_face_rows = set()
+        out = super()._run_batch(batch)
+        no_face = self.__dict__.get("_no_face")
+        if no_face is not None:
+            no_face.extend(self._batch_sources[row] for row in sorted(model.no_face_rows))
+        return out
+
+    def _no_face_message(self, sources: list) -> str:
+        listed = [self._describe(source) for source in sources]
+        more = f" and {len(listed) - 20} more" if len(listed) > 20 else ""
+        views = " (in either view: tta=True)" if self.tta else ""
+        upsample = int(self.upsample) + 1
+        return (
+            f"No face detected in {len(listed)} of the images computed in this call{views}: "
+            f"{', '.join(listed[:20])}{more}. Their vectors describe the whole image instead. "
+            f"If their faces are small, let the detector upsample the image: upsample={upsample} "
+            f"(DlibFaceEmbedder(upsample={upsample}), or set_params(<step>__upsample={upsample}) "
+            f"in a pipeline; --face-upsample {upsample} on the command line)."
+        )
 
 
 def _shared_parameters(

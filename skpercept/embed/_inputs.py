@@ -62,8 +62,11 @@ SHARED_PARAMETERS = """image_root : str or path-like, default=None
         an :class:`ImageLoadError` naming the file, row, column and reason. ``'nan'``: that
         image's output columns are NaN (rows are never dropped or shifted) and one
         :class:`BadImageWarning` lists the files.
-    progress : bool, default=False
-        Show a tqdm progress bar over the images being computed.
+    progress : {'auto', True, False}, default='auto'
+        A tqdm progress bar over the images being computed (images served by the cache are
+        not counted). ``'auto'``: shown when a person is watching (standard error is a
+        terminal, or a Jupyter notebook), silent in pipes, log files and tests; ``True``:
+        always; ``False``: never.
     bundle_weights : {'auto', True, False}, default='auto'
         Whether pickling stores the model's weights inside the pickle. ``False`` stores only a
         reference (a pretrained tag, or a local file path plus its content hash, checked on

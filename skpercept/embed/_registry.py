@@ -48,7 +48,15 @@ RANDOM_WEIGHTS = "random"
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A registered backbone (see :func:`register_backbone`)."""
+    """A registered backbone (see :func:`register_backbone`).
+
+    Examples
+    --------
+    >>> from skpercept.embed import BackboneSpec, get_backbone
+    >>> spec, model = get_backbone("lite0")
+    >>> isinstance(spec, BackboneSpec), spec.name, spec.family, spec.estimator.__name__
+    (True, 'lite0', False, 'TimmEmbedder')
+    """
 
     name: str
     build: Callable[..., Any]
@@ -93,6 +101,20 @@ def register_backbone(
     Returns
     -------
     spec : BackboneSpec
+
+    Examples
+    --------
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from skpercept.embed import (backbone_names, make_backbones, register_backbone,
+    ...                              unregister_backbone)
+    >>> def build(model, pretrained, **options):  # flip, device, cache_dir, ...: unused here
+    ...     return FunctionTransformer()
+    >>> spec = register_backbone("toy", build, description="a toy backbone")
+    >>> "toy" in backbone_names(), type(make_backbones(["toy"])["toy"]).__name__
+    (True, 'FunctionTransformer')
+    >>> unregister_backbone("toy")  # leave the registry as it was
+    >>> "toy" in backbone_names()
+    False
     """
     if not name or any(c in name for c in "+:,") or name != name.strip():
         raise ValueError(
@@ -106,17 +128,46 @@ def register_backbone(
 
 
 def unregister_backbone(name: str) -> None:
-    """Remove a registered backbone (a test's toy backbone, say)."""
+    """Remove a registered backbone (a test's toy backbone, say).
+
+    Examples
+    --------
+    >>> from skpercept.embed import backbone_names, register_backbone, unregister_backbone
+    >>> _ = register_backbone("toy", lambda *args, **kw: None, description="a toy backbone")
+    >>> unregister_backbone("toy")
+    >>> "toy" in backbone_names()
+    False
+    >>> unregister_backbone("toy")  # an unknown name is ignored
+    """
     _BACKBONES.pop(name, None)
 
 
 def backbone_names(*, family: bool | None = None) -> list[str]:
-    """Registered backbone names in registration order (``family``: only families / only not)."""
+    """Registered backbone names in registration order (``family``: only families / only not).
+
+    Examples
+    --------
+    >>> from skpercept.embed import backbone_names
+    >>> {"lite0", "dlib"} <= set(backbone_names(family=False))
+    True
+    >>> {"timm", "open_clip"} <= set(backbone_names(family=True))  # 'timm:<model>', ...
+    True
+    """
     return [s.name for s in _BACKBONES.values() if family is None or s.family == family]
 
 
 def registered_backbones() -> list[BackboneSpec]:
-    """Every registered backbone's spec, in registration order."""
+    """Every registered backbone's spec, in registration order.
+
+    Examples
+    --------
+    >>> from skpercept.embed import registered_backbones
+    >>> spec = registered_backbones()[0]
+    >>> spec.name, spec.family
+    ('lite0', False)
+    >>> sorted(s.name for s in registered_backbones() if s.family)
+    ['open_clip', 'timm']
+    """
     return list(_BACKBONES.values())
 
 
@@ -127,7 +178,17 @@ def _usage() -> str:
 
 
 def get_backbone(name: str) -> tuple[BackboneSpec, str | None]:
-    """The spec of one backbone name and its model (for a family, the part after the colon)."""
+    """The spec of one backbone name and its model (for a family, the part after the colon).
+
+    Examples
+    --------
+    >>> from skpercept.embed import get_backbone
+    >>> spec, model = get_backbone("timm:resnet18")
+    >>> spec.name, spec.family, model
+    ('timm', True, 'resnet18')
+    >>> get_backbone("lite0")[1] is None
+    True
+    """
     if name in _BACKBONES and not _BACKBONES[name].family:
         return _BACKBONES[name], None
     library, sep, model = name.partition(":")
@@ -196,7 +257,7 @@ def make_backbones(
     flip: bool = True,
     cache_dir: str | Path | None = None,
     device: str = "auto",
-    progress: bool = False,
+    progress: bool | str = "auto",
     num_workers: int = 2,
     pretrained: dict | None = None,
 ) -> dict:
@@ -308,6 +369,17 @@ def check_weights_offline(name: str, source: str | None) -> str | None:
         open_clip's download cache (nothing is ever downloaded here).
     ValueError
         A timm model given a tag (timm weights come from a local file here), or an unknown tag.
+
+    Examples
+    --------
+    >>> from skpercept.embed import RANDOM_WEIGHTS, check_weights_offline
+    >>> check_weights_offline("timm:resnet18", RANDOM_WEIGHTS) is None  # random init
+    True
+    >>> try:
+    ...     check_weights_offline("timm:resnet18", "missing.pth")
+    ... except FileNotFoundError as exc:
+    ...     print(exc)
+    pretrained weights file not found: 'missing.pth'.
     """
     if source is None or source == RANDOM_WEIGHTS:
         return None

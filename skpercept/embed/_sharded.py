@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from sklearn.base import clone
-from tqdm.auto import tqdm
 
 from skpercept._dataframes import as_pandas
 from skpercept._io import atomic_write, check_input_file, write_bytes_atomic
+from skpercept._progress import progress_bar
 from skpercept._utils import optional_import
 from skpercept.embed._decode import ImageLoadError
 
@@ -77,7 +77,7 @@ def embed_sharded(
     shard_size: int = 1024,
     resources: dict | None = None,
     retries: int = 0,
-    progress: bool = False,
+    progress: bool | str = "auto",
 ) -> ShardedEmbeddings:
     """Embed a large collection across Dask workers into ``.npy`` shards, in input order.
 
@@ -120,8 +120,10 @@ def embed_sharded(
     retries : int, default=0
         Times Dask retries a shard whose task *raised* (a flaky network file system). A worker
         that dies is handled by the scheduler whatever this is.
-    progress : bool, default=False
-        Show a tqdm progress bar over the shards.
+    progress : {'auto', True, False}, default='auto'
+        A tqdm progress bar over the shards: ``'auto'`` shows it when a person is watching
+        (standard error is a terminal, or a Jupyter notebook), ``True`` always, ``False``
+        never. The workers' embedders show no bar of their own unless theirs is ``True``.
 
     Returns
     -------
@@ -150,6 +152,9 @@ def embed_sharded(
     if n_rows == 0:
         raise ValueError("images is empty: there is nothing to embed.")
     payload = clone(embedder)
+    if payload.get_params(deep=False).get("progress") == "auto":
+        # The shards' bar says how far the call is; each worker's bars would garble it.
+        payload.set_params(progress=False)
     identity = _identity(payload)
     token = hashlib.blake2b(json.dumps(identity, sort_keys=True).encode(), digest_size=12).hexdigest()
     # Workers keep their model for the shards of this call only: a later call may differ in
@@ -217,6 +222,23 @@ class ShardedEmbeddings:
     computed_shards, reused_shards : tuple of int or None
         Set by :func:`embed_sharded`: shards computed in that call and shards it found
         complete; ``None`` for a folder opened directly.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skpercept.embed import ShardedEmbeddings, TimmEmbedder, embed_sharded
+    >>> images = [np.full((32, 32, 3), i * 40, dtype=np.uint8) for i in range(5)]
+    >>> emb = TimmEmbedder(model_name="test_efficientnet", pretrained=None, device="cpu")
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = embed_sharded(emb, images, folder, shard_size=2)
+    >>> out = ShardedEmbeddings(folder)  # reopen the finished folder
+    >>> len(out), out.shape, out.n_shards, out.computed_shards
+    (5, (5, 256), 3, None)
+    >>> out[[0, 4]].shape, np.asarray(out).dtype
+    ((2, 256), dtype('float32'))
+    >>> [start for start, shard in out.iter_shards()]
+    [0, 2, 4]
     """
 
     dtype = np.dtype(np.float32)
@@ -369,8 +391,8 @@ def _read_record(path: Path) -> dict | None:
 
 
 # -- the client side ----------------------------------------------------------------------------
-def _run(jobs: list, client: Any, resources: dict | None, retries: int, progress: bool) -> list[dict]:
-    bar = tqdm(total=len(jobs), disable=not progress, desc="shards", unit="shard")
+def _run(jobs: list, client: Any, resources: dict | None, retries: int, progress: bool | str) -> list[dict]:
+    bar = progress_bar(len(jobs), progress, "shards", unit="shard")
     records = []
     try:
         client, own = _client(client)

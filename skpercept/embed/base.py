@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,10 +31,10 @@ from PIL import Image
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm.auto import tqdm
 
 from skpercept._compat import Interval, StrOptions, check_feature_names_in, fit_context
 from skpercept._dataframes import as_pandas
+from skpercept._progress import PROGRESS_CONSTRAINT, progress_bar
 from skpercept._utils import (
     LOADED_DEVICE,
     SavedFormatMixin,
@@ -44,10 +43,11 @@ from skpercept._utils import (
     loaded_device,
     to_arrays,
     to_tensors,
+    warn_at_caller,
 )
+from skpercept.embed import _decode, _inputs
 from skpercept.embed._cache import EmbeddingCache
 from skpercept.embed._decode import (
-    MAX_IMAGE_PIXELS,
     ImageDataset,
     ImageLoadError,
     content_hash,
@@ -58,7 +58,7 @@ from skpercept.embed._decode import (
     resolve_path,
 )
 from skpercept.embed._gpu_decode import TensorPreprocess, Uint8Preprocess, sniff, tensor_batches
-from skpercept.embed._inputs import SHARED_PARAMETERS, arrange_output, object_table
+from skpercept.embed._inputs import arrange_output, object_table
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -74,6 +74,13 @@ __all__ = [
     "thread_pool",
 ]
 
+#: Largest image (width x height) that is decoded: a larger one is refused from its header
+#: alone, before any pixel memory is allocated (an :class:`ImageLoadError`).
+MAX_IMAGE_PIXELS = _decode.MAX_IMAGE_PIXELS
+#: The numpydoc entries of the parameters every embedder shares (``image_root``, ``device``,
+#: ``batch_size``, ...): an embedder's docstring holds ``{shared_parameters}`` in its
+#: ``Parameters`` section and replaces it with this text.
+SHARED_PARAMETERS = _inputs.SHARED_PARAMETERS
 #: Attributes of a fitted embedder rebuilt after unpickling (never pickled).
 RUNTIME_ATTRIBUTES = (
     "_model",
@@ -91,20 +98,48 @@ _CHUNK = 1024
 
 
 class BadImageWarning(UserWarning):
-    """Some images could not be loaded and were output as NaN (``on_error='nan'``)."""
+    """Some images could not be loaded and were output as NaN (``on_error='nan'``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skpercept.embed import BadImageWarning, TimmEmbedder
+    >>> images = [np.zeros((32, 32, 3), dtype=np.uint8), "no/such/file.jpg"]
+    >>> emb = TimmEmbedder(model_name="test_efficientnet", pretrained=None, device="cpu",
+    ...                    on_error="nan")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     X = emb.fit_transform(images)
+    >>> any(issubclass(w.category, BadImageWarning) for w in caught)
+    True
+    >>> np.isnan(X).any(axis=1).tolist()  # the missing file's row is NaN
+    [False, True]
+    """
 
 
 @estimator_parameters
 class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the image embedders; subclasses implement ``_create_model``.
 
-    Subclass hooks
-    --------------
-    ``_create_model(load_weights: bool) -> (module, preprocess, embedding_dim)`` builds the
-    network (with its pretrained weights when ``load_weights``) and the evaluation transform
-    from an RGB PIL image to a CHW float tensor. ``_weights_identity() -> str`` names the
-    weights (used by the cache key and reload checks). ``_forward(module, batch)`` returns
-    the (batch, dim) features.
+    Notes
+    -----
+    Subclass hooks: ``_create_model(load_weights: bool) -> (module, preprocess,
+    embedding_dim)`` builds the network (with its pretrained weights when ``load_weights``)
+    and the evaluation transform from an RGB PIL image to a CHW float tensor.
+    ``_weights_identity() -> str`` names the weights (used by the cache key and reload
+    checks). ``_forward(module, batch)`` returns the (batch, dim) features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.embed import BaseEmbedder, TimmEmbedder
+    >>> emb = TimmEmbedder(model_name="test_efficientnet", pretrained=None, device="cpu")
+    >>> isinstance(emb, BaseEmbedder)
+    True
+    >>> images = [np.full((32, 32, 3), v, dtype=np.uint8) for v in (0, 255)]
+    >>> emb.fit_transform(images).shape, emb.embedding_dim_
+    ((2, 256), 256)
     """
 
     #: ``batch_size='auto'`` on the CPU (subclasses set what suits their models).
@@ -124,7 +159,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         "tta": ["boolean"],
         "cache_dir": [str, os.PathLike, None],
         "on_error": [StrOptions({"raise", "nan"})],
-        "progress": ["boolean"],
+        "progress": PROGRESS_CONSTRAINT,
     }
 
     image_root: str | os.PathLike | None = None
@@ -135,7 +170,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
     tta: bool = False
     cache_dir: str | os.PathLike | None = None
     on_error: str = "raise"
-    progress: bool = False
+    progress: bool | str = "auto"
 
     # -- sklearn contract ---------------------------------------------------------------------
     def __sklearn_tags__(self):
@@ -183,7 +218,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        embeddings : ndarray of shape (n_samples, n_features_in_ * embedding_dim_), float32
+        embeddings : ndarray of shape (n_samples, n_features_in * embedding_dim), float32
         """
         check_is_fitted(self)
         self._validate_runtime_params()
@@ -207,12 +242,11 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
             raise self._located(first.error, position, n_rows, names) from None
         if errors:
             listed = [f"{self._describe(sources[i])}: {errors[i].reason}" for i in sorted(errors)]
-            warnings.warn(
+            warn_at_caller(
                 f"{len(errors)} image(s) could not be loaded; their output columns are NaN: "
                 + "; ".join(listed[:20])
                 + (f"; ... and {len(listed) - 20} more" if len(listed) > 20 else ""),
                 BadImageWarning,
-                stacklevel=2,
             )
         if self.normalize:
             # In place and in chunks: no temporary as large as the output.
@@ -366,7 +400,7 @@ class BaseEmbedder(SavedFormatMixin, TransformerMixin, BaseEstimator):
         if not todo:
             return vectors, errors
         self._ensure_model()
-        bar = _progress(len(todo), self.progress, type(self).__name__)
+        bar = progress_bar(len(todo), self.progress, type(self).__name__, unit="img")
         decode_device = self._decode_device()
         if decode_device is None:
             batches = self._batches(sources, todo, errors)
@@ -623,6 +657,32 @@ class NetworkEmbedder(BaseEmbedder):
     Adds the network's settings to the base's: the model and its weights, where JPEGs are
     decoded, compilation, precision, how the weights are pickled and the seed of a random
     initialisation. Subclasses give ``model_name`` and ``pretrained`` their defaults.
+
+    Examples
+    --------
+    A new embedder says how to build its network and preprocessing (``_create_model``) and
+    names its weights (``_weights_identity``); batching, devices, the cache, bad images and
+    pickling come from the base:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from torch import nn
+    >>> from skpercept.embed.base import NetworkEmbedder
+    >>> def to_tensor(image):  # RGB PIL image -> CHW float tensor
+    ...     pixels = np.asarray(image.resize((8, 8)), dtype=np.float32) / 255
+    ...     return torch.from_numpy(pixels).permute(2, 0, 1)
+    >>> class MeanColourEmbedder(NetworkEmbedder):
+    ...     def _create_model(self, load_weights):
+    ...         net = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # no weights at all
+    ...         return net, to_tensor, 3
+    ...
+    ...     def _weights_identity(self):
+    ...         return "mean-colour"
+    >>> images = [np.zeros((20, 20, 3), dtype=np.uint8), np.full((20, 20, 3), 255, dtype=np.uint8)]
+    >>> emb = MeanColourEmbedder(model_name="mean-colour", device="cpu", normalize=False)
+    >>> emb.fit_transform(images)
+    array([[0., 0., 0.],
+           [1., 1., 1.]], dtype=float32)
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -655,7 +715,15 @@ class _FirstError(Exception):
 
 
 def as_text(value: Any) -> str | None:
-    """A weights source as text (a path as its string), None as None: how it is pickled."""
+    """A weights source as text (a path as its string), None as None: how it is pickled.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from skpercept.embed.base import as_text
+    >>> as_text(Path("weights") / "lite0.pt"), as_text("auto"), as_text(None)
+    ('weights/lite0.pt', 'auto', None)
+    """
     if value is None:
         return None
     return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
@@ -671,9 +739,16 @@ def _resize_side(preprocess: Callable) -> int | None:
 
 
 def thread_pool(num_workers: int):
-    """The decoding threads of ``num_workers`` (none at 0: decode in the calling thread)."""
+    """The decoding threads of ``num_workers`` (none at 0: decode in the calling thread).
+
+    Examples
+    --------
+    >>> from skpercept.embed.base import thread_pool
+    >>> with thread_pool(2) as pool:
+    ...     list(pool.map(abs, [-1, -2]))
+    [1, 2]
+    >>> with thread_pool(0) as pool:  # no threads: a context that gives None
+    ...     pool is None
+    True
+    """
     return ThreadPoolExecutor(num_workers) if num_workers > 0 else nullcontext()
-
-
-def _progress(total: int, enabled: bool, label: str):
-    return tqdm(total=total, disable=not enabled, desc=label, unit="img")

@@ -111,6 +111,18 @@ class TowerSpec:
         Side of the square input the tower expects.
     mean, std : tuple of 3 floats
         Per-channel normalisation of the tower's input.
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import TowerSpec, build_tower
+    >>> _, spec = build_tower("timm:test_efficientnet", None)
+    >>> spec
+    TowerSpec(library='timm', name='test_efficientnet', pretrained=None, image_size=160, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    >>> spec.reloadable  # random weights: rebuilding gives a new draw
+    False
+    >>> imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    >>> TowerSpec("timm", "efficientnet_lite0", "auto", 224, *imagenet).reloadable
+    True
     """
 
     library: str
@@ -140,6 +152,17 @@ def shipped_weights_path(name: str = "efficientnet_lite0") -> Path:
         For a model with no shipped weights.
     ImportError
         When the package is not installed; the message names the extra ``skpercept[demo]``.
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import shipped_weights_path
+    >>> path = shipped_weights_path("efficientnet_lite0")
+    >>> path.suffix, path.is_file()
+    ('.pth', True)
+    >>> shipped_weights_path("resnet50")
+    Traceback (most recent call last):
+    ...
+    ValueError: No shipped weights for 'resnet50'; shipped: ['efficientnet_lite0', 'efficientnet_lite2'].
     """
     if name not in SHIPPED_WEIGHTS:
         raise ValueError(f"No shipped weights for {name!r}; shipped: {sorted(SHIPPED_WEIGHTS)}.")
@@ -166,6 +189,16 @@ def load_shipped_weights(
         The weights file; None uses the shipped package's file.
     name : {'efficientnet_lite0', 'efficientnet_lite2'}, default='efficientnet_lite0'
         The timm model the file belongs to (names the package and the error messages).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.embed.towers import create_timm_model, load_shipped_weights
+    >>> model = create_timm_model("efficientnet_lite0")  # random weights, no classifier
+    >>> before = model.conv_stem.weight.clone()
+    >>> load_shipped_weights(model)  # the ImageNet weights of the installed package
+    >>> torch.equal(before, model.conv_stem.weight)
+    False
     """
     path = shipped_weights_path(name) if path is None else Path(path)
     shipped = torch.load(path, map_location="cpu", weights_only=True)
@@ -185,7 +218,17 @@ def load_shipped_weights(
 
 
 def looks_like_path(value: Any) -> bool:
-    """Whether a ``pretrained`` value names a local file rather than a library's tag."""
+    """Whether a ``pretrained`` value names a local file rather than a library's tag.
+
+    A path-like, a string with a path separator or a weights file's suffix, or the name of an
+    existing file is a path.
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import looks_like_path
+    >>> looks_like_path("openai"), looks_like_path("weights/clip.pt"), looks_like_path("lite0.safetensors")
+    (False, True, True)
+    """
     if isinstance(value, os.PathLike):
         return True
     text = str(value)
@@ -195,7 +238,23 @@ def looks_like_path(value: Any) -> bool:
 
 
 def check_weights_file(value: Any) -> Path:
-    """The weights file as a Path, or a FileNotFoundError that names it."""
+    """The weights file as a Path, or a FileNotFoundError that names it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skpercept.embed.towers import check_weights_file
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "weights.pt"
+    ...     _ = path.write_bytes(b"...")
+    ...     check_weights_file(str(path)) == path
+    True
+    >>> check_weights_file("no/such/weights.pt")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: pretrained weights file not found: 'no/such/weights.pt'.
+    """
     path = Path(value).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file not found: {str(path)!r}.")
@@ -225,6 +284,22 @@ def weights_source(library: str, name: str, pretrained: Any) -> tuple[str, Any]:
         For the shipped weights asked of another model, or an unknown open_clip tag.
     FileNotFoundError
         For a path that is not a file.
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import weights_source
+    >>> weights_source("timm", "efficientnet_lite0", None)
+    ('random', None)
+    >>> kind, path = weights_source("timm", "efficientnet_lite0", "auto")  # the shipped package
+    >>> kind, path.suffix
+    ('shipped', '.pth')
+    >>> weights_source("open_clip", "ViT-B-32", "openai")  # a tag: nothing is fetched here
+    ('tag', 'openai')
+    >>> try:
+    ...     weights_source("timm", "resnet18", "auto")
+    ... except ValueError as exc:
+    ...     print(str(exc).split(";")[0])
+    pretrained='auto' only has weights for 'efficientnet_lite0' and 'efficientnet_lite2', not 'resnet18'
     """
     if pretrained is None:
         return "random", None
@@ -252,7 +327,21 @@ def weights_source(library: str, name: str, pretrained: Any) -> tuple[str, Any]:
 
 
 def file_identity(path: str | os.PathLike) -> str:
-    """Content identity of a weights file (BLAKE2b of its bytes), read in 8 MiB chunks."""
+    """Content identity of a weights file (BLAKE2b of its bytes), read in 8 MiB chunks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skpercept.embed.towers import file_identity
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     a, b = Path(folder) / "a.pt", Path(folder) / "b.pt"
+    ...     _ = a.write_bytes(b"weights"), b.write_bytes(b"weights")
+    ...     same = file_identity(a) == file_identity(b)  # a renamed copy: the same weights
+    ...     _ = b.write_bytes(b"weights, edited")
+    ...     print(file_identity(a)[:5], same, file_identity(a) == file_identity(b))
+    file: True False
+    """
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 23), b""):
@@ -261,7 +350,16 @@ def file_identity(path: str | os.PathLike) -> str:
 
 
 def random_identity(random_state: int | None) -> str:
-    """Identity of randomly initialised weights; unseeded ones never share a cache entry."""
+    """Identity of randomly initialised weights; unseeded ones never share a cache entry.
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import random_identity
+    >>> random_identity(0)
+    'random-init:seed=0'
+    >>> random_identity(None) == random_identity(None)
+    False
+    """
     if random_state is None:
         return f"random-init:{uuid.uuid4().hex}"
     return f"random-init:seed={int(random_state)}"
@@ -284,6 +382,16 @@ def weights_identity(library: str, name: str, pretrained: Any, random_state: int
     Returns
     -------
     identity : str
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import weights_identity
+    >>> weights_identity("open_clip", "ViT-B-32", "openai")
+    'open_clip:ViT-B-32:openai'
+    >>> weights_identity("timm", "resnet18", None, random_state=0)
+    'random-init:seed=0'
+    >>> weights_identity("timm", "efficientnet_lite0", "auto").startswith("file:")  # its hash
+    True
     """
     kind, value = weights_source(library, name, pretrained)
     if kind in ("file", "shipped"):
@@ -308,6 +416,22 @@ def create_timm_model(name: str, pretrained: Any = None):
     -------
     model : torch.nn.Module
         In training mode, as timm builds it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.embed.towers import create_timm_model
+    >>> model = create_timm_model("test_efficientnet")  # random initialisation
+    >>> model.training, model(torch.zeros(1, 3, 64, 64)).shape  # pooled features, no classifier
+    (True, torch.Size([1, 256]))
+    >>> try:
+    ...     create_timm_model("no_such_model")
+    ... except ValueError as exc:
+    ...     print(str(exc).split(":")[0])  # then timm's own message
+    Unknown timm model_name 'no_such_model'
+
+    ``create_timm_model("efficientnet_lite0", "auto")`` builds EfficientNet-Lite0 with the
+    shipped ImageNet weights (:func:`load_shipped_weights`).
     """
     kind, value = weights_source("timm", name, pretrained)
     try:
@@ -366,6 +490,32 @@ def create_open_clip_model(name: str, pretrained: Any = None):
     model : torch.nn.Module
     preprocess : callable
         open_clip's evaluation transform, RGB PIL image -> CHW float tensor.
+
+    Examples
+    --------
+    A tiny random-init config registered with open_clip (a real one, such as ``'ViT-B-32'``,
+    works the same way but takes longer to build):
+
+    >>> import json
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import open_clip
+    >>> from PIL import Image
+    >>> from skpercept.embed.towers import create_open_clip_model
+    >>> config = {
+    ...     "embed_dim": 16,
+    ...     "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    ...     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+    ... }
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "doc-tiny-clip.json"
+    ...     _ = path.write_text(json.dumps(config))
+    ...     open_clip.add_model_config(path)
+    >>> model, preprocess = create_open_clip_model("doc-tiny-clip")
+    >>> preprocess(Image.new("RGB", (40, 30))).shape
+    torch.Size([3, 32, 32])
+    >>> model.encode_image(preprocess(Image.new("RGB", (40, 30)))[None]).shape
+    torch.Size([1, 16])
     """
     if name not in open_clip.list_models():
         raise ValueError(
@@ -380,7 +530,18 @@ def create_open_clip_model(name: str, pretrained: Any = None):
 
 
 def parse_model_name(model_name: str) -> tuple[str, str]:
-    """Split ``'timm:efficientnet_lite0'`` / ``'open_clip:ViT-B-32'`` into (library, name)."""
+    """Split ``'timm:efficientnet_lite0'`` / ``'open_clip:ViT-B-32'`` into (library, name).
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import parse_model_name
+    >>> parse_model_name("open_clip:ViT-B-32")
+    ('open_clip', 'ViT-B-32')
+    >>> parse_model_name("keras:resnet50")
+    Traceback (most recent call last):
+    ...
+    ValueError: model_name's library must be 'timm' or 'open_clip', got 'keras' in 'keras:resnet50'.
+    """
     if not isinstance(model_name, str) or ":" not in model_name:
         raise ValueError(
             f"model_name must be a string 'timm:<model name>' or 'open_clip:<model name>', got {model_name!r}."
@@ -409,6 +570,16 @@ def build_tower(model_name: str, pretrained: Any):
         timm: the model without its classifier; open_clip: the visual tower. Either maps a
         ``(batch, 3, image_size, image_size)`` normalised tensor to pooled features.
     spec : TowerSpec
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.embed.towers import build_tower
+    >>> tower, spec = build_tower("timm:test_efficientnet", None)  # tiny test model, random init
+    >>> spec.library, spec.name, spec.image_size
+    ('timm', 'test_efficientnet', 160)
+    >>> tower.eval()(torch.zeros(2, 3, 64, 64)).shape  # pooled: any input size works
+    torch.Size([2, 256])
     """
     library, name = parse_model_name(model_name)
     if pretrained is not None:
@@ -439,6 +610,20 @@ def rebuild_tower(spec: TowerSpec):
     Returns
     -------
     tower : torch.nn.Module
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import torch
+    >>> from skpercept.embed.towers import build_tower, rebuild_tower
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "tower.pt"
+    ...     torch.save(build_tower("timm:test_efficientnet", None)[0].state_dict(), path)
+    ...     tower, spec = build_tower("timm:test_efficientnet", path)  # weights from a file
+    ...     again = rebuild_tower(spec)  # e.g. after unpickling a model that holds only spec
+    >>> spec.reloadable, torch.equal(again.conv_stem.weight, tower.conv_stem.weight)
+    (True, True)
     """
     tower, _ = build_tower(f"{spec.library}:{spec.name}", spec.pretrained)
     return tower
@@ -456,6 +641,13 @@ def tower_feature_dim(module, image_size: int) -> int:
     Returns
     -------
     dim : int
+
+    Examples
+    --------
+    >>> from skpercept.embed.towers import build_tower, tower_feature_dim
+    >>> tower, _ = build_tower("timm:test_efficientnet", None)
+    >>> tower_feature_dim(tower, 64), tower.training  # the mode is restored
+    (256, True)
     """
     was_training = module.training
     module.eval()

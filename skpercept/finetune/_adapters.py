@@ -172,6 +172,17 @@ def add_lora(
     -------
     model : peft.PeftModel
         Only the adapters' parameters require gradients.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from skpercept.finetune import add_lora
+    >>> model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> lora = add_lora(model, ["0"], lora_rank=2, lora_alpha=4.0, lora_dropout=0.0)
+    >>> sum(p.numel() for p in lora.parameters() if p.requires_grad)  # A: 2x8, B: 8x2
+    32
+    >>> sum(p.numel() for p in lora.parameters() if not p.requires_grad)  # the frozen base
+    90
     """
     peft = optional_import("peft", "lora")
     for param in model.parameters():

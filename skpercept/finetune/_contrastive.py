@@ -73,6 +73,18 @@ class NTXentLoss(nn.Module):
     Parameters
     ----------
     temperature : float > 0
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.finetune import NTXentLoss
+    >>> loss = NTXentLoss(temperature=0.1)
+    >>> images = torch.eye(4)  # 4 images with orthogonal features
+    >>> z = torch.cat([images, images])  # rows i and i + 4: the two views of image i
+    >>> round(float(loss(z)), 4)  # each partner stands out: log(1 + 6 e^-10)
+    0.0003
+    >>> round(float(loss(torch.ones(8, 4))), 4)  # all rows alike: log(2N - 1) = log(7)
+    1.9459
     """
 
     def __init__(self, temperature: float = 0.1) -> None:

@@ -149,7 +149,8 @@ _ATTRIBUTES_DOC = """
     Attributes
     ----------
     module_ : torch.nn.Module
-        The fitted :class:`skpercept.finetune._net.LoRANet` (on CPU between calls).
+        The fitted ``LoRANet``: the tower with its LoRA adapters, the MLP head and the
+        per-user deviations (on CPU between calls).
     history_ : skorch.History
         Per-epoch ``train_loss`` (and ``valid_loss``).
     user_column_ : str or None

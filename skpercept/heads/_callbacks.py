@@ -181,6 +181,14 @@ class FitRows:
     ``X`` as the estimator's prediction methods take it during fit, ``y`` as given to ``fit``
     (1-D where the estimator predicts 1-D), and the positions of the current training
     (None: all rows) and validation rows (None: none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.heads.base import FitRows
+    >>> rows = FitRows(np.zeros((5, 2)), np.arange(5.0), train=np.arange(4), valid=np.array([4]))
+    >>> rows.y[rows.valid]  # what a scoring callback on the validation rows scores against
+    array([4.])
     """
 
     X: Any
@@ -190,7 +198,22 @@ class FitRows:
 
 
 def refuse_scoring(callbacks: list, estimator: str, reason: str) -> list:
-    """``callbacks`` unchanged, or a ValueError when one of them is a skorch scoring callback."""
+    """``callbacks`` unchanged, or a ValueError when one of them is a skorch scoring callback.
+
+    For an estimator with no predictions a scoring callback could score; ``reason`` ends the
+    error message, after the callback's name and ``estimator``.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import Checkpoint, EpochScoring
+    >>> from skpercept.heads.base import refuse_scoring
+    >>> [name for name, _ in refuse_scoring([("cp", Checkpoint())], "MyEmbedder", "...")]
+    ['cp']
+    >>> refuse_scoring([("r2", EpochScoring("r2"))], "MyEmbedder", "makes no predictions.")
+    Traceback (most recent call last):
+    ...
+    ValueError: callbacks: 'r2' is a skorch scoring callback, but MyEmbedder makes no predictions.
+    """
     for name, cb in callbacks:
         if isinstance(cb, ScoringBase):
             raise ValueError(f"callbacks: {name!r} is a skorch scoring callback, but {estimator} {reason}")
@@ -204,6 +227,27 @@ def route_scoring(
 
     ``view(net)`` is the estimator as it predicts while ``net`` trains. ``batches=False``
     refuses ``BatchScoring`` (whose validation batches cannot be told apart).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch.callbacks import Checkpoint, EpochScoring
+    >>> from skpercept.heads.base import FitRows, route_scoring
+    >>> rows = FitRows(np.zeros((5, 2)), np.arange(5.0), valid=np.array([4]))
+    >>> routed = route_scoring(
+    ...     [("r2", EpochScoring("r2")), ("cp", Checkpoint())],
+    ...     view=lambda net: None,  # a head passes a function returning itself
+    ...     rows=rows,
+    ...     estimator="MyHead",
+    ... )
+    >>> [(name, type(cb).__name__) for name, cb in routed]
+    [('r2', 'EstimatorScoring'), ('cp', 'Checkpoint')]
+    >>> try:  # without a hold-out, validation rows cannot be scored
+    ...     route_scoring([("r2", EpochScoring("r2"))], view=lambda net: None,
+    ...                   rows=FitRows(np.zeros((5, 2)), np.arange(5.0)), estimator="MyHead")
+    ... except ValueError as exc:
+    ...     print(str(exc).split(", but")[0])
+    callbacks: 'r2' (EpochScoring, on_train=False) scores the validation rows
     """
     routed = []
     for name, cb in callbacks:

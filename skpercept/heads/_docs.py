@@ -242,6 +242,26 @@ def fill_doc(cls: type | None = None, *, overrides: dict[str, str] | None = None
     ``overrides`` replaces the shared text of some parameters (name -> its numpydoc entry) for
     a head whose default or meaning differs. Use as ``@fill_doc`` or
     ``@fill_doc(overrides={...})``.
+
+    Examples
+    --------
+    >>> from skpercept.heads.base import fill_doc
+    >>> @fill_doc(overrides={"dropout": "    dropout : float, default=0.0\\n        No dropout here."})
+    ... class MyHead:
+    ...     '''A head.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     {common_params}
+    ...
+    ...     Attributes
+    ...     ----------
+    ...     {common_attrs}
+    ...     '''
+    >>> "    hidden_layer_sizes : int or tuple of int, default=(64,)" in MyHead.__doc__
+    True
+    >>> "No dropout here." in MyHead.__doc__, "{common_attrs}" in MyHead.__doc__
+    (True, False)
     """
 
     def fill(cls: type) -> type:

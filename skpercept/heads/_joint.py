@@ -133,9 +133,7 @@ class JointRatingRanker(SkorchHead):
     probabilities are monotone in the score, and ranking items by ``score_items`` agrees with
     both heads.
 
-    Input layout
-    ------------
-    ``X`` is the pair layout ``[left | right]`` of :mod:`skpercept.preprocessing` (two halves of equal
+    **Input layout.** ``X`` is the pair layout ``[left | right]`` of :mod:`skpercept.preprocessing` (two halves of equal
     width). A **rating row** has its right half all NaN and rates its left item; a **pair
     row** has both halves. ``y`` (1-D, or one column per attribute; NaN = missing) holds the
     rating level on rating rows and the preference on pair rows (1 = left preferred, 0 =
@@ -479,7 +477,7 @@ class JointRatingRanker(SkorchHead):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_) or (n_samples, n_half_features_)
+        X : array-like of shape (n_samples, n_features_in) or (n_samples, n_half_features)
             Rows of the joint layout (rating rows ``[item | NaN]``; a pair row rates its left
             item), or items laid out as one half.
 
@@ -550,7 +548,7 @@ class JointRatingRanker(SkorchHead):
 
         Parameters
         ----------
-        X_half : array-like of shape (n_items, n_half_features_)
+        X_half : array-like of shape (n_items, n_half_features)
 
         Returns
         -------

@@ -57,7 +57,8 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         24-person reference folder, ECE 0.29 uncalibrated; ``docs/benchmarks.md``, "One
         person's taste"); None for the shared model, where early stopping already keeps the
         epoch with the lowest log-loss on the held-out items and ``T`` mostly adds noise
-        (on the OMI demo it raised the ECE: ``docs/benchmarks.md``, "Calibration").
+        (on the OMI demo it moved the ECE by less than 0.01 either way: ``docs/benchmarks.md``,
+        "Calibration").
         ``calibration_`` says which was used. For a shared model with few held-out rows
         prefer ``CalibratedClassifierCV`` (Notes), which fits ``T`` on out-of-fold
         predictions of every row.
@@ -263,7 +264,7 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
 
         Parameters
         ----------
-        X_half : array-like of shape (n_items, n_half_features_)
+        X_half : array-like of shape (n_items, n_half_features)
             Item features plus context, laid out like one half of a pair row; with
             ``user_features``, the person's columns give that person's scores (all zeros:
             the shared model's).

@@ -122,7 +122,19 @@ class HeadSettings:
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """A registered head (see :func:`register_head`)."""
+    """A registered head (see :func:`register_head`).
+
+    Examples
+    --------
+    >>> from skpercept.heads import HeadSpec, get_head
+    >>> spec = get_head("ranker")
+    >>> isinstance(spec, HeadSpec), spec.task, spec.output, spec.estimator.__name__
+    (True, 'pairs', 'pairs', 'PairwiseRanker')
+    >>> spec.skpercept_head  # skorch-trained: people, ensembles, the safe format
+    True
+    >>> get_head("ridge").skpercept_head
+    False
+    """
 
     name: str
     task: str
@@ -178,6 +190,19 @@ def register_head(
     Returns
     -------
     spec : HeadSpec
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import Ridge
+    >>> from skpercept.heads import head_names, make_head, register_head, unregister_head
+    >>> spec = register_head("toy-ridge", task="rating", output="values",
+    ...                      build=lambda settings: Ridge(alpha=1.0), estimator=Ridge,
+    ...                      description="ridge regression on the features")
+    >>> "toy-ridge" in head_names("rating"), make_head("toy-ridge")
+    (True, Ridge())
+    >>> unregister_head("toy-ridge")  # leave the registry as it was
+    >>> "toy-ridge" in head_names()
+    False
     """
     if task not in HEAD_TASKS:
         raise ValueError(f"task must be one of {HEAD_TASKS}, got {task!r}.")
@@ -195,12 +220,38 @@ def register_head(
 
 
 def unregister_head(name: str) -> None:
-    """Remove a registered head (a test's toy head, say)."""
+    """Remove a registered head (a test's toy head, say).
+
+    Examples
+    --------
+    >>> from skpercept.heads import head_names, register_head, unregister_head
+    >>> _ = register_head("toy", task="rating", output="values", build=lambda settings: None,
+    ...                   description="a toy head")
+    >>> unregister_head("toy")
+    >>> "toy" in head_names()
+    False
+    >>> unregister_head("toy")  # an unknown name is ignored
+    """
     _HEADS.pop(name, None)
 
 
 def get_head(name: str) -> HeadSpec:
-    """The registered head ``name``; an unknown name is a ValueError listing the known ones."""
+    """The registered head ``name``; an unknown name is a ValueError listing the known ones.
+
+    Examples
+    --------
+    >>> from skpercept.heads import HeadSettings, get_head
+    >>> spec = get_head("regressor")
+    >>> spec.task, spec.output
+    ('rating', 'values')
+    >>> type(spec.build(HeadSettings.quick())).__name__
+    'RatingRegressor'
+    >>> try:
+    ...     get_head("no-such-head")
+    ... except ValueError as exc:
+    ...     print(str(exc).split(";")[0])
+    Unknown head 'no-such-head'
+    """
     try:
         return _HEADS[name]
     except KeyError:
@@ -235,7 +286,17 @@ def head_names(task: str | None = None, *, command: bool = False, skpercept_only
 
 
 def registered_estimators() -> dict[str, type]:
-    """Class name -> class of every registered skpercept head (what the safe format rebuilds)."""
+    """Class name -> class of every registered skpercept head (what the safe format rebuilds).
+
+    Examples
+    --------
+    >>> from skpercept.heads import PairwiseRanker, registered_estimators
+    >>> estimators = registered_estimators()
+    >>> estimators["PairwiseRanker"] is PairwiseRanker
+    True
+    >>> "RidgeCV" in estimators  # registered too, but not a skpercept head
+    False
+    """
     return {spec.estimator.__name__: spec.estimator for spec in _HEADS.values() if spec.skpercept_head}
 
 

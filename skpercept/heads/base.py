@@ -50,6 +50,7 @@ from skpercept._utils import (
     to_tensors,
     torch_generator,
 )
+from skpercept.heads import _docs
 from skpercept.heads._callbacks import (
     FitRows,
     named_callbacks,
@@ -58,7 +59,7 @@ from skpercept.heads._callbacks import (
     route_scoring,
     set_nested_params,
 )
-from skpercept.heads._docs import COMMON_ATTRS_DOC, COMMON_PARAMS_DOC, MIDTRAINING_DOC, fill_doc
+from skpercept.heads._docs import fill_doc
 from skpercept.heads.nets import ACTIVATIONS, reset_linear_layers, use_generator
 from skpercept.personal import MAX_PRIOR_DIM, START_USER_ALPHA, PersonalHeadMixin, entry_weights
 
@@ -80,6 +81,16 @@ __all__ = [
     "target_array",
     "training_callbacks",
 ]
+
+#: The numpydoc ``Parameters`` entries every skorch-trained head shares: what
+#: :func:`fill_doc` puts in place of ``{common_params}`` in a head's docstring.
+COMMON_PARAMS_DOC = _docs.COMMON_PARAMS_DOC
+#: The numpydoc ``Attributes`` entries every skorch-trained head shares (``net_``, ``nets_``,
+#: ``n_features_in_``, ...): what :func:`fill_doc` puts in place of ``{common_attrs}``.
+COMMON_ATTRS_DOC = _docs.COMMON_ATTRS_DOC
+#: The paragraph on evaluating a head from a skorch callback while it trains: what
+#: :func:`fill_doc` puts in place of ``{midtraining}``.
+MIDTRAINING_DOC = _docs.MIDTRAINING_DOC
 
 #: The largest training batch of ``batch_size='auto'``, and its prediction batch.
 AUTO_BATCH_SIZE = 256
@@ -112,6 +123,41 @@ class TrainingParameters:
     The heads, the LoRA estimators and :class:`~skpercept.finetune.ContrastiveEmbedder` take
     them; an estimator redeclares one only to give it another default (a LoRA fine-tune runs
     fewer, longer epochs than a head on features).
+
+    Parameters
+    ----------
+    lr : float, default=1e-3
+        Learning rate (skorch's ``optimizer__lr``).
+    weight_decay : float, default=1e-2
+        Weight decay (skorch's ``optimizer__weight_decay``).
+    max_epochs : int, default=200
+        Upper bound on training epochs.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction``, stop after ``patience`` epochs without a lower
+        ``valid_loss`` and restore the best epoch's weights.
+    validation_fraction : float in (0, 1), default=0.1
+        Share held out for early stopping.
+    patience : int, default=10
+        Epochs without a lower ``valid_loss`` before training stops.
+    callbacks : list or None, default=None
+        skorch callbacks, bare or as ``(name, callback)`` (:func:`training_callbacks`).
+    verbose : int, default=0
+        skorch's per-epoch log when positive.
+
+    Examples
+    --------
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.heads.base import TrainingParameters
+    >>> issubclass(RatingRegressor, TrainingParameters)
+    True
+    >>> reg = RatingRegressor().set_params(optimizer__lr=0.01)  # skorch's name for lr
+    >>> reg.lr
+    0.01
+    >>> try:
+    ...     reg.set_params(module__dropout=0.2)
+    ... except ValueError as exc:
+    ...     print(str(exc).split(": ")[1])
+    set 'dropout' instead. (Of skorch's nested names it takes optimizer__lr, optimizer__weight_decay.)
     """
 
     lr: float = 1e-3
@@ -167,6 +213,16 @@ def hidden_sizes(hidden_layer_sizes: Any) -> tuple[int, ...]:
     """``hidden_layer_sizes`` (an int or a sequence of ints) as a tuple of positive ints.
 
     The declarative constraints check the container; its elements are checked here.
+
+    Examples
+    --------
+    >>> from skpercept.heads.base import hidden_sizes
+    >>> hidden_sizes(64), hidden_sizes([32, 16]), hidden_sizes(())
+    ((64,), (32, 16), ())
+    >>> hidden_sizes((32, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden_layer_sizes must be positive ints, got (32, 0).
     """
     if isinstance(hidden_layer_sizes, numbers.Integral):
         return (int(hidden_layer_sizes),)
@@ -183,6 +239,18 @@ def training_callbacks(callbacks: list | None, *, early_stopping: bool, patience
     ``valid_loss`` and restores the best epoch's weights at the end. User ``callbacks`` follow,
     in order: ``(name, callback)`` tuples keep their name, bare callbacks are named
     ``user_callback_<i>_<ClassName>``.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import Checkpoint, EpochScoring
+    >>> from skpercept.heads.base import training_callbacks
+    >>> callbacks = training_callbacks(
+    ...     [("r2", EpochScoring("r2")), Checkpoint()], early_stopping=True, patience=5
+    ... )
+    >>> [name for name, _ in callbacks]
+    ['early_stopping', 'r2', 'user_callback_1_Checkpoint']
+    >>> callbacks[0][1].patience, callbacks[0][1].load_best
+    (5, True)
     """
     named: list = []
     if early_stopping:
@@ -197,6 +265,18 @@ def target_array(y: Any, estimator_name: str, n_samples: int) -> np.ndarray:
 
     Shared by every skorch-trained estimator; classifiers that want a column vector raveled
     (as scikit-learn does) do that themselves.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skpercept.heads.base import target_array
+    >>> target_array(pd.DataFrame({"trust": [1.0, 2.0], "warmth": [3.0, None]}), "MyHead", 2)
+    array([[ 1.,  3.],
+           [ 2., nan]])
+    >>> target_array([1.0, 2.0], "MyHead", 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 3 rows but y has 2; they must match row for row.
     """
     if y is None:
         raise ValueError(
@@ -216,7 +296,18 @@ def target_array(y: Any, estimator_name: str, n_samples: int) -> np.ndarray:
 
 
 def check_finite_targets(y: np.ndarray, what: str = "y") -> None:
-    """Reject ±inf in float targets (NaN is allowed: it means a missing label)."""
+    """Reject ±inf in float targets (NaN is allowed: it means a missing label).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.heads.base import check_finite_targets
+    >>> check_finite_targets(np.array([1.0, np.nan]))  # a missing label is fine
+    >>> check_finite_targets(np.array([1.0, np.inf]))
+    Traceback (most recent call last):
+    ...
+    ValueError: y contains infinity (first at row 1); use NaN for a missing label.
+    """
     if np.issubdtype(y.dtype, np.floating) and np.isinf(y).any():
         row = int(np.argwhere(np.isinf(y))[0][0])
         raise ValueError(f"{what} contains infinity (first at row {row}); use NaN for a missing label.")
@@ -247,6 +338,22 @@ class BatchIterator:
     weighted : bool, default=False
         ``y`` holds the labels followed by one weight per label column; a swap flips the
         labels only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch.dataset import Dataset
+    >>> from skpercept.heads.base import BatchIterator
+    >>> data = Dataset(torch.arange(10.0).reshape(5, 2), torch.zeros(5, 1))
+    >>> batches = BatchIterator(data, batch_size=2)
+    >>> len(batches), [len(Xb) for Xb, yb in batches]  # the last row joins the batch before
+    (2, [2, 3])
+    >>> subset = torch.utils.data.Subset(data, [4, 0, 2])  # what ValidSplit makes
+    >>> [Xb[:, 0].tolist() for Xb, yb in BatchIterator(subset, batch_size=8)]
+    [[8.0, 0.0, 4.0]]
+
+    A skorch net takes it as its iterator (``iterator_train=BatchIterator``), with its
+    keywords as ``iterator_train__shuffle=True`` and so on.
     """
 
     def __init__(
@@ -303,7 +410,23 @@ class BatchIterator:
 def random_swap(
     Xb: torch.Tensor, yb: torch.Tensor, generator: torch.Generator | None, weighted: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Swap the halves of a random half of the rows and flip their labels (weights stay)."""
+    """Swap the halves of a random half of the rows and flip their labels (weights stay).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.base import random_swap
+    >>> Xb = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0]])  # [left | right]
+    >>> yb = torch.tensor([[1.0], [1.0], [0.0], [0.75]])  # P(left ≻ right)
+    >>> Xs, ys = random_swap(Xb, yb, torch.Generator().manual_seed(0))
+    >>> Xs
+    tensor([[2., 1.],
+            [3., 4.],
+            [6., 5.],
+            [8., 7.]])
+    >>> ys.ravel()  # the swapped rows' labels are 1 - y
+    tensor([0.0000, 1.0000, 1.0000, 0.2500])
+    """
     half = Xb.shape[1] // 2
     flip = torch.rand(len(Xb), generator=generator) < 0.5
     Xs = torch.where(flip[:, None], torch.cat([Xb[:, half:], Xb[:, :half]], dim=1), Xb)
@@ -326,7 +449,28 @@ LARGE_FEATURE = 1e6
 
 class FeatureScaleWarning(UserWarning):
     """Features reach a magnitude (beyond ``LARGE_FEATURE``) the heads cannot train on well:
-    standardize them first."""
+    standardize them first.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skpercept.heads import FeatureScaleWarning, RatingRegressor
+    >>> X = np.linspace(-1, 1, 60).reshape(20, 3) * 1e7  # far from unit scale
+    >>> y = np.arange(20.0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", FeatureScaleWarning)  # make it an exception
+    ...     try:
+    ...         RatingRegressor(max_epochs=1).fit(X, y)
+    ...     except FeatureScaleWarning as exc:
+    ...         print(str(exc).split(";")[0])
+    the features reach 1e+07 in absolute value
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> with warnings.catch_warnings():  # standardized first: no warning
+    ...     warnings.simplefilter("error", FeatureScaleWarning)
+    ...     model = make_pipeline(StandardScaler(), RatingRegressor(max_epochs=1)).fit(X, y)
+    """
 
 
 def _warn_feature_scale(X: np.ndarray) -> None:
@@ -385,18 +529,52 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
     the held-out ``validation_fraction`` of the items; the weights of the epoch with the lowest
     ``valid_loss`` are restored at the end by ``EarlyStopping(load_best=True)``).
 
-    Evaluating mid-training
-    -----------------------
-    ``fit`` sets ``net_`` and every other fitted attribute *before* training starts, so inside a
-    skorch callback (``on_epoch_end``) the estimator's own ``predict``/``predict_proba``/
-    ``decision_function``/``score`` already work and use the current weights. Pass the callback
-    via ``callbacks=[("name", cb)]`` (or ``head__callbacks`` through a Pipeline) and keep a
-    reference to the estimator in it; that is how :mod:`skpercept.model_selection` reports a validation
-    score per epoch to Optuna.
+    Notes
+    -----
+    Evaluating mid-training: ``fit`` sets ``net_`` and every other fitted attribute *before*
+    training starts, so inside a skorch callback (``on_epoch_end``) the estimator's own
+    ``predict``/``predict_proba``/``decision_function``/``score`` already work and use the
+    current weights. Pass the callback via ``callbacks=[("name", cb)]`` (or
+    ``head__callbacks`` through a Pipeline) and keep a reference to the estimator in it; that
+    is how :mod:`skpercept.model_selection` reports a validation score per epoch to Optuna.
+
+    Examples
+    --------
+    A new head says how targets are encoded, which module and loss to build
+    (:mod:`skpercept.heads.nets` has the pieces) and how outputs become predictions; the base
+    does the rest:
+
+    >>> import numpy as np
+    >>> from sklearn.base import RegressorMixin
+    >>> from skpercept.heads.base import SkorchHead, target_array
+    >>> from skpercept.heads.nets import MaskedRegressionLoss, RatingNet
+    >>> class TinyRegressor(RegressorMixin, SkorchHead):
+    ...     def _encode_y(self, y, n_samples):
+    ...         y = target_array(y, "TinyRegressor", n_samples).astype(np.float32)
+    ...         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+    ...         return y.reshape(n_samples, -1)
+    ...
+    ...     def _module_params(self, n_features):
+    ...         return RatingNet, dict(n_features=n_features, n_outputs=self.n_outputs_,
+    ...                                hidden_layer_sizes=self._hidden())
+    ...
+    ...     def _criterion(self):
+    ...         return MaskedRegressionLoss, {}
+    ...
+    ...     def predict(self, X):
+    ...         return self._forward(X).ravel()
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 4))
+    >>> reg = TinyRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0)
+    >>> reg = reg.fit(X, X[:, 0] - X[:, 1])  # early stopping on held-out rows, as every head
+    >>> reg.predict(X[:3]).shape, len(reg.net_.history) <= 5, type(reg.net_.module_).__name__
+    ((3,), True, 'RatingNet')
+    >>> reg.hidden_layer_sizes_  # no person block, so no choice of trunk to make
+    (8,)
     """
 
     #: Whether the head's module takes the person columns (``user_index``, ``penalty``: a
-    #: :class:`~skpercept.heads.nets.PersonalDeviation`) and its criterion weighted targets. A head
+    #: :class:`~skpercept.personal.PersonalDeviation`) and its criterion weighted targets. A head
     #: with a module and loss of its own leaves it False: it trains on the labels alone and
     #: resolves its own person columns (with :meth:`_resolve_users` if it likes).
     _weighted_personal: ClassVar[bool] = False
@@ -500,8 +678,9 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         if choose == "auto":
             # the linear trunk when it is the smaller model: a person's deviation has one weight
             # per item column, so with wide embeddings it would have more than with the hidden layer
-            n_items = self._unit_width() - len(self._user_index())
-            choose = self._weighted_personal and len(self._user_index()) > 0 and n_items <= hidden[-1]
+            # (a head without people, e.g. a user's own SkorchHead, has no person block to ask about)
+            people = self._user_index() if self._weighted_personal else []
+            choose = len(people) > 0 and self._unit_width() - len(people) <= hidden[-1]
         return [(), hidden] if choose else [hidden]
 
     @staticmethod

@@ -1,9 +1,9 @@
 """Torch modules behind skpercept's heads: MLP trunk, rating / regression heads, pair scorer, losses.
 
 Only ``torch.nn`` code lives here; the scikit-learn estimators that train these modules with
-skorch are in :mod:`skpercept.heads` and :mod:`skpercept.heads`. The pieces are separate so a
-backbone (e.g. a LoRA-tuned image tower) can be put in front of the same trunk and heads and
-trained with the same NaN-masked losses:
+skorch are in :mod:`skpercept.heads` (on features) and :mod:`skpercept.finetune` (on images).
+The pieces are separate so a backbone (e.g. a LoRA-tuned image tower) can be put in front of
+the same trunk and heads and trained with the same NaN-masked losses:
 
 >>> import torch
 >>> from skpercept.heads.nets import MLPTrunk, RatingHeads
@@ -31,6 +31,27 @@ from torch.nn import functional as F
 
 from skpercept.personal import PersonalDeviation, PersonalModuleMixin
 
+__all__ = [
+    "ACTIVATIONS",
+    "Dropout",
+    "MLPTrunk",
+    "MaskedPairLoss",
+    "MaskedRatingLoss",
+    "MaskedRegressionLoss",
+    "PairScorer",
+    "RatingHeads",
+    "RatingNet",
+    "corn_nll",
+    "corn_proba",
+    "logit_width",
+    "make_activation",
+    "masked_loss",
+    "reset_linear_layers",
+    "split_penalty",
+    "split_weights",
+    "use_generator",
+]
+
 #: Activation names a head accepts (``activation=``), and their modules.
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -45,7 +66,27 @@ ACTIVATIONS = {
 
 
 def make_activation(name: str) -> nn.Module:
-    """Return a fresh activation module by name (``'relu'``, ``'gelu'``, ``'silu'``, ...)."""
+    """Return a fresh activation module by name (``'relu'``, ``'gelu'``, ``'silu'``, ...).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ACTIVATIONS`.
+
+    Returns
+    -------
+    activation : torch.nn.Module
+
+    Examples
+    --------
+    >>> from skpercept.heads.nets import make_activation
+    >>> make_activation("gelu")
+    GELU(approximate='none')
+    >>> make_activation("swish")
+    Traceback (most recent call last):
+    ...
+    ValueError: activation must be one of ['elu', 'gelu', 'identity', 'leaky_relu', 'relu', 'silu', 'tanh'], got 'swish'.
+    """
     try:
         return ACTIVATIONS[name]()
     except KeyError:
@@ -60,6 +101,22 @@ class Dropout(nn.Dropout):
     Without one (``generator`` None) it is ``nn.Dropout``. The mask is drawn and scaled as
     ATen's CPU dropout does, so on the CPU the numbers are those of ``nn.Dropout`` drawing the
     same stream.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import Dropout
+    >>> drop = Dropout(0.5)
+    >>> drop.generator = torch.Generator().manual_seed(0)
+    >>> first = drop(torch.ones(2, 4))  # kept entries are scaled by 1 / (1 - p)
+    >>> first
+    tensor([[0., 0., 2., 0.],
+            [0., 0., 2., 2.]])
+    >>> drop.generator = torch.Generator().manual_seed(0)  # the same stream, the same masks
+    >>> torch.equal(drop(torch.ones(2, 4)), first)
+    True
+    >>> drop.eval()(torch.ones(1, 3))  # the identity outside training
+    tensor([[1., 1., 1.]])
     """
 
     generator: torch.Generator | None = None
@@ -81,6 +138,24 @@ def reset_linear_layers(module: nn.Module, generator: torch.Generator) -> None:
     built in: a generator seeded like torch's global one when the module was built gives the
     same weights, and then the same stream for dropout. Other layers keep their weights (the
     skpercept nets' other parameters start at fixed values).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    generator : torch.Generator
+        A CPU generator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from skpercept.heads.nets import reset_linear_layers
+    >>> _ = torch.manual_seed(0)
+    >>> built = nn.Linear(3, 2)  # drawn from torch's global generator
+    >>> redrawn = nn.Linear(3, 2)
+    >>> reset_linear_layers(redrawn, torch.Generator().manual_seed(0))
+    >>> torch.equal(built.weight, redrawn.weight), torch.equal(built.bias, redrawn.bias)
+    (True, True)
     """
     for sub in module.modules():
         if not isinstance(sub, nn.Linear):
@@ -98,7 +173,20 @@ def reset_linear_layers(module: nn.Module, generator: torch.Generator) -> None:
 
 
 def use_generator(module: nn.Module, generator: torch.Generator | None) -> None:
-    """Let every :class:`Dropout` in ``module`` draw from ``generator`` (None: torch's global one)."""
+    """Let every :class:`Dropout` in ``module`` draw from ``generator`` (None: torch's global one).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import MLPTrunk, use_generator
+    >>> trunk = MLPTrunk(4, hidden_layer_sizes=(8,), dropout=0.5).train()
+    >>> use_generator(trunk, torch.Generator().manual_seed(0))
+    >>> first = trunk(torch.ones(3, 4))
+    >>> use_generator(trunk, torch.Generator().manual_seed(0))
+    >>> torch.equal(trunk(torch.ones(3, 4)), first)  # the same dropout masks again
+    True
+    >>> use_generator(trunk, None)  # back to torch's global generator
+    """
     for sub in module.modules():
         if isinstance(sub, Dropout):
             sub.generator = generator
@@ -124,6 +212,16 @@ class MLPTrunk(nn.Module):
     ----------
     out_features : int
         Width of the trunk's output (``n_features`` when there are no hidden layers).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import MLPTrunk
+    >>> trunk = MLPTrunk(16, hidden_layer_sizes=(32, 8), activation="gelu", dropout=0.0)
+    >>> trunk.out_features, trunk(torch.zeros(5, 16)).shape
+    (8, torch.Size([5, 8]))
+    >>> MLPTrunk(16, hidden_layer_sizes=()).out_features  # no hidden layer: the identity
+    16
     """
 
     def __init__(
@@ -164,6 +262,21 @@ class RatingHeads(nn.Module):
     loss : {'ce', 'corn'}, default='ce'
         ``'ce'``: ``k`` logits per attribute (softmax cross-entropy). ``'corn'``: ``k - 1``
         conditional "rating above level j" logits per attribute (CORN ordinal regression).
+
+    Attributes
+    ----------
+    sizes : list of int
+        Logits per attribute (:func:`logit_width`), in the order of the output's columns.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import RatingHeads
+    >>> heads = RatingHeads(8, n_classes=[5, 3])  # two attributes, 5 and 3 levels
+    >>> heads.sizes, heads(torch.zeros(2, 8)).shape
+    ([5, 3], torch.Size([2, 8]))
+    >>> RatingHeads(8, n_classes=[5, 3], loss="corn").sizes
+    [4, 2]
     """
 
     def __init__(self, n_features: int, n_classes: Sequence[int], loss: str = "ce") -> None:
@@ -178,7 +291,14 @@ class RatingHeads(nn.Module):
 
 
 def logit_width(n_classes: int, loss: str) -> int:
-    """Logits a rating head needs for ``n_classes`` levels under ``loss``."""
+    """Logits a rating head needs for ``n_classes`` levels under ``loss``.
+
+    Examples
+    --------
+    >>> from skpercept.heads.nets import logit_width
+    >>> logit_width(5, "ce"), logit_width(5, "corn")
+    (5, 4)
+    """
     if loss == "ce":
         return n_classes
     if loss == "corn":
@@ -202,10 +322,31 @@ class RatingNet(PersonalModuleMixin, nn.Module):
         Passed to :class:`MLPTrunk`.
     user_index : sequence of int or None, default=None
         Columns of the person block: the trunk sees the other columns, and a
-        :class:`PersonalDeviation` with a per-person offset and log-scale (per attribute)
-        adds each person's deviation to the head's output.
+        :class:`~skpercept.personal.PersonalDeviation` with a per-person offset and log-scale
+        (per attribute) adds each person's deviation to the head's output.
     penalty : float, default=0.0
         Weight of ``||personal parameters||²`` added to the training loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import RatingNet
+    >>> X = torch.zeros(4, 6)
+    >>> ratings = RatingNet(6, n_classes=[5, 3], hidden_layer_sizes=(8,)).eval()
+    >>> ratings(X).shape  # 5 + 3 concatenated logits
+    torch.Size([4, 8])
+    >>> RatingNet(6, n_outputs=2, hidden_layer_sizes=()).eval()(X).shape  # two regression values
+    torch.Size([4, 2])
+
+    With a person block (the last two columns, one-hot) and a penalty, training-mode output
+    is ``(output, penalty)``, which the masked losses unpack:
+
+    >>> personal = RatingNet(6, hidden_layer_sizes=(8,), user_index=[4, 5], penalty=0.1)
+    >>> personal.trunk.layers[0].in_features  # the trunk sees the four item columns
+    4
+    >>> out, penalty = personal.train()(torch.eye(6)[[4, 5]])
+    >>> out.shape, penalty.shape
+    (torch.Size([2, 1]), torch.Size([]))
     """
 
     def __init__(
@@ -276,11 +417,24 @@ class PairScorer(PersonalModuleMixin, nn.Module):
         ``s(x) = w·x``: a Bradley–Terry model when ``x`` is a one-hot item code.
     user_index : sequence of int or None, default=None
         Columns of the person block within a half: the trunk sees the other columns and the
-        score is ``s(x, u) = h(x)·(w + V u) + b`` (:class:`PersonalDeviation`; an offset
-        would cancel in ``s(left) − s(right)``). With ``hidden_layer_sizes=()`` and one-hot
-        items, a hierarchical Bradley–Terry model.
+        score is ``s(x, u) = h(x)·(w + V u) + b`` (:class:`~skpercept.personal.PersonalDeviation`;
+        an offset would cancel in ``s(left) − s(right)``). With ``hidden_layer_sizes=()`` and
+        one-hot items, a hierarchical Bradley–Terry model.
     penalty : float, default=0.0
         Weight of ``||V||²`` added to the training loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import PairScorer
+    >>> _ = torch.manual_seed(0)
+    >>> scorer = PairScorer(3, n_outputs=2, hidden_layer_sizes=(8,)).eval()
+    >>> X = torch.randn(4, 6)  # rows [left | right], three columns each
+    >>> swapped = torch.cat([X[:, 3:], X[:, :3]], dim=1)
+    >>> scorer(X).shape, torch.equal(scorer(swapped), -scorer(X))
+    (torch.Size([4, 2]), True)
+    >>> scorer.score(X[:, :3]).shape  # the latent score of the left items
+    torch.Size([4, 2])
     """
 
     def __init__(
@@ -338,6 +492,33 @@ def masked_loss(
     NaNs replaced), because ``nan * 0`` is still NaN and would poison the gradient. The mean is
     ``Σ w·l / Σ w`` over observed entries, so integer weights act as repeated rows. A batch with
     no observed (or only zero-weight) entry gives a zero that keeps the graph connected.
+
+    Parameters
+    ----------
+    losses : torch.Tensor
+        Per-entry losses, finite everywhere.
+    mask : torch.Tensor of bool
+        Same shape; True where the label was observed.
+    weights : torch.Tensor or None, default=None
+        Same shape; per-entry weights (None: all 1).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import masked_loss
+    >>> losses = torch.tensor([[1.0, 2.0], [3.0, 0.0]])
+    >>> mask = torch.tensor([[True, False], [True, True]])
+    >>> masked_loss(losses, mask)  # (1 + 3 + 0) / 3
+    tensor(1.3333)
+    >>> masked_loss(losses, mask, weights=torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    tensor(1.)
+    >>> masked_loss(losses, torch.zeros_like(mask))  # nothing observed
+    tensor(0.)
     """
     mask = mask.to(losses.dtype)
     if weights is not None:
@@ -348,13 +529,34 @@ def masked_loss(
 
 
 def split_penalty(pred) -> tuple[torch.Tensor, torch.Tensor | float]:
-    """A module's output and the penalty it adds in training (see ``PersonalDeviation``)."""
+    """A module's output and the penalty it adds in training (see
+    :class:`~skpercept.personal.PersonalDeviation`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import split_penalty
+    >>> split_penalty(torch.ones(2))  # an output alone: no penalty
+    (tensor([1., 1.]), 0.0)
+    >>> split_penalty((torch.ones(2), torch.tensor(0.5)))
+    (tensor([1., 1.]), tensor(0.5000))
+    """
     return pred if isinstance(pred, tuple) else (pred, 0.0)
 
 
 def split_weights(y: torch.Tensor, n_labels: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Labels and per-entry weights of targets: ``(n, n_labels)`` labels alone, or
-    ``(n, 2 · n_labels)``, the labels followed by one weight per label."""
+    ``(n, 2 · n_labels)``, the labels followed by one weight per label.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import split_weights
+    >>> split_weights(torch.tensor([[1.0, 0.0, 2.0, 0.5]]), n_labels=2)
+    (tensor([[1., 0.]]), tensor([[2.0000, 0.5000]]))
+    >>> split_weights(torch.tensor([[1.0, 0.0]]), n_labels=2)  # labels alone
+    (tensor([[1., 0.]]), None)
+    """
     y = _as_2d(y)
     if y.shape[1] != 2 * n_labels:
         return y, None
@@ -375,6 +577,16 @@ def corn_nll(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     ``logits[:, j]`` is the logit of ``P(y > j | y > j - 1)``; the level probability is
     ``P(y = c) = Π_{j<c} σ(l_j) · (1 − σ(l_c))`` (no last factor for the top level), so the
     loss is a sum of binary cross-entropies over the tasks the sample reaches (Shi et al., 2021).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import corn_nll, corn_proba
+    >>> logits = torch.zeros(1, 2)  # three levels, every conditional probability 1/2
+    >>> corn_nll(logits, torch.tensor([1]))  # -log P(y = 1) = -log(1/2 · 1/2)
+    tensor([1.3863])
+    >>> -corn_proba(logits)[:, 1].log()
+    tensor([1.3863])
     """
     k1 = logits.shape[1]
     tasks = torch.arange(k1, device=logits.device)
@@ -385,7 +597,17 @@ def corn_nll(logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
 
 
 def corn_proba(logits: torch.Tensor) -> torch.Tensor:
-    """Level probabilities ``(n, k)`` from CORN logits ``(n, k - 1)``; rows sum to 1."""
+    """Level probabilities ``(n, k)`` from CORN logits ``(n, k - 1)``; rows sum to 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import corn_proba
+    >>> corn_proba(torch.zeros(1, 2))  # P(y > 0) = 1/2, then P(y > 1 | y > 0) = 1/2
+    tensor([[0.5000, 0.2500, 0.2500]])
+    >>> corn_proba(torch.tensor([[10.0, -10.0]])).argmax(dim=1)  # surely above 0, surely not above 1
+    tensor([1])
+    """
     cum = torch.cumprod(torch.sigmoid(logits), dim=1)  # P(y > j), non-increasing in j
     ones = torch.ones_like(cum[:, :1])
     zeros = torch.zeros_like(cum[:, :1])
@@ -402,6 +624,26 @@ class MaskedRatingLoss(nn.Module):
     ``y`` may also be ``(n, 2 · n_outputs)``: the codes, then a weight per entry (the weighted
     mean of :func:`masked_loss`). ``logits`` may be a module's training output
     ``(logits, penalty)``; the penalty is added.
+
+    Parameters
+    ----------
+    n_classes : sequence of int
+        Number of rating levels per attribute.
+    loss : {'ce', 'corn'}, default='ce'
+        As for :class:`RatingHeads`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import MaskedRatingLoss
+    >>> loss = MaskedRatingLoss(n_classes=[3, 2])
+    >>> logits = torch.zeros(2, 5)  # uniform over 3 and over 2 levels
+    >>> y = torch.tensor([[0.0, 1.0], [2.0, float("nan")]])  # one label missing
+    >>> loss(logits, y)  # (log 3 + log 2 + log 3) / 3
+    tensor(0.9635)
+    >>> weighted = torch.cat([y, torch.tensor([[1.0, 0.0], [1.0, 1.0]])], dim=1)
+    >>> loss(logits, weighted)  # the second attribute's label now weighs nothing: log 3
+    tensor(1.0986)
     """
 
     def __init__(self, n_classes: Sequence[int], loss: str = "ce") -> None:
@@ -439,6 +681,21 @@ class MaskedRegressionLoss(nn.Module):
     """MSE, Huber (δ = 1 on the standardized scale) or MAE with NaN-masked targets.
 
     Weighted targets and a ``(pred, penalty)`` input as in :class:`MaskedRatingLoss`.
+
+    Parameters
+    ----------
+    loss : {'mse', 'huber', 'mae'}, default='mse'
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import MaskedRegressionLoss
+    >>> pred = torch.tensor([[1.0], [2.0], [0.0]])
+    >>> y = torch.tensor([[0.0], [float("nan")], [2.0]])
+    >>> MaskedRegressionLoss("mse")(pred, y)  # (1² + 2²) / 2
+    tensor(2.5000)
+    >>> MaskedRegressionLoss("mae")(pred, y)
+    tensor(1.5000)
     """
 
     def __init__(self, loss: str = "mse") -> None:
@@ -465,6 +722,15 @@ class MaskedPairLoss(nn.Module):
     """Binary cross-entropy on ``s(left) − s(right)`` logits with soft labels and NaN masks.
 
     Weighted targets and a ``(logits, penalty)`` input as in :class:`MaskedRatingLoss`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import MaskedPairLoss
+    >>> logits = torch.zeros(3, 1)  # P(left ≻ right) = 1/2 for every pair
+    >>> y = torch.tensor([[1.0], [float("nan")], [0.5]])  # a hard, a missing and a soft label
+    >>> MaskedPairLoss()(logits, y)  # log 2
+    tensor(0.6931)
     """
 
     def entry_losses(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

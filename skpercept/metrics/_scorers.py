@@ -73,10 +73,21 @@ def percept_scorer(name: str, **kwargs):
     return make_scorer(fn, greater_is_better=greater, response_method=method, **kwargs)
 
 
+#: Scorer of :func:`~skpercept.metrics.pairwise_accuracy` (greater is better; calls ``predict``).
 pairwise_accuracy_scorer = percept_scorer("pairwise_accuracy")
+#: Scorer of :func:`~skpercept.metrics.kendall_tau` (greater is better; calls ``predict``).
 kendall_tau_scorer = percept_scorer("kendall_tau")
+#: Scorer of :func:`~skpercept.metrics.spearman_rho` (greater is better; calls ``predict``).
 spearman_rho_scorer = percept_scorer("spearman_rho")
+#: Scorer of :func:`~skpercept.metrics.rating_mae`, negated so that greater is better (calls
+#: ``predict``).
 neg_rating_mae_scorer = percept_scorer("neg_rating_mae")
+#: Scorer of :func:`~skpercept.metrics.quadratic_weighted_kappa` (greater is better; calls
+#: ``predict``).
 qwk_scorer = percept_scorer("quadratic_weighted_kappa")
+#: Scorer of :func:`~skpercept.metrics.brier_score`, negated so that greater is better (calls
+#: ``predict_proba``).
 neg_brier_scorer = percept_scorer("neg_brier_score")
+#: Scorer of :func:`~skpercept.metrics.expected_calibration_error`, negated so that greater is
+#: better (calls ``predict_proba``).
 neg_ece_scorer = percept_scorer("neg_expected_calibration_error")

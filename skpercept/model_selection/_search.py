@@ -150,6 +150,36 @@ class TrialPruningCallback(Callback):
         Epochs seen so far.
     scores_ : list of float
         The per-epoch validation scores (only when ``report``).
+
+    Examples
+    --------
+    :class:`PerceptSearchCV` adds one to the head of every fold; by hand, for one trial:
+
+    >>> import numpy as np, optuna
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.metrics import spearman_rho_scorer
+    >>> from skpercept.model_selection import TrialPruningCallback
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 4)).astype(np.float32)
+    >>> y = 50 + 10 * X[:, 0]
+    >>> study = optuna.create_study(direction="maximize")
+    >>> trial = study.ask()
+    >>> head = RatingRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+    >>> callback = TrialPruningCallback(trial, spearman_rho_scorer, head, X[40:], y[40:])
+    >>> head = head.set_params(callbacks=[("prune", callback)]).fit(X[:40], y[:40])
+    >>> callback.n_epochs_, sorted(study.trials[0].intermediate_values)  # one step per epoch
+    (3, [1, 2, 3])
+
+    A pruner that stops every trial stops the fit after its first epoch:
+
+    >>> pruner = optuna.pruners.ThresholdPruner(lower=2.0)  # no Spearman ρ reaches 2
+    >>> trial = optuna.create_study(direction="maximize", pruner=pruner).ask()
+    >>> head = RatingRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+    >>> callback = TrialPruningCallback(trial, spearman_rho_scorer, head, X[40:], y[40:])
+    >>> head.set_params(callbacks=[("prune", callback)]).fit(X[:40], y[:40])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    optuna.exceptions.TrialPruned: pruned at step 1 (epoch 1, score ...)
     """
 
     def __init__(
@@ -239,10 +269,12 @@ class PerceptSearchCV(SavedFormatMixin, MetaEstimatorMixin, BaseEstimator):
         None means ``PercentilePruner(40.0, n_startup_trials=5, n_warmup_steps=1)``: once 5
         trials have completed, a trial whose best score so far on the fold it is training is
         below the best 40 % of the completed trials' scores at the same epoch of that fold is
-        stopped, from its second epoch on. The heads reach their best held-out score within a
-        few epochs, so the first epochs already sort trials; on OMI (``examples/optuna_study.py
-        --compare``, 20 trials) this trains 41 % of the unpruned study's epochs with the same
-        best trial, where a median pruner with 3 warm-up epochs trained 57 %. Pass
+        stopped, as early as after its first epoch (epochs are reported from step 1, so the
+        one warm-up step exempts none of them). The heads reach their best held-out score
+        within a few epochs, so the first epochs already sort trials; on OMI
+        (``examples/optuna_study.py --compare``, 20 trials) this trains 41 % of the unpruned
+        study's epochs, best score 0.814 against the unpruned study's 0.820, where a median
+        pruner with 3 warm-up epochs trained 57 %. Pass
         ``optuna.pruners.NopPruner()`` to train every trial to the end.
     pruning_folds : {'all', 'first'}, default='all'
         Which folds report per-epoch scores (see the module docstring for the steps). With
@@ -711,6 +743,26 @@ def open_storage(storage: Any, heartbeat_interval: int = 60) -> Any:
     Returns
     -------
     storage : optuna storage or None
+
+    Examples
+    --------
+    A journal file (a URL such as ``"sqlite:///study.db"`` gives an ``RDBStorage`` instead),
+    written by one study and read by another:
+
+    >>> import os, tempfile
+    >>> import optuna
+    >>> from skpercept.model_selection import open_storage
+    >>> open_storage(None) is None  # in memory
+    True
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     journal = os.path.join(folder, "study.log")
+    ...     storage = open_storage(journal)
+    ...     study = optuna.create_study(storage=storage, study_name="ranker")
+    ...     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    ...     shared = optuna.load_study(study_name="ranker", storage=open_storage(journal))
+    ...     n_trials = len(shared.trials)
+    >>> isinstance(storage, optuna.storages.JournalStorage), n_trials
+    (True, 2)
     """
     return make_storage(storage, heartbeat_interval)
 

@@ -46,6 +46,21 @@ class PersonalDeviation(nn.Module):
     V : Parameter of shape (n_users, n_features, n_outputs)
     offset : Parameter of shape (n_users, n_outputs) or None
     log_scale : Parameter of shape (n_users, n_groups) or None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.personal import PersonalDeviation
+    >>> personal = PersonalDeviation(n_users=3, n_features=4, n_outputs=1, offset=True)
+    >>> h, shared = torch.ones(2, 4), torch.zeros(2, 1)
+    >>> u = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # person 0, then an unknown one
+    >>> with torch.no_grad():
+    ...     personal.V[0] += 0.5  # person 0 weighs every feature 0.5 more
+    ...     personal.offset[0] += 1.0
+    ...     print(personal(h, shared, u).squeeze(1).tolist())
+    [3.0, 0.0]
+    >>> float(personal.squared_norm().detach())  # 4 weights of 0.5², one offset of 1²
+    2.0
     """
 
     def __init__(
@@ -118,6 +133,23 @@ class PersonalModuleMixin:
     sees the remaining ``item_index`` columns. In training mode :meth:`_output` returns
     ``(output, penalty)``: the masked losses of this module add the penalty, so the prior on
     the personal parameters is part of the training loss but not of the validation loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpercept.heads.nets import RatingNet
+    >>> from skpercept.personal import PersonalModuleMixin
+    >>> net = RatingNet(5, hidden_layer_sizes=(), user_index=[3, 4], penalty=0.1)
+    >>> isinstance(net, PersonalModuleMixin)
+    True
+    >>> items, person = net.split_unit(torch.zeros(2, 5))  # columns 3 and 4 are the person
+    >>> tuple(items.shape), tuple(person.shape)
+    ((2, 3), (2, 2))
+    >>> out, penalty = net.train()(torch.zeros(2, 5))  # training: the prior's penalty too
+    >>> tuple(out.shape), float(penalty.detach())
+    ((2, 1), 0.0)
+    >>> tuple(net.eval()(torch.zeros(2, 5)).shape)  # evaluation: the output alone
+    (2, 1)
     """
 
     def _init_personal(

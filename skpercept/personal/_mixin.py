@@ -5,7 +5,7 @@
 personal part alone: :meth:`~PersonalHeadMixin.fit_users`,
 :meth:`~PersonalHeadMixin.item_representation` and :meth:`~PersonalHeadMixin.user_deviation`.
 The torch side (the deviation ``h(x)·(w + V u)``, offsets and scales) is
-:class:`skpercept.heads.nets.PersonalDeviation`; a head with a module of its own
+:class:`skpercept.personal.PersonalDeviation`; a head with a module of its own
 (:class:`skpercept.heads.JointRatingRanker`) fits people with the same machinery by
 overriding ``_personal_blocks`` and ``_personal_output``.
 
@@ -48,7 +48,8 @@ _NO_USERS = np.empty(0, dtype=np.int64)
 
 #: ``user_alpha='auto'``: the prior strengths tried on held-out judgments of the training people.
 USER_ALPHA_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-#: ... the strength training starts from (and keeps where it cannot be chosen).
+#: ``user_alpha='auto'``: the prior strength training starts from (and keeps where it cannot
+#: be chosen).
 START_USER_ALPHA = 1.0
 #: ... at most this many people (a random subset) take part in choosing it.
 MAX_SELECTION_PEOPLE = 2000
@@ -68,10 +69,30 @@ class PersonalHeadMixin:
     """``user_features`` resolution, ``fit_users`` and the personal read-outs of a head.
 
     A base of :class:`skpercept.heads.base.SkorchHead`. A head with ``_weighted_personal`` (its
-    module a :class:`~skpercept.heads.nets.PersonalDeviation` user) has ``fit`` call
+    module a :class:`~skpercept.personal.PersonalDeviation` user) has ``fit`` call
     :meth:`_resolve_users`, build the module with ``user_index`` and train on weighted
     targets; it sets ``_units`` (1 for ratings, 2 for pairs) and implements ``_encode_y`` with
     ``reset`` and ``sample_weight`` keywords.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.personal import PersonalHeadMixin
+    >>> rng = np.random.default_rng(0)
+    >>> items, people = rng.normal(size=(30, 3)), np.eye(2)
+    >>> i, u = rng.integers(0, 30, size=100), rng.integers(0, 2, size=100)
+    >>> X = np.hstack([items[i], people[u]])  # item columns, then the person block
+    >>> y = items[i, 0] * np.where(u == 0, 1.0, -1.0)  # the two people disagree
+    >>> reg = RatingRegressor(hidden_layer_sizes=(), user_features=[3, 4], max_epochs=10,
+    ...                       random_state=0).fit(X, y)
+    >>> isinstance(reg, PersonalHeadMixin), reg.user_features_.tolist()
+    (True, [3, 4])
+    >>> reg.item_representation(X[:5]).shape, reg.user_deviation(X[:5]).shape
+    ((5, 3), (5, 3, 1))
+    >>> reg = reg.fit_users(X[u == 1], y[u == 1])  # refit person 1 alone
+    >>> reg.predict(X[:3]).shape
+    (3,)
     """
 
     _units: ClassVar[int] = 1
@@ -81,8 +102,9 @@ class PersonalHeadMixin:
         return int(self.n_features_in_) // self._units
 
     def _user_index(self) -> np.ndarray:
-        """Fitted person columns within a unit (empty: no personal part)."""
-        return self.user_features_
+        """Fitted person columns within a unit (empty: no personal part, or a head of its own
+        that never resolved any)."""
+        return self.__dict__.get("user_features_", np.empty(0, dtype=np.intp))
 
     def _resolve_users(self, X: np.ndarray) -> None:
         """Set ``user_features_`` and ``n_user_features_`` from ``user_features`` and ``X``."""
@@ -776,7 +798,19 @@ def _spec_indices(spec: Any, width: int, names: np.ndarray | None) -> np.ndarray
 
 
 def pair_context_columns(X: np.ndarray) -> np.ndarray:
-    """Positions within a half of the person columns ``'auto'`` finds in pair rows."""
+    """Positions within a half of the person columns ``'auto'`` finds in pair rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.personal import pair_context_columns
+    >>> rng = np.random.default_rng(0)
+    >>> left, right = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))
+    >>> person = np.eye(2)[[0, 1, 0, 1, 1, 0]]  # the same person columns in both halves
+    >>> X = np.hstack([left, person, right, person])
+    >>> pair_context_columns(X).tolist()  # positions within a half
+    [2, 3]
+    """
     index = np.flatnonzero(context_columns(X))
     if not len(index):
         raise ValueError(
@@ -788,7 +822,20 @@ def pair_context_columns(X: np.ndarray) -> np.ndarray:
 
 
 def entry_weights(sample_weight: Any, X: np.ndarray, n_outputs: int) -> np.ndarray:
-    """``sample_weight`` (ones when None) as per-entry weights ``(n_samples, n_outputs)``."""
+    """``sample_weight`` (ones when None) as per-entry weights ``(n_samples, n_outputs)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.personal import entry_weights
+    >>> X = np.zeros((3, 4))
+    >>> entry_weights([1.0, 2.0, 0.5], X, n_outputs=2)
+    array([[1. , 1. ],
+           [2. , 2. ],
+           [0.5, 0.5]], dtype=float32)
+    >>> entry_weights(None, X, n_outputs=1).ravel().tolist()
+    [1.0, 1.0, 1.0]
+    """
     if sample_weight is None:
         return np.ones((len(X), n_outputs), dtype=np.float32)
     with warnings.catch_warnings():

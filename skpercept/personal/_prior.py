@@ -15,7 +15,8 @@ from sklearn.covariance import ledoit_wolf_shrinkage
 
 #: ``user_prior='learned'`` needs judgments from at least this many people (else: isotropic).
 MIN_PRIOR_PEOPLE = 20
-#: ... and at most this many personal parameters per person (their covariance is ``p × p``).
+#: ``user_prior='learned'`` needs at most this many personal parameters per person (their
+#: covariance is ``p × p``; else: isotropic).
 MAX_PRIOR_DIM = 512
 #: EM rounds of the learned prior (each: fit every person, update the covariance).
 PRIOR_EM_ROUNDS = 5

@@ -79,12 +79,37 @@ def _input_names(estimator, input_features) -> np.ndarray:
 
 class UserIdWarning(UserWarning):
     """User ids arrived in another type than the encoder was fitted on, or differ only by
-    leading zeros."""
+    leading zeros.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import pandas as pd
+    >>> from skpercept.personal import UserEncoder, UserIdWarning
+    >>> ids = pd.Series(["007", "7", "8"], name="user_id")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     enc = UserEncoder().fit(ids)
+    >>> [w.category.__name__ for w in caught]
+    ['UserIdWarning']
+    >>> with warnings.catch_warnings():  # silence it where two spellings are meant
+    ...     warnings.simplefilter("ignore", UserIdWarning)
+    ...     enc = UserEncoder().fit(ids)
+    >>> len(enc.categories_[0])  # '007' and '7' stay two people
+    3
+    """
 
 
 def leading_zero_twins(ids: Any) -> list[tuple[str, str]]:
     """Pairs of distinct ids that differ only by leading zeros (``'007'`` and ``'7'``): two
-    people to skpercept, perhaps one person to whoever typed them."""
+    people to skpercept, perhaps one person to whoever typed them.
+
+    Examples
+    --------
+    >>> from skpercept.personal import leading_zero_twins
+    >>> leading_zero_twins(["007", "7", "12", 8])
+    [('007', '7')]
+    """
     groups: dict[str, set[str]] = {}
     for text in {id_text(v) for v in ids}:
         groups.setdefault(text.lstrip("0") or "0", set()).add(text)

@@ -220,6 +220,23 @@ def scan_photos(
         (:func:`~skpercept.photos.detail_view`, float16, None for unreadable files),
         ``thumbnail`` (data URI or empty), ``reason`` (why the file could not be read; empty
         when it could) and ``digest`` (a hash of the file's bytes, the cache key).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skpercept.photos import scan_photos
+    >>> pixels = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     root = pathlib.Path(folder)
+    ...     Image.fromarray(pixels).save(root / "photo.png")
+    ...     _ = (root / "broken.jpg").write_bytes(b"not an image")
+    ...     table = scan_photos([root / "photo.png", root / "broken.jpg"], thumbnails=False)
+    >>> table.columns.tolist()[:3], table["detail"][0].shape
+    (['baseline', 'sharpness', 'noise'], (96, 96))
+    >>> table["reason"].tolist()
+    ['', 'not a recognised image format (corrupt file?)']
     """
     cache = _ScanCache(cache_dir)
     paths = [Path(p) for p in paths]
@@ -276,7 +293,7 @@ def _grouping_vectors(paths, digests, embedder, view: bool, cache_dir, num_worke
     return np.vstack(rows).astype(np.float64)
 
 
-def _default_embedder(cache_dir, device: str, progress: bool, num_workers: int):
+def _default_embedder(cache_dir, device: str, progress: bool | str, num_workers: int):
     """The layout descriptor on the shipped EfficientNet-Lite0 (see :class:`LayoutEmbedder`).
 
     No embedding cache of its own: it embeds grouping views made in memory, and the caller
@@ -324,7 +341,7 @@ def rank_photos(
     view: bool = True,
     cache_dir: str | os.PathLike | None = None,
     device: str = "auto",
-    progress: bool = False,
+    progress: bool | str = "auto",
     thumbnails: bool = False,
     num_workers: int = 2,
     score_name: str | None = None,
@@ -354,7 +371,8 @@ def rank_photos(
         Embedding cache (and quality / detail / thumbnail cache); a rerun on the same photos
         reads every image's bytes but decodes none.
     device, progress
-        Passed to the default embedder.
+        Passed to the default embedder (``progress='auto'``: a bar over the photos being
+        embedded when a person is watching, see :class:`LayoutEmbedder`).
     num_workers : int, default=2
         Threads reading and scanning files and making the grouping views.
     thumbnails : bool, default=False
@@ -375,6 +393,41 @@ def rank_photos(
         the runner-up's and, for the quality baseline, the terms that put it ahead) and
         ``reason``. Sorted by group and rank; files that could not be read come last, with a
         reason and no group, score or rank — never dropped.
+
+    Examples
+    --------
+    Two versions of one scene, another scene and a file that is no image. The embedder here is
+    a stand-in (each grouping view at 8 x 8 grey pixels); the default needs no argument.
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image, ImageFilter
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from skpercept.embed import load_image
+    >>> from skpercept.photos import rank_photos
+    >>> def pixels(images):
+    ...     rows = [np.asarray(load_image(i).convert("L").resize((8, 8)), float).ravel() for i in images]
+    ...     return np.array([r - r.mean() for r in rows])
+    >>> rng = np.random.default_rng(0)
+    >>> def scene():
+    ...     noise = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    ...     return Image.fromarray(noise).resize((128, 96), Image.BICUBIC)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     root = pathlib.Path(folder)
+    ...     first = scene()
+    ...     first.save(root / "a_sharp.png")
+    ...     first.filter(ImageFilter.GaussianBlur(2)).save(root / "b_blurred.png")
+    ...     scene().save(root / "c_other.png")
+    ...     _ = (root / "d_broken.jpg").write_bytes(b"not an image")
+    ...     table = rank_photos(root, embedder=FunctionTransformer(pixels))
+    >>> table[["path", "group", "rank", "best"]]
+                path  group  rank   best
+    0    a_sharp.png      1     1   True
+    1  b_blurred.png      1     2  False
+    2    c_other.png      2     1   True
+    3   d_broken.jpg   <NA>  <NA>  False
+    >>> table["confidence"][1], table["reason"][3]
+    ('near-certain duplicate', 'not a recognised image format (corrupt file?)')
     """
     if isinstance(images, (str, os.PathLike)):
         root = Path(images)
@@ -474,6 +527,28 @@ def write_collection(
     -------
     paths : dict
         ``{'csv': ..., 'html': ...}``.
+
+    Examples
+    --------
+    A table as :func:`rank_photos` returns it (written by hand here):
+
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> from skpercept.photos import SURE, write_collection
+    >>> table = pd.DataFrame({
+    ...     "path": ["a.jpg", "b.jpg"], "group": [1, 1], "group_confidence": [SURE, SURE],
+    ...     "score": [0.9, 0.4], "rank": [1, 2], "best": [True, False], "confidence": ["", SURE],
+    ...     "similarity_to_best": [None, 0.93], "why_best": ["highest score", ""], "reason": ["", ""]})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     paths = write_collection(table, pathlib.Path(folder) / "out", title="Holiday")
+    ...     rows = paths["csv"].read_text().splitlines()
+    ...     page = paths["html"].read_text()
+    >>> sorted(path.name for path in paths.values())
+    ['contact_sheet.html', 'ranking.csv']
+    >>> rows[1]
+    'a.jpg,1,near-certain duplicate,0.9,1,True,,,highest score,'
+    >>> "<title>Holiday</title>" in page
+    True
     """
     table = as_pandas_frame(table, "table")  # rank_photos' table, perhaps edited in polars
     folder = Path(output)
@@ -489,6 +564,13 @@ def write_collection(
 
 
 def collection_files(folder: str | os.PathLike) -> dict[str, Path]:
-    """The files :func:`write_collection` writes into ``folder``: ``{'csv': ..., 'html': ...}``."""
+    """The files :func:`write_collection` writes into ``folder``: ``{'csv': ..., 'html': ...}``.
+
+    Examples
+    --------
+    >>> from skpercept.photos import collection_files
+    >>> {kind: path.as_posix() for kind, path in collection_files("out").items()}
+    {'csv': 'out/ranking.csv', 'html': 'out/contact_sheet.html'}
+    """
     folder = Path(folder)
     return {"csv": folder / "ranking.csv", "html": folder / "contact_sheet.html"}

@@ -52,9 +52,10 @@ CANDIDATE_DISTANCE = 0.45
 BURST_DISTANCE = 0.27
 #: Each photo is compared in detail with at most this many nearest candidates.
 MAX_CANDIDATES = 50
-#: Confidence labels: a pair, photo or group whose every link is at least :data:`SURE_SIMILARITY`,
-#: and one joined on weaker evidence (a similarity in between, or a burst).
+#: Confidence label of a pair, photo or group whose every link is at least :data:`SURE_SIMILARITY`.
 SURE = "near-certain duplicate"
+#: Confidence label of a pair, photo or group joined on weaker evidence (a similarity between
+#: ``min_similarity`` and :data:`SURE_SIMILARITY`, or a burst).
 CHECK = "similar, check"
 
 _VIEW_SIDE = 240
@@ -105,6 +106,24 @@ def photo_pairs(
         One row per candidate pair, ``first < second``: ``distance`` (cosine, grouping
         vectors), ``similarity`` (aligned detail) and ``burst`` (both taken within
         ``burst_seconds``).
+
+    Examples
+    --------
+    A photo, a blurred copy taken 1.5 s later, and another scene a minute on:
+
+    >>> import numpy as np
+    >>> from PIL import Image, ImageFilter
+    >>> from skpercept.photos import detail_view, photo_pairs
+    >>> rng = np.random.default_rng(0)
+    >>> scenes = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(2)]
+    >>> first, other = [Image.fromarray(s).resize((128, 96), Image.BICUBIC) for s in scenes]
+    >>> photos = [first, first.filter(ImageFilter.GaussianBlur(3)), other]
+    >>> details = [detail_view(p) for p in photos]
+    >>> vectors = [[1.0, 0.0], [1.0, 0.05], [0.0, 1.0]]  # the third is no candidate
+    >>> pairs = photo_pairs(vectors, details, capture_times=[0.0, 1.5, 60.0])
+    >>> pairs.round(2)
+       first  second  distance  similarity  burst
+    0      0       1       0.0        0.93   True
     """
     X = _normalised(embeddings)
     n = len(X)
@@ -257,6 +276,21 @@ def grouping_confidence(
     photo_confidence, group_confidence : ndarray of str, shape (n_photos,)
     similarity_to_best : ndarray of float, shape (n_photos,)
         NaN for best photos and single photos.
+
+    Examples
+    --------
+    Photos 0-2 are one group (0 the best), photo 3 is alone:
+
+    >>> import pandas as pd
+    >>> from skpercept.photos import grouping_confidence
+    >>> pairs = pd.DataFrame({"first": [0, 0, 1], "second": [1, 2, 2], "similarity": [0.9, 0.6, 0.55]})
+    >>> photo, group, to_best = grouping_confidence([0, 0, 0, 1], [True, False, False, True], pairs)
+    >>> photo.tolist()
+    ['', 'near-certain duplicate', 'similar, check', '']
+    >>> group.tolist()
+    ['similar, check', 'similar, check', 'similar, check', '']
+    >>> to_best.tolist()
+    [nan, 0.9, 0.6, nan]
     """
     groups = np.asarray(groups, dtype=np.int64)
     best = np.asarray(best, dtype=bool)
@@ -304,6 +338,15 @@ def grouping_view(image: Any) -> Image.Image:
     -------
     view : PIL.Image.Image
         Mode ``'L'``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.photos import grouping_view
+    >>> photo = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    >>> view = grouping_view(photo)
+    >>> view.mode, view.size  # grey, shorter side 240 px
+    ('L', (320, 240))
     """
 
     gray = load_image(image, None, _VIEW_SIDE).convert("L")
@@ -338,6 +381,20 @@ def grouping_embeddings(
     Returns
     -------
     embeddings : ndarray of shape (n_images, n_features)
+
+    Examples
+    --------
+    Any image embedder works; here a stand-in gives each view at 8 x 8 grey pixels.
+
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from skpercept.photos import grouping_embeddings
+    >>> def pixels(views):
+    ...     return np.array([np.asarray(v.convert("L").resize((8, 8)), float).ravel() for v in views])
+    >>> rng = np.random.default_rng(0)
+    >>> photos = [rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for _ in range(3)]
+    >>> grouping_embeddings(photos, FunctionTransformer(pixels)).shape
+    (3, 64)
     """
 
     embedder = clone(embedder)

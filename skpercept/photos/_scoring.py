@@ -65,6 +65,34 @@ def photo_scorer(model: Any, attribute: str | None = None) -> Callable[[Sequence
     ------
     ValueError
         For any other model, naming what is accepted.
+
+    Examples
+    --------
+    A rating pipeline on image paths (a tiny random-weights backbone, so it runs offline):
+
+    >>> import pathlib, tempfile
+    >>> import pandas as pd
+    >>> from PIL import Image
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skpercept.embed import TimmEmbedder
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.photos import photo_scorer
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> files = [str(pathlib.Path(folder.name) / f"grey{level}.png") for level in (30, 90, 150, 210)]
+    >>> for level, path in zip((30, 90, 150, 210), files):
+    ...     Image.new("RGB", (32, 32), (level,) * 3).save(path)
+    >>> embedder = TimmEmbedder(model_name="test_efficientnet", pretrained=None, device="cpu")
+    >>> model = make_pipeline(embedder, RatingRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0))
+    >>> model = model.fit(pd.Series(files, name="image"), [1.0, 2.0, 3.0, 4.0])
+    >>> score = photo_scorer(model)
+    >>> score(files).shape
+    (4,)
+    >>> photo_scorer(Ridge())
+    Traceback (most recent call last):
+    ...
+    ValueError: it holds a Ridge, not a Pipeline from image paths; rank accepts ...
+    >>> folder.cleanup()
     """
 
     head = model[-1] if isinstance(model, Pipeline) else model
@@ -119,11 +147,50 @@ def load_photo_scorer(path: str | os.PathLike, attribute: str | None = None):
     """:func:`photo_scorer` of a model saved by :func:`skpercept.persistence.save_model` (a safe
     ``.skops`` file, or a checked pickle: only load pickles you trust).
 
+    Parameters
+    ----------
+    path : str or path-like
+    attribute : str or None, default=None
+        See :func:`photo_scorer`.
+
+    Returns
+    -------
+    score : callable
+        ``score(paths) -> ndarray of shape (n_paths,)``.
+
     Raises
     ------
     ValueError
         The file is missing, not a model file, damaged or changed, or holds a model that is not
         accepted.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np, pandas as pd
+    >>> from PIL import Image
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skpercept.embed import TimmEmbedder
+    >>> from skpercept.heads import RatingRegressor
+    >>> from skpercept.persistence import save_model
+    >>> from skpercept.photos import load_photo_scorer, photo_scorer
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = pathlib.Path(tmp.name)
+    >>> files = [str(folder / f"grey{level}.png") for level in (30, 90, 150, 210)]
+    >>> for level, path in zip((30, 90, 150, 210), files):
+    ...     Image.new("RGB", (32, 32), (level,) * 3).save(path)
+    >>> embedder = TimmEmbedder(model_name="test_efficientnet", pretrained=None, device="cpu")
+    >>> model = make_pipeline(embedder, RatingRegressor(hidden_layer_sizes=(4,), max_epochs=2, random_state=0))
+    >>> model = model.fit(pd.Series(files, name="image"), [1.0, 2.0, 3.0, 4.0])
+    >>> save_model(model, folder / "model.skops")
+    >>> score = load_photo_scorer(folder / "model.skops")
+    >>> np.allclose(score(files), photo_scorer(model)(files))
+    True
+    >>> load_photo_scorer(folder / "missing.skops")
+    Traceback (most recent call last):
+    ...
+    ValueError: no such file
+    >>> tmp.cleanup()
     """
     path = Path(path)
     if not path.is_file():

@@ -271,7 +271,7 @@ class PairFeatures(SavedFormatMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_pairs : ndarray of shape (n_pairs, 2 * n_half_features_)
+        X_pairs : ndarray of shape (n_pairs, 2 * n_half_features)
         """
         check_is_fitted(self, "n_half_features_")
         return self._fit_transform(X, fit=False)

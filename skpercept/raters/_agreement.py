@@ -161,6 +161,28 @@ class AgreementResult:
         Level used for alpha.
     n_units : int
         Units coded by at least two users.
+    alpha_by_attribute : dict of str to float
+        Krippendorff's alpha of each attribute's units alone.
+
+    Examples
+    --------
+    Three people rate three images:
+
+    >>> import pandas as pd
+    >>> from skpercept.raters import agreement_matrix
+    >>> ratings = pd.DataFrame({"user_id": ["ann", "bob", "cy"] * 3, "image": list("aaabbbccc"),
+    ...                         "trust": [1, 1, 2, 3, 3, 3, 2, 1, 2]})
+    >>> result = agreement_matrix(ratings)
+    >>> result.agreement.round(2)  # doctest: +NORMALIZE_WHITESPACE
+    user_id   ann   bob    cy
+    user_id
+    ann      1.00  0.67  0.67
+    bob      0.67  1.00  0.33
+    cy       0.67  0.33  1.00
+    >>> result.per_user["agreement_with_others"].round(2).tolist()
+    [0.67, 0.5, 0.5]
+    >>> round(result.alpha, 3), result.level, result.n_units, list(result.alpha_by_attribute)
+    (0.704, 'interval', 3, ['trust'])
     """
 
     agreement: pd.DataFrame

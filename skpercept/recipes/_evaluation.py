@@ -79,6 +79,20 @@ class CVResult:
         Per attribute, the classifier's class probabilities for every held-out rating.
     seconds : dict of str to float
         Training + prediction time per model, summed over folds.
+
+    Examples
+    --------
+    :func:`cross_validate` returns one; its :meth:`~skpercept.recipes.CVResult.summary` averages
+    the folds:
+
+    >>> import pandas as pd
+    >>> from skpercept.recipes import CVResult
+    >>> metrics = pd.DataFrame({"model": ["ridge", "ridge"], "attribute": ["smart", "smart"],
+    ...                         "fold": [0, 1], "pair_acc": [0.7, 0.8], "spearman": [0.5, 0.6]})
+    >>> CVResult(attributes=["smart"], metrics=metrics).summary()  # doctest: +NORMALIZE_WHITESPACE
+                     pair_acc  spearman
+    attribute model
+    smart     ridge      0.75      0.55
     """
 
     attributes: list[str]
@@ -99,7 +113,14 @@ class CVResult:
 
 # -- metrics ------------------------------------------------------------------------------------
 def rating_classes(ratings: np.ndarray) -> np.ndarray:
-    """0–100 ratings as int classes 1–4 (``[0, 25)`` → 1, …, ``[75, 100]`` → 4)."""
+    """0–100 ratings as int classes 1–4 (``[0, 25)`` → 1, …, ``[75, 100]`` → 4).
+
+    Examples
+    --------
+    >>> from skpercept.recipes import rating_classes
+    >>> rating_classes([0, 24.9, 25, 60, 100]).tolist()
+    [1, 1, 2, 3, 4]
+    """
     return np.asarray(to_rating_classes(np.asarray(ratings, dtype=np.float64)), dtype=np.int64)
 
 
@@ -143,6 +164,18 @@ def pair_calibration(scores: np.ndarray, means: np.ndarray) -> tuple[float, np.n
         1.0 where the left image's mean is higher, else 0.0: the pairs in file order (image
         ``i < j`` on the left), then the same pairs swapped.
     probabilities : ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.recipes import pair_calibration
+    >>> ece, labels, proba = pair_calibration(np.array([0.0, 1.0, 3.0]), np.array([10.0, 20.0, 30.0]))
+    >>> labels.tolist()  # pairs (0, 1), (0, 2), (1, 2), then each swapped
+    [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    >>> proba.round(2).tolist()
+    [0.27, 0.05, 0.12, 0.73, 0.95, 0.88]
+    >>> round(ece, 3)
+    0.145
     """
     i, j = np.triu_indices(len(means), 1)
     keep = means[i] != means[j]
@@ -159,6 +192,17 @@ def rating_metrics(proba: np.ndarray, face_of_row: np.ndarray, classes: np.ndarr
     ``proba`` has one row per image (columns: classes 1–4); each individual rating ``k``
     (class ``classes[k]``) is predicted by its image's row ``face_of_row[k]`` (most probable
     class).
+
+    Examples
+    --------
+    Two images rated twice each: the first is predicted class 1, the second class 4.
+
+    >>> import numpy as np
+    >>> from skpercept.recipes import rating_metrics
+    >>> proba = np.array([[0.7, 0.2, 0.1, 0.0], [0.0, 0.1, 0.3, 0.6]])
+    >>> metrics = rating_metrics(proba, face_of_row=np.array([0, 0, 1, 1]), classes=np.array([1, 2, 4, 3]))
+    >>> {name: round(value, 3) for name, value in metrics.items()}
+    {'rating_acc': 0.5, 'rating_mae': 0.5, 'qwk': 0.857, 'ece': 0.15}
     """
     p = proba[face_of_row]
     pred = RATING_LEVELS[p.argmax(axis=1)]
@@ -213,6 +257,21 @@ def fit_head(
     Returns
     -------
     model : fitted Pipeline of ``('scale', BlockScaler)`` and ``('head', head)``
+
+    Examples
+    --------
+    A ridge baseline on 20 of 30 images (features: the mean rating plus noise):
+
+    >>> import numpy as np, pandas as pd
+    >>> from skpercept.heads import HeadSettings
+    >>> from skpercept.recipes import fit_head
+    >>> rng = np.random.default_rng(0)
+    >>> means = rng.uniform(0, 100, size=(30, 1))
+    >>> ratings = pd.DataFrame({"face": np.arange(30), "attribute": "smart", "rating": means[:, 0].round()})
+    >>> Z = np.column_stack([means, rng.normal(size=(30, 3))]).astype(np.float32)
+    >>> model = fit_head("ridge", Z, [1, 3], np.arange(20), means, ratings, ["smart"], HeadSettings.quick())
+    >>> [name for name, _ in model.steps], model.predict(Z[20:]).shape
+    (['scale', 'head'], (10,))
     """
 
     scaler = BlockScaler(block_sizes=list(block_sizes)).fit(Z[train])
@@ -259,6 +318,27 @@ def face_scores(kind: str, model, Z: np.ndarray) -> tuple[np.ndarray, list | Non
 
     Also returns the class probabilities (one array per attribute) for the classifier, whose
     score is the expected class; None for the other kinds.
+
+    Examples
+    --------
+    A quick rating classifier for two attributes, fitted on 20 images, scores the other 10:
+
+    >>> import numpy as np, pandas as pd
+    >>> from skpercept.heads import HeadSettings
+    >>> from skpercept.recipes import face_scores, fit_head
+    >>> rng = np.random.default_rng(0)
+    >>> means = rng.uniform(0, 100, size=(30, 2))
+    >>> ratings = pd.DataFrame({"face": np.repeat(np.arange(30), 2), "attribute": ["smart", "warm"] * 30,
+    ...                         "rating": means.ravel().round()})
+    >>> Z = np.column_stack([means, rng.normal(size=(30, 2))]).astype(np.float32)
+    >>> settings = HeadSettings.quick(device="cpu")
+    >>> model = fit_head("classifier", Z, [4], np.arange(20), means, ratings, ["smart", "warm"], settings)
+    >>> scores, proba = face_scores("classifier", model, Z[20:])
+    >>> scores.shape, len(proba), proba[0].shape  # expected class; P(class 1..4) per attribute
+    ((10, 2), 2, (10, 4))
+    >>> face_scores("ridge", fit_head("ridge", Z, [4], np.arange(20), means, ratings, ["smart", "warm"],
+    ...                               settings), Z[20:])[1] is None
+    True
     """
     X = model[0].transform(Z)
     head = model[-1]
@@ -413,6 +493,23 @@ def noise_ceiling_table(data, seed: int = 0) -> pd.DataFrame:
 
     The ceiling is :func:`skpercept.metrics.noise_ceiling` of ``data.ratings`` (split-half,
     Spearman–Brown), turned into the best achievable pair accuracy.
+
+    Examples
+    --------
+    Twenty images, each rated six times with noise:
+
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.utils import Bunch
+    >>> from skpercept.recipes import noise_ceiling_table
+    >>> rng = np.random.default_rng(0)
+    >>> images, truth = [f"{i}.jpg" for i in range(20)], rng.uniform(0, 100, 20)
+    >>> ratings = pd.DataFrame({"image": np.repeat(images, 6), "attribute": "smart",
+    ...                         "rating": np.clip(np.repeat(truth, 6) + rng.normal(0, 10, 120), 0, 100)})
+    >>> means = ratings.groupby("image", sort=False)["rating"].mean().reset_index(name="smart")
+    >>> data = Bunch(means=means, ratings=ratings, attributes=["smart"])
+    >>> noise_ceiling_table(data).round(2)
+           pair_acc  rating_acc  rating_mae   qwk
+    smart      0.97        0.82        0.18  0.94
     """
     ceiling = noise_ceiling(
         data.ratings, item_col="image", rating_col="rating", group_col="attribute", random_state=seed
@@ -437,6 +534,27 @@ def results_table(result: CVResult, ceiling: pd.DataFrame, extra_label: str = ""
 
     ``headroom`` is the fraction of the ceiling's headroom reached,
     ``(pair_acc − 0.5) / (ceiling − 0.5)``; ``extra_label`` is appended to each model's label.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.utils import Bunch
+    >>> from skpercept.recipes import cross_validate, noise_ceiling_table, results_table
+    >>> rng = np.random.default_rng(0)
+    >>> images, truth = [f"{i}.jpg" for i in range(40)], rng.uniform(0, 100, 40)
+    >>> ratings = pd.DataFrame({"image": np.repeat(images, 6), "attribute": "smart",
+    ...                         "rating": np.clip(np.repeat(truth, 6) + rng.normal(0, 10, 240), 0, 100)})
+    >>> means = ratings.groupby("image", sort=False)["rating"].mean().reset_index(name="smart")
+    >>> data = Bunch(means=means, ratings=ratings, attributes=["smart"])
+    >>> Z = np.column_stack([truth + rng.normal(0, 15, 40), rng.normal(size=(40, 3))]).astype(np.float32)
+    >>> result = cross_validate(data, Z, [4], ["ridge"], folds=2)
+    >>> table = results_table(result, noise_ceiling_table(data))
+    >>> table.index.tolist()
+    [('smart', 'noise ceiling'), ('smart', 'ridge (baseline)')]
+    >>> table.columns.tolist()
+    ['pair_acc', 'spearman', 'headroom', 'rating_acc', 'rating_mae', 'qwk']
+    >>> bool(0.5 < table.loc[("smart", "ridge (baseline)"), "headroom"] < 1)
+    True
     """
     summary = result.summary()
     rows = []

@@ -113,6 +113,23 @@ def plot_confusion(confusion: pd.DataFrame, path: str | Path, *, title: str = "C
     Returns
     -------
     path : Path
+
+    Examples
+    --------
+    The figure is drawn on matplotlib's Agg canvas (no pyplot, no display needed):
+
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> from skpercept.report import classification_tables, plot_confusion
+    >>> _, confusion = classification_tables([0, 0, 1, 1, 1], [0.2, 0.7, 0.9, 0.8, 0.4])
+    >>> confusion.to_numpy().tolist()
+    [[1, 1], [1, 2]]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plot_confusion(confusion, pathlib.Path(folder) / "confusion.png", title="Trust")
+    ...     with Image.open(path) as png:
+    ...         size = png.size
+    >>> path.name, size
+    ('confusion.png', (450, 400))
     """
     counts = confusion.to_numpy(dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:

@@ -110,6 +110,25 @@ def plot_per_person(
     Returns
     -------
     path : Path
+
+    Examples
+    --------
+    Two known people and one without training judgments (drawn on matplotlib's Agg canvas):
+
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> from skpercept.metrics import per_user_scores
+    >>> from skpercept.report import plot_per_person
+    >>> scores = per_user_scores([1, 0, 1, 1, 0, 1], [0.9, 0.2, 0.4, 0.8, 0.3, 0.7],
+    ...                          ["ann", "ann", "bob", "bob", "cy", "cy"], train_users={"ann": 12, "bob": 3})
+    >>> scores[["accuracy", "n_train", "known"]].to_dict("list")
+    {'accuracy': [1.0, 0.5, 1.0], 'n_train': [12, 3, 0], 'known': [True, True, False]}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plot_per_person(scores, pathlib.Path(folder) / "people.png", chance=0.5)
+    ...     with Image.open(path) as png:
+    ...         size = png.size
+    >>> path.name, size
+    ('people.png', (650, 450))
     """
     missing = [c for c in ("n_test", "accuracy", "n_train") if c not in scores]
     if missing:

@@ -100,6 +100,25 @@ def plot_calibration(
     Returns
     -------
     path : Path
+
+    Examples
+    --------
+    The figure is drawn on matplotlib's Agg canvas (no pyplot, no display needed):
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skpercept.report import plot_calibration, reliability_curve
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 200)
+    >>> p = np.clip(0.6 * y + rng.uniform(0, 0.4, 200), 0, 1)
+    >>> panels = {"pair probabilities": {"ranker": reliability_curve(y, p, n_bins=5)}}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plot_calibration(panels, pathlib.Path(folder) / "calibration.png")
+    ...     with Image.open(path) as png:
+    ...         size = png.size
+    >>> path.name, size  # one 4.5 x 4.5 inch panel at 100 dpi
+    ('calibration.png', (450, 450))
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +138,7 @@ def plot_scatter(
     *,
     xlabel: str = "consensus (mean rating)",
     ylabel: str = "predicted score",
+    rho: Mapping[str, tuple[float, str]] | None = None,
 ) -> Path:
     """Predicted against consensus, one panel per attribute, saved as PNG.
 
@@ -128,10 +148,31 @@ def plot_scatter(
         Equal-length sequences; pairs with a NaN are skipped.
     path : str or Path
     xlabel, ylabel : str
+    rho : dict of attribute -> (value, how), optional
+        The rank correlation each panel's title shows, and how it was computed, where a
+        results table beside the plot reports another one than the plotted points' own: e.g.
+        ``(0.905, 'mean of 5 folds')`` when the points pool out-of-fold scores of several
+        folds but the table averages each fold's correlation. Default: Spearman's ρ of the
+        plotted points.
 
     Returns
     -------
     path : Path
+
+    Examples
+    --------
+    Each panel is titled with its attribute and Spearman's ρ (drawn on matplotlib's Agg canvas):
+
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> from skpercept.report import plot_scatter
+    >>> panels = {"smart": ([10, 20, 30, 40], [1.5, 1.0, 3.5, 4.0]), "warm": ([10, 20, 30], [3, 2, 1])}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = plot_scatter(panels, pathlib.Path(folder) / "scatter.png")
+    ...     with Image.open(path) as png:
+    ...         size = png.size
+    >>> path.name, size  # two 4 x 4 inch panels side by side at 100 dpi
+    ('scatter.png', (800, 400))
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,9 +185,14 @@ def plot_scatter(
         if truth.shape != pred.shape:
             raise ValueError(f"{name}: consensus has {truth.shape} values but predicted has {pred.shape}.")
         ok = ~(np.isnan(truth) | np.isnan(pred))
-        rho = spearmanr(truth[ok], pred[ok]).statistic if ok.sum() > 2 else float("nan")
+        if rho is not None and name in rho:
+            value, how = rho[name]
+            title = f"{name}\n(Spearman ρ = {value:.3f}, {how})"
+        else:
+            value = spearmanr(truth[ok], pred[ok]).statistic if ok.sum() > 2 else float("nan")
+            title = f"{name} (Spearman ρ = {value:.3f})"
         ax.scatter(truth[ok], pred[ok], s=6, alpha=0.5)
-        ax.set(title=f"{name} (Spearman ρ = {rho:.3f})", xlabel=xlabel, ylabel=ylabel)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     return save_png(fig, path)
@@ -164,6 +210,7 @@ def write_report(
     floatfmt: str = ".3f",
     scatter_ylabel: str = "predicted score",
     sections: Sequence[str] = (),
+    scatter_rho: Mapping[str, tuple[float, str]] | None = None,
 ) -> Path:
     """Write ``report.md`` (and the PNG plots it links) into ``output_dir``.
 
@@ -190,6 +237,9 @@ def write_report(
         Ready markdown sections placed after the tables, e.g. from :func:`per_person_section`
         and :func:`classification_section` (called with the same ``output_dir``, so the PNGs
         they link sit next to ``report.md``).
+    scatter_rho : dict of attribute -> (value, how), optional
+        The rank correlation ``scatter.png``'s titles show (``rho`` of :func:`plot_scatter`):
+        pass the one the tables report, so the plot and the table agree.
 
     Returns
     -------
@@ -214,7 +264,7 @@ def write_report(
     for section in sections:
         parts += [section.strip(), ""]
     if scatter:
-        plot_scatter(scatter, output_dir / "scatter.png", ylabel=scatter_ylabel)
+        plot_scatter(scatter, output_dir / "scatter.png", ylabel=scatter_ylabel, rho=scatter_rho)
         parts += ["## Predicted vs consensus", "", "![predicted vs consensus](scatter.png)", ""]
     if calibration:
         plot_calibration(calibration, output_dir / "calibration.png")

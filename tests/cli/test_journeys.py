@@ -272,6 +272,30 @@ def test_backbone_errors_are_clear_and_nothing_downloads(
     assert message in err and f"--backbone {backbone}" in err
 
 
+def test_face_upsample_reaches_the_face_backbones_and_needs_one(tmp_path, capsys, monkeypatch):
+    """--face-upsample sets dlib's detector (what a NoFaceWarning suggests); without a dlib or
+    landmarks backbone it is an error, not an option silently ignored."""
+    from skpercept.cli._common import BackboneChoice, Runtime, make_backbones_for
+
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"image": [f"im{i}.png" for i in range(4)], "warm": [1, 2, 3, 4]}).to_csv(table, index=False)
+    code, _, err = run(capsys, "fit", table, "--model", tmp_path / "m.joblib", "--face-upsample", "1")
+    assert code == 2 and "Traceback" not in err
+    assert "--face-upsample 1" in err and "--backbone lite0 has neither" in err
+    code, _, err = run(capsys, "compare", table, "--backbones", "lite0", "--face-upsample", "1")
+    assert code == 2 and "--backbones lite0 has neither" in err
+    runtime = Runtime(None, "cpu", False, 0, False)
+    backbones, _ = make_backbones_for(BackboneChoice("lite0+landmarks", (), True, 2), runtime)
+    assert backbones["landmarks"].upsample == 2 and "upsample" not in backbones["lite0"].get_params()
+    # the demo, whose shipped faces include one that dlib finds only with upsample=1
+    code, _, err = run(capsys, "demo", "--no-dlib", "--face-upsample", "1", "--output", tmp_path / "demo")
+    assert code == 2 and "--no-dlib leaves out" in err and not (tmp_path / "demo").exists()
+    given = {}
+    monkeypatch.setattr("skpercept.cli.demo.run_demo", lambda output, **options: given.update(options))
+    assert run(capsys, "demo", "--face-upsample", "1", "--output", tmp_path / "demo")[0] == 0
+    assert given["face_upsample"] == 1
+
+
 def test_open_clip_from_a_local_checkpoint_scores_like_the_same_weights_in_python(world, tmp_path, capsys):
     """The command's open_clip backbone is the user's checkpoint, not a random one."""
     import open_clip

@@ -203,7 +203,7 @@ CASES: dict[str, Callable[[], Case]] = {
 
 def _kind(name: str):
     if name in ("ContrastiveEmbedder", "LoRARatingClassifier", "LoRAPairwiseRanker"):
-        return pytest.param(name, marks=pytest.mark.skipif(not PEFT, reason="needs skpercept[finetune]"))
+        return pytest.param(name, marks=pytest.mark.skipif(not PEFT, reason="needs skpercept[lora]"))
     return name
 
 

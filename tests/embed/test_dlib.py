@@ -54,6 +54,23 @@ def test_no_face_falls_back_to_whole_image_with_warning(fitted):
     assert X.shape == (1, 128) and np.isfinite(X).all()
 
 
+def test_no_face_warning_names_the_images_and_the_callers_line(fitted, faces, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (80, 80), (127, 127, 127)).save(blank)
+    with pytest.warns(NoFaceWarning) as caught:
+        fitted.transform([faces[0], str(blank), faces[1]])  # through scikit-learn's output wrapper
+    [warning] = [w for w in caught if w.category is NoFaceWarning]
+    message = str(warning.message)
+    assert message.startswith("No face detected in 1 of the images computed in this call: ")
+    assert "blank.png" in message and faces[0] not in message and faces[1] not in message
+    # how to act on it, in Python and on the command line
+    assert "DlibFaceEmbedder(upsample=1)" in message and "--face-upsample 1" in message
+    assert warning.filename == __file__  # this line, not a file of scikit-learn or skpercept
+    assert "_no_face" not in vars(fitted) and "_batch_sources" not in vars(fitted)
+    with pytest.warns(NoFaceWarning, match=r"in either view: tta=True\): .*blank.png.*upsample=2"):
+        variant(fitted, tta=True, upsample=1).transform([str(blank)])
+
+
 def test_bad_images_follow_on_error(fitted, faces, tmp_path):
     missing = str(tmp_path / "nope.jpg")
     with pytest.raises(ImageLoadError, match="nope.jpg"):

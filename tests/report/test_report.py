@@ -239,3 +239,22 @@ def test_markdown_table_prints_counts_as_integers():
     text = markdown_table(frame, index=False)
     assert "| 40 " in text and "| 12000 " in text and "40.000" not in text
     assert "1.000" in text and "0.250" in text
+
+
+def test_scatter_titles_show_the_correlation_the_table_reports(tmp_path, monkeypatch):
+    import skpercept.report._write as write
+
+    titles = []
+    keep = write.save_png
+
+    def capture(fig, path):
+        titles.extend(ax.get_title() for ax in fig.axes)
+        return keep(fig, path)
+
+    monkeypatch.setattr(write, "save_png", capture)
+    panels = {"smart": ([1, 2, 3, 4], [0.1, 0.3, 0.2, 0.4]), "warm": ([1, 2, 3], [1, 2, 3])}
+    plot_scatter(panels, tmp_path / "s.png")
+    assert titles == ["smart (Spearman ρ = 0.800)", "warm (Spearman ρ = 1.000)"]
+    titles.clear()
+    plot_scatter(panels, tmp_path / "t.png", rho={"smart": (0.7654, "mean of 5 folds")})
+    assert titles == ["smart\n(Spearman ρ = 0.765, mean of 5 folds)", "warm (Spearman ρ = 1.000)"]
