@@ -33,6 +33,7 @@ SUBPACKAGES = (
     "raters",
     "photos",
     "recipes",
+    "label",
     "cli",
 )
 

@@ -225,6 +225,8 @@ NOT_CHECKED = {
     "as paths, PIL and arrays) and check_param_validation; tests/finetune/test_contrastive.py the rest.",
     "JointRatingRanker": "its rating rows leave the right half NaN, which no common check builds; "
     "tests/heads/test_joint.py runs the common checks with its own expected failures and reasons.",
+    "EmbeddingLookup": "maps item names (strings) to rows of a fixed table: it has no numeric input "
+    "for the common checks to feed. tests/label/ covers it inside the labelling app's pipelines.",
     "PerceptSearchCV": "a meta-estimator over a Pipeline and an Optuna study, like sklearn's "
     "searches (also outside the common checks); tests/model_selection/test_search.py covers its API and "
     "tests/test_params.py runs check_param_validation.",

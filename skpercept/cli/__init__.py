@@ -1,4 +1,5 @@
-"""The ``skpercept`` command: ``demo``, ``fit``, ``evaluate``, ``predict``, ``compare`` and ``rank``.
+"""The ``skpercept`` command: ``demo``, ``fit``, ``evaluate``, ``predict``, ``compare``, ``rank`` and
+``label``.
 
 ``skpercept demo`` runs the main job on the shipped OMI faces, offline. ``fit`` / ``evaluate`` /
 ``predict`` do the same on your own data: a table (csv or xlsx) of ratings (columns ``image`` [+
@@ -6,9 +7,10 @@
 ``user_id``] + one column per attribute, 1 where ``image_a`` was preferred, 0 where ``image_b``
 was, values between for shares of raters, empty = not judged), or a folder of the reference
 labelling system's Excel tables (read by :func:`skpercept.datasets.load_perception_xlsx`, which
-needs ``--one-means`` for comparisons). ``compare`` cross-validates several backbones and heads
-on one table. With a user column, ``fit`` trains a per-person model; ``evaluate`` then reports
-accuracy per person and ``predict --user ID`` predicts for one person.
+needs ``--one-means`` for comparisons). ``compare`` cross-validates several backbones and heads on
+one table. ``label`` serves a local web app in which people label a folder of images, the next
+question chosen by their model as it learns. With a user column, ``fit`` trains a per-person model;
+``evaluate`` then reports accuracy per person and ``predict --user ID`` predicts for one person.
 
 Each command is a module of this package with ``add_parser(subparsers)`` and ``run(options)``;
 shared options and table reading are in ``_common``, every file a command writes in
@@ -42,7 +44,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from skpercept.cli import compare, demo, evaluate, fit, predict, rank
+from skpercept.cli import compare, demo, evaluate, fit, label, predict, rank
 from skpercept.cli._tables import CLIError
 from skpercept.embed import ImageLoadError
 from skpercept.personal import UserIdWarning
@@ -50,7 +52,7 @@ from skpercept.personal import UserIdWarning
 __all__ = ["COMMANDS", "CLIError", "build_parser", "main"]
 
 #: The command modules, in the order ``skpercept --help`` lists them.
-COMMANDS = (demo, fit, evaluate, predict, compare, rank)
+COMMANDS = (demo, fit, evaluate, predict, compare, rank, label)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="skpercept",
         description="Learn how people perceive images: `skpercept demo` runs the whole job on the shipped "
         "OMI faces; fit / evaluate / predict / compare do it on your own csv or xlsx tables, or on a folder "
-        "of the reference labelling system's Excel tables; rank keeps the best photo of each group.",
+        "of the reference labelling system's Excel tables; rank keeps the best photo of each group; label collects "
+        "judgments in a browser.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
