@@ -52,6 +52,7 @@ TRUSTED_TYPES = (
     "skpercept.heads._ranking.PairwiseRanker",
     "skpercept.heads._rating.RatingClassifier",
     "skpercept.heads._rating.RatingRegressor",
+    "skpercept.label._learner.EmbeddingLookup",
     "skpercept.model_selection._search.PerceptSearchCV",
     "skpercept.personal._users.UserEncoder",
     "skpercept.preprocessing._blocks.BlockScaler",

@@ -30,6 +30,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from skpercept._utils import SavedFormatMixin
 from skpercept.heads import PairwiseRanker, RatingClassifier
 from skpercept.personal import UserEncoder, add_users, suggest_items, suggest_pairs
 from skpercept.preprocessing import PairFeatures
@@ -39,7 +40,7 @@ _log = logging.getLogger(__name__)
 STRATEGIES = ("information", "variance", "uncertainty", "random")
 
 
-class EmbeddingLookup(TransformerMixin, BaseEstimator):
+class EmbeddingLookup(SavedFormatMixin, TransformerMixin, BaseEstimator):
     """Rows of a precomputed embedding table, looked up by item name.
 
     Parameters
