@@ -26,6 +26,7 @@ from skpercept.cli._common import (
     whole_number,
 )
 from skpercept.cli._models import load_model, use_runtime
+from skpercept.cli._outputs import check_outputs
 from skpercept.cli._tables import CLIError
 
 _DEFAULT_PORT = 8765
@@ -82,6 +83,8 @@ def run(options: argparse.Namespace) -> int:
     if len(items) < 2:
         raise CLIError(f"{folder}: {len(items)} image(s) found; labelling needs at least two.")
     serving = not (options.export or options.import_from or options.apply)
+    if options.export:
+        _check_export(folder, items, Path(options.export), options)
     model, embeddings = None, None
     if serving or options.apply:
         if options.model:
@@ -142,6 +145,26 @@ def run(options: argparse.Namespace) -> int:
         return _serve(project, create_app(project), options)
     finally:
         project.close()
+
+
+def _check_export(folder: Path, items: list[str], out: Path, options: argparse.Namespace) -> None:
+    """Before any work: ``--export`` writes outside the photo folder and onto none of the run's inputs."""
+    from skpercept.label import REFERENCE_FILES
+
+    if out.resolve().is_relative_to(folder.resolve()):
+        raise CLIError(
+            f"--export {out} is inside the photo folder {folder}, which is only read; export elsewhere."
+        )
+    outputs = {out / name: f"--export {out}" for name in ("pairs.csv", "ratings.csv")}
+    outputs.update({out / "reference" / name: f"--export {out}" for name in REFERENCE_FILES.values()})
+    inputs = [(folder / item, "an image of the folder") for item in items]
+    if options.import_from:
+        source = Path(options.import_from)
+        found = [p for p in source.rglob("*") if p.is_file()] if source.is_dir() else [source]
+        inputs += [(p, "--import") for p in found]
+    if options.db and "://" not in options.db:
+        inputs.append((Path(options.db), "--db"))
+    check_outputs(outputs, inputs)
 
 
 def _apply(project, options: argparse.Namespace) -> int:

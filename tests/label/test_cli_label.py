@@ -275,3 +275,30 @@ def test_import_errors_name_the_row(folder, tmp_path, common, capsys):
     assert run("label", folder, "--attributes", "warm", "--import", path, *common) == 2
     err = capsys.readouterr().err
     assert "row 2, column warm" in err and "0.5 is not one click" in err
+
+
+def test_export_never_lands_on_an_input(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    make_images(photos, 4)
+    table = tmp_path / "old" / "pairs.csv"
+    table.parent.mkdir()
+    pd.DataFrame(
+        {"user_id": ["ann"], "image_a": ["../photos/im00.jpg"], "image_b": ["../photos/im01.jpg"], "x": [1]}
+    ).to_csv(table, index=False)
+    before = table.read_bytes()
+    base = [
+        "label",
+        photos,
+        "--attributes",
+        "x",
+        "--workspace",
+        tmp_path / "ws",
+        "--no-progress",
+        "--cache-dir",
+        tmp_path / "cache",
+    ]
+    assert run(*base, "--import", str(table), "--export", str(tmp_path / "old")) == 2
+    assert "pairs.csv" in capsys.readouterr().err and table.read_bytes() == before
+    assert run(*base, "--export", photos / "labels") == 2
+    assert "inside the photo folder" in capsys.readouterr().err
+    assert not (photos / "labels").exists()
