@@ -60,6 +60,7 @@ def run(options: argparse.Namespace) -> int:
     """Run ``label`` with the parsed command line."""
     from skpercept.label import (
         LabelProject,
+        LiveLearner,
         create_app,
         export_reference,
         export_tables,
@@ -85,20 +86,18 @@ def run(options: argparse.Namespace) -> int:
     serving = not (options.export or options.import_from or options.apply)
     if options.export:
         _check_export(folder, items, Path(options.export), options)
+    if options.db:
+        _check_db(options.db)
     model, embeddings = None, None
     if serving or options.apply:
         if options.model:
             model, info = load_model(Path(options.model), log)
-            if info["task"] != "pairs" or not info.get("users") or settings["kind"] != "pairs":
-                raise CLIError(
-                    f"--model {options.model}: the app starts from a personal pairs model (`skpercept fit` on "
-                    "comparisons with a user_id column) in a pairs project."
+            try:
+                LiveLearner.check_model(
+                    info, kind=settings["kind"], levels=settings["levels"], attributes=settings["attributes"]
                 )
-            missing = [a for a in settings["attributes"] if a not in info["attributes"]]
-            if missing:
-                raise CLIError(
-                    f"--model {options.model} has no attribute {missing}; it has {info['attributes']}."
-                )
+            except ValueError as exc:
+                raise CLIError(f"--model {options.model}: {exc}") from exc
             use_runtime(model, runtime.cache_dir, runtime.progress, runtime.device)
         else:
             embeddings = _embeddings(folder, items, options, runtime)
@@ -120,7 +119,7 @@ def run(options: argparse.Namespace) -> int:
             random_state=runtime.seed,
             background=serving,
         )
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from exc
     try:
         if options.import_from:
@@ -145,6 +144,17 @@ def run(options: argparse.Namespace) -> int:
         return _serve(project, create_app(project), options)
     finally:
         project.close()
+
+
+def _check_db(db: str) -> None:
+    """Before any work: ``--db`` is a database that opens (a URL SQLAlchemy reads, with its driver
+    installed, a server that answers, an SQLite file that can be created); else one line why."""
+    from skpercept.label import LabelStore
+
+    try:
+        LabelStore(db).close()
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"--db {exc}") from exc
 
 
 def _check_export(folder: Path, items: list[str], out: Path, options: argparse.Namespace) -> None:
@@ -207,7 +217,7 @@ def _serve(project, app, options: argparse.Namespace) -> int:
         )
     log(
         f"{len(project.items)} images, {project.kind}, attributes {', '.join(project.attributes)}; "
-        f"database {store.url}; outputs in {project.workspace}."
+        f"database {store.shown_url}; outputs in {project.workspace}."
     )
     for labeller, link in links.items():
         log(f"  {labeller}: {link}")
@@ -272,7 +282,11 @@ def add_parser(subparsers) -> None:
         "--port", type=whole_number(1), default=_DEFAULT_PORT, help=f"port (default {_DEFAULT_PORT})"
     )
     p.add_argument(
-        "--model", help="a personal pairs model from `skpercept fit` to ask its questions from the start"
+        "--model",
+        help="a personal model from `skpercept fit` (on a table with a user_id column) to ask its questions "
+        "from the start: a pairs model for a pairs project, a rating classifier on the levels 1..N for a "
+        "rating project; it must know every --attributes (one of several is fine). Labellers are added to it; "
+        "it is never refitted",
     )
     p.add_argument(
         "--strategy",

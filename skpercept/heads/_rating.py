@@ -161,7 +161,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
             check_finite_targets(np.asarray(col), f"y ({names[j]})")
             missing = np.asarray(pd.isna(col), dtype=bool)
             observed = col[~missing]
-            if len(observed) == 0:
+            if len(observed) == 0 and reset:  # fit_users: an attribute these people did not judge
                 raise ValueError(f"y {names[j]} has no labels (all missing).")
             if given is None:
                 check_classification_targets(observed)
@@ -179,6 +179,8 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
                     f"y {names[j]} has only 1 class ({levels.tolist()}); need at least 2 classes."
                 )
             classes.append(levels)
+        if np.isnan(codes).all():
+            raise ValueError("y has no labels (all missing).")
         if reset:
             self.n_outputs_ = len(cols)
             self.classes_ = classes[0] if one_d else classes

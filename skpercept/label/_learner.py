@@ -6,13 +6,14 @@ One model per attribute, always a scikit-learn Pipeline whose person columns com
 model plus one deviation per labeller). The images are embedded once, when the app starts
 (with the embedding cache), and looked up by name from then on (:class:`EmbeddingLookup`).
 
-Cold start: a model given to the app (a personal model saved by ``skpercept fit``) asks its
-questions from the first click; without one the first questions are random, and once the
-attribute has ``min_judgments`` judgments a linear model is fitted on everyone's judgments. After
-that, each labeller's deviation is re-estimated from their own judgments every ``update_every``
-clicks with :func:`skpercept.personal.add_users` (the shared part frozen: milliseconds), and a
-full refit runs again when the number of judgments has doubled since the last one. All of it
-happens on one background thread; a request only reads a queue of questions prepared there.
+Cold start: a model given to the app (a personal pairs or rating model saved by ``skpercept
+fit``, see :meth:`LiveLearner.check_model`) asks its questions from the first click; without one
+the first questions are random, and once the attribute has ``min_judgments`` judgments a linear
+model is fitted on everyone's judgments. After that, each labeller's deviation is re-estimated
+from their own judgments every ``update_every`` clicks with :func:`skpercept.personal.add_users`
+(the shared part frozen: milliseconds), and a full refit runs again when the number of judgments
+has doubled since the last one (never for a given model). All of it happens on one background
+thread; a request only reads a queue of questions prepared there.
 """
 
 from __future__ import annotations
@@ -96,20 +97,89 @@ def _output_of(model, attribute: str) -> tuple[int, int]:
     return names.index(attribute), len(names)
 
 
-def _pair_frame(judgments: pd.DataFrame, to_model: dict) -> tuple[pd.DataFrame, np.ndarray]:
+def _check_given_model(info: dict, *, kind: str, levels: int, attributes) -> None:
+    """See :meth:`LiveLearner.check_model`."""
+    task = info.get("task")
+    source = "comparisons" if kind == "pairs" else "ratings"
+    if task != kind:
+        raise ValueError(
+            f"it is a {task} model; a {kind} project starts from a personal {kind} model "
+            f"(`skpercept fit` on {source} with a user_id column)."
+        )
+    if not info.get("users") or not info.get("personal", True):
+        raise ValueError(
+            f"it was fitted without people; the app adds each labeller to a personal model "
+            f"(`skpercept fit` on {source} with a user_id column)."
+        )
+    if kind == "rating":
+        if info.get("output") != "classes" or not info.get("levels"):
+            raise ValueError(
+                f"its {info.get('head', 'rating')} head predicts ratings as numbers; the app needs rating "
+                f"levels with their probabilities (`skpercept fit --head classifier --levels "
+                f"{' '.join(str(v) for v in range(1, int(levels) + 1))}`)."
+            )
+        found = [float(v) for v in info["levels"]]
+        wanted = [float(v) for v in range(1, int(levels) + 1)]
+        if found != wanted:
+            shown = ", ".join(f"{v:g}" for v in found)
+            raise ValueError(
+                f"it rates on levels {shown}; this project rates on {int(levels)} levels "
+                f"({', '.join(f'{v:g}' for v in wanted)})."
+            )
+    missing = [a for a in attributes if a not in info.get("attributes", [])]
+    if missing:
+        raise ValueError(f"it has no attribute {missing}; it has {list(info.get('attributes', []))}.")
+
+
+#: The input columns of the models fitted here (and of ``skpercept fit``'s).
+_PAIR_COLUMNS = ("image_a", "image_b", "user_id")
+_RATING_COLUMNS = ("image", "user_id")
+
+
+def _input_columns(model, kind: str) -> tuple:
+    """The input columns a personal pipeline reads: ``(item_a, item_b, person)`` for pairs (its
+    PairFeatures step's), ``(image, person)`` for ratings (its ColumnTransformer's: the
+    UserEncoder's column and the one other); the defaults where the pipeline does not say."""
+    first = model.steps[0][1] if isinstance(model, Pipeline) else None
+    if kind == "pairs":
+        if isinstance(first, PairFeatures):
+            context = first.context_columns
+            context = [context] if isinstance(context, str) else list(context or [])
+            if len(context) == 1:
+                return (*first.item_columns, context[0])
+        return _PAIR_COLUMNS
+    if isinstance(first, ColumnTransformer):
+        users, images = [], []
+        for _, step, columns in getattr(first, "transformers_", first.transformers):
+            if isinstance(step, str) and step == "drop":
+                continue
+            names = [columns] if isinstance(columns, str) else list(columns)
+            (users if isinstance(step, UserEncoder) else images).extend(names)
+        if len(users) == 1 and len(images) == 1 and all(isinstance(c, str) for c in users + images):
+            return images[0], users[0]
+    return _RATING_COLUMNS
+
+
+def _pair_frame(
+    judgments: pd.DataFrame, to_model: dict, columns: tuple = _PAIR_COLUMNS
+) -> tuple[pd.DataFrame, np.ndarray]:
+    left, right, person = columns
     X = pd.DataFrame(
         {
-            "image_a": judgments["item_a"].map(to_model).to_numpy(),
-            "image_b": judgments["item_b"].map(to_model).to_numpy(),
-            "user_id": judgments["labeller"].to_numpy(),
+            left: judgments["item_a"].map(to_model).to_numpy(),
+            right: judgments["item_b"].map(to_model).to_numpy(),
+            person: judgments["labeller"].to_numpy(),
         }
     )
     return X, (judgments["value"].to_numpy() == 1).astype(int)
 
 
-def _rating_frame(judgments: pd.DataFrame, to_model: dict) -> tuple[pd.DataFrame, np.ndarray]:
+def _rating_frame(
+    judgments: pd.DataFrame, to_model: dict, columns: tuple = _RATING_COLUMNS
+) -> tuple[pd.DataFrame, np.ndarray]:
+    image, person = columns
     X = pd.DataFrame(
-        {"image": judgments["item_a"].map(to_model).to_numpy(), "user_id": judgments["labeller"].to_numpy()}
+        {image: judgments["item_a"].map(to_model).to_numpy(), person: judgments["labeller"].to_numpy()}
     )
     return X, judgments["value"].to_numpy().astype(int)
 
@@ -129,8 +199,12 @@ class LiveLearner:
         questions) is used.
     model : Pipeline or dict or None, default=None
         A fitted personal model to start from (one for every attribute, or a dict attribute →
-        model), taking ``model_items`` in its image columns. Its shared part is kept; labellers
-        are added to it.
+        model), taking ``model_items`` in its image columns: for pairs a ``PairFeatures →
+        PairwiseRanker`` pipeline, for ratings a ``ColumnTransformer(image, user) →
+        RatingClassifier`` on the levels ``1..levels``, as ``skpercept fit`` saves them (its
+        input column names are read from the pipeline; a model of several attributes answers
+        each from its own output, see :meth:`check_model`). Its shared part is kept and never
+        refitted; labellers are added to it with :func:`~skpercept.personal.add_users`.
     model_items : sequence or None, default=None
         What ``model`` takes for each item (e.g. absolute paths); None: the item names.
     strategy : {'information', 'variance', 'uncertainty', 'random'}, default='variance'
@@ -214,8 +288,14 @@ class LiveLearner:
             raise ValueError(f"{len(self.embeddings)} embeddings for {len(self.items)} items.")
         given = model if isinstance(model, dict) else dict.fromkeys(self.attributes, model)
         self.given = {a: m for a, m in given.items() if m is not None}
+        for attribute, given_model in self.given.items():
+            info = getattr(given_model, "skpercept_info_", None)
+            if isinstance(info, dict):
+                self.check_model(info, kind=self.kind, levels=self.levels, attributes=[attribute])
         # Which output of a given model answers each attribute: (index, number of outputs).
         self.outputs = {a: _output_of(m, a) for a, m in self.given.items()}
+        # The input columns each given model reads (the models fitted here read the defaults).
+        self.columns = {a: _input_columns(m, self.kind) for a, m in self.given.items()}
         model_items = self.items if model_items is None else [str(m) for m in model_items]
         self.to_model = dict(zip(self.items, model_items))
         self.from_model = dict(zip(model_items, self.items))
@@ -242,6 +322,15 @@ class LiveLearner:
             question = self._key(row["item_a"], row["item_b"])
             self._judged[(row["labeller"], row["attribute"])].add(question)
             self._asked[row["attribute"]][question] += 1
+
+    @staticmethod
+    def check_model(info: dict, *, kind: str, levels: int, attributes) -> None:
+        """Refuse, with a ValueError of one line, a model saved by ``skpercept fit`` (``info``: its
+        ``skpercept_info_``) that cannot start a project of this ``kind``, ``levels`` and
+        ``attributes``: a model of the other kind, one fitted without people, a rating model
+        without levels (a regressor) or on other levels than ``1..levels``, one that lacks an
+        attribute of the project (it may have more)."""
+        _check_given_model(info, kind=kind, levels=levels, attributes=attributes)
 
     # -- the request path: cheap -------------------------------------------------------------
     @staticmethod
@@ -277,6 +366,11 @@ class LiveLearner:
                     return question
             if not queue and (attribute in self.models or self._ready(attribute)):
                 self._schedule(key)
+                queue = self._queues[key]  # prepared already when the update ran here (no background)
+                while queue and not explore:
+                    question = queue.popleft()
+                    if self._key(*question) not in judged:
+                        return question
             return self._random_question(judged, self._asked[attribute])
 
     def _random_question(self, judged: set, asked: dict) -> tuple[str, str | None]:
@@ -385,8 +479,13 @@ class LiveLearner:
         )
         return Pipeline([("features", features), ("head", head)])
 
+    def _columns(self, attribute: str | None) -> tuple:
+        default = _PAIR_COLUMNS if self.kind == "pairs" else _RATING_COLUMNS
+        return self.columns.get(attribute, default)
+
     def _frame(self, judgments: pd.DataFrame, attribute: str | None = None):
-        X, y = (_pair_frame if self.kind == "pairs" else _rating_frame)(judgments, self.to_model)
+        make = _pair_frame if self.kind == "pairs" else _rating_frame
+        X, y = make(judgments, self.to_model, self._columns(attribute))
         if attribute in self.outputs and self.outputs[attribute][1] > 1:
             k, n = self.outputs[attribute]
             wide = np.full((len(y), n), np.nan)  # the other attributes: not judged
@@ -494,7 +593,7 @@ class LiveLearner:
                     pairs.item_transformer_.transform(pd.Series(items, name="item")), dtype=np.float64
                 )
                 if pairs.n_context_features_:
-                    who = pd.DataFrame({"user_id": [labeller] * len(items)})
+                    who = pd.DataFrame({self._columns(attribute)[2]: [labeller] * len(items)})
                     context = pairs.context_transformer_.transform(who)
                     context = context.toarray() if hasattr(context, "toarray") else np.asarray(context)
                     half = np.hstack([half, context])
@@ -504,7 +603,11 @@ class LiveLearner:
                 ]
                 extra = {}
             else:
-                proba = np.asarray(model.predict_proba(pd.DataFrame({"image": items, "user_id": labeller})))
+                image, person = self._columns(attribute)
+                proba = model.predict_proba(pd.DataFrame({image: items, person: [labeller] * len(items)}))
+                if isinstance(proba, list):  # a model of several attributes: this one's output
+                    proba = proba[self.outputs[attribute][0] if attribute in self.outputs else 0]
+                proba = np.asarray(proba, dtype=np.float64)
                 levels = np.arange(1, self.levels + 1)
                 score = proba @ levels
                 extra = {"predicted": levels[proba.argmax(axis=1)], "confidence": proba.max(axis=1)}

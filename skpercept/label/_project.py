@@ -125,14 +125,16 @@ class LabelProject:
     level_names : sequence of str or None, default=None
         What each level is called on the page (``['delete', 'keep']``); None: the numbers.
     db : str or path or None, default=None
-        Database URL or SQLite file; None: ``labels.sqlite`` in the workspace.
+        Database URL or SQLite file; None: ``labels.sqlite`` in the workspace. One that cannot
+        be opened is a ValueError or OSError saying why (see :class:`LabelStore`).
     workspace : path or None, default=None
         Where exports and results go; None: :func:`default_workspace`.
     embeddings : array-like of shape (n_images, n_features) or None, default=None
         The images' embeddings, in :attr:`items` order (see ``skpercept label`` for how the
         command computes them). None with no ``model``: questions stay random.
     model : Pipeline or None, default=None
-        A fitted personal model to start from; it takes absolute image paths.
+        A fitted personal model to start from, pairs or ratings as the project (see
+        :class:`LiveLearner`); it takes absolute image paths.
     **learner_options
         Passed to :class:`LiveLearner` (``strategy``, ``update_every``, ``min_judgments``,
         ``batch``, ``random_state``, ``background``).

@@ -122,6 +122,56 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Seconds a PostgreSQL server has to accept a connection before the store gives up on it.
+CONNECT_TIMEOUT = 5
+
+
+def _masked(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (also when SQLAlchemy cannot parse it)."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):  # a URL SQLAlchemy cannot read: mask by its shape
+        return re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", url)
+
+
+def _reason(exc: BaseException, password: str | None) -> str:
+    """The first line of a driver's error, without the password should it quote it."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = text[0].strip() if text else type(exc).__name__
+    return reason.replace(password, "***") if password else reason
+
+
+def _engine(url: str, shown: str) -> sa.Engine:
+    """An engine for ``url``; a URL SQLAlchemy cannot read or has no driver for is a ValueError."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise ValueError(
+            f"{shown} is not a database URL ({_reason(exc, None)}); give an SQLite file or a URL such as "
+            "postgresql+psycopg://user@host/database."
+        ) from None
+    options = {}
+    # The driver as named (``get_driver_name`` would load the dialect, maybe an unknown one).
+    if parsed.drivername in ("postgresql+psycopg", "postgresql+psycopg2", "postgresql") and (
+        "connect_timeout" not in parsed.query
+    ):
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
+    try:
+        return sa.create_engine(parsed, future=True, **options)
+    except sa.exc.NoSuchModuleError:
+        raise ValueError(
+            f"{shown}: SQLAlchemy knows no database {parsed.drivername!r}; give an SQLite file or a URL "
+            "such as postgresql+psycopg://user@host/database."
+        ) from None
+    except ModuleNotFoundError as exc:
+        raise ValueError(
+            f"{shown}: the database driver {exc.name!r} is not installed (for PostgreSQL: pip install "
+            "'skpercept[postgres]')."
+        ) from None
+    except sa.exc.ArgumentError as exc:
+        raise ValueError(f"{shown}: {_reason(exc, parsed.password)}.") from None
+
+
 def database_url(path_or_url: str | Path) -> str:
     """A SQLAlchemy URL: a URL as given, a file path as an SQLite URL.
 
@@ -146,7 +196,11 @@ class LabelStore:
     ----------
     url : str or path
         A SQLAlchemy URL (``sqlite:///path``, ``postgresql+psycopg://user@host/db``) or the path
-        of an SQLite file (created with its folder when missing).
+        of an SQLite file (created with its folder when missing). A URL that is not one, or
+        names a database SQLAlchemy has no driver for, is a ValueError; a database that cannot
+        be opened (a server that does not answer within ``CONNECT_TIMEOUT`` = 5 seconds, a
+        file that cannot be created) an OSError. Their messages, like ``shown_url``, never
+        show the URL's password.
 
     Examples
     --------
@@ -167,12 +221,27 @@ class LabelStore:
 
     def __init__(self, url: str | Path) -> None:
         self.url = database_url(url)
+        #: The URL to show (in messages, on the console): its password masked.
+        self.shown_url = _masked(self.url)
         if self.url.startswith("sqlite:///"):
-            Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(self.url, future=True)
+            folder = Path(self.url[len("sqlite:///") :]).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror or exc
+                raise OSError(
+                    f"{self.shown_url}: cannot create the database's folder {folder}: {why}."
+                ) from None
+        self.engine = _engine(self.url, self.shown_url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        _metadata.create_all(self.engine)
+        try:
+            _metadata.create_all(self.engine)
+        except sa.exc.OperationalError as exc:
+            self.engine.dispose()
+            raise OSError(
+                f"{self.shown_url}: cannot open the database: {_reason(exc, self.engine.url.password)}."
+            ) from None
 
     def close(self) -> None:
         """Close the database connections."""
@@ -204,7 +273,7 @@ class LabelStore:
         for key, value in wanted.items():
             if key in current and current[key] != value:
                 raise ValueError(
-                    f"{self.url}: this project was started with {key}={current[key]!r}; "
+                    f"{self.shown_url}: this project was started with {key}={current[key]!r}; "
                     f"got {key}={value!r}. Use another --db for a new project."
                 )
         wanted["items"] = sorted(set(current.get("items", [])) | set(items))
@@ -316,7 +385,7 @@ class LabelStore:
         judgments = list(judgments)
         settings = self.settings()
         if not settings:
-            raise JudgmentError(f"{self.url}: the project is not configured yet.")
+            raise JudgmentError(f"{self.shown_url}: the project is not configured yet.")
         items = set(settings["items"])
         for j in judgments:
             self._check(j, settings, items)

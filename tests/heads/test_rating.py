@@ -226,3 +226,20 @@ def test_auto_batch_size_gives_small_data_several_steps_per_epoch(n_rows, expect
     assert clf.net_.batch_size == 256  # prediction and validation batches
     fixed = RatingClassifier(batch_size=32, max_epochs=1, early_stopping=False, device="cpu").fit(X, y)
     assert fixed.net_.iterator_train__batch_size == 32
+
+
+def test_fit_users_of_several_attributes_takes_judgments_of_one():
+    """A person judged one attribute of a model of several (a labelling project asks about one):
+    fit_users learns from those; only a y without any label is an error."""
+    rng = np.random.RandomState(0)
+    items, people = rng.normal(size=(60, 3)), np.eye(2)
+    who = rng.randint(0, 2, 60)
+    X = np.hstack([items, people[who]])
+    y = np.column_stack([np.digitize(items[:, 0], [0.0]), np.digitize(items[:, 1], [0.0])]) + 1.0
+    clf = RatingClassifier(classes=[1.0, 2.0], user_features=[3, 4], **FAST).fit(X, y)
+    new = np.hstack([items[:8], np.zeros((8, 2)), np.ones((8, 1))])  # a third person
+    only_second = np.column_stack([np.full(8, np.nan), np.ones(8)])
+    clf.fit_users(new, only_second)
+    assert clf.n_user_features_ == 3
+    with pytest.raises(ValueError, match="all missing"):
+        clf.fit_users(new, np.full((8, 2), np.nan))

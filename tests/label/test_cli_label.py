@@ -302,3 +302,38 @@ def test_export_never_lands_on_an_input(tmp_path, capsys):
     assert run(*base, "--export", photos / "labels") == 2
     assert "inside the photo folder" in capsys.readouterr().err
     assert not (photos / "labels").exists()
+
+
+@pytest.mark.parametrize(
+    "db, message",
+    [
+        ("nosuchdialect://x", "--db nosuchdialect://x: SQLAlchemy knows no database 'nosuchdialect'"),
+        ("://x", "--db ://x is not a database URL"),
+        (
+            "postgresql+psycopg://me:s3cret@localhost:port/x",
+            "--db postgresql+psycopg://me:***@localhost:port/x",
+        ),
+        (
+            "postgresql+psycopg://me:s3cret@127.0.0.1:1/x",
+            "--db postgresql+psycopg://me:***@127.0.0.1:1/x: cannot open",
+        ),
+        ("FILE/labels.sqlite", "cannot create the database's folder"),
+        ("FOLDER", "cannot open the database"),
+    ],
+    ids=["dialect", "not a URL", "bad port", "no server", "under a file", "a folder"],
+)
+def test_a_bad_db_is_one_error_line(folder, tmp_path, common, capsys, db, message):
+    if "127.0.0.1:1" in db:
+        pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install skpercept[postgres]")
+    (tmp_path / "file.txt").write_text("not a folder")
+    (tmp_path / "a-folder").mkdir()
+    db = db.replace("FILE", str(tmp_path / "file.txt")).replace("FOLDER", str(tmp_path / "a-folder"))
+    status = run(
+        "label", folder, "--attributes", "warm", "--db", db, "--export", tmp_path / "export", *common
+    )
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and "--db " in err
+    assert len(err.strip().splitlines()) == 1, err  # no traceback
+    assert "s3cret" not in err and "Traceback" not in err
+    assert not (tmp_path / "export").exists() and not (tmp_path / "workspace").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlalchemy as sa
 
 from skpercept.label import Judgment, JudgmentError, LabelStore
 from tests.label.conftest import ITEMS
@@ -269,3 +270,74 @@ def test_database_url_of_a_path_is_sqlite(tmp_path):
 
     assert database_url(tmp_path / "x.sqlite") == f"sqlite:///{(tmp_path / 'x.sqlite').resolve()}"
     assert database_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+# -- a database that cannot be opened ---------------------------------------------------------
+def _bad_databases(tmp_path):
+    (tmp_path / "file.txt").write_text("not a folder")
+    (tmp_path / "folder").mkdir()
+    return {
+        "no such dialect": ("nosuchdialect://x", ValueError, "knows no database 'nosuchdialect'"),
+        "not a URL": ("://x", ValueError, "is not a database URL"),
+        "a port that is no number": (
+            "postgresql+psycopg://me:s3cret@localhost:port/x",
+            ValueError,
+            "is not a database URL",
+        ),
+        "a driver not installed": (
+            "postgresql+nosuchdriver://me:s3cret@localhost/x",
+            ValueError,
+            "knows no database 'postgresql+nosuchdriver'",
+        ),
+        "an SQLite file under a file": (
+            str(tmp_path / "file.txt" / "labels.sqlite"),
+            OSError,
+            "cannot create the database's folder",
+        ),
+        "an SQLite file that is a folder": (str(tmp_path / "folder"), OSError, "cannot open the database"),
+    }
+
+
+BAD_DATABASES = [
+    "no such dialect",
+    "not a URL",
+    "a port that is no number",
+    "a driver not installed",
+    "an SQLite file under a file",
+    "an SQLite file that is a folder",
+]
+
+
+@pytest.mark.parametrize("case", BAD_DATABASES)
+def test_a_database_that_cannot_be_opened_is_one_clear_error(tmp_path, case):
+    url, error, message = _bad_databases(tmp_path)[case]
+    with pytest.raises(error) as info:
+        LabelStore(url)
+    text = str(info.value)
+    assert message in text and "\n" not in text
+    assert "s3cret" not in text, "the password is masked"
+    assert not isinstance(info.value, sa.exc.SQLAlchemyError), "no SQLAlchemy error escapes"
+
+
+def test_a_postgresql_server_that_does_not_answer_is_an_oserror_without_the_password():
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver: pip install skpercept[postgres]")
+    # Nothing listens on port 1: the connection is refused at once (no network needed).
+    with pytest.raises(OSError) as info:
+        LabelStore("postgresql+psycopg://me:s3cret@127.0.0.1:1/labels")
+    text = str(info.value)
+    assert text.startswith("postgresql+psycopg://me:***@127.0.0.1:1/labels: cannot open the database")
+    assert "s3cret" not in text and "\n" not in text
+
+
+def test_the_shown_url_masks_the_password(tmp_path):
+    store = LabelStore(tmp_path / "labels.sqlite")
+    try:
+        assert store.shown_url == store.url  # nothing to mask
+    finally:
+        store.close()
+    from skpercept.label._store import _masked
+
+    assert _masked("postgresql+psycopg://me:s3cret@host/db") == "postgresql+psycopg://me:***@host/db"
+    assert (
+        _masked("postgresql+psycopg://me:s3cr@t@host:port/db") == "postgresql+psycopg://me:***@host:port/db"
+    )
