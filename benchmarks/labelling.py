@@ -41,18 +41,33 @@ had not caught up), the background updates and full refits (seconds; and the cli
 while one ran), the ``user_alpha_`` of the last refit, and how spread the team's questions were
 (distinct faces, the share of the 10 most asked, pairs already asked of someone else).
 
+Starting point (``--start``): ``nothing`` (the default) is a team starting an empty project: random
+questions until the attribute has ``min_judgments`` judgments, then the app's own model, refitted
+on everyone's judgments as they double. ``population`` is the issue's other cold start, a given
+model: before anyone clicks, a personal model is fitted on ``--population`` (default 100) other
+simulated people of the same kind × ``--population-judgments`` (default 40) random pairs of the
+faces outside the pool and the held-out set, as ``skpercept fit`` fits a table with people (a
+Pipeline ``PairFeatures(embedding lookup, UserEncoder()) → PairwiseRanker(user_features='auto')``
+at its defaults), and the project starts from it (``LabelProject(..., model=...)``, what
+``skpercept label --model`` does): every question comes from it from the first click, and each
+labeller's deviation is added to it as they answer; it is never refitted. The checkpoint 0 row
+is that model for someone it does not know.
+
 Goals (from the issue): p95 < 50 ms per click on a CPU; active reaching random's 80-answer
 accuracy within 40 answers.
 
 Hardware: printed. Ends with one JSON line; the tables and figures also go to
-``benchmarks/results/labelling[-pauseP][-personalW][-quick][-seedS].json`` (``--no-save``: no file). Usage:
+``benchmarks/results/labelling[-population][-pauseP][-personalW][-quick][-seedS].json``
+(``--no-save``: no file). Usage:
 ``python benchmarks/labelling.py [--quick] [--people 8] [--faces 150] [--held-out 30]
-[--attribute trustworthy] [--personal 0.5] [--seed 0] [--pause-ms 150] [--no-save]``
+[--attribute trustworthy] [--personal 0.5] [--start nothing|population] [--population 100]
+[--population-judgments 40] [--seed 0] [--pause-ms 150] [--no-save]``
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import shutil
@@ -66,11 +81,15 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.linear_model import RidgeCV
+from sklearn.pipeline import Pipeline
 
 from skpercept import TimmEmbedder
 from skpercept.datasets import load_omi
 from skpercept.embed import default_cache_dir
-from skpercept.label import LabelProject, create_app
+from skpercept.heads import PairwiseRanker
+from skpercept.label import EmbeddingLookup, LabelProject, create_app
+from skpercept.personal import UserEncoder
+from skpercept.preprocessing import PairFeatures
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
 from _shared import add_result_options, hardware_line, result_name, save_result, table_record
@@ -117,11 +136,55 @@ def heldout_scores(learner, labeller: str, attribute: str, Z: np.ndarray) -> np.
         return np.asarray(head.score_items(half), dtype=np.float64).reshape(len(Z), -1)[:, 0]
 
 
-def run_strategy(strategy, folder, items, Z_pool, Z_test, tastes, sim, pool, test, args, checkpoints) -> dict:
-    """One project, every person labelling with ``strategy``: accuracy per checkpoint, timings."""
+def population_model(Z, names, sim, faces, args, rng) -> tuple[Pipeline, dict]:
+    """A personal model of ``args.population`` other simulated people, fitted at the library's
+    defaults on ``args.population_judgments`` random pairs each of ``faces`` (as ``skpercept fit``
+    fits a table with people): the given model a project can start from."""
+    tastes = [sim.utility() for _ in range(args.population)]
+    who = np.repeat(np.arange(args.population), args.population_judgments)
+    a, b = rng.choice(faces, size=(2, len(who)))
+    b = np.where(a == b, rng.choice(faces, size=len(b)), b)
+    y = np.concatenate([sim.judge(tastes[p], a[who == p], b[who == p]) for p in range(args.population)])
+    X = pd.DataFrame(
+        {
+            "image_a": [names[i] for i in a],
+            "image_b": [names[i] for i in b],
+            "user_id": [f"other{w}" for w in who],
+        }
+    )
+    model = Pipeline(
+        [
+            (
+                "pairs",
+                PairFeatures(item_transformer=EmbeddingLookup(names, Z), context_transformer=UserEncoder()),
+            ),
+            ("head", PairwiseRanker(user_features="auto", random_state=args.seed)),
+        ]
+    )
+    t0 = time.perf_counter()
+    model.fit(X, y.astype(int))
+    head = model[-1]
+    about = {
+        "people": args.population,
+        "judgments": len(y),
+        "faces": len(faces),
+        "fit_seconds": round(time.perf_counter() - t0, 1),
+        "hidden_layer_sizes_": list(getattr(head, "hidden_layer_sizes_", head.hidden_layer_sizes)),
+        "user_alpha_": [round(float(v), 4) for v in np.ravel(head.user_alpha_)],
+        "user_prior_": str(getattr(head, "user_prior_", head.user_prior)),
+    }
+    return model, about
+
+
+def run_strategy(
+    strategy, folder, items, Z_pool, Z_test, tastes, sim, pool, test, args, checkpoints, given=None
+) -> dict:
+    """One project, every person labelling with ``strategy``: accuracy per checkpoint, timings.
+    ``given``: a fitted personal model to start from (a copy is used; labellers are added to it)."""
     workspace = Path(tempfile.mkdtemp(prefix="skpercept-labelling-"))
     project = LabelProject(
         folder, [args.attribute], items=items, workspace=workspace, embeddings=Z_pool,
+        model=None if given is None else copy.deepcopy(given),
         **RUNS[strategy], random_state=args.seed, background=True,
     )  # fmt: skip
     learner = project.learner
@@ -170,6 +233,10 @@ def run_strategy(strategy, folder, items, Z_pool, Z_test, tastes, sim, pool, tes
     first_model = None
     done = 0
     for k in checkpoints:
+        if k == 0:  # a given model before anyone answers: the shared part for everyone
+            shared = heldout_scores(learner, "nobody-in-particular", args.attribute, Z_test)
+            accuracy[0] = unknown[0] = [order_accuracy(shared, u[test]) for u in tastes]
+            continue
         for _ in range(k - done):
             for p, who in enumerate(people):
                 during.append(busy["now"])
@@ -282,12 +349,25 @@ def main() -> None:
     parser.add_argument(
         "--pause-ms", type=float, default=DEFAULT_PAUSE_MS, help="pause after every click (0: click at once)"
     )
+    parser.add_argument(
+        "--start",
+        choices=("nothing", "population"),
+        default="nothing",
+        help="what the project starts from: nothing (the app's own model once there are judgments) or "
+        "a personal model fitted on other simulated people (a given model, as with `skpercept label --model`)",
+    )
+    parser.add_argument("--population", type=int, default=100, help="--start population: its people")
+    parser.add_argument(
+        "--population-judgments", type=int, default=40, help="--start population: random pairs per person"
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_result_options(parser)
     args = parser.parse_args()
     if args.quick:
         args.people, args.faces, args.held_out = 3, 60, 20
     checkpoints = CHECKPOINTS[:2] if args.quick else CHECKPOINTS
+    if args.start == "population":
+        checkpoints = (0, *checkpoints)
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
     start = time.perf_counter()
@@ -326,11 +406,23 @@ def main() -> None:
         f"ridge oracle {frame['ridge on the true utility (oracle)']:.3f}",
         flush=True,
     )
+    given = None
+    if args.start == "population":
+        others = faces[args.faces + args.held_out :]
+        names = [str(Path(p)) for p in images]  # the model takes image paths, as fit's models do
+        given, frame["given model"] = population_model(Z, names, sim, others, args, rng)
+        about = frame["given model"]
+        print(
+            f"given model: {about['people']} other people x {args.population_judgments} pairs of "
+            f"{about['faces']} other faces, fitted in {about['fit_seconds']:.0f} s (trunk "
+            f"{about['hidden_layer_sizes_']}, user_alpha_ {about['user_alpha_']}, prior {about['user_prior_']})",
+            flush=True,
+        )
     runs = {}
     for strategy in STRATEGIES:
         t0 = time.perf_counter()
         runs[strategy] = run_strategy(
-            strategy, folder, items, Z[pool], Z[test], tastes, sim, pool, test, args, checkpoints
+            strategy, folder, items, Z[pool], Z[test], tastes, sim, pool, test, args, checkpoints, given
         )
         runs[strategy]["seconds"] = round(time.perf_counter() - t0, 1)
 
@@ -409,7 +501,7 @@ def main() -> None:
         f"p95 ms per click (next + judge), {s} (goal < 50)": timing[s]["click"]["p95"] for s in STRATEGIES
     }
     for s in STRATEGIES[:-1]:  # the active ones against random
-        reached = [k for k in checkpoints if curves[s][k][0] >= goal]
+        reached = [k for k in checkpoints if k and curves[s][k][0] >= goal]
         targets[f"answers for {s} to reach random's {last}-answer accuracy (goal <= 40)"] = (
             min(reached) if reached else None
         )
@@ -424,6 +516,7 @@ def main() -> None:
         "held_out_faces": len(test),
         "attribute": args.attribute,
         "personal": args.personal,
+        "start": args.start,
         "pause_ms": args.pause_ms,
         "seed": args.seed,
         "learner_settings": settings,
@@ -456,6 +549,18 @@ def main() -> None:
     }
     print(json.dumps(figures))
     where = f"{args.people} simulated people, {len(pool)} pool faces, {len(test)} held-out faces, '{args.attribute}'"
+    if given is not None:
+        about = frame["given model"]
+        where += (
+            f"; starting from a given model of {about['people']} other people x "
+            f"{args.population_judgments} pairs of other faces"
+        )
+        start_note = (
+            "The project starts from that model (never refitted; each labeller's deviation added as they "
+            "answer); 0 answers: the model for someone it does not know. "
+        )
+    else:
+        start_note = f"The app's own model once the attribute has {settings['min_judgments']} judgments; no model yet: 0.5. "
     tables = [
         table_record(
             "accuracy",
@@ -465,7 +570,9 @@ def main() -> None:
             rows,
             note=f"Answers through the app's HTTP API, the people taking turns; the model updating in the "
             f"background (min_judgments {settings['min_judgments']}, update_every {settings['update_every']}, "
-            f"batch {settings['batch']}, explore {settings['explore']} for the active strategies), each person's update forced at a checkpoint. No model yet: 0.5. Shared part: the same "
+            f"batch {settings['batch']}, explore {settings['explore']} for the active strategies), each person's update forced at a checkpoint. "
+            + start_note
+            + "Shared part: the same "
             f"model's scores for a person it does not know (the team's common taste), judged against each "
             f"person's utility. "
             f"Population mean of the attribute: {frame['population mean of the attribute']:.3f}; ridge on "
@@ -486,6 +593,7 @@ def main() -> None:
     ]
     name = result_name(
         "labelling",
+        "population" if args.start == "population" else None,
         f"pause{args.pause_ms:g}" if args.pause_ms != DEFAULT_PAUSE_MS else None,
         f"personal{args.personal:g}" if args.personal != 0.5 else None,
         "quick" if args.quick else None,
