@@ -53,15 +53,24 @@ at its defaults), and the project starts from it (``LabelProject(..., model=...)
 labeller's deviation is added to it as they answer; it is never refitted. The checkpoint 0 row
 is that model for someone it does not know.
 
+Ratings (``--kind rating --levels L``, default 4): the same people rate one face at a time, 1..L,
+by an ordered logit on the same noise scale (cut points at the standard normal's quantiles of a
+person's standardized taste); the app's model is its ``RatingClassifier`` (the given model a
+``RatingClassifier`` of the other people's ratings). Accuracy then orders the held-out faces by
+the expected rating, and a second table asks how sure the model is: the probability of its
+predicted rating (the "% sure" of the ranked page) against the chance that the person gives that
+rating, as an expected calibration error over held-out faces.
+
 Goals (from the issue): p95 < 50 ms per click on a CPU; active reaching random's 80-answer
 accuracy within 40 answers.
 
 Hardware: printed. Ends with one JSON line; the tables and figures also go to
-``benchmarks/results/labelling[-population][-pauseP][-personalW][-quick][-seedS].json``
+``benchmarks/results/labelling[-ratingL][-population][-pauseP][-personalW][-quick][-seedS].json``
 (``--no-save``: no file). Usage:
 ``python benchmarks/labelling.py [--quick] [--people 8] [--faces 150] [--held-out 30]
 [--attribute trustworthy] [--personal 0.5] [--start nothing|population] [--population 100]
-[--population-judgments 40] [--seed 0] [--pause-ms 150] [--no-save]``
+[--population-judgments 40] [--kind pairs|rating] [--levels 4] [--seed 0] [--pause-ms 150]
+[--no-save]``
 """
 
 from __future__ import annotations
@@ -80,13 +89,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
+from scipy.stats import norm
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import Pipeline
 
 from skpercept import TimmEmbedder
 from skpercept.datasets import load_omi
 from skpercept.embed import default_cache_dir
-from skpercept.heads import PairwiseRanker
+from skpercept.heads import PairwiseRanker, RatingClassifier
 from skpercept.label import EmbeddingLookup, LabelProject, create_app
 from skpercept.personal import UserEncoder
 from skpercept.preprocessing import PairFeatures
@@ -119,10 +131,48 @@ class AttributeTastes(Simulator):
         u = self.A[:, self.column] + self.personal * super().utility()
         return (u - u.mean()) / u.std()
 
+    def level_probs(self, u: np.ndarray, faces: np.ndarray, levels: int) -> np.ndarray:
+        """``(n_faces, levels)`` probabilities of each rating 1..levels: ordered logit on the
+        same noise scale as the comparisons, ``P(rating ≤ k) = expit(β (c_k − u))``, cut points
+        ``c_k`` at the standard normal's quantiles (equal shares of a standardized taste)."""
+        cuts = norm.ppf(np.arange(1, levels) / levels)
+        below = expit(self.beta * (cuts[None, :] - u[faces][:, None]))
+        cdf = np.hstack([np.zeros((len(faces), 1)), below, np.ones((len(faces), 1))])
+        return np.diff(cdf, axis=1)
+
+    def rate(self, u: np.ndarray, faces: np.ndarray, levels: int) -> np.ndarray:
+        """One rating 1..levels per face, drawn from :meth:`level_probs`."""
+        cdf = np.cumsum(self.level_probs(u, faces, levels), axis=1)
+        draw = self.rng.uniform(size=(len(faces), 1))
+        return 1 + (draw > cdf[:, :-1]).sum(axis=1)
+
+
+def heldout_proba(learner, labeller: str, attribute: str, Z: np.ndarray) -> np.ndarray | None:
+    """A rating project: the person's model's ``(n, levels)`` probabilities for faces outside the
+    project (the item's embedding, then the person's columns, as the model's ColumnTransformer
+    lays them out); None: no model."""
+    with learner._lock:
+        model = learner.models.get(attribute)
+        if model is None:
+            return None
+        features, head = model[0], model[-1]
+        encoder, columns = next((t, c) for _, t, c in features.transformers_ if isinstance(t, UserEncoder))
+        column = columns if isinstance(columns, str) else columns[0]
+        person = encoder.transform(pd.DataFrame({column: [labeller] * len(Z)}))
+        person = person.toarray() if hasattr(person, "toarray") else np.asarray(person)
+        proba = head.predict_proba(np.hstack([np.asarray(Z, dtype=np.float64), person]))
+        if isinstance(proba, list):  # a model of several attributes: this one's output
+            proba = proba[learner.outputs[attribute][0] if attribute in learner.outputs else 0]
+        return np.asarray(proba, dtype=np.float64)
+
 
 def heldout_scores(learner, labeller: str, attribute: str, Z: np.ndarray) -> np.ndarray | None:
     """The person's model's scores of faces outside the project (as ``learner.ranking`` scores
-    the project's own images: the item's embedding, then the person's columns); None: no model."""
+    the project's own images: the item's embedding, then the person's columns; for ratings the
+    expected rating); None: no model."""
+    if learner.kind == "rating":
+        proba = heldout_proba(learner, labeller, attribute, Z)
+        return None if proba is None else proba @ np.arange(1, proba.shape[1] + 1)
     with learner._lock:
         model = learner.models.get(attribute)
         if model is None:
@@ -142,6 +192,8 @@ def population_model(Z, names, sim, faces, args, rng) -> tuple[Pipeline, dict]:
     fits a table with people): the given model a project can start from."""
     tastes = [sim.utility() for _ in range(args.population)]
     who = np.repeat(np.arange(args.population), args.population_judgments)
+    if args.kind == "rating":
+        return _population_ratings(Z, names, sim, faces, tastes, who, args, rng)
     a, b = rng.choice(faces, size=(2, len(who)))
     b = np.where(a == b, rng.choice(faces, size=len(b)), b)
     y = np.concatenate([sim.judge(tastes[p], a[who == p], b[who == p]) for p in range(args.population)])
@@ -163,17 +215,50 @@ def population_model(Z, names, sim, faces, args, rng) -> tuple[Pipeline, dict]:
     )
     t0 = time.perf_counter()
     model.fit(X, y.astype(int))
+    return model, _about(model, len(y), faces, t0, args)
+
+
+def _population_ratings(Z, names, sim, faces, tastes, who, args, rng) -> tuple[Pipeline, dict]:
+    """The rating version: each person rates ``args.population_judgments`` random faces 1..levels."""
+    shown = np.concatenate([rng.choice(faces, size=args.population_judgments, replace=False) for _ in tastes])
+    y = np.concatenate([sim.rate(tastes[p], shown[who == p], args.levels) for p in range(args.population)])
+    X = pd.DataFrame({"image": [names[i] for i in shown], "user_id": [f"other{w}" for w in who]})
+    width = Z.shape[1]
+    model = Pipeline(
+        [
+            (
+                "features",
+                ColumnTransformer(
+                    [("image", EmbeddingLookup(names, Z), "image"), ("user", UserEncoder(), ["user_id"])]
+                ),
+            ),
+            (
+                "head",
+                RatingClassifier(
+                    classes=np.arange(1, args.levels + 1),
+                    user_features=np.arange(width, width + args.population),
+                    random_state=args.seed,
+                ),
+            ),
+        ]
+    )
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    return model, _about(model, len(y), faces, t0, args)
+
+
+def _about(model, n_judgments: int, faces, t0: float, args) -> dict:
     head = model[-1]
     about = {
         "people": args.population,
-        "judgments": len(y),
+        "judgments": n_judgments,
         "faces": len(faces),
         "fit_seconds": round(time.perf_counter() - t0, 1),
         "hidden_layer_sizes_": list(getattr(head, "hidden_layer_sizes_", head.hidden_layer_sizes)),
         "user_alpha_": [round(float(v), 4) for v in np.ravel(head.user_alpha_)],
         "user_prior_": str(getattr(head, "user_prior_", head.user_prior)),
     }
-    return model, about
+    return about
 
 
 def run_strategy(
@@ -184,6 +269,7 @@ def run_strategy(
     workspace = Path(tempfile.mkdtemp(prefix="skpercept-labelling-"))
     project = LabelProject(
         folder, [args.attribute], items=items, workspace=workspace, embeddings=Z_pool,
+        kind=args.kind, levels=args.levels if args.kind == "rating" else 2,
         model=None if given is None else copy.deepcopy(given),
         **RUNS[strategy], random_state=args.seed, background=True,
     )  # fmt: skip
@@ -229,6 +315,7 @@ def run_strategy(
     times = {"next": [], "judge": [], "click": []}
     during = []  # whether a background update was running when the click began
     accuracy: dict = {k: [] for k in checkpoints}
+    sure: dict = {}  # ratings: how sure the model said it was of its predicted rating, and how often right
     unknown: dict = {k: [] for k in checkpoints}  # the shared model alone, for the same people
     first_model = None
     done = 0
@@ -236,6 +323,8 @@ def run_strategy(
         if k == 0:  # a given model before anyone answers: the shared part for everyone
             shared = heldout_scores(learner, "nobody-in-particular", args.attribute, Z_test)
             accuracy[0] = unknown[0] = [order_accuracy(shared, u[test]) for u in tastes]
+            if args.kind == "rating":
+                sure[0] = how_sure(learner, people, args, tastes, sim, test, Z_test)
             continue
         for _ in range(k - done):
             for p, who in enumerate(people):
@@ -243,13 +332,17 @@ def run_strategy(
                 t0 = time.perf_counter()
                 question = client.get(f"/l/{tokens[who]}/api/next?attribute={args.attribute}").get_json()
                 t1 = time.perf_counter()
-                a, b = pool[index[question["item_a"]]], pool[index[question["item_b"]]]
-                value = 1 if sim.judge(tastes[p], np.array([a]), np.array([b]))[0] == 1 else 2
+                a = pool[index[question["item_a"]]]
+                if args.kind == "rating":
+                    value = int(sim.rate(tastes[p], np.array([a]), args.levels)[0])
+                else:
+                    b = pool[index[question["item_b"]]]
+                    value = 1 if sim.judge(tastes[p], np.array([a]), np.array([b]))[0] == 1 else 2
                 body = {
                     "client_id": uuid.uuid4().hex,
                     "attribute": args.attribute,
                     "item_a": question["item_a"],
-                    "item_b": question["item_b"],
+                    "item_b": question.get("item_b"),
                     "value": value,
                 }
                 t2 = time.perf_counter()
@@ -283,6 +376,8 @@ def run_strategy(
             # no model yet (fewer than min_judgments judgments): chance
             accuracy[k].append(0.5 if scores is None else order_accuracy(scores, tastes[p][test]))
             unknown[k].append(0.5 if shared is None else order_accuracy(shared, tastes[p][test]))
+        if args.kind == "rating":
+            sure[k] = how_sure(learner, people, args, tastes, sim, test, Z_test)
         print(
             f"  {strategy:12s} {k:3d} answers each: held-out accuracy {np.mean(accuracy[k]):.3f} ± "
             f"{np.std(accuracy[k]):.3f} (shared part alone {np.mean(unknown[k]):.3f}); clicks so far p50 {1e3 * np.median(times['click']):.1f} ms, "
@@ -297,6 +392,7 @@ def run_strategy(
         if not np.allclose(mine, shown, atol=1e-5):
             raise RuntimeError("held-out scoring disagrees with learner.ranking")
     out = {
+        "sure": sure,
         "accuracy": {k: [round(float(x), 4) for x in v] for k, v in accuracy.items()},
         "shared_only": {k: [round(float(x), 4) for x in v] for k, v in unknown.items()},
         "times_ms": {key: [round(1e3 * t, 2) for t in v] for key, v in times.items()},
@@ -322,7 +418,11 @@ def run_strategy(
     # what the team was asked: how many faces, how concentrated, how many pairs asked twice
     asked = project.store.judgments(attribute=args.attribute)
     shown = pd.concat([asked["item_a"], asked["item_b"]]).value_counts()
-    pairs = [tuple(sorted(pair)) for pair in zip(asked["item_a"], asked["item_b"])]
+    pairs = (
+        list(asked["item_a"])
+        if args.kind == "rating"
+        else [tuple(sorted(pair)) for pair in zip(asked["item_a"], asked["item_b"])]
+    )
     out["asked"] = {
         "distinct_faces": int(shown.size),
         "top10_faces_share": round(float(shown.iloc[:10].sum() / shown.sum()), 3),
@@ -332,6 +432,31 @@ def run_strategy(
     project.close()
     shutil.rmtree(workspace, ignore_errors=True)
     return out
+
+
+def how_sure(learner, people, args, tastes, sim, test, Z_test) -> dict | None:
+    """Ratings: the model's probability of its predicted rating (the "% sure" the ranked page
+    shows) against the chance the person gives that rating (from the simulation's own rating
+    probabilities), over every held-out face of every person: mean of each, and the expected
+    calibration error over 10 equal-width bins of the stated probability."""
+    stated, right = [], []
+    for p, who in enumerate(people):
+        proba = heldout_proba(learner, who, args.attribute, Z_test)
+        if proba is None:
+            return None
+        predicted = proba.argmax(axis=1)
+        stated.append(proba.max(axis=1))
+        right.append(sim.level_probs(tastes[p], test, args.levels)[np.arange(len(test)), predicted])
+    stated, right = np.concatenate(stated), np.concatenate(right)
+    bins = np.minimum((stated * 10).astype(int), 9)
+    ece = sum(
+        np.mean(bins == b) * abs(stated[bins == b].mean() - right[bins == b].mean()) for b in np.unique(bins)
+    )
+    return {
+        "ece": round(float(ece), 4),
+        "stated": round(float(stated.mean()), 4),
+        "right": round(float(right.mean()), 4),
+    }
 
 
 def percentiles(values_ms: list) -> tuple[float, float, float]:
@@ -360,6 +485,13 @@ def main() -> None:
     parser.add_argument(
         "--population-judgments", type=int, default=40, help="--start population: random pairs per person"
     )
+    parser.add_argument(
+        "--kind",
+        choices=("pairs", "rating"),
+        default="pairs",
+        help="the question: which of two (pairs) or a rating 1..--levels of one face",
+    )
+    parser.add_argument("--levels", type=int, default=4, help="--kind rating: the rating levels")
     parser.add_argument("--seed", type=int, default=0)
     add_result_options(parser)
     args = parser.parse_args()
@@ -413,7 +545,7 @@ def main() -> None:
         given, frame["given model"] = population_model(Z, names, sim, others, args, rng)
         about = frame["given model"]
         print(
-            f"given model: {about['people']} other people x {args.population_judgments} pairs of "
+            f"given model: {about['people']} other people x {args.population_judgments} {'ratings' if args.kind == 'rating' else 'pairs'} of "
             f"{about['faces']} other faces, fitted in {about['fit_seconds']:.0f} s (trunk "
             f"{about['hidden_layer_sizes_']}, user_alpha_ {about['user_alpha_']}, prior {about['user_prior_']})",
             flush=True,
@@ -517,6 +649,8 @@ def main() -> None:
         "attribute": args.attribute,
         "personal": args.personal,
         "start": args.start,
+        "kind": args.kind,
+        "levels": args.levels if args.kind == "rating" else 2,
         "pause_ms": args.pause_ms,
         "seed": args.seed,
         "learner_settings": settings,
@@ -547,13 +681,29 @@ def main() -> None:
         "targets": targets,
         "seconds": round(time.perf_counter() - start, 1),
     }
+    sure_rows = []
+    if args.kind == "rating":
+        figures["how_sure"] = {s: runs[s]["sure"] for s in STRATEGIES}
+        print(
+            "\nHow sure (ratings): expected calibration error of the predicted rating's probability "
+            "(mean stated / mean chance the person gives it)"
+        )
+        for k in checkpoints:
+            cells = []
+            for s in STRATEGIES:
+                r = runs[s]["sure"].get(k)
+                cells.append(
+                    "no model" if r is None else f"{r['ece']:.3f} ({r['stated']:.2f} / {r['right']:.2f})"
+                )
+            print(f"{k:8d}" + "".join(f"{c:>26s}" for c in cells))
+            sure_rows.append([str(k), *cells])
     print(json.dumps(figures))
     where = f"{args.people} simulated people, {len(pool)} pool faces, {len(test)} held-out faces, '{args.attribute}'"
     if given is not None:
         about = frame["given model"]
         where += (
             f"; starting from a given model of {about['people']} other people x "
-            f"{args.population_judgments} pairs of other faces"
+            f"{args.population_judgments} {'ratings' if args.kind == 'rating' else 'pairs'} of other faces"
         )
         start_note = (
             "The project starts from that model (never refitted; each labeller's deviation added as they "
@@ -593,12 +743,26 @@ def main() -> None:
     ]
     name = result_name(
         "labelling",
+        f"rating{args.levels}" if args.kind == "rating" else None,
         "population" if args.start == "population" else None,
         f"pause{args.pause_ms:g}" if args.pause_ms != DEFAULT_PAUSE_MS else None,
         f"personal{args.personal:g}" if args.personal != 0.5 else None,
         "quick" if args.quick else None,
         f"seed{args.seed}" if args.seed else None,
     )
+    if sure_rows:
+        tables.append(
+            table_record(
+                "sure",
+                f"How sure the ranked page's \"% sure\" is: the predicted rating's probability against the "
+                f"chance the person gives that rating, held-out faces ({where})",
+                ["answers", *STRATEGIES],
+                sure_rows,
+                note="Expected calibration error over 10 equal-width bins of the stated probability, pooled "
+                "over people and held-out faces; in brackets the mean stated probability and the mean chance "
+                "that the person gives the predicted rating (the simulation's own rating probabilities).",
+            )
+        )
     save_result(args, name, tables, figures)
 
 
