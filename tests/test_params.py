@@ -87,7 +87,7 @@ def test_heads_share_one_init():
     shared = set(base) - {"self"}
     assert set(PairwiseRanker().get_params()) == shared | {"calibration"}
     assert set(RatingRegressor().get_params()) == shared | {"loss"}
-    assert set(RatingClassifier().get_params()) == shared | {"loss", "classes", "class_weight"}
+    assert set(RatingClassifier().get_params()) == shared | {"loss", "classes", "class_weight", "calibration"}
     # heads with a signature of their own keep the shared parameters' defaults
     for head in (PairwiseRanker, RatingRegressor, RatingClassifier):
         own = inspect.signature(head.__init__).parameters

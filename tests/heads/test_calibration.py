@@ -1,4 +1,4 @@
-"""Calibrated pair probabilities: the ranker's temperature on held-out items, and scikit-learn's
+"""Calibrated probabilities: the ranker's and the rating classifier's temperature on held-out items, and scikit-learn's
 ``CalibratedClassifierCV`` around the ranker with image-disjoint folds."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sklearn.utils.fixes import parse_version
 
 from skpercept._holdout import hold_out_items, pair_item_codes
 from skpercept.heads._ranking import PairwiseRanker, fit_temperature
+from skpercept.heads._rating import RatingClassifier
 from skpercept.model_selection import ImageDisjointSplit
 
 # A wide net trained hard on few noisy images: overconfident for new images when trained long.
@@ -104,3 +105,84 @@ def test_calibrated_classifier_cv_with_image_disjoint_folds(data):
     # temperature scaling of an antisymmetric logit stays antisymmetric
     np.testing.assert_allclose(calibrated.predict_proba(swapped)[:, 1], 1 - p, atol=1e-12)
     assert log_loss(y_test, p) < log_loss(y_test, raw.predict_proba(X_test)[:, 1])
+
+
+# -- the rating classifier's temperature ---------------------------------------------------------
+def _ratings(rng, n, n_features=6, levels=4, noise=1.0):
+    X = rng.normal(size=(n, n_features)).astype(np.float32)
+    latent = 1.5 * X[:, 0] + rng.logistic(scale=noise, size=n)
+    return X, 1 + np.digitize(latent, [-1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("loss", ["ce", "corn"])
+def test_fit_level_temperature_recovers_the_scale_and_skips_missing_ratings(loss):
+    import torch
+
+    from skpercept.heads._rating import fit_level_temperature
+    from skpercept.heads.nets import corn_proba
+
+    rng = np.random.RandomState(0)
+    width = 4 if loss == "ce" else 3
+    logits = rng.normal(scale=3.0, size=(6000, width))
+    tempered = torch.from_numpy(logits / 2.0)
+    p = (torch.softmax(tempered, dim=1) if loss == "ce" else corn_proba(tempered)).numpy()
+    codes = np.array([rng.choice(4, p=row / row.sum()) for row in p], dtype=float)
+    codes[::7] = np.nan
+    assert fit_level_temperature(logits, codes, loss) == pytest.approx(2.0, rel=0.08)
+    assert fit_level_temperature(logits, np.full(len(codes), np.nan), loss) == 1.0
+
+
+def test_fit_level_temperature_is_not_made_certain_by_a_few_lucky_ratings():
+    """Five held-out ratings that all agree with the argmax: without the prior on log T the
+    log-loss falls all the way to the search's lower bound (T = e⁻⁴, near-certain probabilities)."""
+    from skpercept.heads._rating import fit_level_temperature
+
+    logits = np.array([[2.0, 0.5, 0.0, -1.0]] * 5)
+    T = fit_level_temperature(logits, np.zeros(5), "ce")
+    assert 0.3 < T < 1.0
+
+
+def test_rating_temperature_divides_the_logits_and_keeps_the_decisions():
+    rng = np.random.RandomState(0)
+    X, y = _ratings(rng, 400, n_features=30)  # one feature that matters, 29 to overfit on
+    X_test, y_test = _ratings(rng, 2000, n_features=30)
+    # one trunk: choosing between trunks judges each at its own calibrated held-out loss
+    params = dict(OVERFIT, max_epochs=40, patience=40, choose_trunk=False, random_state=0)
+    raw = RatingClassifier(**params).fit(X, y)
+    cal = RatingClassifier(**params, calibration="temperature").fit(X, y)
+    np.testing.assert_array_equal(raw.temperature_, np.ones((1, 1)))
+    assert (raw.calibration_, cal.calibration_) == (None, "temperature")  # 'auto': None without people
+    T = cal.temperature_[0, 0]
+    assert T > 1.1  # a wide net on 400 rows of 30 features: overconfident on new ones
+    logits = raw._predict_with_net(raw.net_, X_test)
+    expected = np.exp(logits / T) / np.exp(logits / T).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(cal.predict_proba(X_test), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(cal.predict(X_test), raw.predict(X_test))
+    assert log_loss(y_test, cal.predict_proba(X_test)) < log_loss(y_test, raw.predict_proba(X_test))
+
+
+def test_rating_temperature_per_attribute_with_corn_and_for_people():
+    rng = np.random.RandomState(1)
+    X, y = _ratings(rng, 400)
+    Y = np.column_stack([y, np.where(np.arange(len(y)) % 3 == 0, np.nan, 5 - y)])
+    multi = RatingClassifier(**OVERFIT, loss="corn", max_epochs=5, patience=2, calibration="temperature")
+    multi.set_params(random_state=0).fit(X, Y)
+    assert multi.temperature_.shape == (1, 2) and np.all(multi.temperature_ > 0)
+    # a model of people is calibrated by default
+    users = np.eye(8, dtype=np.float32)[rng.randint(0, 8, size=len(X))]
+    personal = RatingClassifier(
+        hidden_layer_sizes=(), max_epochs=5, user_features=np.arange(6, 14), random_state=0
+    )
+    personal.fit(np.hstack([X, users]), y)
+    assert personal.calibration_ == "temperature" and personal.temperature_.shape == (1, 1)
+
+
+def test_a_rating_model_saved_before_calibration_predicts_as_it_did():
+    rng = np.random.RandomState(2)
+    X, y = _ratings(rng, 300)
+    head = RatingClassifier(**OVERFIT, max_epochs=3, calibration="temperature", random_state=0).fit(X, y)
+    raw = head._predict_with_net(head.net_, X)  # the untempered logits
+    del head.temperature_, head.calibration_  # as a file written by an earlier version holds it
+    np.testing.assert_allclose(
+        head.predict_proba(X), np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True), rtol=1e-5
+    )
