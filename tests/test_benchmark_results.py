@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,6 +79,38 @@ def test_missing_file_table_or_field_is_an_error_naming_it(tmp_path):
         benchmark_tables.load_table(path, "accuracy")
 
 
+def test_table_cell_by_row_label_and_column_or_an_error_naming_both():
+    table = FIXTURE["tables"][0]
+    assert benchmark_tables.table_cell(table, "PairwiseRanker()", "trustworthy") == "0.808"
+    with pytest.raises(benchmark_tables.BenchmarkTableError, match="no column 'smart'.*'trustworthy'"):
+        benchmark_tables.table_cell(table, "ridge", "smart")
+    doubled = {**table, "rows": [["ridge", "0.1"], ["ridge", "0.2"]]}
+    with pytest.raises(benchmark_tables.BenchmarkTableError, match="has 2 rows 'ridge'"):
+        benchmark_tables.table_cell(doubled, "ridge", "trustworthy")
+
+
+def test_scale_costs_is_what_its_sources_give_today(tmp_path):
+    """``scale_costs.json`` multiplies out figures of other result files: rerunning one of those
+    benchmarks without rerunning ``scale_costs.py`` would leave the scale page behind them."""
+    script = ROOT / "benchmarks" / "scale_costs.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert "no result file for embed_throughput" in done.stderr  # an empty folder: names what is missing
+    for path in RESULTS.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), "--results", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    fresh = json.loads((tmp_path / "scale_costs.json").read_text(encoding="utf-8"))
+    committed = json.loads((RESULTS / "scale_costs.json").read_text(encoding="utf-8"))
+    assert fresh["tables"] == committed["tables"], "rerun python benchmarks/scale_costs.py"
+
+
 def test_directive_in_a_sphinx_build(tmp_path):
     from io import StringIO
 
@@ -91,7 +124,9 @@ def test_directive_in_a_sphinx_build(tmp_path):
         f"extensions = ['benchmark_tables']\nbenchmark_results_dir = {str(results)!r}\n"
     )
     (src / "index.rst").write_text(
-        "Tiny\n====\n\n.. benchmark-table:: tiny/accuracy\n\n.. benchmark-table:: tiny/gone\n"
+        "Tiny\n====\n\n.. benchmark-table:: tiny/accuracy\n\n.. benchmark-table:: tiny/gone\n\n"
+        "Ridge scored :benchmark-cell:`tiny/accuracy/ridge/trustworthy` in the text.\n\n"
+        "Lasso scored :benchmark-cell:`tiny/accuracy/lasso/trustworthy`.\n"
     )
     warnings = StringIO()
 
@@ -105,6 +140,9 @@ def test_directive_in_a_sphinx_build(tmp_path):
     assert "benchmarks/tiny.py" in html and "0123456789" in html
     assert "index.rst:6: ERROR: benchmark-table tiny/gone:" in warnings.getvalue()
     assert "has no table 'gone' (its tables: 'accuracy')" in warnings.getvalue()
+    assert 'Ridge scored <span class="benchmark-cell">0.810</span> in the text.' in html
+    assert "index.rst:10: ERROR: benchmark-cell tiny/accuracy/lasso/trustworthy:" in warnings.getvalue()
+    assert "has no row 'lasso' (its rows: ['ridge', 'PairwiseRanker()'])" in warnings.getvalue()
     # a rerun benchmark's file puts the page out of date: the next build shows the new figures
     rerun = {**FIXTURE, "tables": [{**FIXTURE["tables"][0], "title": "Pair accuracy, rerun"}]}
     (results / "tiny.json").write_text(json.dumps(rerun))

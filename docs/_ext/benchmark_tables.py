@@ -9,8 +9,12 @@ of them with the ``benchmark-table`` directive, ``<name>/<table id>``::
     ```
 
 It renders the table under its title, then its note, then one line saying which command
-measured it, when, at which commit and on what hardware. A missing result file, a file that is
-not a result file, or a table id the file does not hold is an error naming it (the documented
+measured it, when, at which commit and on what hardware. One cell of such a table goes into
+running text with the ``benchmark-cell`` role, ``<name>/<table id>/<row>/<column>``, the row named
+by its first cell and the column by its header::
+
+    Lite0 embeds {benchmark-cell}`scale_costs/per-unit/E1/figure` on two cores. A missing result file, a file that is
+not a result file, or a table id (row, column) the file does not hold is an error naming it (the documented
 build, ``sphinx-build -W``, fails on it). A page is read again whenever a result file it shows
 changes, so rerunning a benchmark and rebuilding is all it takes to update the docs.
 
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 #: What a result file must hold for a table of it to be rendered.
 RECORD_FIELDS = ("benchmark", "command", "commit", "date", "hardware", "tables")
@@ -88,6 +92,22 @@ def load_table(path: Path, table_id: str) -> tuple[dict, dict]:
     raise BenchmarkTableError(f"{path} has no table {table_id!r} (its tables: {ids})")
 
 
+def table_cell(table: dict, row: str, column: str) -> str:
+    """The cell of ``table`` in the row whose first cell is ``row``, under the header ``column``.
+
+    Raises :class:`BenchmarkTableError` naming what is missing and what there is.
+    """
+    columns = table["columns"]
+    if column not in columns:
+        raise BenchmarkTableError(f"table {table['id']!r} has no column {column!r} (its columns: {columns})")
+    matches = [r for r in table["rows"] if r and r[0] == row]
+    if len(matches) != 1:
+        labels = [r[0] for r in table["rows"] if r]
+        what = "no row" if not matches else f"{len(matches)} rows"
+        raise BenchmarkTableError(f"table {table['id']!r} has {what} {row!r} (its rows: {labels})")
+    return str(matches[0][columns.index(column)])
+
+
 def source_line(record: dict) -> nodes.paragraph:
     """'Measured by <command> on <date> at commit <sha>; <hardware>.'"""
     line = nodes.paragraph(classes=["benchmark-source"])
@@ -137,6 +157,14 @@ def _row(cells: list, bold: bool) -> nodes.row:
     return row
 
 
+def _result_path(env, config, name: str) -> Path:
+    folder = config.benchmark_results_dir or Path(env.srcdir).parent / "benchmarks" / "results"
+    path = Path(env.srcdir, folder, f"{name}.json").resolve()
+    # noted even when the file is missing: the page is read again once it appears
+    env.note_dependency(str(path))
+    return path
+
+
 class BenchmarkTable(SphinxDirective):
     """``benchmark-table <result name>/<table id>``: one table of a benchmark's result file."""
 
@@ -147,10 +175,7 @@ class BenchmarkTable(SphinxDirective):
         name, _, table_id = self.arguments[0].partition("/")
         if not name or not table_id:
             raise self.error(f"benchmark-table: expected <result name>/<table id>, got {self.arguments[0]!r}")
-        folder = self.config.benchmark_results_dir or Path(self.env.srcdir).parent / "benchmarks" / "results"
-        path = Path(self.env.srcdir, folder, f"{name}.json").resolve()
-        # noted even when the file is missing: the page is read again once it appears
-        self.env.note_dependency(str(path))
+        path = _result_path(self.env, self.config, name)
         try:
             record, table = load_table(path, table_id)
         except BenchmarkTableError as exc:
@@ -163,7 +188,25 @@ class BenchmarkTable(SphinxDirective):
         return out
 
 
+class BenchmarkCell(SphinxRole):
+    """``benchmark-cell`` ``<result name>/<table id>/<row>/<column>``: one cell, in running text."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        parts = self.text.split("/")
+        if len(parts) < 4 or not all(parts):
+            message = f"benchmark-cell: expected <result name>/<table id>/<row>/<column>, got {self.text!r}"
+            return [], [self.inliner.reporter.error(message, line=self.lineno)]
+        name, table_id, row, column = parts[0], parts[1], "/".join(parts[2:-1]), parts[-1]
+        try:
+            _, table = load_table(_result_path(self.env, self.config, name), table_id)
+            text = table_cell(table, row, column)
+        except BenchmarkTableError as exc:
+            return [], [self.inliner.reporter.error(f"benchmark-cell {self.text}: {exc}", line=self.lineno)]
+        return [nodes.inline(text=text, classes=["benchmark-cell"])], []
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("benchmark_results_dir", None, "env", types=(str, Path, type(None)))
     app.add_directive("benchmark-table", BenchmarkTable)
+    app.add_role("benchmark-cell", BenchmarkCell())
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
