@@ -113,7 +113,7 @@ class Costs:
     def absent(self, key: str, what: str, command: str) -> None:
         self.figures[key] = None
         self.missing[key] = command
-        self.rows.append([key, what, "not measured", f"no result file: `{command}` writes it"])
+        self.rows.append([key, what, "not measured", f"no result file: {command} writes it"])
 
     def read(self) -> None:
         load = lambda name: _load(self.folder, name)  # noqa: E731
@@ -174,8 +174,8 @@ class Costs:
             "S1",
             "one Lite0 embedding (float32), and its file in the embedding cache",
             [lite0, cache_file],
-            f"{lite0:,} B; {cache_file:,} B as a `.npy` file",
-            f"{LITE0_DIMS} × 4 B; `np.save` of one row",
+            f"{lite0:,} B; {cache_file:,} B as a .npy file",
+            f"{LITE0_DIMS} × 4 B; np.save of one row",
         )
         self.add("S2", "one ViT-B-32 embedding (float32)", vit_bytes, f"{vit_bytes:,} B", f"{VIT_DIMS} × 4 B")
 
@@ -183,7 +183,7 @@ class Costs:
         per_epoch = f["skorch_s_median"] / f["epochs"]
         self.add(
             "H1",
-            f"`PairwiseRanker` training, {f['n_pairs']:,} pairs × {f['n_features']:,} features, "
+            f"PairwiseRanker training, {f['n_pairs']:,} pairs × {f['n_features']:,} features, "
             f"hidden {HIDDEN}, 2 cores",
             per_epoch,
             f"{per_epoch:.1f} s per epoch",
@@ -192,7 +192,7 @@ class Costs:
         self.figures["H1_pairs"], self.figures["H1_features"] = f["n_pairs"], f["n_features"]
         self.add(
             "H2",
-            "`score_items` of a fitted ranker, 2 cores",
+            "score_items of a fitted ranker, 2 cores",
             f["items_scored_per_s"],
             f"{f['items_scored_per_s']:,.0f} items/s",
             _source(training),
@@ -207,14 +207,14 @@ class Costs:
         if training_gpu is None:
             self.absent(
                 "H4",
-                "`PairwiseRanker` training and `score_items` on a GPU",
+                "PairwiseRanker training and score_items on a GPU",
                 "python benchmarks/head_training.py --device cuda",
             )
         else:
             g = training_gpu["figures"]
             self.add(
                 "H4",
-                "`PairwiseRanker` training and `score_items` on a GPU",
+                "PairwiseRanker training and score_items on a GPU",
                 [g["skorch_s_median"] / g["epochs"], g["items_scored_per_s"]],
                 f"{g['skorch_s_median'] / g['epochs']:.2f} s per epoch; {g['items_scored_per_s']:,.0f} items/s",
                 _source(training_gpu),
@@ -460,7 +460,7 @@ def main() -> None:
         "at the end of that run (2 cores: above 2 the figure is an upper bound on time)."
     )
     if costs.missing:
-        note += " Not measured here: " + "; ".join(f"{k} (`{cmd}`)" for k, cmd in costs.missing.items()) + "."
+        note += " Not measured here: " + "; ".join(f"{k} ({cmd})" for k, cmd in costs.missing.items()) + "."
     tables = [
         table_record(
             "per-unit", "The per-unit costs", ["#", "unit cost", "figure", "source"], costs.rows, note=note

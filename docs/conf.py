@@ -57,6 +57,9 @@ myst_heading_anchors = 3
 
 # Every cross-reference inside the project must resolve; names outside it (numpy, torch,
 # scikit-learn types) are plain text, since no inventory is downloaded at build time.
+# No typographic replacements: benchmark table cells are plain text holding command options and
+# parameter values ("--device cuda", batch_size='auto'), which smart quotes and dashes would alter.
+smartquotes = False
 nitpicky = True
 nitpick_ignore_regex = [(r"py:.*", r"(?!skpercept\b).*")]
 
