@@ -83,12 +83,14 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         (softmax or CORN's conditional logits), chosen to minimize the log-loss of the rows
         training never saw (the early-stopping hold-out's items) under a standard normal
         prior on ``log T``, so that a hold-out of a few ratings cannot push ``T`` to an
-        extreme. Dividing by ``T > 0`` leaves ``predict`` of a single member unchanged.
-        Without early stopping there are no held-out rows and ``T`` stays 1. ``'auto'``:
-        ``'temperature'`` for a model of people (``user_features``), whose deviations, fitted
-        to a few ratings each, make it confident beyond its accuracy; None for the shared
-        model, whose early stopping already keeps the epoch with the lowest held-out
-        log-loss. ``calibration_`` says which was used.
+        extreme. With ``loss='ce'`` dividing by ``T > 0`` leaves ``predict`` of a single
+        member unchanged (CORN's levels multiply conditional probabilities, so its argmax can
+        move). Without early stopping there are no held-out rows and ``T`` stays 1.
+        ``'auto'``: ``'temperature'`` for a model of people (``user_features``), whose
+        deviations, fitted to a few ratings each, leave its stated confidence off in either
+        direction (``benchmarks/personal_ratings.py``); None for the shared model, whose early
+        stopping already keeps the epoch with the lowest held-out log-loss. ``calibration_``
+        says which was used.
     {common_params}
 
     Attributes
