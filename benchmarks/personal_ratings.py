@@ -16,6 +16,12 @@ faces (``--test-faces`` of the 20 %, never rated). Models, each at its defaults 
 - personal, temperature: ``RatingClassifier(user_features=...)`` (``calibration='auto'``: a
   temperature per attribute fitted on the early-stopping hold-out's ratings inside ``fit``).
 
+``--head joint`` measures ``JointRatingRanker`` the same way: each person also compares ``k``
+random pairs of training faces (Bradley–Terry on the same taste and noise scale), and every
+model learns from both label types; the pair table adds the ECE of ``P(left ≻ right)`` of
+``--test-pairs`` random pairs of each person's held-out faces (the probability of the
+predicted winner against the chance that the person picks it).
+
 Metrics, per model and k, pooled over people and held-out faces:
 
 - ECE: the probability of the predicted rating (the "% sure" a user reads) against the chance
@@ -27,9 +33,10 @@ Metrics, per model and k, pooled over people and held-out faces:
   noise-free taste does.
 
 Hardware: printed. Ends with one JSON line; the tables also go to
-``benchmarks/results/personal_ratings[-seedS].json`` (``--no-save``: no file). Usage:
-``python benchmarks/personal_ratings.py [--people 30] [--test-faces 60] [--personal 0.5]
-[--attribute trustworthy] [--levels 4] [--seed 0] [--quick] [--no-save]``
+``benchmarks/results/personal_ratings[-joint][-seedS].json`` (``--no-save``: no file). Usage:
+``python benchmarks/personal_ratings.py [--head rating|joint] [--people 30] [--test-faces 60]
+[--test-pairs 200] [--personal 0.5] [--attribute trustworthy] [--levels 4] [--seed 0] [--quick]
+[--no-save]``
 """
 
 from __future__ import annotations
@@ -43,16 +50,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 
 from skpercept import TimmEmbedder
 from skpercept.datasets import load_omi
 from skpercept.embed import default_cache_dir
-from skpercept.heads import RatingClassifier
+from skpercept.heads import JointRatingRanker, RatingClassifier, join_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
 from _shared import add_result_options, hardware_line, result_name, save_result, table_record
 from labelling import AttributeTastes
-from personal import order_accuracy
+from personal import order_accuracy, pair_rows
 
 STEPS = (5, 10, 20, 40)
 MODELS = ("shared", "personal, no temperature", "personal, temperature")
@@ -84,6 +92,42 @@ def score(proba: np.ndarray, truth: np.ndarray, tastes: np.ndarray, levels: int)
     }
 
 
+def pair_score(p_left: np.ndarray, true_left: np.ndarray) -> dict:
+    """ECE of the predicted winner's probability against the chance that the person picks it."""
+    left = p_left >= 0.5
+    stated = np.where(left, p_left, 1 - p_left)
+    right = np.where(left, true_left, 1 - true_left)
+    return {
+        "pair_ece": ece(stated, right),
+        "pair_stated": float(stated.mean()),
+        "pair_right": float(right.mean()),
+    }
+
+
+def rating_models(classes, user_columns, seed: int) -> dict:
+    return {
+        "shared": RatingClassifier(classes=classes, random_state=seed),
+        "personal, no temperature": RatingClassifier(
+            classes=classes, user_features=user_columns, calibration=None, random_state=seed
+        ),
+        "personal, temperature": RatingClassifier(
+            classes=classes, user_features=user_columns, random_state=seed
+        ),
+    }
+
+
+def joint_models(classes, user_columns, seed: int) -> dict:
+    return {
+        "shared": JointRatingRanker(classes=classes, random_state=seed),
+        "personal, no temperature": JointRatingRanker(
+            classes=classes, user_features=user_columns, calibration=None, random_state=seed
+        ),
+        "personal, temperature": JointRatingRanker(
+            classes=classes, user_features=user_columns, random_state=seed
+        ),
+    }
+
+
 def world(Z, attributes, column, args) -> dict:
     sim = AttributeTastes(attributes, Z, column, args.personal, args.seed)
     rng = np.random.RandomState(args.seed)
@@ -92,10 +136,16 @@ def world(Z, attributes, column, args) -> dict:
     train_faces, test_faces = faces[n_test:], faces[:n_test][: args.test_faces]
     tastes = np.stack([sim.utility() for _ in range(args.people)])
     truth = np.stack([sim.level_probs(u, test_faces, args.levels) for u in tastes])
+    # each person's held-out pairs (joint): two different held-out faces, and the true P(a ≻ b)
+    a, b = rng.randint(0, len(test_faces), size=(2, args.people, args.test_pairs))
+    b = np.where(a == b, (b + 1) % len(test_faces), b)
+    a, b = test_faces[a], test_faces[b]
+    true_left = np.stack([expit(sim.beta * (u[a[p]] - u[b[p]])) for p, u in enumerate(tastes)])
     people = np.eye(args.people, dtype=np.float32)
     width = Z.shape[1]
     user_columns = np.arange(width, width + args.people)
     classes = np.arange(1, args.levels + 1)
+    joint = args.head == "joint"
     steps = STEPS[:2] if args.quick else STEPS
     out: dict = {}
     for k in steps:
@@ -103,39 +153,45 @@ def world(Z, attributes, column, args) -> dict:
         y = np.concatenate([sim.rate(u, f, args.levels) for u, f in zip(tastes, rated)])
         who = np.repeat(np.arange(args.people), k)
         X = np.hstack([Z[rated.ravel()], people[who]])
-        models = {
-            "shared": (RatingClassifier(classes=classes, random_state=args.seed), X[:, :width]),
-            "personal, no temperature": (
-                RatingClassifier(
-                    classes=classes, user_features=user_columns, calibration=None, random_state=args.seed
-                ),
-                X,
-            ),
-            "personal, temperature": (
-                RatingClassifier(classes=classes, user_features=user_columns, random_state=args.seed),
-                X,
-            ),
-        }
+        if joint:
+            # k comparisons each, of random pairs of training faces
+            pa, pb = (rng.choice(train_faces, size=(args.people, k)) for _ in range(2))
+            prefs = np.concatenate([sim.judge(u, pa[p], pb[p]) for p, u in enumerate(tastes)])
+            X_pairs = pair_rows(Z, pa.ravel(), pb.ravel(), people[who])
+            X, y = join_labels(X, y, X_pairs, prefs)
+            shared_X = np.hstack([X[:, :width], X[:, width + args.people : 2 * width + args.people]])
+            models = joint_models(classes, user_columns, args.seed)
+        else:
+            shared_X = X[:, :width]
+            models = rating_models(classes, user_columns, args.seed)
         out[k] = {}
-        for name, (head, X_fit) in models.items():
+        for name, head in models.items():
             start = time.perf_counter()
-            head.fit(X_fit, y)
+            head.fit(shared_X if name == "shared" else X, y)
             seconds = time.perf_counter() - start
-            proba = np.stack(
-                [
-                    head.predict_proba(
-                        Z[test_faces]
-                        if name == "shared"
-                        else np.hstack([Z[test_faces], np.repeat(people[[p]], len(test_faces), 0)])
-                    )
-                    for p in range(args.people)
-                ]
-            )
+
+            def own(p: int, rows: np.ndarray, model: str = name) -> np.ndarray:
+                """Rows of held-out faces as person ``p`` (the shared model: without the person)."""
+                return rows if model == "shared" else np.hstack([rows, np.repeat(people[[p]], len(rows), 0)])
+
+            rate = head.predict_rating_proba if joint else head.predict_proba
+            proba = np.stack([rate(own(p, Z[test_faces])) for p in range(args.people)])
             metrics = score(proba, truth, tastes[:, test_faces], args.levels)
+            if joint:
+                p_left = np.stack(
+                    [
+                        head.predict_pair_proba(np.hstack([own(p, Z[a[p]]), own(p, Z[b[p]])]))[:, 1]
+                        for p in range(args.people)
+                    ]
+                )
+                metrics.update(pair_score(p_left.ravel(), true_left.ravel()))
             metrics["seconds"] = seconds
-            metrics["temperature"] = (
-                float(np.mean(head.temperature_)) if getattr(head, "calibration_", None) else None
-            )
+            calibrated = getattr(head, "calibration_", None)
+            temperature = np.asarray(getattr(head, "temperature_", np.ones(1)))
+            if joint:
+                metrics["pair_temperature"] = float(temperature[:, 0].mean()) if calibrated else None
+                temperature = temperature[:, 1]
+            metrics["temperature"] = float(temperature.mean()) if calibrated else None
             out[k][name] = {key: None if v is None else round(v, 4) for key, v in metrics.items()}
             print(
                 f"k={k:>2} {name:<26} " + " ".join(f"{key} {v}" for key, v in out[k][name].items()),
@@ -149,8 +205,11 @@ def tables(result: dict, args) -> list[dict]:
         return [[str(k), *(f"{result[k][name][key]:.3f}" for name in MODELS)] for k in result]
 
     header = ["ratings per person", *MODELS]
+    head = (
+        "JointRatingRanker, k ratings and k comparisons each" if args.head == "joint" else "RatingClassifier"
+    )
     setting = (
-        f"{args.people} simulated people rating OMI faces 1–{args.levels} ({args.attribute} plus "
+        f"{head}; {args.people} simulated people rating OMI faces 1–{args.levels} ({args.attribute} plus "
         f"{args.personal} × their own taste), {args.test_faces} held-out faces each, seed {args.seed}"
     )
     sure = [
@@ -163,10 +222,11 @@ def tables(result: dict, args) -> list[dict]:
         ]
         for k in result
     ]
+    calibrated = {k: result[k]["personal, temperature"] for k in result}
     temps = [
-        [str(k), f"{result[k]['personal, temperature']['temperature']:.2f}"]
-        for k in result
-        if result[k]["personal, temperature"]["temperature"] is not None
+        [str(k), *(f"{m[key]:.2f}" for key in ("temperature", "pair_temperature") if key in m)]
+        for k, m in calibrated.items()
+        if m["temperature"] is not None
     ]
     out = [
         table_record(
@@ -189,12 +249,33 @@ def tables(result: dict, args) -> list[dict]:
             by_model("order"),
         ),
     ]
+    if args.head == "joint":
+        pairs = [
+            [
+                str(k),
+                *(
+                    f"{result[k][n]['pair_ece']:.3f} ({result[k][n]['pair_stated']:.2f} / "
+                    f"{result[k][n]['pair_right']:.2f})"
+                    for n in MODELS
+                ),
+            ]
+            for k in result
+        ]
+        out.append(
+            table_record(
+                "pair-ece",
+                f"ECE of P(left ≻ right) on {args.test_pairs} held-out pairs per person (stated / right), {setting}",
+                ["ratings and comparisons per person", *MODELS],
+                pairs,
+            )
+        )
     if temps:
+        columns = ["T (ratings)", "T (pairs)"] if args.head == "joint" else ["T"]
         out.append(
             table_record(
                 "temperature",
                 "The fitted temperature (mean over the ensemble)",
-                ["ratings per person", "T"],
+                ["ratings per person", *columns],
                 temps,
             )
         )
@@ -203,8 +284,12 @@ def tables(result: dict, args) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--head", choices=("rating", "joint"), default="rating")
     parser.add_argument("--people", type=int, default=30)
     parser.add_argument("--test-faces", type=int, default=60, help="held-out faces each person is scored on")
+    parser.add_argument(
+        "--test-pairs", type=int, default=200, help="held-out pairs per person (--head joint)"
+    )
     parser.add_argument("--personal", type=float, default=0.5, help="weight of the person's own taste")
     parser.add_argument("--attribute", default="trustworthy", help="an OMI attribute")
     parser.add_argument("--levels", type=int, default=4)
@@ -230,11 +315,15 @@ def main() -> None:
         "personal": args.personal,
         "levels": args.levels,
         "seed": args.seed,
+        "head": args.head,
         "results": result,
     }
     print(json.dumps(figures))
     name = result_name(
-        "personal_ratings", "quick" if args.quick else None, f"seed{args.seed}" if args.seed else None
+        "personal_ratings",
+        "joint" if args.head == "joint" else None,
+        "quick" if args.quick else None,
+        f"seed{args.seed}" if args.seed else None,
     )
     save_result(args, name, tables(result, args), figures)
 

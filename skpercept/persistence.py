@@ -80,6 +80,7 @@ _SCALAR_ATTRS = (
     "user_prior_",
     "user_prior_reason_",
     "n_straddling_",
+    "calibration_",
 )
 # Fitted attributes that are lists of arrays (one per attribute); the joint head's initial
 # thresholds size its module before the saved weights are loaded into it.

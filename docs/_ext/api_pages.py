@@ -24,6 +24,7 @@ PUBLIC_MODULES = [f"skpercept.{name}" for name in skpercept.SUBPACKAGES] + [
     "skpercept.embed.towers",
     "skpercept.heads.base",
     "skpercept.heads.nets",
+    "skpercept.heads.calibration",
 ]
 
 

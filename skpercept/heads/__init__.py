@@ -11,8 +11,9 @@
   common checks all read it.
 
 Every head learns one person's taste too (``user_features``; see :mod:`skpercept.personal`).
-For writing a head: :mod:`skpercept.heads.base` (the shared skorch machinery) and
-:mod:`skpercept.heads.nets` (the torch modules and losses).
+For writing a head: :mod:`skpercept.heads.base` (the shared skorch machinery),
+:mod:`skpercept.heads.nets` (the torch modules and losses) and
+:mod:`skpercept.heads.calibration` (temperatures fitted on held-out judgments).
 """
 
 from skpercept.heads._joint import JointRatingRanker, join_labels, rating_rows

@@ -26,11 +26,12 @@ from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skpercept._compat import Interval
+from skpercept._compat import Interval, StrOptions
 from skpercept._holdout import identical_rows, indicator_columns
 from skpercept._utils import estimator_parameters, symmetric_expit
 from skpercept.heads._joint_net import JointLoss, JointNet, joint_output
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
+from skpercept.heads.calibration import TemperedMembers, fit_level_temperature, fit_temperature
 from skpercept.personal import pair_context_columns
 
 
@@ -115,7 +116,7 @@ _USER_PRIOR_DOC = """    user_prior : {'isotropic', 'learned'}, default='isotrop
 
 @fill_doc(overrides={"user_prior": _USER_PRIOR_DOC})
 @estimator_parameters
-class JointRatingRanker(SkorchHead):
+class JointRatingRanker(TemperedMembers, SkorchHead):
     """One scorer per attribute trained on ratings and pairwise comparisons together (skorch-trained).
 
     Each attribute ``j`` has one latent score ``s_j(x) = w_j·h(x) + b_j`` of an item (an MLP
@@ -149,6 +150,17 @@ class JointRatingRanker(SkorchHead):
     pair_weight : float > 0, default=1.0
         Weight of one pair label in the loss relative to one rating label (it multiplies
         ``fit``'s ``sample_weight`` on pair rows).
+    calibration : {'auto', 'temperature'} or None, default='auto'
+        Post-hoc calibration on held-out judgments: after training (and, with
+        ``user_features``, after every person's parameters are fitted), each member gets two
+        temperatures per attribute, one dividing the pair logits (fitted on the held-out pair
+        rows, as :class:`PairwiseRanker` does) and one dividing the cumulative rating logits
+        (fitted on the held-out rating rows under a standard normal prior on ``log T``, as
+        :class:`RatingClassifier` does). The held-out rows are those training never saw (the
+        early-stopping hold-out's items); without early stopping ``T`` stays 1. Dividing by
+        ``T > 0`` keeps pair predictions antisymmetric, the order of ``score_items`` and the
+        order of the levels' thresholds. ``'auto'``: ``'temperature'`` for a model of people
+        (``user_features``), None for the shared model. ``calibration_`` says which was used.
     {common_params}
 
     Attributes
@@ -164,6 +176,12 @@ class JointRatingRanker(SkorchHead):
         ``κ_j`` of the first member.
     thresholds_ : list of ndarray
         ``θ_j`` per attribute of the first member (on the scale of ``s_j``).
+    calibration_ : str or None
+        The calibration used (``calibration`` with ``'auto'`` resolved).
+    temperature_ : ndarray of shape (n_ensemble, 2, n_outputs)
+        Each member's temperatures per attribute: row 0 divides the pair logits (and
+        ``score_items``), row 1 the rating logits. Ones without calibration or without early
+        stopping.
     {common_attrs}
 
     Notes
@@ -219,6 +237,7 @@ class JointRatingRanker(SkorchHead):
         **SkorchHead._parameter_constraints,
         "classes": ["array-like", None],
         "pair_weight": [Interval(numbers.Real, 0, None, closed="neither")],
+        "calibration": [StrOptions({"auto", "temperature"}), None],
     }
 
     _skorch_owners: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -228,6 +247,7 @@ class JointRatingRanker(SkorchHead):
 
     classes: Any = None
     pair_weight: float = 1.0
+    calibration: str | None = "auto"
     user_prior: str = "isotropic"
 
     # -- input ---------------------------------------------------------------------------------
@@ -438,6 +458,7 @@ class JointRatingRanker(SkorchHead):
         return net.set_params(optimizer__param_groups=[(name, {"weight_decay": 0.0}) for name in free])
 
     def _member_trained(self, member: int, net: Any, X_valid, y_valid) -> None:
+        super()._member_trained(member, net, X_valid, y_valid)
         if member == 0:
             module = net.module_
             with torch.no_grad():
@@ -445,6 +466,30 @@ class JointRatingRanker(SkorchHead):
                 self.thresholds_ = [
                     module.thresholds(j).cpu().numpy().astype(np.float64) for j in range(self.n_outputs_)
                 ]
+
+    # -- calibration (TemperedMembers) ----------------------------------------------------------
+    def _temperature_shape(self) -> tuple[int, ...]:
+        return (2, self.n_outputs_)
+
+    def _rating_blocks(self, out: np.ndarray) -> list[np.ndarray]:
+        """The cumulative rating logits of ``out``, one block per attribute."""
+        sizes = np.cumsum([len(c) - 1 for c in self._classes_list()])[:-1]
+        return np.split(out[:, self.n_outputs_ : -1], sizes, axis=1)
+
+    def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+        pair, rating = temperature
+        blocks = [z / t for z, t in zip(self._rating_blocks(out), rating)]
+        return np.hstack([out[:, : self.n_outputs_] / pair, *blocks, out[:, -1:]])
+
+    def _fit_temperatures(self, out: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        rated = out[:, -1] > 0.5
+        d = out[:, : self.n_outputs_]
+        pair = [fit_temperature(d[~rated, j], codes[~rated, j]) for j in range(self.n_outputs_)]
+        rating = [
+            fit_level_temperature(z[rated], codes[rated, j], "cumulative")
+            for j, z in enumerate(self._rating_blocks(out))
+        ]
+        return np.array([pair, rating])
 
     # -- prediction ----------------------------------------------------------------------------
     def _outputs(self, X: Any) -> tuple[list[np.ndarray], np.ndarray]:
@@ -455,12 +500,10 @@ class JointRatingRanker(SkorchHead):
 
     def _level_proba(self, outputs: list[np.ndarray]) -> list[np.ndarray]:
         """Level probabilities per attribute, averaged over the members."""
-        sizes = np.cumsum([len(c) - 1 for c in self._classes_list()])[:-1]
         per_member = []
         for out in outputs:
-            parts = np.split(out[:, self.n_outputs_ : -1], sizes, axis=1)
             member = []
-            for z in parts:
+            for z in self._rating_blocks(out):
                 above = expit(z)  # P(level > k), non-increasing in k
                 p = np.hstack([np.ones((len(z), 1)), above]) - np.hstack([above, np.zeros((len(z), 1))])
                 p = np.clip(p, 0, None)
@@ -561,7 +604,8 @@ class JointRatingRanker(SkorchHead):
                 f"score_items expects finite items laid out as one half, shape (n_items, "
                 f"{self.n_half_features_}); got {X_half.shape}."
             )
-        scores = np.mean([self._item_scores(net, X_half) for net in self._members()], axis=0)
+        members = zip(self._members(), self._temperatures())
+        scores = np.mean([self._item_scores(net, X_half) / t[0] for net, t in members], axis=0)
         return scores if isinstance(self.classes_, list) else scores[:, 0]
 
     def _item_scores(self, net: Any, X_half: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar
 from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -20,6 +19,7 @@ from skpercept._compat import StrOptions
 from skpercept._holdout import pair_item_codes
 from skpercept._utils import estimator_parameters, symmetric_expit
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
+from skpercept.heads.calibration import TemperedMembers, fit_temperature
 from skpercept.heads.nets import MaskedPairLoss, PairScorer
 from skpercept.metrics import pairwise_accuracy
 from skpercept.personal import pair_context_columns
@@ -27,7 +27,7 @@ from skpercept.personal import pair_context_columns
 
 @fill_doc
 @estimator_parameters
-class PairwiseRanker(ClassifierMixin, SkorchHead):
+class PairwiseRanker(ClassifierMixin, TemperedMembers, SkorchHead):
     """Siamese scorer ``s(half)``; ``P(left ≻ right) = σ(s(left) − s(right))`` (skorch-trained).
 
     One network scores both halves, so swapping them gives exactly ``1 − p``: the model is
@@ -49,7 +49,8 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         member's temperature ``T`` (one per attribute) minimizes the log-loss of
         ``σ(d / T)`` on the rows training never saw: the early-stopping hold-out's, whose
         items are all held out, and those straddling it (one item held out), against their
-        labels (soft labels too). Dividing by ``T > 0`` keeps the model antisymmetric and
+        labels (soft labels too), under a standard normal prior on ``log T`` (a few held-out
+        pairs that all agree with the model cannot make it certain). Dividing by ``T > 0`` keeps the model antisymmetric and
         leaves ``predict`` and the order of ``score_items`` unchanged (of a single member).
         Without early stopping there are no held-out rows and ``T`` stays 1. ``'auto'``:
         ``'temperature'`` for a model of people (``user_features``), whose deviations,
@@ -193,41 +194,19 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
     def _iterator_train_params(self) -> dict[str, Any]:
         return {"swap_pairs": True}
 
-    # -- calibration -------------------------------------------------------------------------
-    def _start_members(self, n_members: int) -> None:
-        # Until a member is calibrated its temperature is 1 (mid-training predictions are raw).
-        self.temperature_ = np.ones((n_members, self.n_outputs_))
-        calibration = self.calibration
-        if calibration == "auto":
-            calibration = "temperature" if len(self._user_index()) else None
-        self.calibration_ = calibration
+    # -- calibration (TemperedMembers) --------------------------------------------------------
+    def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+        return out / temperature
 
-    def _member_trained(self, member: int, net: Any, X_valid: np.ndarray | None, y_valid: np.ndarray | None):
-        if self.calibration_ is None or X_valid is None:
-            return
-        d = self._predict_with_net(net, X_valid)
-        self.temperature_[member] = [fit_temperature(d[:, j], y_valid[:, j]) for j in range(d.shape[1])]
+    def _fit_temperatures(self, d: np.ndarray, y: np.ndarray) -> list[float]:
+        return [fit_temperature(d[:, j], y[:, j]) for j in range(d.shape[1])]
 
     def _selection_loss(self, out: torch.Tensor, y: np.ndarray, weights: np.ndarray) -> float:
         # user_alpha='auto' with a temperature: each strength is judged at its own best temperature
         if self.calibration_ is not None:
             d = out.detach().numpy()
-            out = torch.from_numpy(d / [fit_temperature(d[:, j], y[:, j]) for j in range(d.shape[1])])
+            out = torch.from_numpy(d / self._fit_temperatures(d, y))
         return super()._selection_loss(out, y, weights)
-
-    def _member_state(self, member: int) -> dict[str, Any]:
-        return {"temperature_": self.temperature_[member : member + 1]}
-
-    def _member_output(self, member: int, out: np.ndarray) -> np.ndarray:
-        return out / self.temperature_[member]
-
-    def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
-        # Each member's calibrated logits d_i / T_i: the ensemble averages calibrated members.
-        outputs = super()._member_outputs(X)
-        return [d / t for d, t in zip(outputs, self._temperatures())]
-
-    def _temperatures(self) -> np.ndarray:
-        return self.temperature_
 
     # -- prediction --------------------------------------------------------------------------
     def _one_d(self) -> bool:
@@ -320,45 +299,3 @@ class PairwiseRanker(ClassifierMixin, SkorchHead):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
-
-
-def fit_temperature(d: np.ndarray, y: np.ndarray) -> float:
-    """The temperature ``T`` minimizing the log-loss of ``σ(d / T)`` against labels ``y``.
-
-    Soft labels (a share of raters preferring the left item) are scored by the same
-    cross-entropy; NaN labels are skipped. ``T`` is searched on a log scale in
-    ``[e⁻⁴, e⁴]``; it is 1 without labels. When every hard label agrees with the sign of
-    ``d`` the log-loss keeps falling as ``T → 0`` and the search ends at its lower bound.
-
-    Parameters
-    ----------
-    d : ndarray of shape (n_pairs,)
-        Score differences (logits) of held-out pairs.
-    y : ndarray of shape (n_pairs,)
-        Labels in [0, 1], NaN for missing.
-
-    Returns
-    -------
-    T : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skpercept.heads._ranking import fit_temperature
-    >>> rng = np.random.RandomState(0)
-    >>> d = rng.normal(scale=2.0, size=5000)
-    >>> y = (rng.uniform(size=5000) < 1 / (1 + np.exp(-d / 4))).astype(float)  # 4× too confident
-    >>> bool(3.5 < fit_temperature(d, y) < 4.5)
-    True
-    """
-    keep = ~np.isnan(y)
-    d, y = np.asarray(d, dtype=np.float64)[keep], np.asarray(y, dtype=np.float64)[keep]
-    if len(d) == 0:
-        return 1.0
-
-    def log_loss(log_t: float) -> float:
-        z = d * np.exp(-log_t)
-        # −[y log σ(z) + (1 − y) log σ(−z)] = logaddexp(0, z) − y z, stable for any z
-        return float(np.mean(np.logaddexp(0.0, z) - y * z))
-
-    return float(np.exp(minimize_scalar(log_loss, bounds=(-4.0, 4.0), method="bounded").x))

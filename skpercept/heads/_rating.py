@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from scipy.optimize import minimize_scalar
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.class_weight import compute_sample_weight
@@ -24,6 +23,7 @@ from skpercept._compat import StrOptions
 from skpercept._dataframes import as_pandas
 from skpercept._utils import estimator_parameters
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
+from skpercept.heads.calibration import TemperedMembers, fit_level_temperature
 from skpercept.heads.nets import MaskedRatingLoss, MaskedRegressionLoss, RatingNet, corn_proba, logit_width
 
 
@@ -56,7 +56,7 @@ def _weighted_stats(arr: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np
 
 @fill_doc
 @estimator_parameters
-class RatingClassifier(ClassifierMixin, SkorchHead):
+class RatingClassifier(ClassifierMixin, TemperedMembers, SkorchHead):
     """MLP head predicting rating levels for one or several attributes (skorch-trained).
 
     Parameters
@@ -76,7 +76,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
         count(level))`` over the observed labels, scikit-learn's
         :func:`~sklearn.utils.class_weight.compute_sample_weight`), or for 2-D ``y`` a list
         with one such entry per attribute (a single entry applies to every attribute).
-    calibration : {{'auto', 'temperature'}} or None, default='auto'
+    calibration : {'auto', 'temperature'} or None, default='auto'
         Post-hoc calibration of the level probabilities on held-out ratings: after training
         (and, with ``user_features``, after every person's deviation is fitted), each
         member's temperature ``T`` (one per attribute) divides that attribute's logits
@@ -278,7 +278,7 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
     def _criterion(self) -> tuple[type, dict]:
         return MaskedRatingLoss, dict(n_classes=self._n_classes(), loss=self.loss)
 
-    # -- calibration -------------------------------------------------------------------------
+    # -- calibration (TemperedMembers) --------------------------------------------------------
     def _blocks(self, logits: np.ndarray) -> list[np.ndarray]:
         """``logits`` split into one block per attribute."""
         sizes = np.cumsum([logit_width(k, self.loss) for k in self._n_classes()])[:-1]
@@ -293,36 +293,10 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
             for j, block in enumerate(self._blocks(logits))
         ]
 
-    def _start_members(self, n_members: int) -> None:
-        # Until a member is calibrated its temperature is 1 (mid-training predictions are raw).
-        self.temperature_ = np.ones((n_members, self.n_outputs_))
-        calibration = self.calibration
-        if calibration == "auto":
-            calibration = "temperature" if len(self._user_index()) else None
-        self.calibration_ = calibration
-
     # Unlike the ranker's, the prior strength (``user_alpha='auto'``) is chosen on the untempered
     # held-out loss: judging each strength at its own best temperature let a strength that fits
     # people's few ratings too closely win on a small hold-out by flattening its probabilities
     # (T ≈ 20 at 20 ratings per person in benchmarks/personal_ratings.py).
-    def _member_trained(self, member: int, net: Any, X_valid: np.ndarray | None, y_valid: np.ndarray | None):
-        if self.calibration_ is None or X_valid is None or not len(X_valid):
-            return
-        self.temperature_[member] = self._fit_temperatures(self._predict_with_net(net, X_valid), y_valid)
-
-    def _member_state(self, member: int) -> dict[str, Any]:
-        return {"temperature_": self._temperatures()[member : member + 1]}
-
-    def _member_output(self, member: int, out: np.ndarray) -> np.ndarray:
-        return self._tempered(out, self._temperatures()[member])
-
-    def _member_outputs(self, X: np.ndarray) -> list[np.ndarray]:
-        return [self._tempered(d, t) for d, t in zip(super()._member_outputs(X), self._temperatures())]
-
-    def _temperatures(self) -> np.ndarray:
-        # a model saved before calibration existed predicts as it did (temperature 1)
-        fitted = self.__dict__.get("temperature_")
-        return np.ones((len(self.nets_), self.n_outputs_)) if fitted is None else fitted
 
     # -- prediction --------------------------------------------------------------------------
     def _proba_list(self, X: Any) -> list[np.ndarray]:
@@ -378,55 +352,6 @@ class RatingClassifier(ClassifierMixin, SkorchHead):
             if keep.any():
                 scores.append(np.mean(pred[keep, j] == truth[keep, j]))
         return float(np.mean(scores))
-
-
-def fit_level_temperature(logits: np.ndarray, codes: np.ndarray, loss: str = "ce") -> float:
-    """The temperature ``T`` that minimizes the log-loss of the levels given ``logits / T``,
-    under a standard normal prior on ``log T``.
-
-    The prior adds ``(log T)² / 2`` to the summed log-loss: with hundreds of held-out ratings
-    it changes nothing, and with a handful, which all agree with the argmax, it keeps ``T``
-    from running to the search's lower bound (a model made certain by five lucky ratings).
-    ``T`` is searched on a log scale in ``[e⁻⁴, e⁴]``; it is 1 without labels.
-
-    Parameters
-    ----------
-    logits : ndarray of shape (n_samples, n_logits)
-        One attribute's logits: ``n_levels`` for ``loss='ce'``, ``n_levels - 1`` conditional
-        logits for ``'corn'``.
-    codes : ndarray of shape (n_samples,)
-        Level indices (0 = lowest), NaN for a missing rating.
-    loss : {'ce', 'corn'}, default='ce'
-
-    Returns
-    -------
-    T : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skpercept.heads._rating import fit_level_temperature
-    >>> rng = np.random.RandomState(0)
-    >>> logits = rng.normal(scale=3.0, size=(4000, 4))
-    >>> p = np.exp(logits / 3); p /= p.sum(axis=1, keepdims=True)   # 3× too confident
-    >>> codes = np.array([rng.choice(4, p=row) for row in p], dtype=float)
-    >>> bool(2.6 < fit_level_temperature(logits, codes) < 3.4)
-    True
-    """
-    keep = ~np.isnan(codes)
-    if not keep.any():
-        return 1.0
-    z = torch.from_numpy(np.asarray(logits, dtype=np.float64)[keep])
-    rows = np.arange(int(keep.sum()))
-    levels = np.asarray(codes)[keep].astype(int)
-
-    def objective(log_t: float) -> float:
-        part = z * np.exp(-log_t)
-        p = torch.softmax(part, dim=1) if loss == "ce" else corn_proba(part)
-        picked = p.numpy()[rows, levels]
-        return float(-np.log(np.clip(picked, 1e-12, None)).sum() + 0.5 * log_t**2)
-
-    return float(np.exp(minimize_scalar(objective, bounds=(-4.0, 4.0), method="bounded").x))
 
 
 @fill_doc

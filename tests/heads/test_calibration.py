@@ -1,4 +1,4 @@
-"""Calibrated probabilities: the ranker's and the rating classifier's temperature on held-out items, and scikit-learn's
+"""Calibrated probabilities: the heads' temperatures on held-out items, and scikit-learn's
 ``CalibratedClassifierCV`` around the ranker with image-disjoint folds."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from sklearn.metrics import log_loss
 from sklearn.utils.fixes import parse_version
 
 from skpercept._holdout import hold_out_items, pair_item_codes
-from skpercept.heads._ranking import PairwiseRanker, fit_temperature
+from skpercept.heads._joint import JointRatingRanker, join_labels, rating_rows
+from skpercept.heads._ranking import PairwiseRanker
 from skpercept.heads._rating import RatingClassifier
+from skpercept.heads.calibration import fit_level_temperature, fit_temperature
 from skpercept.model_selection import ImageDisjointSplit
 
 # A wide net trained hard on few noisy images: overconfident for new images when trained long.
@@ -43,8 +45,15 @@ def test_fit_temperature_recovers_the_scale_with_soft_and_missing_labels():
     d = rng.normal(scale=3.0, size=4000)
     soft = 1 / (1 + np.exp(-d / 2.5))  # soft labels: the true probabilities
     soft[::10] = np.nan
-    assert fit_temperature(d, soft) == pytest.approx(2.5, rel=1e-3)
+    assert fit_temperature(d, soft) == pytest.approx(2.5, rel=1e-2)
     assert fit_temperature(d, np.full_like(d, np.nan)) == 1.0
+
+
+def test_fit_temperature_is_not_made_certain_by_a_few_lucky_pairs():
+    # five held-out pairs, each won by the favourite: without the prior on log T the log-loss
+    # falls all the way to the search's bound (T = e⁻⁴, every probability 0.99+)
+    T = fit_temperature(np.array([0.5, 1.0, 0.8, 1.5, 0.3]), np.ones(5))
+    assert 0.2 < T < 1.0
 
 
 def test_temperature_is_fitted_on_the_held_out_items(data):
@@ -118,7 +127,6 @@ def _ratings(rng, n, n_features=6, levels=4, noise=1.0):
 def test_fit_level_temperature_recovers_the_scale_and_skips_missing_ratings(loss):
     import torch
 
-    from skpercept.heads._rating import fit_level_temperature
     from skpercept.heads.nets import corn_proba
 
     rng = np.random.RandomState(0)
@@ -135,7 +143,6 @@ def test_fit_level_temperature_recovers_the_scale_and_skips_missing_ratings(loss
 def test_fit_level_temperature_is_not_made_certain_by_a_few_lucky_ratings():
     """Five held-out ratings that all agree with the argmax: without the prior on log T the
     log-loss falls all the way to the search's lower bound (T = e⁻⁴, near-certain probabilities)."""
-    from skpercept.heads._rating import fit_level_temperature
 
     logits = np.array([[2.0, 0.5, 0.0, -1.0]] * 5)
     T = fit_level_temperature(logits, np.zeros(5), "ce")
@@ -186,3 +193,62 @@ def test_a_rating_model_saved_before_calibration_predicts_as_it_did():
     np.testing.assert_allclose(
         head.predict_proba(X), np.exp(raw) / np.exp(raw).sum(axis=1, keepdims=True), rtol=1e-5
     )
+
+
+# -- the joint head's two temperatures -----------------------------------------------------------
+def _joint_rows(rng, items, n_rated, n_pairs):
+    """Ratings (1–4) and comparisons of ``items`` whose worth is ``1.5 · items[:, 0]``."""
+    worth = 1.5 * items[:, 0]
+    rated = rng.randint(0, len(items), n_rated)
+    levels = 1 + np.digitize(worth[rated] + rng.logistic(size=n_rated), [-1.0, 0.0, 1.0])
+    a, b = rng.randint(0, len(items), size=(2, n_pairs))
+    prefs = (rng.uniform(size=n_pairs) < 1 / (1 + np.exp(worth[b] - worth[a]))).astype(float)
+    return items[rated], levels, np.hstack([items[a], items[b]]).astype(np.float32), prefs
+
+
+def test_joint_temperatures_divide_pair_and_rating_logits_apart():
+    from scipy.special import expit
+
+    rng = np.random.RandomState(3)
+    Xr, yr, Xp, yp = _joint_rows(rng, rng.normal(size=(120, 30)).astype(np.float32), 600, 600)
+    Xr_test, _, Xp_test, yp_test = _joint_rows(rng, rng.normal(size=(200, 30)).astype(np.float32), 2000, 2000)
+    params = dict(OVERFIT, max_epochs=40, patience=40, choose_trunk=False, random_state=0)
+    raw = JointRatingRanker(**params).fit(*join_labels(Xr, yr, Xp, yp))
+    cal = JointRatingRanker(**params, calibration="temperature").fit(*join_labels(Xr, yr, Xp, yp))
+    assert (raw.calibration_, cal.calibration_) == (None, "temperature")  # 'auto': None without people
+    np.testing.assert_array_equal(raw.temperature_, np.ones((1, 2, 1)))
+    (T_pair,), (T_rating,) = cal.temperature_[0]
+    # 30 features, one that matters: the pairs are overconfident on new items; the ratings have
+    # a temperature of their own (read off the same score through thresholds, they differ)
+    assert T_pair > 1.1 and abs(np.log(T_rating / T_pair)) > 0.1
+    # pairs: σ(d / T_pair), the decisions kept, and score_items on the same scale
+    d = cal._predict_with_net(cal.net_, Xp_test)[:, 0]
+    p = cal.predict_pair_proba(Xp_test)[:, 1]
+    np.testing.assert_allclose(p, expit(d / T_pair), rtol=1e-6)
+    np.testing.assert_array_equal(cal.predict(Xp_test), raw.predict(Xp_test))
+    s = cal.score_items(np.vstack([Xp_test[:, :30], Xp_test[:, 30:]]))
+    np.testing.assert_allclose(expit(s[: len(d)] - s[len(d) :]), p, rtol=1e-5, atol=1e-6)
+    # ratings: the cumulative logits divided by T_rating
+    z = cal._predict_with_net(cal.net_, rating_rows(Xr_test))[:, 1:-1] / T_rating
+    above = expit(z)
+    expected = np.hstack([np.ones((len(z), 1)), above]) - np.hstack([above, np.zeros((len(z), 1))])
+    np.testing.assert_allclose(cal.predict_rating_proba(Xr_test), expected, rtol=1e-5, atol=1e-7)
+    # the pairs, overconfident, come closer to the truth on new items
+    assert log_loss(yp_test, p) < log_loss(yp_test, raw.predict_pair_proba(Xp_test)[:, 1])
+
+
+def test_joint_model_of_people_is_calibrated_by_default_and_per_attribute():
+    rng = np.random.RandomState(4)
+    items = rng.normal(size=(80, 4)).astype(np.float32)
+    Xr, yr, Xp, yp = _joint_rows(rng, items, 400, 400)
+    people = np.eye(5, dtype=np.float32)
+    who_r, who_p = rng.randint(0, 5, len(Xr)), rng.randint(0, 5, len(Xp))
+    Xr = np.hstack([Xr, people[who_r]])
+    Xp = np.hstack([Xp[:, :4], people[who_p], Xp[:, 4:], people[who_p]])
+    X, y = join_labels(Xr, yr, Xp, yp)
+    Y = np.column_stack([y, np.where(np.arange(len(y)) % 4 == 0, np.nan, y)])
+    model = JointRatingRanker(hidden_layer_sizes=(8,), max_epochs=8, user_features="auto", random_state=0)
+    model.fit(X, Y)
+    assert model.calibration_ == "temperature"
+    assert model.temperature_.shape == (1, 2, 2) and np.all(model.temperature_ > 0)
+    assert not np.allclose(model.temperature_, 1.0)
