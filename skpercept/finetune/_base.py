@@ -64,6 +64,7 @@ from skpercept.heads.base import (
     route_scoring,
     training_callbacks,
 )
+from skpercept.heads.calibration import resolve_calibration
 
 USER_COLUMN = "user_id"
 
@@ -182,6 +183,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         "user_features": [str, None],
         "user_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "user_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
+        "calibration": [StrOptions({"auto", "temperature"}), None],
         "augment": ["boolean", Mapping, None],
         "batching": [StrOptions({"rows", "images"})],
         "precision": [StrOptions({"fp32", "bf16", "fp16"})],
@@ -201,6 +203,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
     user_features: str | None = "auto"
     user_rank: int | None = 16
     user_alpha: float = 1.0
+    calibration: str | None = "auto"
     hidden_layer_sizes: tuple[int, ...] = (256,)
     dropout: float = 0.1
     augment: bool | Mapping | None = True
@@ -223,6 +226,14 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         """The skorch criterion: a masked loss class (or partial) over the net's outputs."""
 
     @abstractmethod
+    def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+        """Raw outputs ``out`` with the temperatures (one per attribute) applied."""
+        raise NotImplementedError
+
+    def _fit_temperatures(self, out: np.ndarray, y: np.ndarray) -> list[float]:
+        """The temperatures, from raw outputs on held-out rows and their encoded targets."""
+        raise NotImplementedError
+
     def _net_outputs(self) -> tuple[int, list[int] | None]:
         """Number of outputs, and the number of levels of each (None for pair scores)."""
 
@@ -389,6 +400,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         if world is not None:
             world.check_same_data(dist_.data_fingerprint(rows, table.sources))
         train_pos, valid_pos = self._split(table.codes, seed)
+        self._valid_positions = valid_pos  # the temperature's rows, once training is done
         train_rows = ImageRows(rows.codes[train_pos], rows.users[train_pos], y[train_pos])
         train_rows, kwargs = self._loader("train", train_rows, table, cache, seed, world)
         kwargs["train_split"] = None
@@ -439,6 +451,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
 
     def _fit_frame(self, X: pd.DataFrame, y: np.ndarray):
         world = dist_.join_world(self.device) if self.distributed else None
+        self.__dict__.pop("temperature_", None)  # predictions while training are raw
         net = self._train(X, y, world)
         self.history_ = net.history
         self.module_ = dist_.unwrap_module(net.module_).to("cpu").eval()
@@ -446,7 +459,24 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         self._adapter_state = self._trainable_state()
         if self.merge:
             self._merge_adapters()
+        self._calibrate(X, y, self.__dict__.pop("_valid_positions", None))
         return self
+
+    def _calibrate(self, X: pd.DataFrame, y: np.ndarray, valid: np.ndarray | None) -> None:
+        """``calibration``: the temperature of each attribute, fitted on the early-stopping
+        hold-out's rows (all their images held out; every person's deviation was trained
+        without them). Without early stopping it stays 1."""
+        self.calibration_ = resolve_calibration(self.calibration, bool(len(self.users_)))
+        self.temperature_ = np.ones(self.n_outputs_)
+        if self.calibration_ is None or valid is None or not len(valid):
+            return
+        out = self._forward(X.iloc[valid]).astype(np.float64)
+        self.temperature_ = np.asarray(self._fit_temperatures(out, y[valid]), dtype=np.float64)
+
+    def _temperatures(self) -> np.ndarray:
+        # ones while training, and for a model saved before calibration existed
+        fitted = self.__dict__.get("temperature_")
+        return np.ones(self.n_outputs_) if fitted is None else fitted
 
     def _train(self, X: pd.DataFrame, y: np.ndarray, world):
         """Build the module and the skorch net, and train; returns the trained net."""
@@ -497,7 +527,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         return torch.cat(chunks)
 
     def _forward(self, X: pd.DataFrame) -> np.ndarray:
-        """Module outputs for every row of X, as NumPy on CPU."""
+        """Module outputs for every row of X (calibrated: the temperatures applied), as NumPy on CPU."""
         check_is_fitted(self, "module_")
         X = self._check_frame(X, fit=False)
         table, rows = self._rows(X, None)
@@ -509,7 +539,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
                 out = self.module_.score(features[index[:, 0]], users)
                 if index.shape[1] == 2:
                     out = out - self.module_.score(features[index[:, 1]], users)
-        return out.float().cpu().numpy()
+        return self._tempered(out.double().cpu().numpy(), self._temperatures())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

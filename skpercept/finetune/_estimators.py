@@ -17,6 +17,7 @@ from skpercept._dataframes import as_pandas
 from skpercept._utils import symmetric_expit
 from skpercept.finetune._base import USER_COLUMN, LoRABase
 from skpercept.heads.base import check_finite_targets, target_array
+from skpercept.heads.calibration import fit_level_temperature, fit_temperature
 from skpercept.heads.nets import MaskedPairLoss, MaskedRatingLoss
 from skpercept.metrics import pairwise_accuracy
 
@@ -64,6 +65,16 @@ _SHARED_DOC = """
         ``B``, offsets, log-scales) toward 0: training minimizes the mean loss over the ``n``
         observed training labels plus ``user_alpha / n · ||θ||²``, as the heads do;
         ``weight_decay`` does not apply to ``θ``.
+    calibration : {'auto', 'temperature'} or None, default='auto'
+        Post-hoc calibration on held-out judgments: after training, a temperature ``T`` per
+        attribute divides the logits (the pair logit ``s(a) − s(b)``, or a rating's level
+        logits), chosen to minimize the log-loss of the early-stopping hold-out's rows
+        (images training never saw) under a standard normal prior on ``log T``, as the heads
+        on features do (:mod:`skpercept.heads.calibration`). Predictions keep their decisions
+        and ``score_items`` its order. ``'auto'``: ``'temperature'`` with a personal part
+        (``users_`` not empty), whose deviations, fitted to a few judgments each, make it
+        surer than it is right; None for the shared model. Without early stopping ``T``
+        stays 1.
     hidden_layer_sizes : int or tuple of int, default=(256,)
         Hidden widths of the head's MLP (:class:`skpercept.heads.nets.MLPTrunk`).
     dropout : float in [0, 1), default=0.1
@@ -160,6 +171,10 @@ _ATTRIBUTES_DOC = """
     n_straddling_ : int
         Training rows left out of both sides of the image hold-out because their images fall
         on both sides of the cut (0 without early stopping).
+    calibration_ : str or None
+        The calibration used (``calibration`` with ``'auto'`` resolved).
+    temperature_ : ndarray of shape (n_outputs,)
+        The temperature of each attribute (ones without calibration or early stopping).
     target_modules_ : list of str
         Names of the adapted modules.
     tower_spec_ : skpercept.embed.towers.TowerSpec
@@ -242,11 +257,19 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
     def _criterion(self):
         return partial(MaskedRatingLoss, [len(c) for c in self._levels()])
 
+    def _blocks(self, logits: np.ndarray) -> list[np.ndarray]:
+        """``logits`` split into one block per attribute."""
+        return np.split(logits, np.cumsum([len(c) for c in self._levels()])[:-1], axis=1)
+
+    def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+        return np.hstack([block / t for block, t in zip(self._blocks(out), temperature)])
+
+    def _fit_temperatures(self, out: np.ndarray, codes: np.ndarray) -> list[float]:
+        return [fit_level_temperature(block, codes[:, j]) for j, block in enumerate(self._blocks(out))]
+
     def predict_proba(self, X: pd.DataFrame):
         """Level probabilities: (n, k) for one attribute, a list of them for several."""
-        logits = self._forward(X)
-        sizes = np.cumsum([len(c) for c in self._levels()])[:-1]
-        probas = [softmax(part, axis=1) for part in np.split(logits, sizes, axis=1)]
+        probas = [softmax(part, axis=1) for part in self._blocks(self._forward(X))]
         return probas[0] if self._one_d else probas
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -323,8 +346,14 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
     def _criterion(self):
         return MaskedPairLoss
 
+    def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+        return out / temperature
+
+    def _fit_temperatures(self, d: np.ndarray, y: np.ndarray) -> list[float]:
+        return [fit_temperature(d[:, j], y[:, j]) for j in range(d.shape[1])]
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """``s(image_a) − s(image_b)``: (n,) or (n, n_attributes)."""
+        """``(s(image_a) − s(image_b)) / T``: (n,) or (n, n_attributes)."""
         out = self._forward(X).astype(np.float64)
         return out[:, 0] if self._one_d else out
 
@@ -344,7 +373,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
         return float(pairwise_accuracy(y, p))
 
     def score_items(self, images, user_id=None) -> np.ndarray:
-        """Latent score of each image (higher = preferred): (n,) or (n, n_attributes).
+        """Latent score ``s / T`` of each image (higher = preferred): (n,) or (n, n_attributes).
 
         ``user_id`` (a scalar or one id per image) personalizes the scores; None (or an id not
         seen in ``fit``) scores with the shared model.
@@ -360,6 +389,7 @@ class LoRAPairwiseRanker(ClassifierMixin, LoRABase):
         index = torch.as_tensor(rows.codes[:, 0], device=features.device)
         users = torch.as_tensor(rows.users, device=features.device)
         with torch.no_grad():
-            out = self.module_.score(features[index], users).float().cpu().numpy()
+            out = self.module_.score(features[index], users).double().cpu().numpy()
         self.module_.to("cpu")
-        return out[:, 0].astype(np.float64) if self._one_d else out.astype(np.float64)
+        out = out / self._temperatures()
+        return out[:, 0] if self._one_d else out

@@ -369,3 +369,58 @@ def test_auto_weights_name_each_shipped_package():
         ValueError, match="only knows weights for 'timm:efficientnet_lite0' and 'timm:efficientnet_lite2'"
     ):
         resolve_pretrained("open_clip:ViT-B-32", "auto")
+
+
+def test_temperature_fitted_on_the_held_out_images(pairs):
+    from scipy.special import expit
+
+    from skpercept._holdout import early_stopping_split
+    from skpercept.finetune._images import ImageTable
+    from skpercept.heads.calibration import fit_temperature
+
+    X, y = pairs
+    params = dict(early_stopping=True, validation_fraction=0.3, max_epochs=3, patience=3)
+    ranker = _ranker(**params).fit(X, y)  # 'auto': a model of people is calibrated
+    assert ranker.calibration_ == "temperature" and ranker.temperature_.shape == (2,)
+    calibrated = ranker.decision_function(X)
+    T = ranker.temperature_.copy()
+    ranker.temperature_ = np.ones(2)  # as a file saved before calibration existed predicts
+    raw = ranker.decision_function(X)
+    np.testing.assert_allclose(calibrated, raw / T)
+    # T is the hold-out's: the rows whose images were all held out (seeded by random_state)
+    valid = early_stopping_split(ImageTable(X, ["image_a", "image_b"]).codes, 0.3, 0, what="images").valid
+    for j, column in enumerate(y):
+        assert T[j] == pytest.approx(fit_temperature(raw[valid, j], y[column].to_numpy()[valid]), rel=1e-4)
+    # the scores are on the calibrated scale too
+    ranker.temperature_ = T
+    scores = ranker.score_items(X["image_a"], user_id=X["user_id"])
+    other = ranker.score_items(X["image_b"], user_id=X["user_id"])
+    np.testing.assert_allclose(expit(scores - other)[:, 0], ranker.predict_proba(X)[0][:, 1], rtol=1e-5)
+    # the shared model is not calibrated by default, and nothing is without a hold-out
+    shared = _ranker(**{**params, "max_epochs": 1}, user_features=None).fit(X, y)
+    assert shared.calibration_ is None and np.all(shared.temperature_ == 1)
+    assert np.all(_ranker(max_epochs=1).fit(X, y).temperature_ == 1)
+
+
+def test_rating_classifier_temperature_divides_each_attributes_logits(image_paths):
+    from scipy.special import softmax
+
+    X = pd.DataFrame({"image": image_paths * 4, "user_id": np.repeat(["a", "b", "c", "d"], 10)})
+    rng = np.random.default_rng(0)
+    y = pd.DataFrame({"trust": rng.integers(1, 5, 40), "smart": rng.integers(1, 3, 40)})
+    clf = LoRARatingClassifier(
+        model_name="timm:test_efficientnet",
+        pretrained=None,
+        image_size=32,
+        max_epochs=2,
+        validation_fraction=0.3,
+        device="cpu",
+        random_state=0,
+    ).fit(X, y)
+    assert clf.calibration_ == "temperature" and clf.temperature_.shape == (2,)
+    assert not np.allclose(clf.temperature_, 1.0)
+    proba = clf.predict_proba(X)
+    T = clf.temperature_.copy()
+    clf.temperature_ = np.ones(2)
+    for p, logits, t in zip(proba, clf._blocks(clf._forward(X)), T):
+        np.testing.assert_allclose(p, softmax(logits / t, axis=1), rtol=1e-6)
