@@ -175,6 +175,21 @@ class TemperedMembers:
     Fitted attributes: ``calibration_`` (``'auto'`` resolved) and ``temperature_`` of shape
     ``(n_ensemble, *_temperature_shape())``, ones until a member is calibrated (so
     predictions mid-training are raw), and ones for a file saved before the head had them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.heads import PairwiseRanker
+    >>> from skpercept.heads.calibration import TemperedMembers
+    >>> issubclass(PairwiseRanker, TemperedMembers)
+    True
+    >>> rng = np.random.RandomState(0)
+    >>> items = rng.normal(size=(60, 4))
+    >>> a, b = rng.randint(0, 60, size=(2, 600))
+    >>> X, y = np.hstack([items[a], items[b]]), (items[a, 0] > items[b, 0]).astype(float)
+    >>> ranker = PairwiseRanker(calibration="temperature", n_ensemble=2, max_epochs=5, random_state=0)
+    >>> ranker.fit(X, y).temperature_.shape  # one per member and attribute
+    (2, 1)
     """
 
     def _temperature_shape(self) -> tuple[int, ...]:
