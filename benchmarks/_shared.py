@@ -82,6 +82,24 @@ def embed_feature_sets(omi, cache_dir, use_dlib: bool, device: str) -> tuple[dic
     return blocks, seconds
 
 
+def omi_embeddings(attributes: list[str] | None = None):
+    """The shipped OMI faces (``load_omi(attributes)``) and their EfficientNet-Lite0 vectors
+    (``TimmEmbedder()``, shipped weights, the default embedding cache), float32, one per face."""
+    from skpercept import TimmEmbedder
+    from skpercept.datasets import load_omi
+    from skpercept.embed import default_cache_dir
+
+    omi = load_omi(attributes)
+    images = pd.Series(omi.means["image"].to_numpy(), name="image")
+    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
+    return omi, Z
+
+
+def omi_attributes(omi) -> pd.DataFrame:
+    """The mean rating columns of OMI (one per attribute), without the face's ids."""
+    return omi.means.drop(columns=["stimulus", "image"], errors="ignore").select_dtypes("number")
+
+
 def hardware_line() -> str:
     """CPU, torch threads, CUDA and load: the hardware line every benchmark prints."""
     return (

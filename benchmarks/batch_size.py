@@ -25,19 +25,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpercept import TimmEmbedder
-from skpercept.datasets import load_omi
-from skpercept.embed import default_cache_dir
 from skpercept.heads import RatingClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import add_result_options, hardware_line, save_result, table_record
+from _shared import add_result_options, hardware_line, omi_embeddings, save_result, table_record
 
 HELD_OUT = 200
 MODELS = {
@@ -58,9 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(hardware_line(), flush=True)
-    omi = load_omi([args.attribute])
-    images = pd.Series(omi.means["image"].to_numpy(), name="image")
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
+    omi, Z = omi_embeddings([args.attribute])
     rating = omi.means[args.attribute].to_numpy()
     y = (rating > np.median(rating)).astype(int) + 1  # 1 delete, 2 keep
     scores: dict = {n: {name: [] for name in MODELS} for n in args.sizes}

@@ -95,16 +95,21 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import Pipeline
 
-from skpercept import TimmEmbedder
-from skpercept.datasets import load_omi
-from skpercept.embed import default_cache_dir
 from skpercept.heads import PairwiseRanker, RatingClassifier
 from skpercept.label import EmbeddingLookup, LabelProject, create_app
 from skpercept.personal import UserEncoder
 from skpercept.preprocessing import PairFeatures
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import add_result_options, hardware_line, result_name, save_result, table_record
+from _shared import (
+    add_result_options,
+    hardware_line,
+    omi_attributes,
+    omi_embeddings,
+    result_name,
+    save_result,
+    table_record,
+)
 from personal import Simulator, order_accuracy
 
 #: The runs compared: the app's default (``'variance'`` questions, half of them drawn at random to
@@ -503,10 +508,9 @@ def main() -> None:
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
     start = time.perf_counter()
-    omi = load_omi(None)
-    images = pd.Series(omi.means["image"].to_numpy(), name="image")
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
-    attributes = omi.means.drop(columns=["stimulus", "image"], errors="ignore").select_dtypes("number")
+    omi, Z = omi_embeddings(None)
+    images = omi.means["image"].to_numpy()
+    attributes = omi_attributes(omi)
     if args.attribute not in attributes:
         parser.error(f"--attribute: one of {list(attributes)}")
     column = list(attributes).index(args.attribute)

@@ -71,7 +71,15 @@ from skpercept.metrics import expected_calibration_error, pairwise_accuracy
 from skpercept.personal import suggest_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import add_result_options, hardware_line, result_name, save_result, table_record
+from _shared import (
+    add_result_options,
+    hardware_line,
+    omi_attributes,
+    omi_embeddings,
+    result_name,
+    save_result,
+    table_record,
+)
 
 HAS_USERS = "user_features" in PairwiseRanker().get_params()
 HAS_PRIOR = "user_prior" in PairwiseRanker().get_params()
@@ -508,16 +516,10 @@ def cold_start(head, Z, test_faces, test_u, n_shared) -> dict:
 
 def omi_people(quick: bool, worlds: int) -> dict:
     """Learning curves averaged over ``worlds`` independent simulated worlds."""
-    from skpercept import TimmEmbedder
-    from skpercept.datasets import load_omi
-    from skpercept.embed import default_cache_dir
-
-    omi = load_omi(None)
-    images = pd.Series(omi.means["image"].to_numpy(), name="image")
     start = time.perf_counter()
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
+    omi, Z = omi_embeddings()
     print(f"\nOMI: {len(Z)} faces embedded in {time.perf_counter() - start:.0f} s", flush=True)
-    attributes = omi.means.drop(columns=["stimulus", "image"], errors="ignore").select_dtypes("number")
+    attributes = omi_attributes(omi)
     runs = [omi_world(Z, attributes.to_numpy(np.float64), seed, quick) for seed in range(worlds)]
     out: dict = {"worlds": worlds, "new_people_per_world": 20 if quick else 100}
     for key in runs[0]:

@@ -48,17 +48,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy.special import expit
 
-from skpercept import TimmEmbedder
-from skpercept.datasets import load_omi
-from skpercept.embed import default_cache_dir
 from skpercept.heads import JointRatingRanker, RatingClassifier, join_labels
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
-from _shared import add_result_options, hardware_line, result_name, save_result, table_record
+from _shared import (
+    add_result_options,
+    hardware_line,
+    omi_attributes,
+    omi_embeddings,
+    result_name,
+    save_result,
+    table_record,
+)
 from labelling import AttributeTastes
 from personal import order_accuracy, pair_rows
 
@@ -301,10 +305,8 @@ def main() -> None:
         args.people = min(args.people, 12)
     torch.set_num_threads(2)
     print(hardware_line(), flush=True)
-    omi = load_omi(None)
-    images = pd.Series(omi.means["image"].to_numpy(), name="image")
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
-    attributes = omi.means.drop(columns=["stimulus", "image"], errors="ignore").select_dtypes("number")
+    omi, Z = omi_embeddings(None)
+    attributes = omi_attributes(omi)
     if args.attribute not in attributes:
         parser.error(f"--attribute: one of {list(attributes)}")
     column = list(attributes).index(args.attribute)

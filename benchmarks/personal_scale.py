@@ -39,16 +39,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from skpercept import TimmEmbedder
-from skpercept.datasets import load_omi
-from skpercept.embed import default_cache_dir
 from skpercept.heads import PairwiseRanker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers beside this script
-from _shared import add_result_options, hardware_line, save_result, table_record
+from _shared import (
+    add_result_options,
+    hardware_line,
+    omi_attributes,
+    omi_embeddings,
+    save_result,
+    table_record,
+)
 from personal import Simulator, pair_rows
 
 FEATURES = 1280  # EfficientNet-Lite0's embedding width
@@ -67,10 +70,8 @@ def row_gb(n_people: int, per_person: int) -> float:
 def one_size(n_people: int, per_person: int, seed: int = 0) -> dict:
     """Run every step for ``n_people`` in this process; the figures as a dict."""
     torch.set_num_threads(2)
-    omi = load_omi(None)
-    images = pd.Series(omi.means["image"].to_numpy(), name="image")
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
-    attributes = omi.means.drop(columns=["stimulus", "image"], errors="ignore").select_dtypes("number")
+    omi, Z = omi_embeddings(None)
+    attributes = omi_attributes(omi)
     sim = Simulator(attributes.to_numpy(np.float64), Z, seed)
     rng = np.random.RandomState(seed)
     who = np.repeat(np.arange(n_people), per_person)

@@ -39,13 +39,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
-from skpercept import TimmEmbedder
-from skpercept.datasets import load_omi
-from skpercept.embed import default_cache_dir
 from skpercept.heads import RatingClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared helper beside this script
-from _shared import add_result_options, hardware_line, result_name, save_result, table_record
+from _shared import add_result_options, hardware_line, omi_embeddings, result_name, save_result, table_record
 
 ATTRIBUTES = ["trustworthy", "attractive", "smart"]
 
@@ -132,9 +129,7 @@ def main() -> None:
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
     print(hardware_line(), flush=True)
     start = time.perf_counter()
-    omi = load_omi(ATTRIBUTES)
-    images = pd.Series(omi.means["image"].to_numpy(), name="image")
-    Z = np.asarray(TimmEmbedder(cache_dir=default_cache_dir()).fit_transform(images), dtype=np.float32)
+    omi, Z = omi_embeddings(ATTRIBUTES)
     reps = 1 if args.quick else args.reps
     attributes = ATTRIBUTES[:1] if args.quick else ATTRIBUTES
     result = run(Z, omi.means, reps, args.labelled, attributes, args.quick)
