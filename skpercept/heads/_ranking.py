@@ -50,8 +50,9 @@ class PairwiseRanker(ClassifierMixin, TemperedMembers, SkorchHead):
         ``σ(d / T)`` on the rows training never saw: the early-stopping hold-out's, whose
         items are all held out, and those straddling it (one item held out), against their
         labels (soft labels too), under a standard normal prior on ``log T`` (a few held-out
-        pairs that all agree with the model cannot make it certain). Dividing by ``T > 0`` keeps the model antisymmetric and
-        leaves ``predict`` and the order of ``score_items`` unchanged (of a single member).
+        pairs that all agree with the model cannot make it certain). Dividing by ``T > 0``
+        keeps the model antisymmetric and leaves ``predict`` and the order of ``score_items``
+        unchanged (of a single member).
         Without early stopping there are no held-out rows and ``T`` stays 1. ``'auto'``:
         ``'temperature'`` for a model of people (``user_features``), whose deviations,
         fitted to a few judgments each, make it confident beyond its accuracy (on a
