@@ -108,27 +108,14 @@ def pair_score(p_left: np.ndarray, true_left: np.ndarray) -> dict:
     }
 
 
-def rating_models(classes, user_columns, seed: int) -> dict:
+def make_models(head: type, classes: np.ndarray, user_columns: np.ndarray, seed: int) -> dict:
+    """The three models compared, as ``head`` (``RatingClassifier`` or ``JointRatingRanker``)."""
     return {
-        "shared": RatingClassifier(classes=classes, random_state=seed),
-        "personal, no temperature": RatingClassifier(
+        "shared": head(classes=classes, random_state=seed),
+        "personal, no temperature": head(
             classes=classes, user_features=user_columns, calibration=None, random_state=seed
         ),
-        "personal, temperature": RatingClassifier(
-            classes=classes, user_features=user_columns, random_state=seed
-        ),
-    }
-
-
-def joint_models(classes, user_columns, seed: int) -> dict:
-    return {
-        "shared": JointRatingRanker(classes=classes, random_state=seed),
-        "personal, no temperature": JointRatingRanker(
-            classes=classes, user_features=user_columns, calibration=None, random_state=seed
-        ),
-        "personal, temperature": JointRatingRanker(
-            classes=classes, user_features=user_columns, random_state=seed
-        ),
+        "personal, temperature": head(classes=classes, user_features=user_columns, random_state=seed),
     }
 
 
@@ -164,10 +151,10 @@ def world(Z, attributes, column, args) -> dict:
             X_pairs = pair_rows(Z, pa.ravel(), pb.ravel(), people[who])
             X, y = join_labels(X, y, X_pairs, prefs)
             shared_X = np.hstack([X[:, :width], X[:, width + args.people : 2 * width + args.people]])
-            models = joint_models(classes, user_columns, args.seed)
+            models = make_models(JointRatingRanker, classes, user_columns, args.seed)
         else:
             shared_X = X[:, :width]
-            models = rating_models(classes, user_columns, args.seed)
+            models = make_models(RatingClassifier, classes, user_columns, args.seed)
         out[k] = {}
         for name, head in models.items():
             start = time.perf_counter()

@@ -226,13 +226,13 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         """The skorch criterion: a masked loss class (or partial) over the net's outputs."""
 
     @abstractmethod
+    @abstractmethod
     def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
         """Raw outputs ``out`` with the temperatures (one per attribute) applied."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _fit_temperatures(self, out: np.ndarray, y: np.ndarray) -> list[float]:
         """The temperatures, from raw outputs on held-out rows and their encoded targets."""
-        raise NotImplementedError
 
     def _net_outputs(self) -> tuple[int, list[int] | None]:
         """Number of outputs, and the number of levels of each (None for pair scores)."""

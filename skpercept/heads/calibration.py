@@ -20,6 +20,7 @@ scores; a softmax model keeps its argmax.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -91,12 +92,21 @@ def fit_temperature(d: np.ndarray, y: np.ndarray) -> float:
     if len(d) == 0:
         return 1.0
 
-    def objective(log_t: float) -> float:
+    def log_loss(log_t: float) -> float:
         z = d * np.exp(-log_t)
         # −[y log σ(z) + (1 − y) log σ(−z)] = logaddexp(0, z) − y z, stable for any z
-        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * log_t**2)
+        return float(np.sum(np.logaddexp(0.0, z) - y * z))
 
-    return float(np.exp(minimize_scalar(objective, bounds=LOG_T_BOUNDS, method="bounded").x))
+    return _map_temperature(log_loss)
+
+
+def _map_temperature(log_loss) -> float:
+    """The ``T`` minimizing ``log_loss(log T)`` (summed over the held-out labels) plus the
+    standard normal prior's ``(log T)² / 2``, searched on ``LOG_T_BOUNDS``."""
+    result = minimize_scalar(
+        lambda log_t: log_loss(log_t) + 0.5 * log_t**2, bounds=LOG_T_BOUNDS, method="bounded"
+    )
+    return float(np.exp(result.x))
 
 
 def _level_log_proba(logits: torch.Tensor, loss: str) -> torch.Tensor:
@@ -153,14 +163,13 @@ def fit_level_temperature(logits: np.ndarray, codes: np.ndarray, loss: str = "ce
     rows = np.arange(int(keep.sum()))
     levels = codes[keep].astype(int)
 
-    def objective(log_t: float) -> float:
-        picked = _level_log_proba(z * np.exp(-log_t), loss).numpy()[rows, levels]
-        return float(-picked.sum() + 0.5 * log_t**2)
+    def log_loss(log_t: float) -> float:
+        return float(-_level_log_proba(z * np.exp(-log_t), loss).numpy()[rows, levels].sum())
 
-    return float(np.exp(minimize_scalar(objective, bounds=LOG_T_BOUNDS, method="bounded").x))
+    return _map_temperature(log_loss)
 
 
-class TemperedMembers:
+class TemperedMembers(metaclass=ABCMeta):
     """A temperature per ensemble member of a :class:`~skpercept.heads.base.SkorchHead`.
 
     Mixed in before ``SkorchHead``; the head declares a ``calibration`` parameter
@@ -195,11 +204,13 @@ class TemperedMembers:
     def _temperature_shape(self) -> tuple[int, ...]:
         return (self.n_outputs_,)
 
+    @abstractmethod
     def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Raw outputs ``out`` of one member with its temperatures applied."""
 
+    @abstractmethod
     def _fit_temperatures(self, out: np.ndarray, y: np.ndarray) -> Any:
-        raise NotImplementedError
+        """One member's temperatures from its raw outputs on held-out rows and their targets."""
 
     def _start_members(self, n_members: int) -> None:
         super()._start_members(n_members)

@@ -83,6 +83,20 @@ def _ranker(**params):
     return LoRAPairwiseRanker(**base)
 
 
+def _classifier(**params):
+    base = dict(
+        model_name="timm:test_efficientnet",
+        pretrained=None,
+        image_size=32,
+        max_epochs=1,
+        early_stopping=False,
+        device="cpu",
+        random_state=0,
+    )
+    base.update(params)
+    return LoRARatingClassifier(**base)
+
+
 @pytest.fixture(scope="module")
 def fitted(pairs):
     X, y = pairs
@@ -256,15 +270,7 @@ def test_rating_classifier(image_paths):
     X = pd.DataFrame({"image": image_paths * 2, "user_id": ["a"] * 10 + ["b"] * 10})
     y = pd.DataFrame({"trust": [1, 2, 3, 4] * 5, "smart": [1.0, 2.0] * 10})
     y.loc[3, "smart"] = np.nan
-    clf = LoRARatingClassifier(
-        model_name="timm:test_efficientnet",
-        pretrained=None,
-        image_size=32,
-        max_epochs=1,
-        early_stopping=False,
-        device="cpu",
-        random_state=0,
-    )
+    clf = _classifier()
     clf.fit(X, y)
     proba = clf.predict_proba(X)
     assert [p.shape for p in proba] == [(20, 4), (20, 2)]
@@ -408,15 +414,7 @@ def test_rating_classifier_temperature_divides_each_attributes_logits(image_path
     X = pd.DataFrame({"image": image_paths * 4, "user_id": np.repeat(["a", "b", "c", "d"], 10)})
     rng = np.random.default_rng(0)
     y = pd.DataFrame({"trust": rng.integers(1, 5, 40), "smart": rng.integers(1, 3, 40)})
-    clf = LoRARatingClassifier(
-        model_name="timm:test_efficientnet",
-        pretrained=None,
-        image_size=32,
-        max_epochs=2,
-        validation_fraction=0.3,
-        device="cpu",
-        random_state=0,
-    ).fit(X, y)
+    clf = _classifier(max_epochs=2, early_stopping=True, validation_fraction=0.3).fit(X, y)
     assert clf.calibration_ == "temperature" and clf.temperature_.shape == (2,)
     assert not np.allclose(clf.temperature_, 1.0)
     proba = clf.predict_proba(X)
