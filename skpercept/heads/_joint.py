@@ -632,6 +632,10 @@ class JointRatingRanker(TemperedMembers, SkorchHead):
         parts = net.module_.frozen_parts(torch.from_numpy(X).to(net.device))
         yield lambda per_row: joint_output(*parts, *per_row)
 
+    def _personal_parameters(self, net: Any) -> list[torch.nn.Parameter]:
+        module = net.module_
+        return [module.taste, module.offset, module.log_scale]
+
     def _personal_blocks(self, net: Any) -> list[torch.Tensor]:
         """``V`` (person first: ``(n_users, d, n_outputs)``), the offsets ``c`` and log-scales ``a``."""
         module = net.module_

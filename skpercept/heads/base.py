@@ -977,8 +977,14 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         if torch.device(net.device).type != "cpu":
             generator = torch.Generator(device=net.device).manual_seed(seed)
         use_generator(net.module_, generator)
+        # user_alpha='auto' with one-hot people: the shared part trains alone (the people's
+        # deviations held at zero); the people are fitted to it, frozen, once it has stopped.
+        one_hot = None
+        if getattr(net, "module__user_index", None) is not None and self.user_alpha == "auto":
+            one_hot = self._one_hot_people(X)
         try:
-            net.partial_fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
+            with self._shared_training(net, one_hot is not None):
+                net.partial_fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
         finally:
             use_generator(net.module_, None)
         _check_converged(net, X_train, member)
@@ -994,7 +1000,6 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             )
         # held out: the validation rows and those straddling both sides (never trained on)
         held = None if split.valid is None else np.setdiff1d(np.arange(len(X)), train)
-        one_hot = self._one_hot_people(X) if personal and self.user_alpha == "auto" else None
         selection_loss = np.nan
         if one_hot is not None:
             alpha, how, selection_loss = self._select_user_alpha(

@@ -526,6 +526,32 @@ class PersonalHeadMixin:
         personal = net.module_.personal
         return [p for p in (personal.V, personal.offset, personal.log_scale) if p is not None]
 
+    def _personal_parameters(self, net: Any) -> list[torch.nn.Parameter]:
+        """The module's parameters that hold the people (what :meth:`_personal_blocks` views)."""
+        return list(net.module_.personal.parameters())
+
+    @contextmanager
+    def _shared_training(self, net: Any, frozen: bool = True) -> Iterator[None]:
+        """Inside the block (with ``frozen``), training moves only the shared part: the
+        people's parameters take no gradient and stay at zero.
+
+        ``user_alpha='auto'`` trains so: its people are fitted afterwards, to the shared part
+        frozen, at the strength chosen on held-out judgments. Trained together at the
+        starting strength, deviations fitted to a few judgments each made the hold-out's loss
+        rise early and early stopping kept an under-trained shared part (30 simulated people
+        with 10 ratings each: held-out faces ordered 0.730 against the shared model's 0.771;
+        ``benchmarks/personal_ratings.py``).
+        """
+        parameters = self._personal_parameters(net) if frozen else []
+        before = [p.requires_grad for p in parameters]
+        for p in parameters:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in zip(parameters, before):
+                p.requires_grad_(flag)
+
     @contextmanager
     def _personal_output(self, net: Any, X: np.ndarray) -> Iterator[Callable[[list], torch.Tensor]]:
         """The module's output on ``X`` as a function of per-row personal parameters.

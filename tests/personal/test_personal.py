@@ -307,10 +307,8 @@ def test_add_users_to_a_pair_pipeline(tmp_path):
     np.testing.assert_array_equal(model.predict_proba(old), before_old)
     # the new person's predictions move toward their judgments (b-people prefer low items)
     truth = (probe["image_a"] < probe["image_b"]).astype(float).to_numpy()
-    assert (
-        pairwise_accuracy(truth, model.predict_proba(probe)[:, 1])
-        > pairwise_accuracy(truth, cold[:, 1]) + 0.2
-    )
+    learned = pairwise_accuracy(truth, model.predict_proba(probe)[:, 1])
+    assert learned > 0.85 and learned > pairwise_accuracy(truth, cold[:, 1]) + 0.1
     pf, head = model["pairs"], model["head"]
     assert pf.n_half_features_ == head.n_half_features_ == 2 + 5 and head.n_user_features_ == 5
     assert model[:-1].get_feature_names_out()[6] == "left__user_id_b3"
