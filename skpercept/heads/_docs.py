@@ -86,7 +86,9 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         ``(Σ w·loss + user_alpha·||θ||²) / Σ w`` (sums over the observed training labels,
         ``w`` the sample weights, the loss a negative log-likelihood), so ``user_alpha`` is
         counted in judgments and does not fade as the data grow. ``weight_decay`` does not
-        apply to ``θ``. ``'auto'``: training starts at 1; then, with the shared part frozen,
+        apply to ``θ``. ``'auto'`` (with one-hot person columns): the shared part trains
+        alone, every person's ``θ`` held at 0 (trained beside deviations that chase a few
+        judgments each, it stopped early and under-trained); then, with it frozen,
         every person is re-fitted under each strength of 0.1, 0.3, …, 1000 and the one whose
         fits predict held-out judgments of the training people best (lowest loss summed
         over both) is kept: 3-fold cross-validation over the people's judgments (item-disjoint
@@ -95,7 +97,8 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         hold-out and the pairs straddling it) when they hold at least 30 labels. A weak prior lets a person's deviation chase their few judgments and the
         model says "92 % sure" where it is right three times in four; the chosen strength
         (``user_alpha_``) is as sure as held-out judgments allow. It needs one-hot person
-        columns (else the starting strength is kept). A number fixes the strength (tune it
+        columns (else training starts at 1 and keeps it, deviations and shared part
+        together). A number fixes the strength and trains both together (tune it
         like any parameter, ``head__user_alpha`` in a search).
     user_prior : {'learned', 'isotropic'}, default='learned'
         The prior over a person's parameters ``θ_u`` for the personal fit. ``'isotropic'``:

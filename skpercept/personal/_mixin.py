@@ -48,8 +48,9 @@ _NO_USERS = np.empty(0, dtype=np.int64)
 
 #: ``user_alpha='auto'``: the prior strengths tried on held-out judgments of the training people.
 USER_ALPHA_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
-#: ``user_alpha='auto'``: the prior strength training starts from (and keeps where it cannot
-#: be chosen).
+#: ``user_alpha='auto'``: the prior strength the learned prior starts from, and the one kept
+#: where the strength cannot be chosen (or the person columns are not one-hot: training then
+#: uses it).
 START_USER_ALPHA = 1.0
 #: ... at most this many people (a random subset) take part in choosing it.
 MAX_SELECTION_PEOPLE = 2000
