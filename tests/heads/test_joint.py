@@ -246,6 +246,23 @@ def test_person_offset_and_unknown_person_is_the_shared_model():
     assert tight.net_.module_.personal_penalty() < 0.1 * loose.net_.module_.personal_penalty()
 
 
+def test_auto_strength_trains_the_shared_part_as_the_shared_model():
+    """user_alpha='auto': taste, offsets and log-scales stay at zero while the shared part trains,
+    so an unknown person gets the shared model's ratings and scores."""
+    (X, y), items = _people_data(
+        [0, 1, 2], [0, 1, 2], seed=3, taste=[[1.0, 0, 0, 0], [0.5, 1, 0, 0], [1, 0, 0, 0]]
+    )
+    params = dict(FAST, choose_trunk=False, calibration=None, max_epochs=30)
+    shared = JointRatingRanker(**params).fit(np.delete(X, [4, 5, 6, 11, 12, 13], axis=1), y)
+    auto = JointRatingRanker(**params, user_features="auto", user_alpha="auto").fit(X, y)
+    unknown = np.hstack([items, np.zeros((80, 3))])
+    np.testing.assert_allclose(
+        auto.predict_rating_proba(unknown), shared.predict_rating_proba(items), atol=1e-6
+    )
+    np.testing.assert_allclose(auto.score_items(unknown), shared.score_items(items), rtol=1e-5, atol=1e-6)
+    assert auto.net_.module_.personal_penalty() > 0  # the people fitted afterwards
+
+
 def _people_data(who_rates, who_compares, seed, taste=None, shift=None, n_rated=600, n_pairs=400):
     """Rating and pair rows of 80 items (score ``taste[u]·items``, rating offset ``shift[u]``),
     with the person one-hot (``len(taste)`` columns) in each half."""

@@ -410,6 +410,36 @@ LINEAR_BT = dict(
 )
 
 
+@pytest.mark.parametrize("cls", [RatingClassifier, RatingRegressor, PairwiseRanker])
+def test_auto_strength_trains_the_shared_part_as_the_shared_model(cls):
+    """user_alpha='auto': the people's deviations stay at zero while the shared part trains
+    (early stopping on), so an unknown person gets what the shared model says; a fixed
+    strength trains both together, and the shared part comes out otherwise."""
+    params = dict(hidden_layer_sizes=(8,), max_epochs=30, choose_trunk=False, random_state=0)
+    if cls is PairwiseRanker:
+        X, y = _opposite_tastes(n=600, n_people=6)
+        y = np.where(np.arange(len(y)) % 3 == 0, X[:, 1] > X[:, 11], y)  # some taste shared
+        people = np.r_[4:10, 14:20]
+        items, unknown = np.delete(X, people, axis=1), X[:20].copy()
+        unknown[:, people] = 0.0
+    else:
+        frame, score = _ratings(n=400, n_users=6)
+        y = score if cls is RatingRegressor else np.digitize(score, [-0.5, 0.5])
+        X = _rating_pipeline(None)[:-1].fit_transform(frame)
+        items, unknown = X.iloc[:, :5], X.head(20).copy()
+        unknown.iloc[:, 5:] = 0.0
+    if cls is not RatingRegressor:
+        params["calibration"] = None  # a temperature would divide the unknown person's logits too
+    predict = "predict" if cls is RatingRegressor else "predict_proba"
+    shared = cls(**params).fit(items, y)
+    expected = getattr(shared, predict)(unknown.iloc[:, :5] if cls is not PairwiseRanker else items[:20])
+    auto = cls(**params, user_features="auto").fit(X, y)
+    np.testing.assert_allclose(getattr(auto, predict)(unknown), expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(auto.net_.module_.personal.V.detach().numpy()).max() > 0  # people fitted after
+    fixed = cls(**params, user_features="auto", user_alpha=1.0).fit(X, y)
+    assert not np.allclose(getattr(fixed, predict)(unknown), expected, rtol=1e-5, atol=1e-6)
+
+
 def _one_axis_people(n_people=30, per_person=25, n_items=6, seed=0):
     """People differ along one shared axis of item worths: ``taste_u = z_u · axis``."""
     rng = np.random.RandomState(seed)
