@@ -979,9 +979,8 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
         use_generator(net.module_, generator)
         # user_alpha='auto' with one-hot people: the shared part trains alone (the people's
         # deviations held at zero); the people are fitted to it, frozen, once it has stopped.
-        one_hot = None
-        if getattr(net, "module__user_index", None) is not None and self.user_alpha == "auto":
-            one_hot = self._one_hot_people(X)
+        personal = getattr(net, "module__user_index", None) is not None
+        one_hot = self._one_hot_people(X) if personal and self.user_alpha == "auto" else None
         try:
             with self._shared_training(net, one_hot is not None):
                 net.partial_fit(torch.from_numpy(X_train), torch.from_numpy(y_train))
@@ -989,7 +988,6 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             use_generator(net.module_, None)
         _check_converged(net, X_train, member)
         precision, alpha = None, self._alpha()
-        personal = getattr(net, "module__user_index", None) is not None
         # on the training rows only: the hold-out stays out of the people's θ (calibration)
         train = np.arange(len(X)) if split.train is None else split.train
         n = y_encoded.shape[1]
