@@ -90,11 +90,13 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         alone, every person's ``θ`` held at 0 (trained beside deviations that chase a few
         judgments each, it stopped early and under-trained); then, with it frozen,
         every person is re-fitted under each strength of 0.1, 0.3, …, 1000 and the one whose
-        fits predict held-out judgments of the training people best (lowest loss summed
-        over both) is kept: 3-fold cross-validation over the people's judgments (item-disjoint
-        folds where the early-stopping hold-out is by items: a fold's items are never in the
-        rows its people are fitted on), and the rows training never saw (the early-stopping
-        hold-out and the pairs straddling it) when they hold at least 30 labels. A weak prior lets a person's deviation chase their few judgments and the
+        fits predict held-out judgments of the training people best is kept: 3-fold
+        cross-validation over the people's judgments (item-disjoint folds where the
+        early-stopping hold-out is by items: a fold's items are never in the rows its people
+        are fitted on), and the rows training never saw (the early-stopping hold-out and the
+        pairs straddling it) when they hold at least 10 labels; each of the two has half the
+        say (its mean loss per label), as only the second shows images the shared part has
+        not memorized. A weak prior lets a person's deviation chase their few judgments and the
         model says "92 % sure" where it is right three times in four; the chosen strength
         (``user_alpha_``) is as sure as held-out judgments allow. It needs one-hot person
         columns (else training starts at 1 and keeps it, deviations and shared part

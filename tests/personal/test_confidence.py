@@ -11,6 +11,7 @@ import pytest
 from skpercept.heads import PairwiseRanker, RatingClassifier, RatingRegressor
 from skpercept.metrics import expected_calibration_error, pairwise_accuracy
 from skpercept.personal import USER_ALPHA_GRID
+from skpercept.personal._mixin import _half_the_say
 
 FAST = dict(hidden_layer_sizes=(16,), max_epochs=60, patience=8, device="cpu", random_state=0)
 
@@ -87,6 +88,38 @@ def test_strength_is_chosen_by_cross_validation_without_a_hold_out(differing):
     assert "3-fold cross-validation" in head.user_alpha_reason_ and "held-out" not in head.user_alpha_reason_
     assert head.calibration_ == "temperature"
     np.testing.assert_array_equal(head.temperature_, 1.0)  # no held-out rows: nothing to fit T on
+
+
+def test_the_hold_out_has_half_the_say_however_few_its_labels():
+    # seed 0 of benchmarks/personal_ratings.py at 5 ratings per person, strengths 1000 and 1:
+    # the folds' 150 labels favour the weak prior a little, 16 labels of new faces the strong
+    # one by far (new faces' log-loss: 1.21 at 1000 against 3.40 at 1)
+    losses = np.array([[85.75, 52.03], [18.28, 41.49]])
+    labels = np.array([150.0, 16.0])
+    assert losses.sum(axis=0).argmin() == 1  # summed, the folds outvote the new faces
+    np.testing.assert_allclose(
+        _half_the_say(losses, labels), [(85.75 / 150 + 18.28 / 16) / 2, (52.03 / 150 + 41.49 / 16) / 2]
+    )
+    assert _half_the_say(losses, labels).argmin() == 0
+    # no hold-out: the folds decide alone; a fit that diverged never wins
+    np.testing.assert_allclose(_half_the_say(losses, np.array([150.0, 0.0])), losses[0] / 150)
+    assert _half_the_say(np.array([[np.nan, 9.0]]), np.array([3.0])).tolist() == [np.inf, 3.0]
+
+
+def test_a_strength_whose_fit_diverges_is_never_chosen(differing, monkeypatch):
+    (X, y), _, users = differing
+    fit_people = PairwiseRanker._map_people
+
+    def diverging(self, output, blocks, y, weights, people, precision, alpha, *args, **kwargs):
+        present, theta, H = fit_people(
+            self, output, blocks, y, weights, people, precision, alpha, *args, **kwargs
+        )
+        return present, np.full_like(theta, np.nan) if alpha == min(USER_ALPHA_GRID) else theta, H
+
+    monkeypatch.setattr(PairwiseRanker, "_map_people", diverging)
+    head = PairwiseRanker(**FAST, user_features=users, user_prior="isotropic").fit(X, y)
+    assert head.user_alpha_[0] != min(USER_ALPHA_GRID)
+    assert np.isfinite(head.predict_proba(X[:20])).all()
 
 
 def test_a_given_strength_is_kept_and_adding_a_person_uses_the_chosen_one(differing):
