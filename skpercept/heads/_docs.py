@@ -125,7 +125,8 @@ COMMON_PARAMS_DOC = """hidden_layer_sizes : int or tuple of int, default=(64,)
         Whether ``fit`` also trains the linear trunk (``hidden_layer_sizes=()``) and keeps
         whichever of the two predicts held-out judgments better: the loss that chose
         ``user_alpha='auto'`` at its choice (folds of the training people's judgments and the
-        rows training never saw), else the loss on the rows training never saw (the
+        rows training never saw, each source's mean per label, averaged), else the loss on
+        the rows training never saw (the
         early-stopping hold-out and the rows straddling it), after the people's fit and the
         temperature, summed over the members; a tie keeps the linear one.
         ``'auto'``: for a model of people (``user_features``) whose items have no more
