@@ -36,6 +36,34 @@ def _column_names(y: Any, n_outputs: int) -> list[str]:
     return [f"column {j}" for j in range(n_outputs)]
 
 
+def marginal_logits(codes: np.ndarray, weights: np.ndarray, n_levels: int, loss: str = "ce") -> np.ndarray:
+    """The logits of one attribute's rating head that predict the level shares of ``codes``
+    (level indices, NaN where missing; ``weights`` per row) whatever the features: softmax
+    logits ``log p_k`` (centred) for ``loss='ce'``, CORN's conditional logits
+    ``logit P(level > k | level ≥ k)`` for ``'corn'``. Half a rating is added to every level, so
+    a level nobody gave gets a finite logit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.heads._rating import marginal_logits
+    >>> codes = np.array([0, 0, 0, 1, np.nan])
+    >>> p = np.exp(marginal_logits(codes, np.ones(5), 2).astype(float))
+    >>> (p / p.sum()).round(3).tolist()  # (3 + 0.5) / 5 and (1 + 0.5) / 5
+    [0.7, 0.3]
+    >>> marginal_logits(codes, np.ones(5), 2, "corn").astype(float).round(3).tolist()  # log(1.5 / 3.5)
+    [-0.847]
+    """
+    seen = ~np.isnan(codes)
+    counts = np.bincount(codes[seen].astype(int), weights=weights[seen], minlength=n_levels)[:n_levels] + 0.5
+    if loss == "ce":
+        logits = np.log(counts)
+        return (logits - logits.mean()).astype(np.float32)
+    at_least = np.cumsum(counts[::-1])[::-1]  # weight of level ≥ k
+    above = at_least[1:]  # weight of level > k
+    return np.log(above / (at_least[:-1] - above)).astype(np.float32)
+
+
 def _weighted_stats(arr: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation of the observed values, rows weighted by
     ``sample_weight`` (as the loss weighs them: integer weights act as repeated rows)."""
@@ -277,6 +305,18 @@ class RatingClassifier(ClassifierMixin, TemperedMembers, SkorchHead):
 
     def _criterion(self) -> tuple[type, dict]:
         return MaskedRatingLoss, dict(n_classes=self._n_classes(), loss=self.loss)
+
+    def _start_at_marginal(self, module, targets: np.ndarray) -> None:
+        # Each attribute's levels start at their (weighted) shares in the training labels, as
+        # JointRanker's thresholds do: a net stopped early on a small hold-out after an epoch
+        # or two otherwise says every level is about equally likely, whatever the ratings were.
+        n = targets.shape[1] // 2
+        bias = [
+            marginal_logits(targets[:, j], targets[:, n + j], k, self.loss)
+            for j, k in enumerate(self._n_classes())
+        ]
+        with torch.no_grad():
+            module.linear.bias.copy_(torch.from_numpy(np.concatenate(bias)))
 
     # -- calibration (TemperedMembers) --------------------------------------------------------
     def _blocks(self, logits: np.ndarray) -> list[np.ndarray]:

@@ -974,6 +974,7 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
             net.initialize()
         generator = torch_generator(seed)
         reset_linear_layers(net.module_, generator)
+        self._start_at_marginal(net.module_, y_train)
         if torch.device(net.device).type != "cpu":
             generator = torch.Generator(device=net.device).manual_seed(seed)
         use_generator(net.module_, generator)
@@ -1030,6 +1031,12 @@ class SkorchHead(SavedFormatMixin, TrainingParameters, PersonalHeadMixin, BaseEs
     def _member_output(self, member: int, out: np.ndarray) -> np.ndarray:
         """Member ``member``'s raw output as it predicts (after its post-hoc steps)."""
         return out
+
+    def _start_at_marginal(self, module, targets: np.ndarray) -> None:
+        """Set ``module``'s output bias so that, before training, it predicts what the training
+        ``targets`` (labels then their weights) say without the features. Nothing by default: a
+        pair logit starts at 0 (each side equally likely) and a regressor's standardized targets
+        have mean 0."""
 
     def _penalty(self, targets: np.ndarray) -> float:
         """``user_alpha / Σ w`` over the observed training labels: with the weighted mean loss

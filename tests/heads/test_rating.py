@@ -104,6 +104,29 @@ def test_fixed_classes_keep_proba_shape_when_a_level_is_missing(data):
         RatingClassifier(classes=[1, 2, 3, 4], **FAST).fit(X, np.where(y == 4, 5, y))
 
 
+@pytest.mark.parametrize("loss", ["ce", "corn"])
+def test_a_classifier_starts_at_the_level_shares_of_its_training_labels(loss):
+    # A net stopped after an epoch or two (early stopping on a small hold-out) is about where it
+    # started: there it must say how often each level was given, not that all are alike.
+    rng = np.random.RandomState(0)
+    X = 0.01 * rng.normal(size=(400, 5))  # features that say nothing
+    shares = np.array([0.6, 0.25, 0.1, 0.05])
+    y = np.column_stack([rng.choice([1, 2, 3, 4], size=400, p=shares), rng.choice([1, 2], size=400)])
+    y = y.astype(float)
+    y[::2, 1] = np.nan  # the second attribute's missing labels do not count
+    y[1::4, 1] = 2  # its observed labels: half 1, half 2 at random, then a quarter forced to 2
+    untrained = dict(FAST, hidden_layer_sizes=(), lr=1e-7, max_epochs=1)
+    clf = RatingClassifier(loss=loss, **untrained).fit(X, y)
+    first, second = clf.predict_proba(X)
+    observed = np.bincount(y[:, 0].astype(int) - 1, minlength=4) / 400
+    np.testing.assert_allclose(first.mean(axis=0), observed, atol=0.01)
+    rated = ~np.isnan(y[:, 1])
+    np.testing.assert_allclose(second[:, 1].mean(), np.mean(y[rated, 1] == 2), atol=0.01)
+    # with early stopping the training rows (90 %) set it: about the same shares
+    held = RatingClassifier(loss=loss, **dict(untrained, early_stopping=True)).fit(X, y[:, 0])
+    np.testing.assert_allclose(held.predict_proba(X).mean(axis=0), observed, atol=0.03)
+
+
 def test_regressor_standardizes_targets_and_masks_nan(data):
     X, _ = data
     Y = np.column_stack([50 + 20 * X[:, 0], 5 + X[:, 1]])
