@@ -401,6 +401,7 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
             world.check_same_data(dist_.data_fingerprint(rows, table.sources))
         train_pos, valid_pos = self._split(table.codes, seed)
         self._valid_positions = valid_pos  # the temperature's rows, once training is done
+        self._start_at_marginal(self.module_, y[train_pos])
         train_rows = ImageRows(rows.codes[train_pos], rows.users[train_pos], y[train_pos])
         train_rows, kwargs = self._loader("train", train_rows, table, cache, seed, world)
         kwargs["train_split"] = None
@@ -440,6 +441,11 @@ class LoRABase(SavedFormatMixin, LoRATower, TrainingParameters, BaseEstimator, m
         labels = np.asarray(y[train_pos], dtype=np.float64)
         net.penalty_weight_ = float(self.user_alpha) / max(float(np.isfinite(labels).sum()), 1.0)
         return net, train_rows
+
+    def _start_at_marginal(self, module: LoRANet, y: np.ndarray) -> None:
+        """Set ``module``'s output bias so that, before training, it predicts what the training
+        labels ``y`` say without the images (see ``SkorchHead._start_at_marginal``). Nothing by
+        default."""
 
     def _scoring_view(self, net) -> LoRABase:
         """This estimator as scoring callbacks see it while ``net`` trains: predicting with the

@@ -18,7 +18,7 @@ from skpercept._utils import symmetric_expit
 from skpercept.finetune._base import USER_COLUMN, LoRABase
 from skpercept.heads.base import check_finite_targets, target_array
 from skpercept.heads.calibration import fit_level_temperature, fit_temperature
-from skpercept.heads.nets import MaskedPairLoss, MaskedRatingLoss
+from skpercept.heads.nets import MaskedPairLoss, MaskedRatingLoss, marginal_logits
 from skpercept.metrics import pairwise_accuracy
 
 _SHARED_DOC = """
@@ -260,6 +260,12 @@ class LoRARatingClassifier(ClassifierMixin, LoRABase):
     def _blocks(self, logits: np.ndarray) -> list[np.ndarray]:
         """``logits`` split into one block per attribute."""
         return np.split(logits, np.cumsum([len(c) for c in self._levels()])[:-1], axis=1)
+
+    def _start_at_marginal(self, module, y: np.ndarray) -> None:
+        # each attribute's levels at their shares in the training rows, as RatingClassifier's
+        bias = [marginal_logits(y[:, j], np.ones(len(y)), len(c)) for j, c in enumerate(self._levels())]
+        with torch.no_grad():
+            module.head.linear.bias.copy_(torch.from_numpy(np.concatenate(bias)))
 
     def _tempered(self, out: np.ndarray, temperature: np.ndarray) -> np.ndarray:
         return np.hstack([block / t for block, t in zip(self._blocks(out), temperature)])

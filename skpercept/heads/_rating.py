@@ -24,7 +24,14 @@ from skpercept._dataframes import as_pandas
 from skpercept._utils import estimator_parameters
 from skpercept.heads.base import SkorchHead, check_finite_targets, fill_doc, target_array
 from skpercept.heads.calibration import TemperedMembers, fit_level_temperature
-from skpercept.heads.nets import MaskedRatingLoss, MaskedRegressionLoss, RatingNet, corn_proba, logit_width
+from skpercept.heads.nets import (
+    MaskedRatingLoss,
+    MaskedRegressionLoss,
+    RatingNet,
+    corn_proba,
+    logit_width,
+    marginal_logits,
+)
 
 
 def _column_names(y: Any, n_outputs: int) -> list[str]:
@@ -34,34 +41,6 @@ def _column_names(y: Any, n_outputs: int) -> list[str]:
     if isinstance(y, pd.Series) and y.name is not None:
         return [repr(y.name)]
     return [f"column {j}" for j in range(n_outputs)]
-
-
-def marginal_logits(codes: np.ndarray, weights: np.ndarray, n_levels: int, loss: str = "ce") -> np.ndarray:
-    """The logits of one attribute's rating head that predict the level shares of ``codes``
-    (level indices, NaN where missing; ``weights`` per row) whatever the features: softmax
-    logits ``log p_k`` (centred) for ``loss='ce'``, CORN's conditional logits
-    ``logit P(level > k | level ≥ k)`` for ``'corn'``. Half a rating is added to every level, so
-    a level nobody gave gets a finite logit.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skpercept.heads._rating import marginal_logits
-    >>> codes = np.array([0, 0, 0, 1, np.nan])
-    >>> p = np.exp(marginal_logits(codes, np.ones(5), 2).astype(float))
-    >>> (p / p.sum()).round(3).tolist()  # (3 + 0.5) / 5 and (1 + 0.5) / 5
-    [0.7, 0.3]
-    >>> marginal_logits(codes, np.ones(5), 2, "corn").astype(float).round(3).tolist()  # log(1.5 / 3.5)
-    [-0.847]
-    """
-    seen = ~np.isnan(codes)
-    counts = np.bincount(codes[seen].astype(int), weights=weights[seen], minlength=n_levels)[:n_levels] + 0.5
-    if loss == "ce":
-        logits = np.log(counts)
-        return (logits - logits.mean()).astype(np.float32)
-    at_least = np.cumsum(counts[::-1])[::-1]  # weight of level ≥ k
-    above = at_least[1:]  # weight of level > k
-    return np.log(above / (at_least[:-1] - above)).astype(np.float32)
 
 
 def _weighted_stats(arr: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +71,10 @@ class RatingClassifier(ClassifierMixin, TemperedMembers, SkorchHead):
     loss : {'ce', 'corn'}, default='ce'
         ``'ce'``: softmax cross-entropy per attribute (levels unordered). ``'corn'``: CORN
         ordinal regression (Shi et al., 2021): ``k - 1`` conditional "above level j" logits,
-        so the model respects the order of ``classes_`` (1 < 2 < 3 < 4).
+        so the model respects the order of ``classes_`` (1 < 2 < 3 < 4). Either way, training
+        starts from logits that give each level its (weighted) share of the training labels,
+        so a net early stopping halts after an epoch or two predicts about how often each
+        level is given rather than the same probability for all.
     classes : array-like, list of array-likes or None, default=None
         The rating levels, in order (lowest first). One array for all attributes or one per
         attribute. Fixing them keeps ``predict_proba``'s shape stable when a training fold

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -45,6 +46,7 @@ __all__ = [
     "corn_proba",
     "logit_width",
     "make_activation",
+    "marginal_logits",
     "masked_loss",
     "reset_linear_layers",
     "split_penalty",
@@ -304,6 +306,34 @@ def logit_width(n_classes: int, loss: str) -> int:
     if loss == "corn":
         return n_classes - 1
     raise ValueError(f"loss must be 'ce' or 'corn' for ratings, got {loss!r}.")
+
+
+def marginal_logits(codes: np.ndarray, weights: np.ndarray, n_levels: int, loss: str = "ce") -> np.ndarray:
+    """The logits of one attribute's rating head that predict the level shares of ``codes``
+    (level indices, NaN where missing; ``weights`` per row) whatever the features: softmax
+    logits ``log p_k`` (centred) for ``loss='ce'``, CORN's conditional logits
+    ``logit P(level > k | level ≥ k)`` for ``'corn'``. Half a rating is added to every level, so
+    a level nobody gave gets a finite logit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skpercept.heads.nets import marginal_logits
+    >>> codes = np.array([0, 0, 0, 1, np.nan])
+    >>> p = np.exp(marginal_logits(codes, np.ones(5), 2).astype(float))
+    >>> (p / p.sum()).round(3).tolist()  # (3 + 0.5) / 5 and (1 + 0.5) / 5
+    [0.7, 0.3]
+    >>> marginal_logits(codes, np.ones(5), 2, "corn").astype(float).round(3).tolist()  # log(1.5 / 3.5)
+    [-0.847]
+    """
+    seen = ~np.isnan(codes)
+    counts = np.bincount(codes[seen].astype(int), weights=weights[seen], minlength=n_levels)[:n_levels] + 0.5
+    if loss == "ce":
+        logits = np.log(counts)
+        return (logits - logits.mean()).astype(np.float32)
+    at_least = np.cumsum(counts[::-1])[::-1]  # weight of level ≥ k
+    above = at_least[1:]  # weight of level > k
+    return np.log(above / (at_least[:-1] - above)).astype(np.float32)
 
 
 class RatingNet(PersonalModuleMixin, nn.Module):

@@ -284,6 +284,14 @@ def test_rating_classifier(image_paths):
         np.testing.assert_array_equal(p, q)
 
 
+def test_rating_classifier_starts_at_the_level_shares_of_its_training_ratings(image_paths):
+    # as RatingClassifier: a net that has barely trained says how often each level was given
+    X = pd.DataFrame({"image": image_paths * 4})
+    y = np.array([1] * 28 + [2, 3, 4] * 4)  # level 1 in 70 % of the ratings
+    clf = _classifier(hidden_layer_sizes=(), lr=1e-9, calibration=None).fit(X, y)
+    assert clf.predict_proba(X).mean(axis=0)[0] > 0.5
+
+
 def test_open_clip_attention_adapters_train(pairs, tiny_clip):
     X, y = pairs
     model = _ranker(model_name=tiny_clip, max_epochs=1, gradient_checkpointing=True)
