@@ -403,6 +403,16 @@ def test_background_updates_reach_the_model(make_site):
     assert site.project.learner.has_model("warm") and site.project.learner.last_error is None
 
 
+def test_the_pair_model_holds_out_judgments_not_images(make_site):
+    # an image hold-out of a few dozen pairs would keep one or two and drop those straddling it
+    site = make_site(10, min_judgments=8)
+    site.add("ann")
+    for k in range(30):
+        site.answer("ann", site.next("ann"), 1 + k % 2, f"click-{k:08d}")
+    head = site.project.learner.models["warm"][-1]
+    assert head.validation_split == "rows" and head.n_straddling_ == 0
+
+
 # -- ratings ----------------------------------------------------------------------------------
 @pytest.fixture
 def rating_site(make_site):
