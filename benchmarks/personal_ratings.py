@@ -16,6 +16,11 @@ faces (``--test-faces`` of the 20 %, never rated). Models, each at its defaults 
 - personal, temperature: ``RatingClassifier(user_features=...)`` (``calibration='auto'``: a
   temperature per attribute fitted on the early-stopping hold-out's ratings inside ``fit``).
 
+``--head lora`` measures ``LoRARatingClassifier`` the same way: the shipped EfficientNet-Lite0
+tower fine-tuned end to end on the rated photos (``--image-size`` px, adapters on the last
+``--last-n-targets`` layers, as ``benchmarks/lora_omi.py``), its personal part named by a
+``user_id`` column; the shared model is the same estimator with ``user_features=None``.
+
 ``--head joint`` measures ``JointRatingRanker`` the same way: each person also compares ``k``
 random pairs of training faces (Bradley–Terry on the same taste and noise scale), and every
 model learns from both label types; the pair table adds the ECE of ``P(left ≻ right)`` of
@@ -33,10 +38,10 @@ Metrics, per model and k, pooled over people and held-out faces:
   noise-free taste does.
 
 Hardware: printed. Ends with one JSON line; the tables also go to
-``benchmarks/results/personal_ratings[-joint][-seedS].json`` (``--no-save``: no file). Usage:
-``python benchmarks/personal_ratings.py [--head rating|joint] [--people 30] [--test-faces 60]
-[--test-pairs 200] [--personal 0.5] [--attribute trustworthy] [--levels 4] [--seed 0] [--quick]
-[--no-save]``
+``benchmarks/results/personal_ratings[-joint|-lora][-seedS].json`` (``--no-save``: no file). Usage:
+``python benchmarks/personal_ratings.py [--head rating|joint|lora] [--people 30] [--test-faces 60]
+[--test-pairs 200] [--personal 0.5] [--attribute trustworthy] [--levels 4] [--image-size 128]
+[--last-n-targets 12] [--seed 0] [--quick] [--no-save]``
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.special import expit
 
@@ -119,7 +125,25 @@ def make_models(head: type, classes: np.ndarray, user_columns: np.ndarray, seed:
     }
 
 
-def world(Z, attributes, column, args) -> dict:
+def lora_models(args) -> dict:
+    """The three models compared with ``--head lora`` (image paths in, a ``user_id`` column)."""
+    from skpercept.finetune import LoRARatingClassifier
+
+    settings = dict(image_size=args.image_size, last_n_targets=args.last_n_targets, random_state=args.seed)
+    return {
+        "shared": LoRARatingClassifier(user_features=None, **settings),
+        "personal, no temperature": LoRARatingClassifier(calibration=None, **settings),
+        "personal, temperature": LoRARatingClassifier(**settings),
+    }
+
+
+def lora_rows(paths: np.ndarray, faces: np.ndarray, who: np.ndarray | None) -> pd.DataFrame:
+    """Rating rows of the LoRA estimators: the photo, and the person unless ``who`` is None."""
+    rows = pd.DataFrame({"image": paths[faces]})
+    return rows if who is None else rows.assign(user_id=[f"person {p}" for p in who])
+
+
+def world(Z, attributes, column, args, paths: np.ndarray | None = None) -> dict:
     sim = AttributeTastes(attributes, Z, column, args.personal, args.seed)
     rng = np.random.RandomState(args.seed)
     faces = rng.permutation(len(Z))
@@ -136,7 +160,7 @@ def world(Z, attributes, column, args) -> dict:
     width = Z.shape[1]
     user_columns = np.arange(width, width + args.people)
     classes = np.arange(1, args.levels + 1)
-    joint = args.head == "joint"
+    joint, lora = args.head == "joint", args.head == "lora"
     steps = STEPS[:2] if args.quick else STEPS
     out: dict = {}
     for k in steps:
@@ -152,6 +176,9 @@ def world(Z, attributes, column, args) -> dict:
             X, y = join_labels(X, y, X_pairs, prefs)
             shared_X = np.hstack([X[:, :width], X[:, width + args.people : 2 * width + args.people]])
             models = make_models(JointRatingRanker, classes, user_columns, args.seed)
+        elif lora:
+            shared_X, X = lora_rows(paths, rated.ravel(), None), lora_rows(paths, rated.ravel(), who)
+            models = lora_models(args)
         else:
             shared_X = X[:, :width]
             models = make_models(RatingClassifier, classes, user_columns, args.seed)
@@ -160,9 +187,17 @@ def world(Z, attributes, column, args) -> dict:
             start = time.perf_counter()
             head.fit(shared_X if name == "shared" else X, y)
             seconds = time.perf_counter() - start
+            if not np.array_equal(np.asarray(head.classes_), classes):
+                raise RuntimeError(
+                    f"k={k}: the ratings drawn miss a level ({head.classes_}); use more people"
+                )
 
-            def own(p: int, rows: np.ndarray, model: str = name) -> np.ndarray:
+            def own(p: int, rows: np.ndarray, model: str = name) -> np.ndarray | pd.DataFrame:
                 """Rows of held-out faces as person ``p`` (the shared model: without the person)."""
+                if lora:
+                    return lora_rows(
+                        paths, test_faces, None if model == "shared" else np.full(len(test_faces), p)
+                    )
                 return rows if model == "shared" else np.hstack([rows, np.repeat(people[[p]], len(rows), 0)])
 
             rate = head.predict_rating_proba if joint else head.predict_proba
@@ -196,9 +231,10 @@ def tables(result: dict, args) -> list[dict]:
         return [[str(k), *(f"{result[k][name][key]:.3f}" for name in MODELS)] for k in result]
 
     header = ["ratings per person", *MODELS]
-    head = (
-        "JointRatingRanker, k ratings and k comparisons each" if args.head == "joint" else "RatingClassifier"
-    )
+    head = {
+        "joint": "JointRatingRanker, k ratings and k comparisons each",
+        "lora": f"LoRARatingClassifier (EfficientNet-Lite0 fine-tuned at {args.image_size} px)",
+    }.get(args.head, "RatingClassifier")
     setting = (
         f"{head}; {args.people} simulated people rating OMI faces 1–{args.levels} ({args.attribute} plus "
         f"{args.personal} × their own taste), {args.test_faces} held-out faces each, seed {args.seed}"
@@ -275,7 +311,7 @@ def tables(result: dict, args) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--head", choices=("rating", "joint"), default="rating")
+    parser.add_argument("--head", choices=("rating", "joint", "lora"), default="rating")
     parser.add_argument("--people", type=int, default=30)
     parser.add_argument("--test-faces", type=int, default=60, help="held-out faces each person is scored on")
     parser.add_argument(
@@ -284,6 +320,8 @@ def main() -> None:
     parser.add_argument("--personal", type=float, default=0.5, help="weight of the person's own taste")
     parser.add_argument("--attribute", default="trustworthy", help="an OMI attribute")
     parser.add_argument("--levels", type=int, default=4)
+    parser.add_argument("--image-size", type=int, default=128, help="photo size of --head lora")
+    parser.add_argument("--last-n-targets", type=int, default=12, help="layers adapted by --head lora")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (k = 5, 10; 12 people)")
     add_result_options(parser)
@@ -297,7 +335,8 @@ def main() -> None:
     if args.attribute not in attributes:
         parser.error(f"--attribute: one of {list(attributes)}")
     column = list(attributes).index(args.attribute)
-    result = world(Z, attributes.to_numpy(np.float64), column, args)
+    paths = omi.means["image"].to_numpy()
+    result = world(Z, attributes.to_numpy(np.float64), column, args, paths)
     figures = {
         "people": args.people,
         "test_faces": args.test_faces,
@@ -305,12 +344,17 @@ def main() -> None:
         "levels": args.levels,
         "seed": args.seed,
         "head": args.head,
+        **(
+            {"image_size": args.image_size, "last_n_targets": args.last_n_targets}
+            if args.head == "lora"
+            else {}
+        ),
         "results": result,
     }
     print(json.dumps(figures))
     name = result_name(
         "personal_ratings",
-        "joint" if args.head == "joint" else None,
+        args.head if args.head != "rating" else None,
         "quick" if args.quick else None,
         f"seed{args.seed}" if args.seed else None,
     )
