@@ -7,6 +7,9 @@ where the model is best for new images. Every skorch-trained estimator of skperc
 features and LoRA estimators) therefore holds out a share of the *items*: validation rows are
 those whose items are all held out, training rows those with none held out, and rows that
 straddle the cut (a pair with one item on each side) are left out of both and counted.
+Validating on the straddling rows too would lose none, but each of them holds an item that
+training sees, whose memorized score lowers their loss: training then runs on past the epoch
+that is best for new images, as with a row-wise split, only less far.
 
 When items are identity codes (one-hot item ids, as in a Bradley–Terry design), no model can
 score an unseen item, so what matters is new judgments of known items: ``'auto'`` then holds
