@@ -15,9 +15,11 @@ People: ``benchmarks/labelling.py``'s (``AttributeTastes``): the standardized OM
 own taste, standardized; Bradley–Terry answers with repeat agreement 0.85.
 
 The given model: ``--population`` (100) other people × ``--population-judgments`` (40) random
-pairs of the given model's faces, fitted as ``skpercept fit`` fits a table with people (a Pipeline
-``PairFeatures(embedding lookup, UserEncoder()) → PairwiseRanker(user_features='auto')``, at its
-defaults, or with ``--head-params`` JSON, e.g. ``'{"hidden_layer_sizes": []}'``). Then each of
+pairs of the given model's faces, in a Pipeline ``PairFeatures(embedding lookup, UserEncoder()) →
+PairwiseRanker(user_features='auto')``: at its constructor defaults (``--head ranker-default``),
+or as ``skpercept fit`` builds it for a pairs table with people (``--head ranker``, the registered
+preset: a 128-unit GELU trunk, dropout 0.3, weight decay 0.01, up to 20 epochs), with any
+``--head-params`` JSON set on top, e.g. ``'{"hidden_layer_sizes": []}'``. Then each of
 ``--people`` (12) new people answers 80 random pairs of the pool, and their first k = 10 / 20 /
 40 / 80 are added with ``add_users`` (each k to a fresh copy of the given model).
 
@@ -32,10 +34,11 @@ first component and the units that are zero on every face. A representation of e
 near 1 leaves a person's deviation little more than a rescaling of the shared score.
 
 Hardware: printed. Ends with one JSON line; the tables also go to
-``benchmarks/results/personal_given[-<head params>][-personalW][-seedS].json`` (``--no-save``:
-no file). Usage:
+``benchmarks/results/personal_given[-ranker][-<head params>][-personalW][-seedS].json``
+(``--no-save``: no file). Usage:
 ``python benchmarks/personal_given.py [--seed 0] [--personal 2] [--people 12] [--population 100]
-[--population-judgments 40] [--attribute trustworthy] [--head-params JSON] [--quick] [--no-save]``
+[--population-judgments 40] [--attribute trustworthy] [--head ranker-default|ranker]
+[--head-params JSON] [--quick] [--no-save]``
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import torch
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import Pipeline
 
-from skpercept.heads import PairwiseRanker
+from skpercept.heads import HeadSettings, make_head
 from skpercept.label import EmbeddingLookup
 from skpercept.personal import UserEncoder, add_users
 from skpercept.preprocessing import PairFeatures
@@ -94,15 +97,11 @@ def given_model(Z, names, sim, faces, args, rng) -> tuple[Pipeline, float]:
     who = np.repeat(np.arange(args.population), args.population_judgments)
     a, b = random_pairs(faces, len(who), rng)
     y = np.concatenate([sim.judge(sim.utility(), a[who == p], b[who == p]) for p in range(args.population)])
-    params = {"user_features": "auto", "random_state": args.seed, **args.head_params}
+    head = make_head(args.head, HeadSettings(seed=args.seed))
+    head.set_params(user_features="auto", **args.head_params)
+    lookup = EmbeddingLookup(names, Z)
     model = Pipeline(
-        [
-            (
-                "pairs",
-                PairFeatures(item_transformer=EmbeddingLookup(names, Z), context_transformer=UserEncoder()),
-            ),
-            ("head", PairwiseRanker(**params)),
-        ]
+        [("pairs", PairFeatures(item_transformer=lookup, context_transformer=UserEncoder())), ("head", head)]
     )
     t0 = time.perf_counter()
     model.fit(pair_frame(names, a, b, [f"other{w}" for w in who]), y.astype(int))
@@ -141,6 +140,12 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=100, help="the given model's people")
     parser.add_argument("--population-judgments", type=int, default=40, help="random pairs per given person")
     parser.add_argument("--attribute", default="trustworthy")
+    parser.add_argument(
+        "--head",
+        choices=("ranker-default", "ranker"),
+        default="ranker-default",
+        help="the given model's PairwiseRanker: its constructor defaults, or skpercept fit's preset",
+    )
     parser.add_argument(
         "--head-params",
         type=json.loads,
@@ -199,9 +204,10 @@ def main() -> None:
             accuracy[k].append(order_accuracy(person_scores(person, f"new{p}", Z[test]), tastes[p][test]))
         print(f"k = {k}: {np.mean(accuracy[k]):.3f}", flush=True)
     curve = {k: [round(float(np.mean(v)), 4), round(float(np.std(v)), 4)] for k, v in accuracy.items()}
-    params = json.dumps(args.head_params, sort_keys=True) if args.head_params else "defaults"
+    params = json.dumps(args.head_params, sort_keys=True) if args.head_params else ""
+    preset = "PairwiseRanker" if args.head == "ranker-default" else "skpercept fit's PairwiseRanker"
     described = (
-        f"PairwiseRanker({params}) of {args.population} people × {args.population_judgments} pairs, "
+        f"{preset}({params}) of {args.population} people × {args.population_judgments} pairs, "
         f"{args.people} new people added (trustworthy plus {args.personal:g} × their own taste), seed {args.seed}"
     )
     tables = [
@@ -233,6 +239,7 @@ def main() -> None:
     ]
     figures = {
         "benchmark": "personal_given",
+        "head": args.head,
         "seed": args.seed,
         "personal": args.personal,
         "head_params": args.head_params,
@@ -241,10 +248,8 @@ def main() -> None:
         "curve": curve,
         "accuracy_per_person": {k: [round(float(v), 4) for v in vs] for k, vs in accuracy.items()},
     }
-    tags = [
-        params if args.head_params else None,
-        f"personal{args.personal:g}" if args.personal != 2 else None,
-    ]
+    tags = [None if args.head == "ranker-default" else args.head, params or None]
+    tags += [f"personal{args.personal:g}" if args.personal != 2 else None]
     tags += ["quick" if args.quick else None, f"seed{args.seed}" if args.seed else None]
     path = save_result(args, result_name("personal_given", *tags), tables, figures)
     if path:
