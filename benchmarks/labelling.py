@@ -46,9 +46,10 @@ questions until the attribute has ``min_judgments`` judgments, then the app's ow
 on everyone's judgments as they double. ``population`` is the issue's other cold start, a given
 model: before anyone clicks, a personal model is fitted on ``--population`` (default 100) other
 simulated people of the same kind × ``--population-judgments`` (default 40) random pairs of the
-faces outside the pool and the held-out set, as ``skpercept fit`` fits a table with people (a
-Pipeline ``PairFeatures(embedding lookup, UserEncoder()) → PairwiseRanker(user_features='auto')``
-at its defaults), and the project starts from it (``LabelProject(..., model=...)``, what
+faces outside the pool and the held-out set (a Pipeline ``PairFeatures(embedding lookup,
+UserEncoder()) → PairwiseRanker(user_features='auto')`` at its constructor defaults; ``skpercept
+fit`` builds its registered preset instead, and ``benchmarks/personal_given.py`` measures both),
+and the project starts from it (``LabelProject(..., model=...)``, what
 ``skpercept label --model`` does): every question comes from it from the first click, and each
 labeller's deviation is added to it as they answer; it is never refitted. The checkpoint 0 row
 is that model for someone it does not know.
@@ -192,9 +193,9 @@ def heldout_scores(learner, labeller: str, attribute: str, Z: np.ndarray) -> np.
 
 
 def population_model(Z, names, sim, faces, args, rng) -> tuple[Pipeline, dict]:
-    """A personal model of ``args.population`` other simulated people, fitted at the library's
-    defaults on ``args.population_judgments`` random pairs each of ``faces`` (as ``skpercept fit``
-    fits a table with people): the given model a project can start from."""
+    """A personal model of ``args.population`` other simulated people, fitted at the ranker's
+    constructor defaults on ``args.population_judgments`` random pairs each of ``faces``: the
+    given model a project can start from."""
     tastes = [sim.utility() for _ in range(args.population)]
     who = np.repeat(np.arange(args.population), args.population_judgments)
     if args.kind == "rating":

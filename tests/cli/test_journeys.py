@@ -140,6 +140,11 @@ def test_fit_says_how_many_judgments_people_have_and_which_people_column(world, 
     assert code == 0, err
     assert "one shared model for everyone" in err and "People:" not in err
     assert not joblib.load(tmp_path / "s.joblib").skpercept_info_["users"]
+    # --hidden with no sizes: the linear trunk, people's deviations on the embedding itself
+    code, _, err = run(capsys, "fit", path, "--model", tmp_path / "l.joblib", *tiny(world), "--hidden")
+    assert code == 0, err
+    linear = joblib.load(tmp_path / "l.joblib")
+    assert linear[-1].hidden_layer_sizes_ == () and linear.skpercept_info_["users"]
     code, _, err = run(
         capsys, "fit", path, "--model", tmp_path / "x.joblib", "--user-column", "rater", *tiny(world)
     )
