@@ -110,7 +110,8 @@ def test_damaged_entry_is_a_miss(tmp_path, forward_count):
     first = embedder(cache).fit(paths).transform(paths)
     entries(cache)[0].write_bytes(b"garbage")
     forward_count.clear()
-    np.testing.assert_array_equal(embedder(cache).fit(paths).transform(paths), first)
+    # recomputed alone, not in a batch of two: the same values up to float32 rounding
+    np.testing.assert_allclose(embedder(cache).fit(paths).transform(paths), first, atol=1e-6)
     assert sum(forward_count) == 1
 
 
