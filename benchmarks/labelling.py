@@ -48,7 +48,9 @@ model: before anyone clicks, a personal model is fitted on ``--population`` (def
 simulated people of the same kind × ``--population-judgments`` (default 40) random pairs of the
 faces outside the pool and the held-out set (a Pipeline ``PairFeatures(embedding lookup,
 UserEncoder()) → PairwiseRanker(user_features='auto')`` at its constructor defaults; ``skpercept
-fit`` builds its registered preset instead, and ``benchmarks/personal_given.py`` measures both),
+fit`` builds its registered preset instead, and ``benchmarks/personal_given.py`` measures both;
+``--given-trunk linear``: ``hidden_layer_sizes=()``, the linear model the labelling guide
+recommends for a model labellers will be added to, ``skpercept fit --hidden``),
 and the project starts from it (``LabelProject(..., model=...)``, what
 ``skpercept label --model`` does): every question comes from it from the first click, and each
 labeller's deviation is added to it as they answer; it is never refitted. The checkpoint 0 row
@@ -66,11 +68,12 @@ Goals (from the issue): p95 < 50 ms per click on a CPU; active reaching random's
 accuracy within 40 answers.
 
 Hardware: printed. Ends with one JSON line; the tables and figures also go to
-``benchmarks/results/labelling[-ratingL][-population][-pauseP][-personalW][-quick][-seedS].json``
+``benchmarks/results/labelling[-ratingL][-population][-linear][-pauseP][-personalW][-quick][-seedS].json``
 (``--no-save``: no file). Usage:
 ``python benchmarks/labelling.py [--quick] [--people 8] [--faces 150] [--held-out 30]
 [--attribute trustworthy] [--personal 0.5] [--start nothing|population] [--population 100]
-[--population-judgments 40] [--kind pairs|rating] [--levels 4] [--seed 0] [--pause-ms 150]
+[--population-judgments 40] [--given-trunk default|linear] [--kind pairs|rating] [--levels 4]
+[--seed 0] [--pause-ms 150]
 [--no-save]``
 """
 
@@ -216,7 +219,7 @@ def population_model(Z, names, sim, faces, args, rng) -> tuple[Pipeline, dict]:
                 "pairs",
                 PairFeatures(item_transformer=EmbeddingLookup(names, Z), context_transformer=UserEncoder()),
             ),
-            ("head", PairwiseRanker(user_features="auto", random_state=args.seed)),
+            ("head", PairwiseRanker(user_features="auto", random_state=args.seed, **_given_trunk(args))),
         ]
     )
     t0 = time.perf_counter()
@@ -244,6 +247,7 @@ def _population_ratings(Z, names, sim, faces, tastes, who, args, rng) -> tuple[P
                     classes=np.arange(1, args.levels + 1),
                     user_features=np.arange(width, width + args.population),
                     random_state=args.seed,
+                    **_given_trunk(args),
                 ),
             ),
         ]
@@ -251,6 +255,11 @@ def _population_ratings(Z, names, sim, faces, tastes, who, args, rng) -> tuple[P
     t0 = time.perf_counter()
     model.fit(X, y)
     return model, _about(model, len(y), faces, t0, args)
+
+
+def _given_trunk(args) -> dict:
+    """The given model's trunk: the head's default, or linear (``--given-trunk linear``)."""
+    return {"hidden_layer_sizes": ()} if args.given_trunk == "linear" else {}
 
 
 def _about(model, n_judgments: int, faces, t0: float, args) -> dict:
@@ -492,6 +501,12 @@ def main() -> None:
         "--population-judgments", type=int, default=40, help="--start population: random pairs per person"
     )
     parser.add_argument(
+        "--given-trunk",
+        choices=("default", "linear"),
+        default="default",
+        help="--start population: the given model's trunk, the head's default or linear (hidden_layer_sizes=())",
+    )
+    parser.add_argument(
         "--kind",
         choices=("pairs", "rating"),
         default="pairs",
@@ -501,6 +516,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_result_options(parser)
     args = parser.parse_args()
+    if args.given_trunk != "default" and args.start != "population":
+        parser.error("--given-trunk: only with --start population (a given model)")
     if args.quick:
         args.people, args.faces, args.held_out = 3, 60, 20
     checkpoints = CHECKPOINTS[:2] if args.quick else CHECKPOINTS
@@ -750,6 +767,7 @@ def main() -> None:
         "labelling",
         f"rating{args.levels}" if args.kind == "rating" else None,
         "population" if args.start == "population" else None,
+        "linear" if args.start == "population" and args.given_trunk == "linear" else None,
         f"pause{args.pause_ms:g}" if args.pause_ms != DEFAULT_PAUSE_MS else None,
         f"personal{args.personal:g}" if args.personal != 0.5 else None,
         "quick" if args.quick else None,
