@@ -56,6 +56,28 @@ def _embeddings(folder: Path, items: list[str], options: argparse.Namespace, run
     return np.asarray(featurizer.fit_transform([str(folder / item) for item in items]), dtype=np.float32)
 
 
+def given_trunk_note(model) -> str | None:
+    """A one-line note when a given pairs model's people act on a hidden layer, else None.
+
+    A labeller is added to a given model through the representation its people were fitted with
+    (``h(x)·(w + V u)``); a hidden layer trained on many people keeps mostly the direction their
+    tastes share, so a labeller whose taste differs barely moves it (``docs/benchmarks.md``,
+    "Labelling in a browser": +0.002 to +0.042 after 80 pairs against +0.038 to +0.063 with the
+    linear trunk; measured on pairs, so ``label`` says it for pairs projects). The app's own
+    models are linear.
+    """
+    head = model.steps[-1][1] if hasattr(model, "steps") else model
+    sizes = tuple(getattr(head, "hidden_layer_sizes_", ()) or ())
+    if not sizes:
+        return None
+    shown = ", ".join(str(int(n)) for n in sizes)
+    return (
+        f"note: --model's people act on its hidden layer ({shown} units), which keeps mostly the taste "
+        "its people share: labellers who differ will move it little. For a model labellers are added to, "
+        "fit it linear: `skpercept fit TABLE --hidden --model FILE` (--hidden with no sizes)."
+    )
+
+
 def run(options: argparse.Namespace) -> int:
     """Run ``label`` with the parsed command line."""
     from skpercept.label import (
@@ -99,6 +121,9 @@ def run(options: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise CLIError(f"--model {options.model}: {exc}") from exc
             use_runtime(model, runtime.cache_dir, runtime.progress, runtime.device)
+            note = given_trunk_note(model) if settings["kind"] == "pairs" else None
+            if note:
+                log(note)
         else:
             embeddings = _embeddings(folder, items, options, runtime)
     try:

@@ -1,7 +1,7 @@
 """A project started from a personal model (``skpercept label --model``): a rating model asks its
 questions from the first click, labellers are added to it (never refitted), one attribute of a
-model of several is asked about and ranked from its own output, and a model that does not fit
-the project is one clear error.
+model of several is asked about and ranked from its own output, a model that does not fit
+the project is one clear error, and a pairs model whose people act on a hidden layer is noted.
 
 The models are fitted by ``skpercept fit`` with the tiny ``lite0`` (no weights downloaded) on a
 few tiny images, once for the module.
@@ -258,3 +258,39 @@ def test_check_model_refuses_shared_and_regressor_rating_models(change, message)
         LiveLearner.check_model(
             {**info, **change, "attributes": ["keep"]}, kind="rating", levels=2, attributes=["keep"]
         )
+
+
+@pytest.mark.parametrize("hidden, noted", [(["8"], True), ([], False)], ids=["hidden layer", "linear"])
+def test_a_given_pairs_model_with_a_hidden_layer_is_noted(world, tmp_path, hidden, noted, capsys):
+    """Its people act on the hidden layer, which keeps mostly their shared taste: the command says
+    so once and how to fit a linear one; a linear model gets no note."""
+    rows = [
+        {
+            "user_id": who,
+            "image_a": f"../photos/im{k:02d}.jpg",
+            "image_b": f"../photos/im{(k + 3) % N_IMAGES:02d}.jpg",
+        }
+        for k in range(N_IMAGES)
+        for who in ("ann", "bo")
+    ]
+    for k, row in enumerate(rows):
+        row["warm"] = float(k % 3 != 0)
+    table = _table(world.root, f"pairs-{len(hidden)}", rows)
+    model = tmp_path / "given.skops"
+    common = ["--no-progress", "--cache-dir", world.cache]
+    assert run("fit", table, "--model", model, "--epochs", "2", "--hidden", *hidden, *common) == 0
+    assert load_model(model)[0].steps[-1][1].hidden_layer_sizes_ == tuple(int(n) for n in hidden)
+    capsys.readouterr()
+    photos = tmp_path / "photos"
+    make_images(photos, N_IMAGES, size=24)
+    mine = _table(tmp_path, "ann", rows[::2])  # ann's own judgments, imported into the project
+    workspace = ["--workspace", tmp_path / "workspace"]
+    assert run("label", photos, "--attributes", "warm", "--import", mine, *workspace, *common) == 0
+    argv = ["label", photos, "--attributes", "warm", "--model", model, "--apply", "ann"]
+    assert run(*argv, "--output", tmp_path / "out", *workspace, *common) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "hidden layer" in line]
+    if noted:
+        assert len(notes) == 1, notes
+        assert "(8 units)" in notes[0] and "--hidden with no sizes" in notes[0]
+    else:
+        assert notes == []
