@@ -71,8 +71,9 @@ def given_trunk_note(model) -> str | None:
     if not sizes:
         return None
     shown = ", ".join(str(int(n)) for n in sizes)
+    layers = "hidden layer" if len(sizes) == 1 else "hidden layers"
     return (
-        f"note: --model's people act on its hidden layer ({shown} units), which keeps mostly the taste "
+        f"note: --model's people act on its {layers} ({shown} units), which keeps mostly the taste "
         "its people share: labellers who differ will move it little. For a model labellers are added to, "
         "fit it linear: `skpercept fit TABLE --hidden --model FILE` (--hidden with no sizes)."
     )
