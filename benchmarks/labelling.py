@@ -767,7 +767,7 @@ def main() -> None:
         "labelling",
         f"rating{args.levels}" if args.kind == "rating" else None,
         "population" if args.start == "population" else None,
-        "linear" if args.start == "population" and args.given_trunk == "linear" else None,
+        "linear" if args.given_trunk == "linear" else None,  # only with --start population (checked)
         f"pause{args.pause_ms:g}" if args.pause_ms != DEFAULT_PAUSE_MS else None,
         f"personal{args.personal:g}" if args.personal != 0.5 else None,
         "quick" if args.quick else None,
