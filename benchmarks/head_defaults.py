@@ -25,12 +25,16 @@ once under the cache folder and embedded like the originals. Metric as in Part A
 
 Rows: the old defaults (hidden (256, 128), dropout 0.1, row-wise validation split), the same
 trunk with the item hold-out, a linear ranker, and the new defaults (``validation_split='auto'``:
-items for embeddings, rows for one-hot item ids). Hardware: printed. Ends with one JSON line; the
-tables and figures also go to ``benchmarks/results/head_defaults[-altered][-seedS].json``
+items for embeddings, rows for one-hot item ids). ``--pair-ceiling`` adds what a linear model
+can draw from the same pairs: scikit-learn's ``LogisticRegression`` on the pair differences
+``z_a − z_b`` (no intercept; the ranker's model with ``hidden_layer_sizes=()``), one per
+attribute, fitted at each ``C`` of :data:`PAIR_CS`, with the ``C`` whose mean over the folds is
+best on the held-out faces: chosen on the test faces, so a ceiling, not a model one could fit. Hardware: printed. Ends with one JSON line; the
+tables and figures also go to ``benchmarks/results/head_defaults[-altered][-pair-ceiling][-seedS].json``
 (``--no-save``: no file).
 
 Usage: python benchmarks/head_defaults.py [--folds 5] [--seed 0] [--paircomp DIR] [--skip-omi]
-       [--skip-paircomp] [--altered] [--only-defaults] [--no-save]
+       [--skip-paircomp] [--altered] [--only-defaults] [--pair-ceiling] [--no-save]
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageEnhance
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import LogisticRegression, RidgeCV
 
 from skpercept import TimmEmbedder
 from skpercept.datasets import consensus_pairs, load_omi
@@ -81,6 +85,9 @@ ALTERATIONS = {
     "jpeg q12": lambda im: _jpeg(im, 12),
     "grayscale": lambda im: im.convert("L").convert("RGB"),
 }
+#: ``--pair-ceiling``: the inverse penalties of the logistic regression on pair differences.
+PAIR_CS = (0.03, 0.1, 0.3, 1.0, 3.0)
+PAIR_CEILING = "LogisticRegression on z_a − z_b, best C on the test faces"
 #: The models of Part A scored out of domain.
 OOD_MODELS = ("RidgeCV", "PairwiseRanker()")
 
@@ -116,7 +123,22 @@ def altered_features(paths: np.ndarray, embedder: TimmEmbedder) -> dict[str, np.
     return out
 
 
-def new_faces(folds: int, seed: int, altered: bool = False, only_defaults: bool = False) -> dict:
+def pair_logistic(D: np.ndarray, y: np.ndarray) -> dict[float, np.ndarray]:
+    """Per ``C`` of :data:`PAIR_CS`, the ``(n_features, n_attributes)`` weights of a logistic
+    regression of each attribute's hard label on the pair differences ``D`` (its pairs only;
+    each ``C`` starts from the weights of the one before)."""
+    weights = {C: np.zeros((D.shape[1], y.shape[1])) for C in PAIR_CS}
+    for k in range(y.shape[1]):
+        known = np.isfinite(y[:, k])
+        model = LogisticRegression(fit_intercept=False, max_iter=2000, warm_start=True)
+        for C in PAIR_CS:
+            weights[C][:, k] = model.set_params(C=C).fit(D[known], y[known, k] > 0.5).coef_[0]
+    return weights
+
+
+def new_faces(
+    folds: int, seed: int, altered: bool = False, only_defaults: bool = False, pair_ceiling: bool = False
+) -> dict:
     omi = load_omi(ATTRIBUTES)
     images = pd.Series(omi.means["image"].to_numpy(), name="image")
     embedder = TimmEmbedder(cache_dir=default_cache_dir()).fit(images)
@@ -153,6 +175,9 @@ def new_faces(folds: int, seed: int, altered: bool = False, only_defaults: bool 
         for name, params in rankers.items():
             ranker = PairwiseRanker(random_state=seed, **params).fit(X_pairs, y_pairs)
             score(name, ranker.score_items, test)
+        if pair_ceiling:
+            for C, W in pair_logistic(Z[train][a] - Z[train][b], y_pairs).items():
+                score(f"logistic C={C:g}", lambda Z_test, W=W: Z_test @ W, test)
         print(
             f"fold {fold}: "
             + "; ".join(f"{k} {' / '.join(f'{v:.3f}' for v in acc[-1])}" for k, acc in scores.items()),
@@ -163,6 +188,12 @@ def new_faces(folds: int, seed: int, altered: bool = False, only_defaults: bool 
         return {k: dict(zip(ATTRIBUTES, np.round(np.mean(v, axis=0), 4).tolist())) for k, v in table.items()}
 
     result = mean(scores)
+    if pair_ceiling:  # per attribute, the C best on average over the folds
+        path = {C: result.pop(f"logistic C={C:g}") for C in PAIR_CS}
+        best = {a: max(PAIR_CS, key=lambda C: path[C][a]) for a in ATTRIBUTES}
+        result[PAIR_CEILING] = {a: path[best[a]][a] for a in ATTRIBUTES}
+        result["pair logistic path"] = {f"{C:g}": path[C] for C in PAIR_CS}
+        result["pair logistic best C"] = best
     if Z_altered:
         result = {"original": result, **{kind: mean(table) for kind, table in ood.items()}}
     return result
@@ -211,6 +242,11 @@ def main() -> None:
     parser.add_argument(
         "--only-defaults", action="store_true", help="Part A: RidgeCV and PairwiseRanker() only"
     )
+    parser.add_argument(
+        "--pair-ceiling",
+        action="store_true",
+        help="Part A: also a logistic regression on the pair differences, C chosen on the test faces",
+    )
     add_result_options(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)  # small heads: a second thread only adds contention
@@ -218,7 +254,13 @@ def main() -> None:
     start = time.perf_counter()
     result: dict = {"benchmark": "head_defaults"}
     if not args.skip_omi:
-        faces = new_faces(args.folds, args.seed, altered=args.altered, only_defaults=args.only_defaults)
+        faces = new_faces(
+            args.folds,
+            args.seed,
+            altered=args.altered,
+            only_defaults=args.only_defaults,
+            pair_ceiling=args.pair_ceiling,
+        )
         tables = faces if args.altered else {"original": faces}
         result["omi_new_faces"] = tables["original"]
         if args.altered:
@@ -226,6 +268,9 @@ def main() -> None:
         for kind, table in tables.items():
             print(f"\nOMI, held-out faces, {kind} (trustworthy / attractive / smart):")
             for k, v in table.items():
+                if k in ("pair logistic path", "pair logistic best C"):
+                    print(f"  {k}: {v}")
+                    continue
                 print(f"  {k:28s} " + " / ".join(f"{v[a]:.3f}" for a in ATTRIBUTES))
             if "RidgeCV" in table and "PairwiseRanker()" in table:
                 gap = [table["PairwiseRanker()"][a] - table["RidgeCV"][a] for a in ATTRIBUTES]
@@ -235,14 +280,17 @@ def main() -> None:
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
     name = result_name(
-        "head_defaults", "altered" if args.altered else None, f"seed{args.seed}" if args.seed else None
+        "head_defaults",
+        "altered" if args.altered else None,
+        "pair-ceiling" if args.pair_ceiling else None,
+        f"seed{args.seed}" if args.seed else None,
     )
     save_result(args, name, result_tables(result, args), result)
 
 
 def _row_label(name: str) -> str:
     """Part A's row names as the table shows them: which head, and which settings."""
-    if name in ("RidgeCV", *OOD_MODELS) or name.endswith("()"):
+    if name in ("RidgeCV", PAIR_CEILING, *OOD_MODELS) or name.endswith("()"):
         return name
     return f"{'RatingRegressor' if name in REGRESSORS else 'PairwiseRanker'}, {name}"
 
@@ -255,6 +303,9 @@ def result_tables(result: dict, args) -> list[dict]:
         faces = result["omi_new_faces"]
         order = ["RidgeCV", *[k for k in RANKERS if k in faces], *[k for k in REGRESSORS if k in faces]]
         rows = [[_row_label(k), slashed(faces[k][a] for a in ATTRIBUTES)] for k in order]
+        if PAIR_CEILING in faces:
+            best = " / ".join(f"{faces['pair logistic best C'][a]:g}" for a in ATTRIBUTES)
+            rows.append([f"{PAIR_CEILING} ({best})", slashed(faces[PAIR_CEILING][a] for a in ATTRIBUTES)])
         tables.append(
             table_record(
                 "in-domain",
