@@ -33,12 +33,19 @@ rank (``exp`` of the entropy of its principal components' variance shares), the 
 first component and the units that are zero on every face. A representation of effective rank
 near 1 leaves a person's deviation little more than a rescaling of the shared score.
 
+``--strength-factors F ...``: also adds each new person's first 20 and 80 judgments with the
+given model's prior strength (``user_alpha_``, and the learned prior's precision with it)
+multiplied by each ``F``, and measures the order as above and the cross-entropy of the
+model's ``P(a ≻ b)`` over every pair of held-out faces against the person's true
+probability ``σ(β (u_a − u_b))`` (the simulation's own, so no sampling noise): whether the
+strength ``fit`` chose on the given people suits a new person's judgments.
+
 Hardware: printed. Ends with one JSON line; the tables also go to
-``benchmarks/results/personal_given[-ranker][-<head params>][-personalW][-seedS].json``
+``benchmarks/results/personal_given[-ranker][-<head params>][-personalW][-strengths][-seedS].json``
 (``--no-save``: no file). Usage:
 ``python benchmarks/personal_given.py [--seed 0] [--personal 2] [--people 12] [--population 100]
 [--population-judgments 40] [--attribute trustworthy] [--head ranker-default|ranker]
-[--head-params JSON] [--quick] [--no-save]``
+[--head-params JSON] [--strength-factors F ...] [--quick] [--no-save]``
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import Pipeline
 
@@ -76,6 +84,8 @@ from personal import order_accuracy
 
 STEPS = (10, 20, 40, 80)
 POOL, HELD_OUT = 150, 30
+#: ``--strength-factors``: the numbers of a new person's judgments added at each strength.
+STRENGTH_STEPS = (20, 80)
 
 
 def random_pairs(faces: np.ndarray, n: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
@@ -117,6 +127,43 @@ def person_scores(model: Pipeline, person: str, Z: np.ndarray) -> np.ndarray:
     return scores.reshape(len(Z), -1)[:, 0]
 
 
+def with_strength(model: Pipeline, factor: float) -> Pipeline:
+    """A copy of ``model`` whose people are fitted at ``factor`` times the prior strength ``fit``
+    chose (``user_alpha_``, and the learned prior's precision, which scales with it):
+    benchmark instrumentation, since a fitted model keeps the strength it chose."""
+    copied = copy.deepcopy(model)
+    head = copied[-1]
+    head.user_alpha_ = np.asarray(head.user_alpha_, dtype=np.float64) * factor
+    if getattr(head, "user_precision_", None) is not None:
+        head.user_precision_ = np.asarray(head.user_precision_) * factor
+    return copied
+
+
+def strength_rows(model, answers, tastes, names, Z_test, beta, factors) -> dict:
+    """Per factor and number of judgments, the new people's mean order and cross-entropy."""
+    i, j = np.triu_indices(len(Z_test), k=1)
+    out: dict = {}
+    for factor in factors:
+        for k in STRENGTH_STEPS:
+            order, entropy = [], []
+            for p, (a, b, y) in enumerate(answers):
+                person = with_strength(model, factor)
+                add_users(person, pair_frame(names, a[:k], b[:k], [f"new{p}"] * k), y[:k].astype(int))
+                scores, u = person_scores(person, f"new{p}", Z_test), tastes[p]
+                order.append(order_accuracy(scores, u))
+                truth = expit(beta * (u[i] - u[j]))
+                stated = np.clip(expit(scores[i] - scores[j]), 1e-7, 1 - 1e-7)
+                entropy.append(-np.mean(truth * np.log(stated) + (1 - truth) * np.log(1 - stated)))
+            out.setdefault(f"{factor:g}", {})[k] = {
+                "order": round(float(np.mean(order)), 4),
+                "cross_entropy": round(float(np.mean(entropy)), 4),
+            }
+            print(
+                f"strength × {factor:g}, k = {k}: order {np.mean(order):.3f}, cross-entropy {np.mean(entropy):.4f}"
+            )
+    return out
+
+
 def representation(model: Pipeline, Z: np.ndarray) -> dict:
     """The trunk's ``h(x)`` over ``Z`` (no person): effective rank, first component's share, dead units."""
     head = model[-1]
@@ -152,9 +199,18 @@ def main() -> None:
         default={},
         help="the given model's PairwiseRanker parameters (JSON)",
     )
+    parser.add_argument(
+        "--strength-factors",
+        type=float,
+        nargs="+",
+        default=None,
+        help="also add the new people at these multiples of the given model's prior strength",
+    )
     parser.add_argument("--quick", action="store_true", help="3 new people, 30 given people: a smoke run")
     add_result_options(parser)
     args = parser.parse_args()
+    if args.strength_factors and min(args.strength_factors) <= 0:
+        parser.error("--strength-factors: positive numbers")
     if args.quick:
         args.people, args.population = 3, 30
     torch.set_num_threads(1)
@@ -204,6 +260,11 @@ def main() -> None:
             accuracy[k].append(order_accuracy(person_scores(person, f"new{p}", Z[test]), tastes[p][test]))
         print(f"k = {k}: {np.mean(accuracy[k]):.3f}", flush=True)
     curve = {k: [round(float(np.mean(v)), 4), round(float(np.std(v)), 4)] for k, v in accuracy.items()}
+    strengths = None
+    if args.strength_factors:
+        strengths = strength_rows(
+            model, answers, [u[test] for u in tastes], names, Z[test], sim.beta, args.strength_factors
+        )
     params = json.dumps(args.head_params, sort_keys=True) if args.head_params else ""
     preset = "PairwiseRanker" if args.head == "ranker-default" else "skpercept fit's PairwiseRanker"
     described = (
@@ -237,6 +298,35 @@ def main() -> None:
             ],
         ),
     ]
+    if strengths:
+        chosen = ", ".join(f"{v:g}" for v in about["user_alpha_"])
+        tables.append(
+            table_record(
+                "strength",
+                f"New people added at multiples of the chosen prior strength ({chosen}); {described}",
+                [
+                    "strength × chosen",
+                    *(
+                        f"{what}, {k} judgments"
+                        for k in STRENGTH_STEPS
+                        for what in ("order", "cross-entropy")
+                    ),
+                ],
+                [
+                    [
+                        factor,
+                        *(
+                            f"{v[k][m]:.{3 if m == 'order' else 4}f}"
+                            for k in STRENGTH_STEPS
+                            for m in ("order", "cross_entropy")
+                        ),
+                    ]
+                    for factor, v in strengths.items()
+                ],
+                note="Cross-entropy of P(a ≻ b) over every pair of held-out faces against the person's true "
+                "probability σ(β (u_a − u_b)); lower is better.",
+            )
+        )
     figures = {
         "benchmark": "personal_given",
         "head": args.head,
@@ -247,9 +337,11 @@ def main() -> None:
         "given_model": about,
         "curve": curve,
         "accuracy_per_person": {k: [round(float(v), 4) for v in vs] for k, vs in accuracy.items()},
+        "strengths": strengths,
     }
     tags = [None if args.head == "ranker-default" else args.head, params or None]
     tags += [f"personal{args.personal:g}" if args.personal != 2 else None]
+    tags += ["strengths" if args.strength_factors else None]
     tags += ["quick" if args.quick else None, f"seed{args.seed}" if args.seed else None]
     path = save_result(args, result_name("personal_given", *tags), tables, figures)
     if path:
