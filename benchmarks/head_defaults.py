@@ -29,9 +29,10 @@ items for embeddings, rows for one-hot item ids). ``--pair-ceiling`` adds what a
 can draw from the same pairs: scikit-learn's ``LogisticRegression`` on the pair differences
 ``z_a − z_b`` (no intercept; the ranker's model with ``hidden_layer_sizes=()``), one per
 attribute, fitted at each ``C`` of :data:`PAIR_CS`, with the ``C`` whose mean over the folds is
-best on the held-out faces: chosen on the test faces, so a ceiling, not a model one could fit. Hardware: printed. Ends with one JSON line; the
-tables and figures also go to ``benchmarks/results/head_defaults[-altered][-pair-ceiling][-seedS].json``
-(``--no-save``: no file).
+best on the held-out faces: chosen on the test faces, so a ceiling, not a model one could fit.
+Hardware: printed. Ends with one JSON line; the tables and figures also go to
+``benchmarks/results/head_defaults[-altered][-pair-ceiling][-seedS].json`` (``--no-save``: no
+file).
 
 Usage: python benchmarks/head_defaults.py [--folds 5] [--seed 0] [--paircomp DIR] [--skip-omi]
        [--skip-paircomp] [--altered] [--only-defaults] [--pair-ceiling] [--no-save]
