@@ -127,6 +127,14 @@ def person_scores(model: Pipeline, person: str, Z: np.ndarray) -> np.ndarray:
     return scores.reshape(len(Z), -1)[:, 0]
 
 
+def added_person_scores(person: Pipeline, names, answer, k: int, p: int, Z_test: np.ndarray) -> np.ndarray:
+    """New person ``p``'s first ``k`` answers added to ``person`` (a copy of the given model,
+    changed in place), and the scores it then gives them for ``Z_test``."""
+    a, b, y = answer
+    add_users(person, pair_frame(names, a[:k], b[:k], [f"new{p}"] * k), y[:k].astype(int))
+    return person_scores(person, f"new{p}", Z_test)
+
+
 def with_strength(model: Pipeline, factor: float) -> Pipeline:
     """A copy of ``model`` whose people are fitted at ``factor`` times the prior strength ``fit``
     chose (``user_alpha_``, and the learned prior's precision, which scales with it):
@@ -146,10 +154,9 @@ def strength_rows(model, answers, tastes, names, Z_test, beta, factors) -> dict:
     for factor in factors:
         for k in STRENGTH_STEPS:
             order, entropy = [], []
-            for p, (a, b, y) in enumerate(answers):
-                person = with_strength(model, factor)
-                add_users(person, pair_frame(names, a[:k], b[:k], [f"new{p}"] * k), y[:k].astype(int))
-                scores, u = person_scores(person, f"new{p}", Z_test), tastes[p]
+            for p, answer in enumerate(answers):
+                scores = added_person_scores(with_strength(model, factor), names, answer, k, p, Z_test)
+                u = tastes[p]
                 order.append(order_accuracy(scores, u))
                 truth = expit(beta * (u[i] - u[j]))
                 stated = np.clip(expit(scores[i] - scores[j]), 1e-7, 1 - 1e-7)
@@ -254,10 +261,9 @@ def main() -> None:
     accuracy = {0: [order_accuracy(person_scores(model, "nobody", Z[test]), u[test]) for u in tastes]}
     for k in STEPS:
         accuracy[k] = []
-        for p, (a, b, y) in enumerate(answers):
-            person = copy.deepcopy(model)
-            add_users(person, pair_frame(names, a[:k], b[:k], [f"new{p}"] * k), y[:k].astype(int))
-            accuracy[k].append(order_accuracy(person_scores(person, f"new{p}", Z[test]), tastes[p][test]))
+        for p, answer in enumerate(answers):
+            scores = added_person_scores(copy.deepcopy(model), names, answer, k, p, Z[test])
+            accuracy[k].append(order_accuracy(scores, tastes[p][test]))
         print(f"k = {k}: {np.mean(accuracy[k]):.3f}", flush=True)
     curve = {k: [round(float(np.mean(v)), 4), round(float(np.std(v)), 4)] for k, v in accuracy.items()}
     strengths = None
